@@ -1,0 +1,89 @@
+/**
+ * Serves `postern.route.lookup.v1` in the `route-lookup` queue group: every instance shares the
+ * load, and on shutdown the subscription is drained so no accepted request is lost.
+ */
+import { Inject, Injectable, type OnApplicationBootstrap, type BeforeApplicationShutdown } from '@nestjs/common';
+import { ErrorCode, PosternError, RouteLookupContract, type RouteLookupRequest, type RouteLookupResult } from '@postern/contracts';
+import { Deadline, LOGGER, serveRequests, shortId, type Logger, type NatsConnection, type Responder } from '@postern/service-kit';
+import { RouteLookupMetrics } from './route-lookup.metrics';
+import { RouteLookupRuntime } from './route-lookup.runtime';
+import type { ResolutionTrace } from './route-resolver';
+
+export const NATS_CONNECTION = Symbol('NATS_CONNECTION');
+
+@Injectable()
+export class RouteLookupService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private responder: Responder | undefined;
+
+  constructor(
+    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly runtime: RouteLookupRuntime,
+    private readonly metrics: RouteLookupMetrics,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.responder = serveRequests(this.nc, RouteLookupContract, (request) => this.lookup(request), {
+      logger: this.logger,
+      onOutcome: (outcome) => {
+        if (outcome === ErrorCode.BadRequest) this.metrics.rejected.inc({ reason: 'bad_request' });
+      },
+    });
+    process.on('SIGHUP', this.onHangup);
+    this.logger.info({ subject: RouteLookupContract.subject, queue: RouteLookupContract.queue }, 'serving route lookups');
+  }
+
+  /** Drains the subscription (finishes requests already received), then the connection. */
+  async beforeApplicationShutdown(): Promise<void> {
+    process.off('SIGHUP', this.onHangup);
+    this.logger.info({ inFlight: this.responder?.inFlight }, 'draining');
+    await this.responder?.drain();
+    await this.nc.drain();
+    await this.runtime.close();
+  }
+
+  /** Resolves one request within its deadline; every outcome is counted and logged without secrets. */
+  async lookup(request: RouteLookupRequest): Promise<RouteLookupResult> {
+    const started = performance.now();
+    const log = this.logger.child({ rid: request.requestId ?? shortId(), protocol: request.protocol });
+    const settings = this.runtime.settings;
+    const budget = Math.min(request.deadlineMs ?? Number.POSITIVE_INFINITY, settings.zimbraReverseProxyRouteLookupTimeout);
+    const deadline = new Deadline(budget);
+    const trace: ResolutionTrace = { cache: 'off' };
+    let outcome: string;
+    try {
+      const result = await deadline.run('route lookup', this.runtime.resolver.resolve(request, trace));
+      outcome = result.outcome;
+      log.debug({ outcome, source: result.outcome === 'ROUTE' ? result.source : undefined }, 'lookup answered');
+      return result;
+    } catch (error) {
+      const typed =
+        error instanceof PosternError
+          ? error
+          : new PosternError(ErrorCode.Internal, 'internal error', { cause: error });
+      if (typed.code === ErrorCode.Timeout) {
+        // The requester sees a temporary failure, like a directory outage.
+        outcome = ErrorCode.Unavailable;
+        this.metrics.directoryErrors.inc({ kind: 'timeout' });
+        log.warn({ budgetMs: budget }, 'lookup timed out');
+        throw new PosternError(ErrorCode.Unavailable, 'route lookup timed out', { cause: typed, retryAfterMs: settings.zimbraReverseProxyAuthWaitInterval });
+      }
+      outcome = typed.code;
+      if (typed.code === ErrorCode.Unavailable) {
+        this.metrics.directoryErrors.inc({ kind: 'unavailable' });
+        log.warn({ err: typed.cause ?? typed }, 'directory unavailable');
+      } else {
+        log.error({ err: error }, 'lookup failed');
+      }
+      throw typed;
+    } finally {
+      if (trace.cache !== 'off') this.metrics.cache.inc({ result: trace.cache });
+      this.metrics.lookups.inc({ protocol: request.protocol, outcome: outcome! });
+      this.metrics.duration.observe({ outcome: outcome! }, (performance.now() - started) / 1000);
+    }
+  }
+
+  private readonly onHangup = () => {
+    void this.runtime.reload();
+  };
+}

@@ -1,0 +1,232 @@
+/**
+ * The route lookup: which mailbox server holds this user, for this protocol.
+ *
+ * The order follows Zimbra's lookup servlet (qualify the login, find the account by name, alias
+ * or id, alias domains, allowed client IPs, external routes, home server and its port), with
+ * these differences, each on purpose:
+ *  - a cached route is checked against the domain's allowed IPs too (Zimbra skips the check on a
+ *    cache hit), so the allowed IPs travel with the cached route;
+ *  - closed, locked, pending and maintenance accounts are refused here instead of by the mailbox;
+ *  - unqualified web logins use the virtual host for both http and https;
+ *  - a directory that does not answer is a temporary failure (UNAVAILABLE), never a pass.
+ */
+import { attr, DirectoryUnavailableError, type Account, type Domain } from '@postern/directory';
+import { ErrorCode, PosternError, type Route, type RouteLookupRequest, type RouteLookupResult, type RouteProtocol } from '@postern/contracts';
+import { IpMatcher, type EffectiveSettings } from '@postern/config';
+import type { CachedRoute, LoginContext } from '@postern/route-cache';
+import type { DirectoryPort, RouteCachePort } from './ports';
+
+/** Account statuses that may not log in (Zimbra's `zimbraAccountStatus`). `lockout` is left to the mailbox: it ends by itself. */
+const REFUSED_STATUSES = new Set(['closed', 'locked', 'pending', 'maintenance']);
+
+/** External-route attribute stems per mail protocol (`zimbraExternal<Stem>Hostname` / `...Port`). */
+const EXTERNAL_STEMS: Partial<Record<RouteProtocol, string>> = { imap: 'Imap', imapssl: 'ImapSSL', pop3: 'Pop3', pop3ssl: 'Pop3SSL' };
+
+/** How each protocol finds its upstream port: the setting naming the server attribute, and the global fallback. */
+const PORT_SETTINGS = {
+  imap: ['zimbraReverseProxyImapPortAttribute', 'zimbraImapBindPort'],
+  imapssl: ['zimbraReverseProxyImapSSLPortAttribute', 'zimbraImapSSLBindPort'],
+  pop3: ['zimbraReverseProxyPop3PortAttribute', 'zimbraPop3BindPort'],
+  pop3ssl: ['zimbraReverseProxyPop3SSLPortAttribute', 'zimbraPop3SSLBindPort'],
+  http: ['zimbraReverseProxyHttpPortAttribute', 'zimbraMailPort'],
+  httpssl: ['zimbraReverseProxyHttpSSLPortAttribute', 'zimbraMailSSLPort'],
+} as const satisfies Record<RouteProtocol, readonly [keyof EffectiveSettings, keyof EffectiveSettings]>;
+
+/** What a resolution reports besides its result, for metrics and logs. */
+export interface ResolutionTrace {
+  cache: 'hit' | 'miss' | 'off';
+}
+
+export class RouteResolver {
+  constructor(
+    private readonly directory: DirectoryPort,
+    private readonly cache: RouteCachePort,
+    private readonly settings: () => EffectiveSettings,
+  ) {}
+
+  /**
+   * Resolves a request. Expected outcomes are results; a directory that is down throws
+   * {@link PosternError} `UNAVAILABLE` carrying the auth-wait hint.
+   */
+  async resolve(request: RouteLookupRequest, trace: ResolutionTrace = { cache: 'off' }): Promise<RouteLookupResult> {
+    const settings = this.settings();
+    const waitMs = settings.zimbraReverseProxyAuthWaitInterval;
+    try {
+      return await this.resolveUnguarded(request, settings, trace);
+    } catch (error) {
+      if (error instanceof DirectoryUnavailableError) {
+        throw new PosternError(ErrorCode.Unavailable, 'directory unavailable', { cause: error, retryAfterMs: waitMs });
+      }
+      throw error;
+    }
+  }
+
+  private async resolveUnguarded(request: RouteLookupRequest, settings: EffectiveSettings, trace: ResolutionTrace): Promise<RouteLookupResult> {
+    const waitMs = settings.zimbraReverseProxyAuthWaitInterval;
+    const caching = settings.zimbraReverseProxyZmlookupCachingEnabled;
+    const { protocol } = request;
+
+    const unqualified = request.by === 'name' && !request.user.includes('@');
+    const context = unqualified ? contextOf(request) : {};
+
+    // The cache comes first and needs no directory: cached routes answer while LDAP is down.
+    if (caching) {
+      const cached = await this.fromCache(request, context);
+      trace.cache = cached ? 'hit' : 'miss';
+      if (cached) {
+        if (!ipAllowed(request.clientIp, cached.allowedIps)) return { outcome: 'NOT_ALLOWED', reason: 'client-ip', waitMs };
+        return { outcome: 'ROUTE', route: toRoute(cached), source: 'cache' };
+      }
+    }
+
+    const login = unqualified ? await this.qualify(request, settings) : request.user;
+    let account = await this.directory.findAccount(login);
+    let domain: Domain | null = null;
+    if (!account && request.by === 'name' && login.includes('@')) {
+      // An alias domain: user@alias-domain is user@target-domain.
+      const [local, domainName] = splitAddress(login);
+      const aliasDomain = await this.directory.findDomainByName(domainName);
+      if (aliasDomain?.type === 'alias' && aliasDomain.aliasTargetId) {
+        const target = await this.directory.findDomainById(aliasDomain.aliasTargetId);
+        if (target) account = await this.directory.findAccount(`${local}@${target.name}`);
+      } else {
+        domain = aliasDomain;
+      }
+    }
+
+    if (!account) {
+      // A domain that routes users it does not know to an external server.
+      if (domain && isTrue(attr(domain.attributes, 'zimbraReverseProxyUseExternalRouteIfAccountNotExist'))) {
+        const external = externalRoute(domain.attributes, protocol);
+        if (external) {
+          if (!ipAllowed(request.clientIp, domain.allowedIps)) return { outcome: 'NOT_ALLOWED', reason: 'client-ip', waitMs };
+          const route: Route = { ...external, accountName: login.toLowerCase(), accountId: '', upstreamUser: includeOriginal(domain, undefined) ? request.user : login, external: true };
+          return { outcome: 'ROUTE', route, source: 'directory' };
+        }
+      }
+      return { outcome: 'NOT_FOUND', waitMs };
+    }
+
+    if (REFUSED_STATUSES.has(account.status.toLowerCase())) return { outcome: 'NOT_ALLOWED', reason: 'account-status', waitMs };
+
+    const accountDomain = await this.directory.findDomainByName(splitAddress(account.name)[1]);
+    const allowedIps = accountDomain?.allowedIps ?? [];
+    if (!ipAllowed(request.clientIp, allowedIps)) return { outcome: 'NOT_ALLOWED', reason: 'client-ip', waitMs };
+
+    const route = (await this.externalFor(account, accountDomain, protocol, request.user)) ?? (await this.internalFor(account, protocol, settings));
+    if (!route) return { outcome: 'NOT_FOUND', waitMs };
+
+    if (caching) {
+      const entry: CachedRoute = { ...route, ...(allowedIps.length > 0 ? { allowedIps: [...allowedIps] } : {}) };
+      await this.cache.rememberRoute(protocol, entry);
+      if (request.by === 'name' && request.user.toLowerCase() !== account.name.toLowerCase()) {
+        await this.cache.rememberLogin(request.user, context, account.name);
+      }
+    }
+    return { outcome: 'ROUTE', route, source: 'directory' };
+  }
+
+  /** Gives an unqualified login a domain: by virtual host (web), by virtual IP (mail), else the default domain. */
+  private async qualify(request: RouteLookupRequest, settings: EffectiveSettings): Promise<string> {
+    const context = contextOf(request);
+    const domain = context.virtualHost
+      ? await this.directory.findDomainByVirtualHostname(context.virtualHost)
+      : context.proxyIp
+        ? await this.directory.findDomainByVirtualIp(context.proxyIp)
+        : null;
+    const domainName = domain?.name ?? settings.zimbraDefaultDomainName;
+    return domainName ? `${request.user}@${domainName}` : request.user;
+  }
+
+  private async fromCache(request: RouteLookupRequest, context: LoginContext): Promise<CachedRoute | null> {
+    if (request.by === 'id') return this.cache.routeById(request.protocol, request.user);
+    const accountName = (await this.cache.accountForLogin(request.user, context)) ?? (request.user.includes('@') ? request.user : null);
+    return accountName ? this.cache.route(request.protocol, accountName) : null;
+  }
+
+  /** The account's external route, else its domain's, for mail protocols; `null` when not configured or incomplete. */
+  private async externalFor(account: Account, domain: Domain | null, protocol: RouteProtocol, typed: string): Promise<Route | null> {
+    const owner = isTrue(attr(account.attributes, 'zimbraReverseProxyUseExternalRoute'))
+      ? account.attributes
+      : domain && isTrue(attr(domain.attributes, 'zimbraReverseProxyUseExternalRoute'))
+        ? domain.attributes
+        : null;
+    if (!owner) return null;
+    // Incomplete on the account: Zimbra falls back to the domain's values, then to the internal route.
+    const external = externalRoute(owner, protocol) ?? (domain ? externalRoute(domain.attributes, protocol) : null);
+    if (!external) return null;
+    const upstreamUser = includeOriginal(domain, account) ? typed : (account.userName ?? account.name);
+    return { ...external, accountName: account.name, accountId: account.id, upstreamUser, external: true };
+  }
+
+  private async internalFor(account: Account, protocol: RouteProtocol, settings: EffectiveSettings): Promise<Route | null> {
+    if (!account.mailHost) return null;
+    const [attributeSetting, fallbackSetting] = PORT_SETTINGS[protocol];
+    const server = await this.directory.findServer(account.mailHost);
+    const fromServer = server ? attr(server.attributes, settings[attributeSetting] as string) : undefined;
+    const port = fromServer !== undefined && /^\d{1,5}$/.test(fromServer) ? Number(fromServer) : (settings[fallbackSetting] as number);
+    return {
+      host: account.mailHost,
+      port,
+      accountName: account.name,
+      accountId: account.id,
+      upstreamUser: account.userName ?? account.name,
+      external: false,
+    };
+  }
+}
+
+/** What qualifies an unqualified login: the virtual host for web protocols, the proxy address for mail. */
+function contextOf(request: RouteLookupRequest): LoginContext {
+  const web = request.protocol === 'http' || request.protocol === 'httpssl';
+  if (web) return request.virtualHost ? { virtualHost: request.virtualHost.toLowerCase() } : {};
+  return request.proxyIp ? { proxyIp: request.proxyIp } : {};
+}
+
+function externalRoute(attributes: Account['attributes'], protocol: RouteProtocol): { host: string; port: number } | null {
+  const stem = EXTERNAL_STEMS[protocol];
+  if (!stem) return null;
+  const host = attr(attributes, `zimbraExternal${stem}Hostname`);
+  const port = Number(attr(attributes, `zimbraExternal${stem}Port`));
+  if (!host || !Number.isInteger(port) || port < 1 || port > 65535) return null;
+  return { host, port };
+}
+
+function includeOriginal(domain: Domain | null, account: Account | undefined): boolean {
+  const value = (account && attr(account.attributes, 'zimbraReverseProxyExternalRouteIncludeOriginalAuthusername')) ?? (domain && attr(domain.attributes, 'zimbraReverseProxyExternalRouteIncludeOriginalAuthusername'));
+  return isTrue(value ?? undefined);
+}
+
+function isTrue(value: string | undefined): boolean {
+  return value?.toUpperCase() === 'TRUE';
+}
+
+function splitAddress(address: string): [string, string] {
+  const at = address.lastIndexOf('@');
+  return [address.slice(0, at), address.slice(at + 1)];
+}
+
+const matchers = new Map<string, IpMatcher>();
+
+/** True when the domain allows every address (no list) or the list holds `ip`. Lists are compiled once. */
+function ipAllowed(ip: string, allowed: readonly string[] | undefined): boolean {
+  if (!allowed || allowed.length === 0) return true;
+  const key = allowed.join(',');
+  let matcher = matchers.get(key);
+  if (!matcher) {
+    try {
+      matcher = new IpMatcher(allowed);
+    } catch {
+      // A malformed entry in the directory must not open the door: refuse.
+      return false;
+    }
+    if (matchers.size > 1000) matchers.clear(); // bounded: one entry per distinct list
+    matchers.set(key, matcher);
+  }
+  return matcher.matches(ip);
+}
+
+function toRoute(cached: CachedRoute): Route {
+  const { host, port, accountName, accountId, upstreamUser, external } = cached;
+  return { host, port, accountName, accountId, upstreamUser, external };
+}

@@ -1,0 +1,45 @@
+import nx from '@nx/eslint-plugin';
+import tseslint from 'typescript-eslint';
+
+/**
+ * Module boundaries (Nx tags, see each package.json):
+ *  - type:contracts  subjects, schemas, error codes; depends on nothing of ours
+ *  - type:config     settings registry; contracts only
+ *  - type:data-access the only homes of ldapts (directory) and of the memcached protocol (route-cache)
+ *  - type:runtime    NATS, metrics, logging, lifecycle shared by the apps
+ *  - type:app        a deployable service
+ */
+export default [
+  { ignores: ['**/dist/**', '**/node_modules/**', '.nx/**', 'tmp/**'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    plugins: { '@nx': nx },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [], bannedExternalImports: ['net', 'node:net', 'tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
+            { sourceTag: 'type:config', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
+            { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:contracts', 'type:config'], bannedExternalImports: ['@nats-io/*', '@nestjs/*'] },
+            { sourceTag: 'type:runtime', onlyDependOnLibsWithTags: ['type:contracts', 'type:config'], bannedExternalImports: ['ldapts'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:data-access', 'type:runtime'], bannedExternalImports: ['ldapts'] },
+            { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
+            { sourceTag: 'scope:cache', bannedExternalImports: ['ldapts'] },
+          ],
+        },
+      ],
+    },
+  },
+  // Sockets never in contracts (Nx bans npm packages; Node's built-ins need ESLint's own rule).
+  {
+    files: ['libs/contracts/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: ['net', 'node:net', 'tls', 'node:tls', 'dgram', 'node:dgram', 'http', 'node:http'].map((name) => ({ name, message: 'contracts are pure: no I/O' })) }],
+    },
+  },
+];

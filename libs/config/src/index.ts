@@ -1,0 +1,5 @@
+export * from './bootstrap';
+export * from './resolve';
+export * from './setting';
+export * from './settings';
+export * from './ip-match';

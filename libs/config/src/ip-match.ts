@@ -1,0 +1,35 @@
+/** Matching a client address against lists of addresses and CIDR blocks (IPv4 and IPv6). */
+import { BlockList, isIP } from 'node:net';
+
+/** A compiled list of addresses and CIDR blocks; build once, test many times. */
+export class IpMatcher {
+  private readonly list = new BlockList();
+  readonly size: number;
+
+  /** Throws naming the entry that is neither an address nor a CIDR block. */
+  constructor(entries: readonly string[]) {
+    for (const entry of entries) {
+      const [address, prefix, extra] = entry.trim().split('/');
+      const family = address ? isIP(address) : 0;
+      if (family === 0 || extra !== undefined) throw new Error(`not an IP address or CIDR block: ${JSON.stringify(entry)}`);
+      const type = family === 4 ? 'ipv4' : 'ipv6';
+      if (prefix === undefined) {
+        this.list.addAddress(address!, type);
+        continue;
+      }
+      const bits = Number(prefix);
+      if (!/^\d{1,3}$/.test(prefix) || bits > (family === 4 ? 32 : 128)) throw new Error(`bad prefix length in ${JSON.stringify(entry)}`);
+      this.list.addSubnet(address!, bits, type);
+    }
+    this.size = entries.length;
+  }
+
+  /** True when `ip` is in the list. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) match IPv4 entries. */
+  matches(ip: string): boolean {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+    const address = mapped ? mapped[1]! : ip;
+    const family = isIP(address);
+    if (family === 0) return false;
+    return this.list.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Every directory setting Postern reads, by its Zimbra attribute name, with Zimbra's default
+ * (see the reference on Zimbra's proxy) unless a comment says why Postern differs.
+ */
+import {
+  booleanSetting,
+  durationSetting,
+  enumSetting,
+  integerSetting,
+  listSetting,
+  portSetting,
+  stringSetting,
+  type SettingDefinition,
+} from './setting';
+
+const gs = 'global+server' as const;
+const IP_OR_CIDR = {
+  // IPv4/IPv6 address, optionally with a prefix length; checked precisely where it is used.
+  test: (v: string) => /^[0-9A-Fa-f:.]+(\/\d{1,3})?$/.test(v),
+  accepted: 'IP addresses or CIDR blocks',
+};
+
+export const Settings = {
+  // --- Route lookup and cache -------------------------------------------------------------
+  zimbraReverseProxyCacheEntryTTL: durationSetting({ attribute: 'zimbraReverseProxyCacheEntryTTL', default: '1h', hot: true, scope: gs, description: 'How long a cached route or alias lives in memcached (0 = until invalidated).' }),
+  zimbraReverseProxyCacheFetchTimeout: durationSetting({ attribute: 'zimbraReverseProxyCacheFetchTimeout', default: '3s', hot: false, scope: gs, description: 'Longest wait for a memcached reply before the server is marked down.' }),
+  zimbraReverseProxyCacheReconnectInterval: durationSetting({ attribute: 'zimbraReverseProxyCacheReconnectInterval', default: '1m', hot: false, scope: gs, description: 'How long a memcached server that failed is skipped before it is tried again.' }),
+  zimbraReverseProxyRouteLookupTimeout: durationSetting({ attribute: 'zimbraReverseProxyRouteLookupTimeout', default: '15s', hot: true, scope: gs, description: 'Longest time a route lookup may take, directory included; past it the client gets a temporary failure.' }),
+  zimbraReverseProxyAuthWaitInterval: durationSetting({ attribute: 'zimbraReverseProxyAuthWaitInterval', default: '10s', hot: true, scope: gs, description: 'Delay before a failed login is answered.' }),
+  zimbraReverseProxyZmlookupCachingEnabled: booleanSetting({ attribute: 'zimbraReverseProxyZmlookupCachingEnabled', default: true, hot: true, scope: gs, description: 'Whether routes are cached in memcached.' }),
+  zimbraReverseProxySSLToUpstreamEnabled: booleanSetting({ attribute: 'zimbraReverseProxySSLToUpstreamEnabled', default: true, hot: true, scope: gs, description: 'Talk TLS to the mailbox servers (and use their SSL ports).' }),
+  // Zimbra resolves host names to addresses in the lookup (default TRUE). Postern returns the
+  // name and lets the frontend resolve it (as Carbonio does): a route stays valid when DNS changes.
+  zimbraReverseProxyDnsLookupInServerEnabled: booleanSetting({ attribute: 'zimbraReverseProxyDnsLookupInServerEnabled', default: false, hot: true, scope: gs, description: 'Resolve the mailbox host name to an address in the lookup service.' }),
+  zimbraDefaultDomainName: stringSetting({ attribute: 'zimbraDefaultDomainName', default: '', hot: true, scope: 'global', maxLength: 255, description: 'Domain given to unqualified logins when no virtual IP or host matches.' }),
+  zimbraReverseProxyMailHostQuery: stringSetting({ attribute: 'zimbraReverseProxyMailHostQuery', default: '(|(zimbraMailDeliveryAddress=${USER})(zimbraMailAlias=${USER})(zimbraId=${USER}))', hot: true, scope: gs, description: 'LDAP filter finding an account by name, alias or id (${USER} is escaped).' }),
+  zimbraReverseProxyMailHostSearchBase: stringSetting({ attribute: 'zimbraReverseProxyMailHostSearchBase', default: '', hot: true, scope: gs, description: 'Search base for accounts (empty: the directory base).' }),
+  zimbraReverseProxyMailHostAttribute: stringSetting({ attribute: 'zimbraReverseProxyMailHostAttribute', default: 'zimbraMailHost', hot: true, scope: gs, description: 'Account attribute naming its mailbox server.' }),
+  zimbraReverseProxyUserNameAttribute: stringSetting({ attribute: 'zimbraReverseProxyUserNameAttribute', default: '', hot: true, scope: gs, description: 'Account attribute whose value replaces the upstream login name (empty: the account name).' }),
+  zimbraReverseProxyPortQuery: stringSetting({ attribute: 'zimbraReverseProxyPortQuery', default: '(&(zimbraServiceHostname=${MAILHOST})(objectClass=zimbraServer))', hot: true, scope: gs, description: 'LDAP filter finding a mailbox server by host name.' }),
+  zimbraReverseProxyPortSearchBase: stringSetting({ attribute: 'zimbraReverseProxyPortSearchBase', default: '', hot: true, scope: gs, description: 'Search base for servers (empty: the directory base).' }),
+  zimbraReverseProxyDomainNameQuery: stringSetting({ attribute: 'zimbraReverseProxyDomainNameQuery', default: '(&(zimbraVirtualIPAddress=${IPADDR})(objectClass=zimbraDomain))', hot: true, scope: gs, description: 'LDAP filter finding the domain of a virtual IP.' }),
+  zimbraReverseProxyDomainNameSearchBase: stringSetting({ attribute: 'zimbraReverseProxyDomainNameSearchBase', default: '', hot: true, scope: gs, description: 'Search base for domains (empty: the directory base).' }),
+  zimbraReverseProxyDomainNameAttribute: stringSetting({ attribute: 'zimbraReverseProxyDomainNameAttribute', default: 'zimbraDomainName', hot: true, scope: gs, description: 'Domain attribute holding its name.' }),
+  zimbraReverseProxyImapPortAttribute: stringSetting({ attribute: 'zimbraReverseProxyImapPortAttribute', default: 'zimbraImapBindPort', hot: true, scope: gs, description: 'Server attribute with the upstream IMAP port.' }),
+  zimbraReverseProxyImapSSLPortAttribute: stringSetting({ attribute: 'zimbraReverseProxyImapSSLPortAttribute', default: 'zimbraImapSSLBindPort', hot: true, scope: gs, description: 'Server attribute with the upstream IMAPS port.' }),
+  zimbraReverseProxyPop3PortAttribute: stringSetting({ attribute: 'zimbraReverseProxyPop3PortAttribute', default: 'zimbraPop3BindPort', hot: true, scope: gs, description: 'Server attribute with the upstream POP3 port.' }),
+  zimbraReverseProxyPop3SSLPortAttribute: stringSetting({ attribute: 'zimbraReverseProxyPop3SSLPortAttribute', default: 'zimbraPop3SSLBindPort', hot: true, scope: gs, description: 'Server attribute with the upstream POP3S port.' }),
+  zimbraReverseProxyHttpPortAttribute: stringSetting({ attribute: 'zimbraReverseProxyHttpPortAttribute', default: 'zimbraMailPort', hot: true, scope: gs, description: 'Server attribute with the upstream HTTP port.' }),
+  zimbraReverseProxyHttpSSLPortAttribute: stringSetting({ attribute: 'zimbraReverseProxyHttpSSLPortAttribute', default: 'zimbraMailSSLPort', hot: true, scope: gs, description: 'Server attribute with the upstream HTTPS port.' }),
+  // Mailbox ports behind a proxy (zmproxyconfig moves the daemons here); the global values are
+  // the fallback when a server entry lacks one.
+  zimbraImapBindPort: portSetting({ attribute: 'zimbraImapBindPort', default: 7143, hot: true, scope: gs, description: 'Mailbox IMAP port (fallback for servers without one).' }),
+  zimbraImapSSLBindPort: portSetting({ attribute: 'zimbraImapSSLBindPort', default: 7993, hot: true, scope: gs, description: 'Mailbox IMAPS port.' }),
+  zimbraPop3BindPort: portSetting({ attribute: 'zimbraPop3BindPort', default: 7110, hot: true, scope: gs, description: 'Mailbox POP3 port.' }),
+  zimbraPop3SSLBindPort: portSetting({ attribute: 'zimbraPop3SSLBindPort', default: 7995, hot: true, scope: gs, description: 'Mailbox POP3S port.' }),
+  zimbraMailPort: portSetting({ attribute: 'zimbraMailPort', default: 8080, hot: true, scope: gs, description: 'Mailbox HTTP port.' }),
+  zimbraMailSSLPort: portSetting({ attribute: 'zimbraMailSSLPort', default: 8443, hot: true, scope: gs, description: 'Mailbox HTTPS port.' }),
+
+  // --- Mail frontend ---------------------------------------------------------------------
+  zimbraReverseProxyMailImapEnabled: booleanSetting({ attribute: 'zimbraReverseProxyMailImapEnabled', default: true, hot: false, scope: gs, description: 'Listen for IMAP.' }),
+  zimbraReverseProxyMailImapsEnabled: booleanSetting({ attribute: 'zimbraReverseProxyMailImapsEnabled', default: true, hot: false, scope: gs, description: 'Listen for IMAPS.' }),
+  zimbraReverseProxyMailPop3Enabled: booleanSetting({ attribute: 'zimbraReverseProxyMailPop3Enabled', default: true, hot: false, scope: gs, description: 'Listen for POP3.' }),
+  zimbraReverseProxyMailPop3sEnabled: booleanSetting({ attribute: 'zimbraReverseProxyMailPop3sEnabled', default: true, hot: false, scope: gs, description: 'Listen for POP3S.' }),
+  zimbraImapProxyBindPort: portSetting({ attribute: 'zimbraImapProxyBindPort', default: 143, hot: false, scope: gs, description: 'Proxy IMAP port.' }),
+  zimbraImapSSLProxyBindPort: portSetting({ attribute: 'zimbraImapSSLProxyBindPort', default: 993, hot: false, scope: gs, description: 'Proxy IMAPS port.' }),
+  zimbraPop3ProxyBindPort: portSetting({ attribute: 'zimbraPop3ProxyBindPort', default: 110, hot: false, scope: gs, description: 'Proxy POP3 port.' }),
+  zimbraPop3SSLProxyBindPort: portSetting({ attribute: 'zimbraPop3SSLProxyBindPort', default: 995, hot: false, scope: gs, description: 'Proxy POP3S port.' }),
+  zimbraReverseProxyImapStartTlsMode: enumSetting({ attribute: 'zimbraReverseProxyImapStartTlsMode', default: 'only', values: ['only', 'on', 'off'], hot: true, scope: gs, description: 'STARTTLS on the IMAP port: required before login, offered, or not offered.' }),
+  zimbraReverseProxyPop3StartTlsMode: enumSetting({ attribute: 'zimbraReverseProxyPop3StartTlsMode', default: 'only', values: ['only', 'on', 'off'], hot: true, scope: gs, description: 'STLS on the POP3 port.' }),
+  zimbraReverseProxyConnectTimeout: durationSetting({ attribute: 'zimbraReverseProxyConnectTimeout', default: '120s', hot: true, scope: gs, description: 'Upstream connect + greeting timeout.' }),
+  zimbraReverseProxyPassErrors: booleanSetting({ attribute: 'zimbraReverseProxyPassErrors', default: true, hot: true, scope: gs, description: "Relay the upstream's login error text to the client." }),
+  zimbraReverseProxySendImapId: booleanSetting({ attribute: 'zimbraReverseProxySendImapId', default: true, hot: true, scope: gs, description: 'Send ID with X-ORIGINATING-IP to the upstream IMAP server.' }),
+  zimbraReverseProxySendPop3Xoip: booleanSetting({ attribute: 'zimbraReverseProxySendPop3Xoip', default: true, hot: true, scope: gs, description: 'Send XOIP to the upstream POP3 server.' }),
+  zimbraReverseProxyImapSaslPlainEnabled: booleanSetting({ attribute: 'zimbraReverseProxyImapSaslPlainEnabled', default: true, hot: true, scope: gs, description: 'Offer AUTH=PLAIN on IMAP.' }),
+  zimbraReverseProxyPop3SaslPlainEnabled: booleanSetting({ attribute: 'zimbraReverseProxyPop3SaslPlainEnabled', default: true, hot: true, scope: gs, description: 'Offer SASL PLAIN on POP3.' }),
+  zimbraReverseProxyImapEnabledCapability: listSetting({ attribute: 'zimbraReverseProxyImapEnabledCapability', default: ['IMAP4rev1', 'ID', 'LITERAL+', 'SASL-IR', 'IDLE', 'NAMESPACE'], hot: true, scope: gs, description: 'Capabilities announced before login.' }),
+  zimbraReverseProxyPop3EnabledCapability: listSetting({ attribute: 'zimbraReverseProxyPop3EnabledCapability', default: ['TOP', 'USER', 'UIDL', 'EXPIRE 31 USER', 'XOIP'], hot: true, scope: gs, description: 'POP3 CAPA lines before login.' }),
+  zimbraReverseProxyMailMode: enumSetting({ attribute: 'zimbraReverseProxyMailMode', default: 'both', values: ['http', 'https', 'both', 'mixed', 'redirect'], hot: true, scope: gs, description: 'Web proxy mode.' }),
+  zimbraMailTrustedIP: listSetting({ attribute: 'zimbraMailTrustedIP', default: [], item: IP_OR_CIDR, hot: true, scope: 'global', description: 'Addresses whose forwarded client IP the mailbox trusts (the proxies).' }),
+
+  // --- Login throttle ----------------------------------------------------------------------
+  zimbraReverseProxyIPLoginLimit: integerSetting({ attribute: 'zimbraReverseProxyIPLoginLimit', default: 0, min: 0, max: 1_000_000_000, hot: true, scope: gs, description: 'Logins per IP per window (0 = unlimited).' }),
+  zimbraReverseProxyIPLoginLimitTime: integerSetting({ attribute: 'zimbraReverseProxyIPLoginLimitTime', default: 3600, min: 1, max: 31_536_000, hot: true, scope: gs, description: 'IP window in seconds.' }),
+  zimbraReverseProxyIPLoginImapLimit: integerSetting({ attribute: 'zimbraReverseProxyIPLoginImapLimit', default: 0, min: 0, max: 1_000_000_000, hot: true, scope: gs, description: 'IMAP logins per IP per window (0 = use the generic limit).' }),
+  zimbraReverseProxyIPLoginImapLimitTime: integerSetting({ attribute: 'zimbraReverseProxyIPLoginImapLimitTime', default: 3600, min: 1, max: 31_536_000, hot: true, scope: gs, description: 'IMAP IP window in seconds.' }),
+  zimbraReverseProxyIPLoginPop3Limit: integerSetting({ attribute: 'zimbraReverseProxyIPLoginPop3Limit', default: 0, min: 0, max: 1_000_000_000, hot: true, scope: gs, description: 'POP3 logins per IP per window (0 = use the generic limit).' }),
+  zimbraReverseProxyIPLoginPop3LimitTime: integerSetting({ attribute: 'zimbraReverseProxyIPLoginPop3LimitTime', default: 3600, min: 1, max: 31_536_000, hot: true, scope: gs, description: 'POP3 IP window in seconds.' }),
+  zimbraReverseProxyIpThrottleMsg: stringSetting({ attribute: 'zimbraReverseProxyIpThrottleMsg', default: 'Login rejected from this IP', maxLength: 256, pattern: /^[^\r\n]*$/, accepted: 'one line of text', hot: true, scope: gs, description: 'What a throttled IP is told.' }),
+  zimbraReverseProxyUserLoginLimit: integerSetting({ attribute: 'zimbraReverseProxyUserLoginLimit', default: 0, min: 0, max: 1_000_000_000, hot: true, scope: gs, description: 'Successful logins per user per window (0 = unlimited).' }),
+  zimbraReverseProxyUserLoginLimitTime: integerSetting({ attribute: 'zimbraReverseProxyUserLoginLimitTime', default: 3600, min: 1, max: 31_536_000, hot: true, scope: gs, description: 'User window in seconds.' }),
+  zimbraReverseProxyUserThrottleMsg: stringSetting({ attribute: 'zimbraReverseProxyUserThrottleMsg', default: 'Login rejected for this user', maxLength: 256, pattern: /^[^\r\n]*$/, accepted: 'one line of text', hot: true, scope: gs, description: 'What a throttled user is told.' }),
+  zimbraReverseProxyIPThrottleWhitelist: listSetting({ attribute: 'zimbraReverseProxyIPThrottleWhitelist', default: [], item: IP_OR_CIDR, hot: true, scope: gs, description: 'Addresses and CIDR blocks never throttled.' }),
+} as const satisfies Record<string, SettingDefinition<unknown>>;
+
+export type SettingName = keyof typeof Settings;
+export type SettingValue<K extends SettingName> = (typeof Settings)[K] extends SettingDefinition<infer T> ? T : never;
+/** The effective value of every setting. */
+export type EffectiveSettings = { readonly [K in SettingName]: SettingValue<K> };
+
+/** Looks a setting up by attribute name, case-insensitively (LDAP attribute names are). */
+export function findSetting(attribute: string): SettingDefinition<unknown> | undefined {
+  const lower = attribute.toLowerCase();
+  for (const def of Object.values(Settings) as SettingDefinition<unknown>[]) if (def.attribute.toLowerCase() === lower) return def;
+  return undefined;
+}

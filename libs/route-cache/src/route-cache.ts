@@ -1,0 +1,256 @@
+/**
+ * The routing view of the shared cache, used by the lookup service and by every frontend: they must
+ * all build the same keys, so the key layout lives here and nowhere else.
+ *
+ * Key layout (all parts hashed by {@link cacheKey}; logins, names and ids lower-cased first):
+ * | entry | kind | parts |
+ * |---|---|---|
+ * | qualified login → account | `alias` | `['qualified', login]` |
+ * | unqualified login → account | `alias` | `['unqualified', login, proxyIp, virtualHost]` |
+ * | route by account name | `route` | `[protocol, accountName]` |
+ * | route by account id | `route-id` | `[protocol, accountId]` |
+ *
+ * An unqualified login's key carries how it was qualified (the proxy IP for mail, the virtual host
+ * for web), so `john` arriving on two virtual IPs never shares an entry (Zimbra's collision bug).
+ *
+ * Writes use `set`, not `add` as Zimbra did: invalidation here is explicit (mailbox move, upstream
+ * auth failure, purge), so a freshly resolved route must overwrite whatever is cached; with `add` a
+ * stale entry survives every re-resolution until its TTL ends.
+ *
+ * Failure policy: the cache is an optimisation, so a cache failure never fails a login. Reads count
+ * it as a miss, writes drop it, and both report it through `onError`. A cached value that fails the
+ * strict schema, or that belongs to another account than the one asked for, is a miss and is deleted.
+ */
+import { CacheArgumentError, CacheValueError } from './errors';
+import { cacheKey, DEFAULT_KEY_NAMESPACE } from './keys';
+import { DEFAULT_ROUTE_TTL_SECONDS } from './limits';
+import type { MemcachedClient } from './memcached-client';
+import { checkRoute, decodeAlias, decodeRoute, encodeAlias, encodeRoute, isName, type CachedRoute, type Decoded } from './route-value';
+
+export type { CachedRoute } from './route-value';
+
+/** Protocols a route is cached for; each has its own upstream port, hence its own entry. */
+export const ROUTE_PROTOCOLS = ['imap', 'imapssl', 'pop3', 'pop3ssl', 'http', 'httpssl'] as const;
+/** A protocol a route is cached for. */
+export type RouteProtocol = (typeof ROUTE_PROTOCOLS)[number];
+
+/** How an unqualified login was qualified; part of its alias key. */
+export interface LoginContext {
+  /** The proxy's local (virtual) IP the mail client connected to. */
+  readonly proxyIp?: string;
+  /** The virtual host name of a web request, without port. */
+  readonly virtualHost?: string;
+}
+
+/** A login to invalidate: qualified logins need no context. */
+export type LoginRef = string | { readonly login: string; readonly context: LoginContext };
+
+/** The operations RouteCache needs; {@link MemcachedClient} provides them. */
+export type RouteCacheClient = Pick<MemcachedClient, 'get' | 'set' | 'delete'>;
+
+/** Options of {@link RouteCache}. */
+export interface RouteCacheOptions {
+  /** Lifetime of alias and route entries (`zimbraReverseProxyCacheEntryTTL`). Default 3600. */
+  readonly ttlSeconds?: number;
+  /** Key namespace; every node of one deployment must use the same. Default `postern`. */
+  readonly namespace?: string;
+  /** Told about every cache failure that was absorbed (operation name and error). */
+  readonly onError?: (op: string, error: Error) => void;
+}
+
+/** Is `protocol` one of {@link ROUTE_PROTOCOLS}? */
+export function isRouteProtocol(protocol: unknown): protocol is RouteProtocol {
+  return typeof protocol === 'string' && (ROUTE_PROTOCOLS as readonly string[]).includes(protocol);
+}
+
+/**
+ * The alias key of a login. @throws {CacheArgumentError} for an unqualified login without context
+ * (its entry would be shared by every virtual IP) or an invalid login.
+ */
+export function aliasKey(login: string, context: LoginContext = {}, namespace = DEFAULT_KEY_NAMESPACE): string {
+  if (!isName(login)) throw new CacheArgumentError('login is empty, too long or contains whitespace or control characters');
+  const name = login.toLowerCase();
+  if (name.includes('@')) return cacheKey('alias', ['qualified', name], namespace);
+  const proxyIp = normaliseIp(context.proxyIp);
+  const virtualHost = normaliseHost(context.virtualHost);
+  if (proxyIp === '' && virtualHost === '') throw new CacheArgumentError('an unqualified login needs its context (proxyIp or virtualHost)');
+  return cacheKey('alias', ['unqualified', name, proxyIp, virtualHost], namespace);
+}
+
+/** The key of a route by account name. */
+export function routeKey(protocol: RouteProtocol, accountName: string, namespace = DEFAULT_KEY_NAMESPACE): string {
+  if (!isRouteProtocol(protocol)) throw new CacheArgumentError(`unknown route protocol ${JSON.stringify(protocol)}`);
+  if (!isName(accountName)) throw new CacheArgumentError('accountName is invalid');
+  return cacheKey('route', [protocol, accountName.toLowerCase()], namespace);
+}
+
+/** The key of a route by account id. */
+export function routeIdKey(protocol: RouteProtocol, accountId: string, namespace = DEFAULT_KEY_NAMESPACE): string {
+  if (!isRouteProtocol(protocol)) throw new CacheArgumentError(`unknown route protocol ${JSON.stringify(protocol)}`);
+  if (!isName(accountId)) throw new CacheArgumentError('accountId is invalid');
+  return cacheKey('route-id', [protocol, accountId.toLowerCase()], namespace);
+}
+
+/** Alias and route entries in the shared cache. Never throws from reads or writes. */
+export class RouteCache {
+  private readonly ttlSeconds: number;
+  private readonly namespace: string;
+  private readonly onError: ((op: string, error: Error) => void) | undefined;
+
+  /** @throws {CacheArgumentError} on an invalid TTL; {@link CacheKeyError} on an invalid namespace. */
+  constructor(
+    private readonly client: RouteCacheClient,
+    options: RouteCacheOptions = {},
+  ) {
+    this.ttlSeconds = options.ttlSeconds ?? DEFAULT_ROUTE_TTL_SECONDS;
+    if (!Number.isSafeInteger(this.ttlSeconds) || this.ttlSeconds < 0) throw new CacheArgumentError('ttlSeconds must be a non-negative integer');
+    this.namespace = options.namespace ?? DEFAULT_KEY_NAMESPACE;
+    cacheKey('route', [], this.namespace);
+    this.onError = options.onError;
+  }
+
+  /** The canonical account name cached for a login, or null (miss or cache failure). */
+  accountForLogin(login: string, context: LoginContext): Promise<string | null> {
+    return this.read('accountForLogin', () => aliasKey(login, context, this.namespace), decodeAlias);
+  }
+
+  /** Caches login → account name. */
+  async rememberLogin(login: string, context: LoginContext, accountName: string): Promise<void> {
+    const op = 'rememberLogin';
+    if (!isName(accountName)) return this.report(op, new CacheArgumentError('accountName is invalid'));
+    let key: string;
+    try {
+      key = aliasKey(login, context, this.namespace);
+    } catch (error) {
+      return this.report(op, error);
+    }
+    await this.write(op, [key], encodeAlias(accountName));
+  }
+
+  /** The cached route of an account for a protocol, or null. */
+  route(protocol: RouteProtocol, accountName: string): Promise<CachedRoute | null> {
+    return this.read(
+      'route',
+      () => routeKey(protocol, accountName, this.namespace),
+      (raw) => belongsTo(decodeRoute(raw), (r) => r.accountName.toLowerCase() === accountName.toLowerCase()),
+    );
+  }
+
+  /** The cached route of an account id for a protocol (web tokens carry the id), or null. */
+  routeById(protocol: RouteProtocol, accountId: string): Promise<CachedRoute | null> {
+    return this.read(
+      'routeById',
+      () => routeIdKey(protocol, accountId, this.namespace),
+      (raw) => belongsTo(decodeRoute(raw), (r) => r.accountId.toLowerCase() === accountId.toLowerCase()),
+    );
+  }
+
+  /** Caches a route under the account name and under the account id. */
+  async rememberRoute(protocol: RouteProtocol, route: CachedRoute): Promise<void> {
+    const op = 'rememberRoute';
+    const checked = checkRoute(route);
+    if (!checked.ok) return this.report(op, new CacheArgumentError(`refusing to cache an invalid route: ${checked.reason}`));
+    let keys: string[];
+    try {
+      keys = [routeKey(protocol, checked.value.accountName, this.namespace), routeIdKey(protocol, checked.value.accountId, this.namespace)];
+    } catch (error) {
+      return this.report(op, error);
+    }
+    await this.write(op, keys, encodeRoute(checked.value));
+  }
+
+  /**
+   * Deletes the account's routes for every protocol, by name and by id, and the alias entries of the
+   * given logins (a qualified login needs no context; an unqualified one needs the context it was
+   * cached under). Failures are reported through `onError`.
+   * @returns how many entries existed and were deleted.
+   */
+  async invalidate(account: { accountName: string; accountId?: string; logins?: readonly LoginRef[] }): Promise<number> {
+    const op = 'invalidate';
+    const keys = new Set<string>();
+    const collect = (build: () => string) => {
+      try {
+        keys.add(build());
+      } catch (error) {
+        this.report(op, error);
+      }
+    };
+    for (const protocol of ROUTE_PROTOCOLS) {
+      collect(() => routeKey(protocol, account.accountName, this.namespace));
+      if (account.accountId !== undefined) {
+        const { accountId } = account;
+        collect(() => routeIdKey(protocol, accountId, this.namespace));
+      }
+    }
+    for (const login of account.logins ?? []) {
+      collect(() => (typeof login === 'string' ? aliasKey(login, {}, this.namespace) : aliasKey(login.login, login.context, this.namespace)));
+    }
+    const results = await Promise.allSettled([...keys].map((key) => this.client.delete(key)));
+    let deleted = 0;
+    for (const result of results) {
+      if (result.status === 'rejected') this.report(op, result.reason);
+      else if (result.value) deleted++;
+    }
+    return deleted;
+  }
+
+  private async read<T>(op: string, keyOf: () => string, decode: (raw: Buffer) => Decoded<T>): Promise<T | null> {
+    let key: string;
+    let raw: Buffer | null;
+    try {
+      key = keyOf();
+      raw = await this.client.get(key);
+    } catch (error) {
+      this.report(op, error);
+      return null;
+    }
+    if (raw === null) return null;
+    const decoded = decode(raw);
+    if (decoded.ok) return decoded.value;
+    this.report(op, new CacheValueError(`discarded an invalid cached entry: ${decoded.reason}`));
+    try {
+      await this.client.delete(key);
+    } catch (error) {
+      this.report(op, error);
+    }
+    return null;
+  }
+
+  private async write(op: string, keys: readonly string[], value: string): Promise<void> {
+    await Promise.all(
+      keys.map(async (key) => {
+        try {
+          await this.client.set(key, value, this.ttlSeconds);
+        } catch (error) {
+          this.report(op, error);
+        }
+      }),
+    );
+  }
+
+  private report(op: string, error: unknown): void {
+    try {
+      this.onError?.(op, error instanceof Error ? error : new Error(String(error)));
+    } catch {
+      // A failing error observer must not turn an absorbed cache failure into a failed login.
+    }
+  }
+}
+
+function belongsTo(decoded: Decoded<CachedRoute>, owns: (route: CachedRoute) => boolean): Decoded<CachedRoute> {
+  if (!decoded.ok || owns(decoded.value)) return decoded;
+  return { ok: false, reason: 'entry belongs to another account' };
+}
+
+function normaliseIp(ip: string | undefined): string {
+  if (ip === undefined) return '';
+  const lower = ip.toLowerCase();
+  // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; both spellings are one address.
+  return lower.startsWith('::ffff:') && lower.includes('.') ? lower.slice('::ffff:'.length) : lower;
+}
+
+function normaliseHost(host: string | undefined): string {
+  if (host === undefined) return '';
+  const lower = host.toLowerCase();
+  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
+}

@@ -1,0 +1,166 @@
+/**
+ * Process helpers for the test harness: start a real server on an ephemeral loopback port,
+ * poll until it answers, and stop exactly the process that was started.
+ *
+ * Never fixed ports, never fixed sleeps: a free port is asked of the kernel (bind to port 0),
+ * and readiness is a successful TCP connect (or a caller-supplied probe) polled with a deadline.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A server process started by the harness. */
+export interface ManagedProcess {
+  readonly name: string;
+  readonly pid: number;
+  readonly child: ChildProcess;
+  /** Everything the process wrote to stdout and stderr so far (for failure messages). */
+  output(): string;
+  /** Terminates the process (SIGTERM, then SIGKILL after `graceMs`) and waits for it to exit. */
+  stop(graceMs?: number): Promise<void>;
+  /** True once the process has exited. */
+  readonly exited: boolean;
+}
+
+/** Asks the kernel for a free TCP port on the loopback interface. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') {
+        server.close();
+        reject(new Error('could not allocate a port'));
+        return;
+      }
+      const { port } = address;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Creates a scratch directory; remove it with {@link removeDir}. */
+export async function scratchDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `postern-${prefix}-`));
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Polls `probe` until it resolves true or the deadline passes. */
+export async function waitFor(
+  what: string,
+  probe: () => Promise<boolean>,
+  { timeoutMs = 15_000, intervalMs = 25 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      if (await probe()) return;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const detail = lastError instanceof Error ? `: ${lastError.message}` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** True when a TCP connection to host:port succeeds. */
+export function canConnect(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.removeAllListeners();
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+const running = new Set<ManagedProcess>();
+
+/** Spawns a server in the foreground and tracks it so that it can be stopped even when a test fails. */
+export function startProcess(name: string, command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ManagedProcess {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const keep = (chunk: Buffer) => {
+    log += chunk.toString('utf8');
+    // Keep the tail only: enough to explain a failure, bounded for long runs.
+    if (log.length > 64_000) log = log.slice(-32_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let exited = false;
+  const exit = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    });
+    child.once('error', (error) => {
+      log += `\n[spawn error] ${error.message}`;
+      exited = true;
+      resolve();
+    });
+  });
+  const managed: ManagedProcess = {
+    name,
+    get pid() {
+      return child.pid ?? -1;
+    },
+    child,
+    output: () => log,
+    get exited() {
+      return exited;
+    },
+    async stop(graceMs = 5_000) {
+      running.delete(managed);
+      if (exited) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exit;
+      clearTimeout(timer);
+    },
+  };
+  running.add(managed);
+  return managed;
+}
+
+/** Stops every process the harness started in this worker (used in afterAll hooks). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop()));
+}
+
+process.once('exit', () => {
+  for (const p of running) p.child.kill('SIGKILL');
+});
+
+/** Resolves the path of a server binary, looking in the usual sbin directories too. */
+export function binary(name: string): string {
+  for (const dir of ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin']) {
+    const path = join(dir, name);
+    try {
+      accessSync(path);
+      return path;
+    } catch {
+      // try the next directory
+    }
+  }
+  return name;
+}

@@ -1,0 +1,59 @@
+/**
+ * Starts Postern's own services as real processes from their build output (`npm run build`),
+ * exactly as an operator runs them: configuration through POSTERN_* variables.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, startProcess, waitFor, type ManagedProcess } from './process';
+
+const root = join(__dirname, '..', '..');
+
+export interface ServiceProcess {
+  readonly name: string;
+  readonly process: ManagedProcess;
+  /** Port of /metrics and /health. */
+  readonly httpPort: number;
+  /** Fetches /metrics and returns the value of one series (summed over matching label sets). */
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+  /** SIGTERM and wait: the service drains before it exits. */
+  stop(): Promise<void>;
+}
+
+/** Starts `apps/<app>/dist/main.js` and waits until /health answers 200. */
+export async function startService(app: string, env: Record<string, string>): Promise<ServiceProcess> {
+  const main = join(root, 'apps', app, 'dist', 'main.js');
+  if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
+  const httpPort = await freePort();
+  const proc = startProcess(app, process.execPath, [main], {
+    env: { ...process.env, POSTERN_HTTP_HOST: '127.0.0.1', POSTERN_HTTP_PORT: String(httpPort), POSTERN_LOG_LEVEL: 'info', ...env },
+  });
+  const base = `http://127.0.0.1:${httpPort}`;
+  await waitFor(`${app} /health`, async () => {
+    if (proc.exited) throw new Error(`${app} exited: ${proc.output()}`);
+    const response = await fetch(`${base}/health`).catch(() => undefined);
+    return response?.status === 200;
+  }, { timeoutMs: 30_000 });
+  return {
+    name: app,
+    process: proc,
+    httpPort,
+    async metric(name, labels = {}) {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      return sumSeries(text, name, labels);
+    },
+    stop: () => proc.stop(15_000),
+  };
+}
+
+/** Sums the samples of `name` whose labels include `labels`, in Prometheus text format. */
+export function sumSeries(text: string, name: string, labels: Record<string, string>): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const have = Object.fromEntries([...(match[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(match[4]);
+  }
+  return sum;
+}

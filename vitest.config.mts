@@ -1,0 +1,39 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+
+// Tests run against the TypeScript sources: `@postern/<lib>` resolves to `libs/<lib>/src`.
+const alias = [{ find: /^@postern\/([a-z-]+)$/, replacement: `${root}libs/$1/src/index.ts` }];
+
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    projects: [
+      {
+        resolve: { alias },
+        test: {
+          name: 'unit',
+          // Unit tests first: they are fast and say most about a failure.
+          sequence: { groupOrder: 0 },
+          include: ['libs/*/src/**/*.spec.ts', 'apps/*/src/**/*.spec.ts', 'test/lint/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: 'integration',
+          sequence: { groupOrder: 1 },
+          include: ['test/integration/**/*.test.ts'],
+          environment: 'node',
+          // Real servers start per file; give slow machines room without hiding hangs.
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // Files start their own servers on ephemeral ports; two cores do not gain from more.
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
