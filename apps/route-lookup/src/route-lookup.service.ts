@@ -45,7 +45,8 @@ export class RouteLookupService implements OnApplicationBootstrap, BeforeApplica
   /** Resolves one request within its deadline; every outcome is counted and logged without secrets. */
   async lookup(request: RouteLookupRequest): Promise<RouteLookupResult> {
     const started = performance.now();
-    const log = this.logger.child({ rid: request.requestId ?? shortId(), protocol: request.protocol });
+    // Log fields, not a child logger: most lookups log nothing, and a child per request costs.
+    const ctx = { rid: request.requestId ?? shortId(), protocol: request.protocol };
     const settings = this.runtime.settings;
     const budget = Math.min(request.deadlineMs ?? Number.POSITIVE_INFINITY, settings.zimbraReverseProxyRouteLookupTimeout);
     const deadline = new Deadline(budget);
@@ -54,7 +55,7 @@ export class RouteLookupService implements OnApplicationBootstrap, BeforeApplica
     try {
       const result = await deadline.run('route lookup', this.runtime.resolver.resolve(request, trace));
       outcome = result.outcome;
-      log.debug({ outcome, source: result.outcome === 'ROUTE' ? result.source : undefined }, 'lookup answered');
+      if (this.logger.isLevelEnabled('debug')) this.logger.debug({ ...ctx, outcome, source: result.outcome === 'ROUTE' ? result.source : undefined }, 'lookup answered');
       return result;
     } catch (error) {
       const typed =
@@ -65,15 +66,15 @@ export class RouteLookupService implements OnApplicationBootstrap, BeforeApplica
         // The requester sees a temporary failure, like a directory outage.
         outcome = ErrorCode.Unavailable;
         this.metrics.directoryErrors.inc({ kind: 'timeout' });
-        log.warn({ budgetMs: budget }, 'lookup timed out');
+        this.logger.warn({ ...ctx, budgetMs: budget }, 'lookup timed out');
         throw new PosternError(ErrorCode.Unavailable, 'route lookup timed out', { cause: typed, retryAfterMs: settings.zimbraReverseProxyAuthWaitInterval });
       }
       outcome = typed.code;
       if (typed.code === ErrorCode.Unavailable) {
         this.metrics.directoryErrors.inc({ kind: 'unavailable' });
-        log.warn({ err: typed.cause ?? typed }, 'directory unavailable');
+        this.logger.warn({ ...ctx, err: typed.cause ?? typed }, 'directory unavailable');
       } else {
-        log.error({ err: error }, 'lookup failed');
+        this.logger.error({ ...ctx, err: error }, 'lookup failed');
       }
       throw typed;
     } finally {

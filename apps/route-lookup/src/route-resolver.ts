@@ -118,10 +118,11 @@ export class RouteResolver {
 
     if (caching) {
       const entry: CachedRoute = { ...route, ...(allowedIps.length > 0 ? { allowedIps: [...allowedIps] } : {}) };
-      await this.cache.rememberRoute(protocol, entry);
+      const writes = [this.cache.rememberRoute(protocol, entry)];
       if (request.by === 'name' && request.user.toLowerCase() !== account.name.toLowerCase()) {
-        await this.cache.rememberLogin(request.user, context, account.name);
+        writes.push(this.cache.rememberLogin(request.user, context, account.name));
       }
+      await Promise.all(writes);
     }
     return { outcome: 'ROUTE', route, source: 'directory' };
   }
@@ -140,8 +141,14 @@ export class RouteResolver {
 
   private async fromCache(request: RouteLookupRequest, context: LoginContext): Promise<CachedRoute | null> {
     if (request.by === 'id') return this.cache.routeById(request.protocol, request.user);
-    const accountName = (await this.cache.accountForLogin(request.user, context)) ?? (request.user.includes('@') ? request.user : null);
-    return accountName ? this.cache.route(request.protocol, accountName) : null;
+    // Both reads at once: a route stored under the name as typed means it is the account name
+    // (routes are keyed by account name only); otherwise the alias entry names the account.
+    const [direct, accountName] = await Promise.all([
+      request.user.includes('@') ? this.cache.route(request.protocol, request.user) : Promise.resolve(null),
+      this.cache.accountForLogin(request.user, context),
+    ]);
+    if (direct) return direct;
+    return accountName && accountName.toLowerCase() !== request.user.toLowerCase() ? this.cache.route(request.protocol, accountName) : null;
   }
 
   /** The account's external route, else its domain's, for mail protocols; `null` when not configured or incomplete. */
