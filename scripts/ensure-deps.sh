@@ -20,6 +20,7 @@ declare -A PACKAGES=(
   [dovecot-imapd]=/usr/lib/dovecot/imap
   [dovecot-pop3d]=/usr/lib/dovecot/pop3
   [openssl]=/usr/bin/openssl
+  [curl]=/usr/bin/curl
 )
 
 if [ "$want_servers" = 1 ]; then

@@ -3,3 +3,7 @@ export * from './memcached';
 export * from './nats';
 export * from './slapd';
 export * from './services';
+export * from './line-client';
+export * from './tls';
+export * from './dovecot';
+export * from './upstreams';

@@ -35,7 +35,12 @@ const TOOL_TIMEOUT_MS = 30_000;
 const PROBE_TIMEOUT_MS = 2_000;
 
 export interface SlapdOptions {
-  /** LDIF files to load, in order. Default: the shared fixture. */
+  /**
+   * LDIF text loaded instead of the shared fixture file (e.g. `directoryLdifFor(upstreams)`: the
+   * fixture with the real ports of the test's mailbox servers). Loaded before `ldifFiles`.
+   */
+  readonly fixture?: string;
+  /** LDIF files to load, in order. Default: the shared fixture (unless `fixture` is given). */
   readonly ldifFiles?: readonly string[];
   /** Extra LDIF text loaded after the files (entries below `dc=postern,dc=test`). */
   readonly ldif?: string;
@@ -193,7 +198,12 @@ async function prepare(dir: string, options: SlapdOptions, rootPassword: string)
   );
   await tool('slaptest', ['-u', '-f', conf]);
 
-  const files = [...(options.ldifFiles ?? [SLAPD_FIXTURE])];
+  const files = [...(options.ldifFiles ?? (options.fixture === undefined ? [SLAPD_FIXTURE] : []))];
+  if (options.fixture !== undefined) {
+    const fixture = join(dir, 'fixture.ldif');
+    await writeFile(fixture, options.fixture);
+    files.unshift(fixture);
+  }
   if (options.ldif !== undefined) {
     const extra = join(dir, 'extra.ldif');
     await writeFile(extra, options.ldif);

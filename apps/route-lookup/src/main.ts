@@ -3,7 +3,7 @@
  * Configuration: POSTERN_* environment variables and the directory (see README).
  */
 import 'reflect-metadata';
-import { ConfigError, loadBootstrap } from '@postern/config';
+import { ConfigError, loadBootstrap, requireDirectory } from '@postern/config';
 import { createLogger, startService } from '@postern/service-kit';
 import { AppModule } from './app.module';
 
@@ -11,6 +11,7 @@ async function main(): Promise<void> {
   let bootstrap;
   try {
     bootstrap = loadBootstrap();
+    requireDirectory(bootstrap);
   } catch (error) {
     process.stderr.write(`route-lookup: ${(error as Error).message}\n`);
     process.exit(error instanceof ConfigError ? 78 : 1); // 78: EX_CONFIG (sysexits.h)

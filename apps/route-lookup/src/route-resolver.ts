@@ -12,7 +12,7 @@
  */
 import { attr, DirectoryUnavailableError, type Account, type Domain } from '@postern/directory';
 import { ErrorCode, PosternError, type Route, type RouteLookupRequest, type RouteLookupResult, type RouteProtocol } from '@postern/contracts';
-import { IpMatcher, type EffectiveSettings } from '@postern/config';
+import { isIpAllowed, type EffectiveSettings } from '@postern/config';
 import type { CachedRoute, LoginContext } from '@postern/route-cache';
 import type { DirectoryPort, RouteCachePort } from './ports';
 
@@ -74,7 +74,7 @@ export class RouteResolver {
       const cached = await this.fromCache(request, context);
       trace.cache = cached ? 'hit' : 'miss';
       if (cached) {
-        if (!ipAllowed(request.clientIp, cached.allowedIps)) return { outcome: 'NOT_ALLOWED', reason: 'client-ip', waitMs };
+        if (!isIpAllowed(request.clientIp, cached.allowedIps)) return { outcome: 'NOT_ALLOWED', reason: 'client-ip', waitMs };
         return { outcome: 'ROUTE', route: toRoute(cached), source: 'cache' };
       }
     }
@@ -99,7 +99,7 @@ export class RouteResolver {
       if (domain && isTrue(attr(domain.attributes, 'zimbraReverseProxyUseExternalRouteIfAccountNotExist'))) {
         const external = externalRoute(domain.attributes, protocol);
         if (external) {
-          if (!ipAllowed(request.clientIp, domain.allowedIps)) return { outcome: 'NOT_ALLOWED', reason: 'client-ip', waitMs };
+          if (!isIpAllowed(request.clientIp, domain.allowedIps)) return { outcome: 'NOT_ALLOWED', reason: 'client-ip', waitMs };
           const route: Route = { ...external, accountName: login.toLowerCase(), accountId: '', upstreamUser: includeOriginal(domain, undefined) ? request.user : login, external: true };
           return { outcome: 'ROUTE', route, source: 'directory' };
         }
@@ -111,7 +111,7 @@ export class RouteResolver {
 
     const accountDomain = await this.directory.findDomainByName(splitAddress(account.name)[1]);
     const allowedIps = accountDomain?.allowedIps ?? [];
-    if (!ipAllowed(request.clientIp, allowedIps)) return { outcome: 'NOT_ALLOWED', reason: 'client-ip', waitMs };
+    if (!isIpAllowed(request.clientIp, allowedIps)) return { outcome: 'NOT_ALLOWED', reason: 'client-ip', waitMs };
 
     const route = (await this.externalFor(account, accountDomain, protocol, request.user)) ?? (await this.internalFor(account, protocol, settings));
     if (!route) return { outcome: 'NOT_FOUND', waitMs };
@@ -211,26 +211,6 @@ function isTrue(value: string | undefined): boolean {
 function splitAddress(address: string): [string, string] {
   const at = address.lastIndexOf('@');
   return [address.slice(0, at), address.slice(at + 1)];
-}
-
-const matchers = new Map<string, IpMatcher>();
-
-/** True when the domain allows every address (no list) or the list holds `ip`. Lists are compiled once. */
-function ipAllowed(ip: string, allowed: readonly string[] | undefined): boolean {
-  if (!allowed || allowed.length === 0) return true;
-  const key = allowed.join(',');
-  let matcher = matchers.get(key);
-  if (!matcher) {
-    try {
-      matcher = new IpMatcher(allowed);
-    } catch {
-      // A malformed entry in the directory must not open the door: refuse.
-      return false;
-    }
-    if (matchers.size > 1000) matchers.clear(); // bounded: one entry per distinct list
-    matchers.set(key, matcher);
-  }
-  return matcher.matches(ip);
 }
 
 function toRoute(cached: CachedRoute): Route {

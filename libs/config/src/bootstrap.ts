@@ -30,6 +30,15 @@ export interface BootstrapConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Directory attribute overrides from the config file (`attributes` object). */
   readonly attributes: Readonly<Record<string, unknown>>;
+  /** Address the mail listeners bind to (`POSTERN_BIND_HOST`). */
+  readonly bindHost: string;
+  /** Default certificate and key (PEM files) for IMAPS, POP3S and STARTTLS (`POSTERN_TLS_CERT_FILE`, `POSTERN_TLS_KEY_FILE`). */
+  readonly tlsCertFile: string | undefined;
+  readonly tlsKeyFile: string | undefined;
+  /** Verify mailbox servers' certificates when talking TLS to them (`POSTERN_UPSTREAM_TLS_VERIFY`, default true). */
+  readonly upstreamTlsVerify: boolean;
+  /** CA certificates (PEM file) trusted for upstream TLS instead of the system's (`POSTERN_UPSTREAM_CA_FILE`). */
+  readonly upstreamCaFile: string | undefined;
 }
 
 /** The defaults: a single node with everything on loopback at the servers' standard ports. */
@@ -47,6 +56,11 @@ export const DEFAULT_BOOTSTRAP: BootstrapConfig = {
   httpPort: 0,
   logLevel: 'info',
   attributes: {},
+  bindHost: '0.0.0.0',
+  tlsCertFile: undefined,
+  tlsKeyFile: undefined,
+  upstreamTlsVerify: true,
+  upstreamCaFile: undefined,
 };
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -97,6 +111,14 @@ export function loadBootstrap(env: Env = process.env): BootstrapConfig {
     return n;
   };
 
+  const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
+  const bool = (name: string, text: string | undefined, fallback: boolean): boolean => {
+    if (text === undefined || text === '') return fallback;
+    if (/^(true|false)$/i.test(text)) return text.toLowerCase() === 'true';
+    problems.push(new Error(`${name}: invalid value ${JSON.stringify(text)}; accepted: true or false`));
+    return fallback;
+  };
+
   let password = env.POSTERN_LDAP_BIND_PASSWORD ?? fromFile('ldapBindPassword', isString);
   const passwordFile = env.POSTERN_LDAP_BIND_PASSWORD_FILE ?? fromFile('ldapBindPasswordFile', isString);
   if (password === undefined && passwordFile) {
@@ -123,11 +145,23 @@ export function loadBootstrap(env: Env = process.env): BootstrapConfig {
     httpPort: int('POSTERN_HTTP_PORT', env.POSTERN_HTTP_PORT ?? fromFile('httpPort', isNumber)?.toString(), DEFAULT_BOOTSTRAP.httpPort, 0, 65535),
     logLevel: logLevel as BootstrapConfig['logLevel'],
     attributes: fromFile('attributes', isObject) ?? {},
+    bindHost: env.POSTERN_BIND_HOST ?? fromFile('bindHost', isString) ?? DEFAULT_BOOTSTRAP.bindHost,
+    tlsCertFile: env.POSTERN_TLS_CERT_FILE ?? fromFile('tlsCertFile', isString),
+    tlsKeyFile: env.POSTERN_TLS_KEY_FILE ?? fromFile('tlsKeyFile', isString),
+    upstreamTlsVerify: bool('POSTERN_UPSTREAM_TLS_VERIFY', env.POSTERN_UPSTREAM_TLS_VERIFY ?? fromFile('upstreamTlsVerify', isBoolean)?.toString(), DEFAULT_BOOTSTRAP.upstreamTlsVerify),
+    upstreamCaFile: env.POSTERN_UPSTREAM_CA_FILE ?? fromFile('upstreamCaFile', isString),
   };
   for (const url of config.natsUrls) if (!/^(nats|tls):\/\/[^\s/]+$/.test(url)) problems.push(new Error(`POSTERN_NATS_URLS: invalid URL ${JSON.stringify(url)}; accepted: nats://host:port`));
   for (const server of config.memcachedServers) if (!/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/.test(server)) problems.push(new Error(`POSTERN_MEMCACHED_SERVERS: invalid server ${JSON.stringify(server)}; accepted: host:port`));
   for (const url of config.ldapUrls) if (!/^ldaps?:\/\/[^\s]+$/.test(url)) problems.push(new Error(`POSTERN_LDAP_URLS: invalid URL ${JSON.stringify(url)}; accepted: ldap://host:port or ldaps://host:port`));
-  if (config.ldapUrls.length === 0 && !config.directoryLdif) problems.push(new Error('POSTERN_LDAP_URLS or POSTERN_DIRECTORY_LDIF: one of them must name the directory'));
+  if ((config.tlsCertFile === undefined) !== (config.tlsKeyFile === undefined)) problems.push(new Error('POSTERN_TLS_CERT_FILE and POSTERN_TLS_KEY_FILE: set both or neither'));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** For services that read the directory: throws {@link ConfigError} unless one is configured. */
+export function requireDirectory(config: BootstrapConfig): void {
+  if (config.ldapUrls.length === 0 && !config.directoryLdif) {
+    throw new ConfigError([new Error('POSTERN_LDAP_URLS or POSTERN_DIRECTORY_LDIF: one of them must name the directory')]);
+  }
 }

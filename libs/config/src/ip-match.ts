@@ -33,3 +33,27 @@ export class IpMatcher {
     return this.list.check(address, family === 4 ? 'ipv4' : 'ipv6');
   }
 }
+
+const compiled = new Map<string, IpMatcher | null>();
+/** Upper bound on remembered lists: one per distinct allowed-IP list (a domain each). */
+const MAX_COMPILED_LISTS = 1000;
+
+/**
+ * True when `allowed` is empty (no restriction) or holds `ip`. Lists are compiled once and
+ * remembered. A list with a malformed entry allows nothing: a typo must not open the door.
+ */
+export function isIpAllowed(ip: string, allowed: readonly string[] | undefined): boolean {
+  if (!allowed || allowed.length === 0) return true;
+  const key = allowed.join(',');
+  let matcher = compiled.get(key);
+  if (matcher === undefined) {
+    try {
+      matcher = new IpMatcher(allowed);
+    } catch {
+      matcher = null;
+    }
+    if (compiled.size >= MAX_COMPILED_LISTS) compiled.clear();
+    compiled.set(key, matcher);
+  }
+  return matcher !== null && matcher.matches(ip);
+}

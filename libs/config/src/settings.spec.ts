@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadBootstrap } from './bootstrap';
+import { loadBootstrap, requireDirectory } from './bootstrap';
 import { IpMatcher } from './ip-match';
 import { checkMailboxMailMode, checkProxyMailMode, ConfigError, resolveSettings } from './resolve';
 import { parseDuration } from './setting';
@@ -106,7 +106,9 @@ describe('bootstrap', () => {
   it('refuses bad bootstrap values with the variable named', () => {
     expect(() => loadBootstrap({ POSTERN_DIRECTORY_LDIF: '/x', POSTERN_NATS_URLS: 'http://x' })).toThrow(/POSTERN_NATS_URLS/);
     expect(() => loadBootstrap({ POSTERN_DIRECTORY_LDIF: '/x', POSTERN_HTTP_PORT: '99999' })).toThrow(/POSTERN_HTTP_PORT/);
-    expect(() => loadBootstrap({})).toThrow(/POSTERN_LDAP_URLS or POSTERN_DIRECTORY_LDIF/);
+    expect(() => requireDirectory(loadBootstrap({}))).toThrow(/POSTERN_LDAP_URLS or POSTERN_DIRECTORY_LDIF/);
+    expect(() => loadBootstrap({ POSTERN_TLS_CERT_FILE: '/c.pem' })).toThrow(/set both or neither/);
+    expect(() => loadBootstrap({ POSTERN_UPSTREAM_TLS_VERIFY: 'maybe' })).toThrow(/POSTERN_UPSTREAM_TLS_VERIFY/);
   });
 });
 

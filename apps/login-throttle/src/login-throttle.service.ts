@@ -1,0 +1,84 @@
+/**
+ * Serves `postern.throttle.check.v1` in the `login-throttle` queue group: every instance shares the
+ * load and the counters (memcached), and on shutdown the subscription is drained so no accepted
+ * request is lost.
+ */
+import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { ErrorCode, ThrottleCheckContract, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
+import { Deadline, LOGGER, serveRequests, shortId, type Logger, type NatsConnection, type Responder } from '@postern/service-kit';
+import { LoginThrottleMetrics } from './login-throttle.metrics';
+import { LoginThrottleRuntime } from './login-throttle.runtime';
+
+export const NATS_CONNECTION = Symbol('NATS_CONNECTION');
+
+/**
+ * During an outage every check fails the same way; one line per second (with how many were left
+ * out) says so without the log becoming the next outage. The metric counts every one.
+ */
+const STORE_ERROR_LOG_INTERVAL_MS = 1000;
+
+@Injectable()
+export class LoginThrottleService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private responder: Responder | undefined;
+  private lastStoreErrorLog = 0;
+  private suppressedStoreErrors = 0;
+
+  constructor(
+    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly runtime: LoginThrottleRuntime,
+    private readonly metrics: LoginThrottleMetrics,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.responder = serveRequests(this.nc, ThrottleCheckContract, (request) => this.check(request), {
+      logger: this.logger,
+      onOutcome: (outcome) => {
+        if (outcome === ErrorCode.BadRequest) this.metrics.rejected.inc({ reason: 'bad_request' });
+      },
+    });
+    process.on('SIGHUP', this.onHangup);
+    this.logger.info({ subject: ThrottleCheckContract.subject, queue: ThrottleCheckContract.queue }, 'serving throttle checks');
+  }
+
+  /** Drains the subscription (answers requests already received), then the connection and memcached. */
+  async beforeApplicationShutdown(): Promise<void> {
+    process.off('SIGHUP', this.onHangup);
+    this.logger.info({ inFlight: this.responder?.inFlight }, 'draining');
+    await this.responder?.drain();
+    await this.nc.drain();
+    await this.runtime.close();
+  }
+
+  /** Answers one check within the memcached fetch timeout; every outcome is counted. */
+  async check(request: ThrottleCheckRequest): Promise<ThrottleCheckResult> {
+    const started = performance.now();
+    const config = this.runtime.config;
+    const { result, storeError } = await this.runtime.policy.check(request, new Deadline(config.checkBudgetMs));
+    this.metrics.checks.inc({ kind: request.kind, verdict: result.verdict });
+    this.metrics.duration.observe({ kind: request.kind }, (performance.now() - started) / 1000);
+    if (storeError) {
+      const mode = config.failClosed ? 'fail-closed' : 'fail-open';
+      this.metrics.storeErrors.inc({ mode });
+      this.logStoreError(request, mode, storeError);
+    }
+    if (result.verdict === 'deny') this.metrics.denials.inc({ reason: storeError ? 'store-unavailable' : result.reason });
+    return result;
+  }
+
+  private logStoreError(request: ThrottleCheckRequest, mode: string, error: Error): void {
+    const now = Date.now();
+    if (now - this.lastStoreErrorLog < STORE_ERROR_LOG_INTERVAL_MS) {
+      this.suppressedStoreErrors++;
+      return;
+    }
+    this.lastStoreErrorLog = now;
+    const suppressed = this.suppressedStoreErrors;
+    this.suppressedStoreErrors = 0;
+    this.logger.warn({ rid: request.requestId ?? shortId(), kind: request.kind, mode, err: error, suppressed }, `throttle store unavailable: ${mode === 'fail-closed' ? 'denying' : 'allowing'}`);
+  }
+
+  private readonly onHangup = () => {
+    this.runtime.reload();
+  };
+}

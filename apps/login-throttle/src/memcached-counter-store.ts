@@ -1,0 +1,55 @@
+/**
+ * The counter store over the shared memcached pool. Keys come from `cacheKey('throttle', …)`: the
+ * user name and address are hashed, never sent raw (CVE-2022-27924).
+ */
+import { cacheKey, CacheProtocolError, CacheUnavailableError, type MemcachedClient } from '@postern/route-cache';
+import { CounterStoreError, type CounterId, type CounterStore } from './sliding-window';
+
+/**
+ * `add` then `incr` may find no counter when it expired or was evicted between the two, or the
+ * `add` went to a server that has just been marked dead; one more pair settles it.
+ */
+const INCREMENT_ATTEMPTS = 2;
+
+/** {@link CounterStore} over memcached: `add "0"` with the TTL, then `incr` (pipelined: one round trip). */
+export class MemcachedCounterStore implements CounterStore {
+  constructor(private readonly client: MemcachedClient) {}
+
+  async increment(id: CounterId, delta: number, ttlSeconds: number): Promise<number> {
+    const key = cacheKey('throttle', id);
+    try {
+      for (let attempt = 0; attempt < INCREMENT_ATTEMPTS; attempt++) {
+        // Same key, same server, same connection: memcached runs the two in order.
+        const [, value] = await Promise.all([this.client.add(key, '0', ttlSeconds), this.client.incr(key, delta)]);
+        if (value !== null) return value;
+      }
+    } catch (error) {
+      throw storeError('increment', error);
+    }
+    throw new CounterStoreError('throttle counter vanished between add and incr twice');
+  }
+
+  async read(ids: readonly CounterId[]): Promise<number[]> {
+    const keys = ids.map((id) => cacheKey('throttle', id));
+    let values: (Buffer | null)[];
+    try {
+      values = await Promise.all(keys.map((key) => this.client.get(key)));
+    } catch (error) {
+      throw storeError('read', error);
+    }
+    return values.map((value) => {
+      if (value === null) return 0;
+      // memcached pads an incremented value with spaces when it shrinks; ours only grow, but be lenient.
+      const text = value.toString('latin1').trim();
+      const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+      if (!Number.isSafeInteger(n)) throw new CounterStoreError('a throttle counter holds something other than a number');
+      return n;
+    });
+  }
+}
+
+/** An unreachable or misbehaving server is the store's failure; a bad key or argument is our bug and stays as it is. */
+function storeError(op: string, error: unknown): Error {
+  if (error instanceof CacheUnavailableError || error instanceof CacheProtocolError) return new CounterStoreError(`throttle counter ${op}: ${error.message}`, { cause: error });
+  return error instanceof Error ? error : new Error(String(error));
+}

@@ -1,0 +1,184 @@
+/**
+ * Sliding-window counters over a shared store, exact across nodes.
+ *
+ * ## Algorithm
+ *
+ * A window of W ms is cut into {@link SUB_BUCKETS} (N) sub-buckets of W/N, aligned on the epoch so
+ * every node agrees which bucket is current. One store counter per (subject, bucket). The count at
+ * time t is the sum of the current bucket and the N − 1 before it, so the counted span runs from
+ * the start of the oldest of those buckets to t: between (N − 1)/N · W and W long.
+ *
+ * ## Error bound (N = 10)
+ *
+ * - Never stricter than an exact window: an event is counted for at most W after it happened, so a
+ *   deny is always backed by ≥ limit events in the last W.
+ * - At most one sub-bucket lenient: an event stops counting between W − W/N and W after it happened.
+ *   Any interval of (N − 1)/N · W = 0.9 W admits at most `limit`; events older than that may be
+ *   forgotten early. At a steady rate the undercount is at most 1/N (10 %) of the window's events;
+ *   an adversary timing bursts to bucket edges gets at most 2 × limit in an interval just over
+ *   0.9 W (a fixed window, Zimbra's, allows 2 × limit within an instant at its boundary).
+ * - Clock skew between nodes adds itself to both bounds (buckets are chosen by each node's clock).
+ *
+ * ## Atomicity
+ *
+ * An admission reads the N buckets; if the count already reaches the limit it is denied without a
+ * write (an attacker who keeps knocking does not extend their own block, and a client polling for
+ * the window to pass gets in when it has). Otherwise it creates-or-increments the current bucket
+ * (`add "0"` with TTL, then `incr`: the new value comes back atomically) and decides on that
+ * value. Concurrent admissions on other nodes are thereby ordered by memcached: exactly `limit` win.
+ * The losers of such a race take their hit back by adding {@link REFUND_UNIT} to the same counter,
+ * so one counter holds hits + 2^32 × refunds and one read (or the `incr` reply) gives both
+ * consistently: every refund seen belongs to a hit also seen.
+ */
+
+/** Identifies a counter: hashed into a cache key by the store, never sent raw. */
+export type CounterId = readonly (string | number)[];
+
+/** The counter store port: memcached in production, a map in unit tests. */
+export interface CounterStore {
+  /**
+   * Adds `delta` to the counter `id`, creating it at 0 with a lifetime of `ttlSeconds` when it does
+   * not exist; resolves to the new value. Atomic across every node sharing the store.
+   * @throws {CounterStoreError} when the store cannot answer.
+   */
+  increment(id: CounterId, delta: number, ttlSeconds: number): Promise<number>;
+  /** The values of `ids` (0 for a missing counter), in order. @throws {CounterStoreError} */
+  read(ids: readonly CounterId[]): Promise<number[]>;
+}
+
+/** The counter store could not answer (down, too slow, or an unreadable value). */
+export class CounterStoreError extends Error {
+  override readonly name = 'CounterStoreError';
+  readonly code = 'THROTTLE_STORE_UNAVAILABLE';
+}
+
+/**
+ * Sub-buckets per window. Ten bounds the undercount to a tenth of the window while a check costs
+ * ten memcached reads (pipelined on one connection per server, so one round trip).
+ */
+export const SUB_BUCKETS = 10;
+
+/**
+ * What a refund adds: hits live in the low 32 bits, refunds above. Hits per bucket stay below 2^32
+ * (the limit is at most 10^9, and a counter at its limit takes no more hits); refunds are capped
+ * at {@link MAX_REFUNDS_PER_BUCKET}, so a counter never passes 2^53 (JavaScript's exact integers).
+ */
+export const REFUND_UNIT = 2 ** 32;
+
+/**
+ * Refunds happen only to the losers of concurrent admissions at the limit; a million in one
+ * sub-bucket means something is wrong, and past it losers simply stay counted (stricter, never
+ * laxer), keeping the counter below 2^53.
+ */
+export const MAX_REFUNDS_PER_BUCKET = 2 ** 20;
+
+/**
+ * memcached counts expiry in whole seconds and may expire an item up to a second early; one more
+ * second keeps a bucket alive for as long as it can still be in a span.
+ */
+const TTL_MARGIN_SECONDS = 1;
+
+/** Events counted per bucket (hits minus refunds), oldest bucket first. */
+function admittedIn(value: number): number {
+  const hits = value % REFUND_UNIT;
+  const refunds = Math.floor(value / REFUND_UNIT);
+  return Math.max(0, hits - refunds);
+}
+
+/** The counters of one subject over one window at one instant. */
+export class WindowSnapshot {
+  /** Events counted in the span. */
+  readonly count: number;
+
+  constructor(
+    /** Index of the current bucket (epoch-aligned). */
+    readonly current: number,
+    /** Events per bucket, oldest first (N entries, the last one is the current bucket). */
+    readonly perBucket: readonly number[],
+    private readonly windowMs: number,
+    /** When it was taken (epoch ms). */
+    readonly at: number,
+  ) {
+    this.count = perBucket.reduce((a, b) => a + b, 0);
+  }
+
+  /** Milliseconds until at most `target` of the counted events remain (0 when already so). */
+  msUntilAtMost(target: number): number {
+    const n = this.perBucket.length;
+    let remaining = this.count;
+    for (let i = 0; i < n && remaining > target; i++) {
+      remaining -= this.perBucket[i]!;
+      if (remaining <= target) {
+        // Bucket (current − n + 1 + i) leaves the span when bucket (current + 1 + i) begins.
+        const leavesAt = ((this.current + 1 + i) * this.windowMs) / n;
+        return Math.max(0, Math.ceil(leavesAt - this.at));
+      }
+    }
+    return 0;
+  }
+}
+
+/** The outcome of {@link SlidingWindowCounter.admit}. */
+export type Admission =
+  | { readonly admitted: true; /** Events counted, this one included. */ readonly count: number }
+  | { readonly admitted: false; /** Events counted, this one not included. */ readonly count: number; readonly retryAfterMs: number };
+
+/** Sliding-window counting over a {@link CounterStore}; see the module comment for the bound. */
+export class SlidingWindowCounter {
+  constructor(
+    private readonly store: CounterStore,
+    private readonly now: () => number = Date.now,
+    readonly buckets: number = SUB_BUCKETS,
+  ) {
+    if (!Number.isInteger(buckets) || buckets < 1) throw new RangeError('buckets must be a positive integer');
+  }
+
+  /** The counters of `id` over `windowMs` now (read only). */
+  async snapshot(id: CounterId, windowMs: number): Promise<WindowSnapshot> {
+    const at = this.now();
+    const current = this.bucketAt(at, windowMs);
+    const ids = Array.from({ length: this.buckets }, (_, i) => this.bucketId(id, windowMs, current - this.buckets + 1 + i));
+    const values = await this.store.read(ids);
+    return new WindowSnapshot(current, values.map(admittedIn), windowMs, at);
+  }
+
+  /**
+   * Counts one event if fewer than `limit` are counted in the window, atomically across nodes.
+   * A denied event is not counted.
+   */
+  async admit(id: CounterId, windowMs: number, limit: number): Promise<Admission> {
+    const before = await this.snapshot(id, windowMs);
+    if (before.count >= limit) return { admitted: false, count: before.count, retryAfterMs: before.msUntilAtMost(limit - 1) };
+    const bucket = this.bucketId(id, windowMs, before.current);
+    const ttl = this.ttlSeconds(windowMs);
+    const value = await this.store.increment(bucket, 1, ttl);
+    // The incr reply replaces the current bucket's earlier reading: it orders us among every
+    // concurrent admission on every node.
+    const older = before.count - before.perBucket[before.perBucket.length - 1]!;
+    const count = older + admittedIn(value);
+    if (count <= limit) return { admitted: true, count };
+    if (Math.floor(value / REFUND_UNIT) < MAX_REFUNDS_PER_BUCKET) await this.store.increment(bucket, REFUND_UNIT, ttl);
+    const after = new WindowSnapshot(before.current, [...before.perBucket.slice(0, -1), admittedIn(value) - 1], windowMs, before.at);
+    return { admitted: false, count: after.count, retryAfterMs: after.msUntilAtMost(limit - 1) };
+  }
+
+  /** Counts one event unconditionally (failed logins); resolves to the current bucket's total. */
+  async record(id: CounterId, windowMs: number): Promise<number> {
+    const at = this.now();
+    return this.store.increment(this.bucketId(id, windowMs, this.bucketAt(at, windowMs)), 1, this.ttlSeconds(windowMs));
+  }
+
+  private bucketAt(at: number, windowMs: number): number {
+    return Math.floor((at * this.buckets) / windowMs);
+  }
+
+  /** The window and bucket count are part of the id: a reload that changes them starts fresh counters rather than misreading old ones. */
+  private bucketId(id: CounterId, windowMs: number, bucket: number): CounterId {
+    return [...id, windowMs, this.buckets, bucket];
+  }
+
+  /** A bucket is in some span for at most W after it begins; one more bucket covers a creation at its very start plus clock skew. */
+  private ttlSeconds(windowMs: number): number {
+    return Math.ceil((windowMs + windowMs / this.buckets) / 1000) + TTL_MARGIN_SECONDS;
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * How a frontend finds a user's mailbox server: the shared cache first (no round trip to a
+ * service), the route lookup service over NATS on a miss. Both within the login's deadline.
+ *
+ * A cached entry is used only when it is complete: alias → account → route. An unqualified login
+ * or one whose alias is not cached goes to the lookup service, which qualifies it and fills the
+ * cache for next time.
+ */
+import { ErrorCode, PosternError, RouteLookupContract, type RouteLookupRequest, type RouteLookupResult, type RouteProtocol } from '@postern/contracts';
+import type { CachedRoute, LoginContext, RouteCache } from '@postern/route-cache';
+import { requestReply, type Deadline, type NatsConnection } from '@postern/service-kit';
+import { isIpAllowed } from '@postern/config';
+
+export interface RouteQuery {
+  readonly login: string;
+  readonly protocol: RouteProtocol;
+  readonly clientIp: string;
+  readonly proxyIp?: string;
+  readonly virtualHost?: string;
+  readonly requestId?: string;
+}
+
+/** The frontend's view: find a route, forget one that turned out stale. */
+export interface RouteResolverPort {
+  /** Throws {@link PosternError} (`UNAVAILABLE`/`TIMEOUT`) when neither the cache nor the service can answer in time. */
+  resolve(query: RouteQuery, deadline: Deadline): Promise<RouteLookupResult>;
+  /** Drops the cached route of an account (after the upstream refused a login: the mailbox may have moved). */
+  forget(accountName: string, accountId: string, login: string, context: LoginContext): Promise<void>;
+}
+
+export class RouteClient implements RouteResolverPort {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly cache: RouteCache | undefined,
+    private readonly onCache?: (result: 'hit' | 'miss') => void,
+  ) {}
+
+  async resolve(query: RouteQuery, deadline: Deadline): Promise<RouteLookupResult> {
+    const context = contextOf(query);
+    if (this.cache) {
+      const cached = await deadline.run('route cache', this.fromCache(query, context)).catch(() => null);
+      this.onCache?.(cached ? 'hit' : 'miss');
+      if (cached && isIpAllowed(query.clientIp, cached.allowedIps)) {
+        const { host, port, accountName, accountId, upstreamUser, external } = cached;
+        return { outcome: 'ROUTE', route: { host, port, accountName, accountId, upstreamUser, external }, source: 'cache' };
+      }
+      // A cached route whose domain refuses this client: the lookup service gives the refusal with its wait.
+    }
+    const remaining = deadline.remaining();
+    if (remaining < 1) throw new PosternError(ErrorCode.Timeout, 'route lookup: deadline passed');
+    const request: RouteLookupRequest = {
+      by: 'name',
+      user: query.login,
+      protocol: query.protocol,
+      clientIp: query.clientIp,
+      ...(query.proxyIp ? { proxyIp: query.proxyIp } : {}),
+      ...(query.virtualHost ? { virtualHost: query.virtualHost } : {}),
+      ...(query.requestId ? { requestId: query.requestId } : {}),
+      deadlineMs: Math.min(remaining, 600_000),
+    };
+    return requestReply(this.nc, RouteLookupContract, request, remaining);
+  }
+
+  async forget(accountName: string, accountId: string, login: string, context: LoginContext): Promise<void> {
+    await this.cache?.invalidate({ accountName, ...(accountId ? { accountId } : {}), logins: [login.includes('@') ? login : { login, context }] });
+  }
+
+  private async fromCache(query: RouteQuery, context: LoginContext): Promise<CachedRoute | null> {
+    const cache = this.cache!;
+    const qualified = query.login.includes('@');
+    const [direct, accountName] = await Promise.all([
+      qualified ? cache.route(query.protocol, query.login) : Promise.resolve(null),
+      cache.accountForLogin(query.login, context),
+    ]);
+    if (direct) return direct;
+    return accountName && accountName.toLowerCase() !== query.login.toLowerCase() ? cache.route(query.protocol, accountName) : null;
+  }
+}
+
+/** What qualifies an unqualified login: the virtual host for the web, the proxy address for mail (same rule as the lookup service). */
+export function contextOf(query: Pick<RouteQuery, 'protocol' | 'proxyIp' | 'virtualHost'>): LoginContext {
+  const web = query.protocol === 'http' || query.protocol === 'httpssl';
+  if (web) return query.virtualHost ? { virtualHost: query.virtualHost.toLowerCase() } : {};
+  return query.proxyIp ? { proxyIp: query.proxyIp } : {};
+}

@@ -1,0 +1,43 @@
+import type { NatsConnection } from '@postern/service-kit';
+import { Deadline } from '@postern/service-kit';
+import { describe, expect, it } from 'vitest';
+import { AllowAllThrottle, fallbackVerdict, ThrottleClient, type ThrottleFallback } from './throttle-client';
+
+// The NATS paths run against a real nats-server in test/integration/login-throttle.test.ts; here
+// only what happens before anything is sent.
+const untouchable = new Proxy({}, { get: () => { throw new Error('the bus must not be used'); } }) as NatsConnection;
+
+describe('fallbackVerdict', () => {
+  it('allows when failing open, denies with the message when failing closed, and never refuses a failed-login report', () => {
+    expect(fallbackVerdict({ kind: 'connect' }, false, 'no')).toEqual({ verdict: 'allow' });
+    expect(fallbackVerdict({ kind: 'pre-login' }, true, 'no')).toEqual({ verdict: 'deny', reason: 'ip', message: 'no' });
+    expect(fallbackVerdict({ kind: 'login-failed' }, true, 'no')).toEqual({ verdict: 'allow' });
+  });
+});
+
+describe('ThrottleClient', () => {
+  it('does not send when the deadline has passed, and applies the fail mode (read per call)', async () => {
+    let closed = false;
+    const seen: ThrottleFallback[] = [];
+    const client = new ThrottleClient(untouchable, { failClosed: () => closed, failClosedMessage: () => 'closed now', onFallback: (f) => seen.push(f) });
+    const request = { kind: 'connect', protocol: 'imap', clientIp: '192.0.2.1' } as const;
+    expect(await client.check(request, new Deadline(0))).toEqual({ verdict: 'allow' });
+    closed = true;
+    expect(await client.check(request, new Deadline(0))).toEqual({ verdict: 'deny', reason: 'ip', message: 'closed now' });
+    expect(seen.map((f) => [f.kind, f.code, f.verdict])).toEqual([
+      ['connect', 'TIMEOUT', 'allow'],
+      ['connect', 'TIMEOUT', 'deny'],
+    ]);
+  });
+
+  it('keeps the verdict when the fallback callback throws', async () => {
+    const client = new ThrottleClient(untouchable, { onFallback: () => { throw new Error('metrics broke'); } });
+    expect(await client.check({ kind: 'connect', protocol: 'pop3', clientIp: '192.0.2.1' }, new Deadline(0))).toEqual({ verdict: 'allow' });
+  });
+});
+
+describe('AllowAllThrottle', () => {
+  it('allows everything', async () => {
+    expect(await new AllowAllThrottle().check()).toEqual({ verdict: 'allow' });
+  });
+});

@@ -1,0 +1,83 @@
+/**
+ * The throttle port and its NATS implementation. The check shares the login's deadline: it never
+ * waits past `deadline.remaining()`, and when the service cannot answer in time (TIMEOUT,
+ * UNAVAILABLE) the frontend's own fail mode decides, as Zimbra's proxy does with memcached.
+ */
+import { ErrorCode, PosternError, ThrottleCheckContract, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
+import { requestReply, type Deadline, type NatsConnection } from '@postern/service-kit';
+
+/** What a session needs of the throttle. */
+export interface ThrottlePort {
+  /**
+   * Asks whether a client may connect or a user may log in, or reports a login's outcome.
+   * Resolves to a verdict; throws {@link PosternError} only for a bug (`BAD_REQUEST`, `BAD_REPLY`, `INTERNAL`).
+   */
+  check(request: ThrottleCheckRequest, deadline: Deadline): Promise<ThrottleCheckResult>;
+}
+
+/** Allows everything: for a frontend run without a throttle service, and for tests. */
+export class AllowAllThrottle implements ThrottlePort {
+  async check(): Promise<ThrottleCheckResult> {
+    return { verdict: 'allow' };
+  }
+}
+
+/** Reported when the service could not answer and the fail mode gave the verdict (for metrics and logs). */
+export interface ThrottleFallback {
+  readonly kind: ThrottleCheckRequest['kind'];
+  /** `TIMEOUT` (deadline spent) or `UNAVAILABLE` (no instance, or the bus is down). */
+  readonly code: typeof ErrorCode.Timeout | typeof ErrorCode.Unavailable;
+  readonly verdict: ThrottleCheckResult['verdict'];
+  readonly error: PosternError;
+}
+
+/** Zimbra's default IP throttle message (`zimbraReverseProxyIpThrottleMsg`). */
+export const DEFAULT_FAIL_CLOSED_MESSAGE = 'Login rejected from this IP';
+
+/** Options of {@link ThrottleClient}. Functions are read per check, so hot settings can be passed as getters. */
+export interface ThrottleClientOptions {
+  /** When the service cannot answer: false allows (the default, as Zimbra), true denies. */
+  readonly failClosed?: boolean | (() => boolean);
+  /** What a client denied for that reason is told; default {@link DEFAULT_FAIL_CLOSED_MESSAGE}. */
+  readonly failClosedMessage?: string | (() => string);
+  /** Called for each verdict given by the fail mode; exceptions it throws are ignored. */
+  readonly onFallback?: (fallback: ThrottleFallback) => void;
+}
+
+/** The throttle over NATS (`postern.throttle.check.v1`). */
+export class ThrottleClient implements ThrottlePort {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly options: ThrottleClientOptions = {},
+  ) {}
+
+  async check(request: ThrottleCheckRequest, deadline: Deadline): Promise<ThrottleCheckResult> {
+    const remaining = deadline.remaining();
+    try {
+      if (remaining < 1) throw new PosternError(ErrorCode.Timeout, `${ThrottleCheckContract.subject}: deadline passed before the check`);
+      return await requestReply(this.nc, ThrottleCheckContract, request, remaining);
+    } catch (error) {
+      if (!(error instanceof PosternError) || (error.code !== ErrorCode.Timeout && error.code !== ErrorCode.Unavailable)) throw error;
+      const result = fallbackVerdict(request, read(this.options.failClosed) ?? false, read(this.options.failClosedMessage) ?? DEFAULT_FAIL_CLOSED_MESSAGE);
+      try {
+        this.options.onFallback?.({ kind: request.kind, code: error.code, verdict: result.verdict, error });
+      } catch {
+        // A metrics callback must not change a verdict.
+      }
+      return result;
+    }
+  }
+}
+
+/**
+ * The verdict when the throttle cannot answer: allow when failing open; when failing closed, deny
+ * with the IP message (reason `ip`), except a `login-failed` report, which has nothing to refuse.
+ */
+export function fallbackVerdict(request: Pick<ThrottleCheckRequest, 'kind'>, failClosed: boolean, message: string): ThrottleCheckResult {
+  if (!failClosed || request.kind === 'login-failed') return { verdict: 'allow' };
+  return { verdict: 'deny', reason: 'ip', message };
+}
+
+function read<T>(value: T | (() => T) | undefined): T | undefined {
+  return typeof value === 'function' ? (value as () => T)() : value;
+}
