@@ -60,6 +60,14 @@ describe('ImapResponseReader', () => {
     expect(read('* ID ({5}\r\n', new ImapResponseReader({ maxLiteralBytes: 4 }))).toEqual([{ type: 'error', reason: 'literal-too-large', fatal: true }]);
   });
 
+  it('drainBuffered returns a partly read response and unread input, byte for byte', () => {
+    const reader = new ImapResponseReader();
+    expect(read('a1 OK done\r\n* 1 FETCH (BODY[] {10}\r\n01234', reader)).toHaveLength(1);
+    expect(Buffer.from(reader.drainBuffered()).toString('latin1')).toBe('* 1 FETCH (BODY[] {10}\r\n01234');
+    expect(reader.drainBuffered()).toHaveLength(0);
+    expect(read('* OK again\r\n', reader)).toEqual([{ type: 'untagged', status: 'OK', text: 'again', raw: '* OK again\r\n' }]);
+  });
+
   it('parses capability lists', () => {
     expect(parseCapabilities('IMAP4rev1  literal+ AUTH=PLAIN')).toEqual(['IMAP4REV1', 'LITERAL+', 'AUTH=PLAIN']);
   });

@@ -108,6 +108,21 @@ export class ImapResponseReader {
     return events;
   }
 
+  /**
+   * Returns and forgets every byte received but not yet part of a reported response (a response
+   * being assembled, then unread input). The proxy calls it when it stops reading the upstream and
+   * starts the splice: those bytes go to the client unchanged.
+   */
+  drainBuffered(): Uint8Array {
+    const rest = Buffer.concat([...this.parts, this.buf]);
+    this.parts = [];
+    this.partBytes = 0;
+    this.literalRemaining = 0;
+    this.buf = Buffer.alloc(0);
+    this.scanned = 0;
+    return rest;
+  }
+
   private addPart(bytes: Uint8Array): void {
     this.parts.push(Buffer.from(bytes));
     this.partBytes += bytes.length;

@@ -41,6 +41,15 @@ describe('Pop3ResponseReader', () => {
     ]);
   });
 
+  it('drainBuffered returns a partly collected response and unread input, byte for byte', () => {
+    const reader = new Pop3ResponseReader();
+    expect(read('+OK logged in\r\n', reader)).toHaveLength(1);
+    reader.expectMultiline();
+    expect(read('+OK 2 messages\r\n1 120\r\n2 3', reader)).toEqual([]);
+    expect(Buffer.from(reader.drainBuffered()).toString('latin1')).toBe('+OK 2 messages\r\n1 120\r\n2 3');
+    expect(reader.drainBuffered()).toHaveLength(0);
+  });
+
   it('stops on an over-long line or multi-line response', () => {
     expect(read(`+OK ${'x'.repeat(5000)}`)).toEqual([{ type: 'error', reason: 'line-too-long', fatal: true }]);
     const reader = new Pop3ResponseReader({ maxMultilineBytes: 100 });

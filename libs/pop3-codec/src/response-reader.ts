@@ -89,6 +89,19 @@ export class Pop3ResponseReader {
     }
   }
 
+  /**
+   * Returns and forgets every byte received but not yet part of a reported reply (a multi-line
+   * response being collected, then unread input): the proxy hands them to the client when the
+   * splice starts.
+   */
+  drainBuffered(): Uint8Array {
+    const rest = Buffer.concat([...(this.multi?.raw ?? []), this.buf]);
+    this.multi = undefined;
+    this.buf = Buffer.alloc(0);
+    this.scanned = 0;
+    return rest;
+  }
+
   /** A single-line reply, or undefined when it opens a multi-line response. */
   private single(line: string, raw: Uint8Array): Pop3ResponseEvent | undefined {
     if (line === '+' || line.startsWith('+ ')) return { type: 'continuation', text: line.slice(2), raw };

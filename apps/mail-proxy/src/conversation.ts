@@ -1,0 +1,90 @@
+/**
+ * A request/response conversation with the upstream before the splice: feed its bytes to a pure
+ * response reader, hand the session one event at a time, never wait past the deadline, and give
+ * back anything read ahead when the splice takes over.
+ */
+import type { Socket } from 'node:net';
+import { ErrorCode, PosternError } from '@postern/contracts';
+import type { Deadline } from '@postern/service-kit';
+
+export interface ResponseReader<E> {
+  push(chunk: Uint8Array): E[];
+  /** Bytes received but not yet part of an event. */
+  drainBuffered(): Uint8Array;
+}
+
+export class UpstreamConversation<E extends { raw?: Uint8Array }> {
+  private readonly queue: E[] = [];
+  private waiter: ((error?: Error) => void) | undefined;
+  private failure: Error | undefined;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly reader: ResponseReader<E>,
+  ) {
+    socket.on('data', this.onData);
+    socket.once('close', this.onClose);
+    socket.on('error', this.onError);
+  }
+
+  write(data: string | Uint8Array): void {
+    this.socket.write(data);
+  }
+
+  /** The next event, or a `UNAVAILABLE` error when the upstream closes, fails or the deadline passes. */
+  async next(deadline: Deadline, what: string): Promise<E> {
+    for (;;) {
+      const event = this.queue.shift();
+      if (event) return event;
+      if (this.failure) throw this.failure;
+      const left = deadline.remaining();
+      if (left === 0) throw new PosternError(ErrorCode.Unavailable, `${what}: upstream did not answer in time`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.waiter = undefined;
+          resolve();
+        }, left);
+        this.waiter = () => {
+          clearTimeout(timer);
+          this.waiter = undefined;
+          resolve();
+        };
+      });
+    }
+  }
+
+  /**
+   * Stops reading and returns the socket with whatever was read ahead (raw bytes of queued events
+   * and the reader's partial buffer), to be passed to the client before the splice.
+   */
+  release(): { socket: Socket; readAhead: Buffer } {
+    this.socket.off('data', this.onData);
+    this.socket.off('close', this.onClose);
+    this.socket.off('error', this.onError);
+    const parts = this.queue.splice(0).map((e) => Buffer.from(e.raw ?? new Uint8Array()));
+    parts.push(Buffer.from(this.reader.drainBuffered()));
+    return { socket: this.socket, readAhead: Buffer.concat(parts) };
+  }
+
+  close(): void {
+    this.release();
+    this.socket.destroy();
+  }
+
+  private readonly onData = (chunk: Buffer) => {
+    try {
+      this.queue.push(...this.reader.push(chunk));
+    } catch (error) {
+      this.failure = new PosternError(ErrorCode.Unavailable, `upstream sent an unreadable response: ${(error as Error).message}`, { cause: error });
+    }
+    this.waiter?.();
+  };
+  private readonly onClose = () => {
+    this.failure ??= new PosternError(ErrorCode.Unavailable, 'upstream closed the connection');
+    this.waiter?.();
+  };
+  private readonly onError = (error: Error) => {
+    this.failure ??= new PosternError(ErrorCode.Unavailable, `upstream connection failed: ${error.message}`, { cause: error });
+    this.waiter?.();
+  };
+}

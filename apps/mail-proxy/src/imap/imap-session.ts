@@ -1,0 +1,240 @@
+/**
+ * One IMAP client session (RFC 9051 / RFC 3501): the pre-auth commands served locally, the login
+ * relayed to the user's mailbox server with the client's tag, then a splice (see BaseSession for
+ * the login flow shared with POP3).
+ */
+import type { Route } from '@postern/contracts';
+import { BaseSession, unavailable, type Dialogue, type DialogueResult, type LoginRequest } from '../base-session';
+import type { UpstreamConversation } from '../conversation';
+import { Limits } from '../limits';
+import type { ClientConnection, Session, SessionDeps } from '../session';
+import type { SecretValue } from '@postern/imap-codec';
+import type { Deadline } from '@postern/service-kit';
+import type { ClientInput, ImapClientCommand, UpstreamEvent } from './imap-wire';
+import {
+  createClientDecoder,
+  createUpstreamReader,
+  decodePlain,
+  encodeAuthenticatePlain,
+  encodeIdCommand,
+  encodeIdResponse,
+  encodeLogin,
+  encodeSaslResponse,
+  parseCapabilities,
+} from './imap-wire.adapter';
+
+/** What the proxy says of itself in its ID reply (RFC 2971). */
+const PROXY_ID = [{ key: 'name', value: 'Postern' }];
+
+export function createImapSession(connection: ClientConnection, deps: SessionDeps): Session {
+  const session = new ImapSession(connection, deps);
+  session.start();
+  return session;
+}
+
+class ImapSession extends BaseSession<ClientInput> {
+  protected readonly protocol = 'imap' as const;
+  protected readonly postAuthIdleMs = Limits.postAuthIdleImapMs;
+  private readonly decoder = createClientDecoder();
+  private clientName: string | undefined;
+  private clientVersion: string | undefined;
+
+  constructor(connection: ClientConnection, deps: SessionDeps) {
+    super(connection, deps);
+  }
+
+  protected decode(chunk: Uint8Array): ClientInput[] {
+    return this.decoder.push(chunk);
+  }
+  protected resumeDecoder(): ClientInput[] {
+    return this.decoder.resume();
+  }
+  protected drainDecoder(): Uint8Array {
+    return this.decoder.drainBuffered();
+  }
+  protected greetingLine(): string {
+    return `* OK [CAPABILITY ${this.capabilities().join(' ')}] IMAP4rev1 proxy server ready\r\n`;
+  }
+  protected goodbye(text: string): string {
+    return `* BYE ${text}\r\n`;
+  }
+  protected loginFailedReply(tag: string | undefined, kind: 'failed' | 'temporary'): string {
+    return kind === 'failed' ? `${tag ?? '*'} NO [AUTHENTICATIONFAILED] Authentication failed\r\n` : `${tag ?? '*'} NO [UNAVAILABLE] Service temporarily unavailable, try again later\r\n`;
+  }
+
+  private reply(tag: string, status: 'OK' | 'NO' | 'BAD', text: string): void {
+    this.write(`${tag} ${status} ${text}\r\n`);
+  }
+
+  protected async handle(input: ClientInput): Promise<void> {
+    switch (input.kind) {
+      case 'continue':
+        this.write('+ Ready for literal data\r\n');
+        return;
+      case 'limit':
+        this.violation(input.limit);
+        if (input.fatal) return this.bye(input.limit === 'line-too-long' ? 'Line too long' : 'Literal too large');
+        this.reply(input.tag ?? '*', 'BAD', input.limit === 'line-too-long' ? 'Line too long' : 'Literal too large');
+        return this.countBad();
+      case 'http':
+        return this.httpOnMailPort();
+      case 'bad':
+        this.reply(input.tag ?? '*', 'BAD', `Invalid command: ${input.message}`);
+        return this.countBad();
+      case 'sasl-line':
+        this.reply('*', 'BAD', 'Unexpected continuation');
+        return this.countBad();
+      case 'command':
+        if (!this.countCommand()) return;
+        return this.command(input.tag, input.command);
+    }
+  }
+
+  private async command(tag: string, command: ImapClientCommand): Promise<void> {
+    switch (command.name) {
+      case 'CAPABILITY':
+        this.write(`* CAPABILITY ${this.capabilities().join(' ')}\r\n`);
+        return this.reply(tag, 'OK', 'CAPABILITY completed');
+      case 'NOOP':
+        return this.reply(tag, 'OK', 'NOOP completed');
+      case 'LOGOUT':
+        this.write('* BYE Logging out\r\n');
+        this.reply(tag, 'OK', 'LOGOUT completed');
+        return this.close();
+      case 'ID':
+        for (const [key, value] of command.params ?? []) {
+          if (key.toLowerCase() === 'name' && value !== null) this.clientName = value;
+          if (key.toLowerCase() === 'version' && value !== null) this.clientVersion = value;
+        }
+        this.write(encodeIdResponse(PROXY_ID));
+        return this.reply(tag, 'OK', 'ID completed');
+      case 'STARTTLS':
+        return this.startTls(tag);
+      case 'LOGIN':
+        if (this.cleartextRefused()) return this.reply(tag, 'NO', '[PRIVACYREQUIRED] Cleartext login disabled; use STARTTLS');
+        return this.login(tag, { user: command.user, password: command.password, authzid: undefined }, this.dialogue(tag, 'LOGIN'));
+      case 'AUTHENTICATE':
+        return this.authenticate(tag, command.mechanism, command.initialResponse);
+      case 'UNKNOWN':
+        this.reply(tag, 'BAD', 'Command not valid before login');
+        return this.countBad();
+    }
+  }
+
+  /** What this session announces: depends on TLS and the STARTTLS mode (Zimbra's rules). */
+  private capabilities(): string[] {
+    const s = this.deps.settings();
+    const caps = [...s.zimbraReverseProxyImapEnabledCapability];
+    if (!caps.some((c) => c.toUpperCase() === 'IMAP4REV1')) caps.unshift('IMAP4rev1');
+    const plain = s.zimbraReverseProxyImapSaslPlainEnabled ? ['AUTH=PLAIN'] : [];
+    const mode = s.zimbraReverseProxyImapStartTlsMode;
+    if (this.tls || mode === 'off' || !this.deps.tls) return [...caps, ...plain];
+    if (mode === 'on') return [...caps, ...plain, 'STARTTLS'];
+    return [...caps, 'STARTTLS', 'LOGINDISABLED'];
+  }
+
+  private cleartextRefused(): boolean {
+    return !this.tls && this.deps.settings().zimbraReverseProxyImapStartTlsMode === 'only' && this.deps.tls !== undefined;
+  }
+
+  private async startTls(tag: string): Promise<void> {
+    if (this.tls || !this.deps.tls || this.deps.settings().zimbraReverseProxyImapStartTlsMode === 'off') {
+      this.reply(tag, 'BAD', 'STARTTLS not available');
+      return this.countBad();
+    }
+    await this.upgradeToTls(() => this.reply(tag, 'OK', 'Begin TLS negotiation now'));
+  }
+
+  private async authenticate(tag: string, mechanism: string, initialResponse: SecretValue | null): Promise<void> {
+    if (mechanism.toUpperCase() !== 'PLAIN' || !this.deps.settings().zimbraReverseProxyImapSaslPlainEnabled) {
+      return this.reply(tag, 'NO', '[CANNOT] Unsupported authentication mechanism');
+    }
+    if (this.cleartextRefused()) return this.reply(tag, 'NO', '[PRIVACYREQUIRED] Authentication disabled before STARTTLS');
+    let response = initialResponse;
+    if (response === null) {
+      this.write('+ \r\n');
+      this.queue.push(...this.decoder.expectSaslLine());
+      const next = await this.nextInput();
+      if (next === undefined) return;
+      if (next.kind !== 'sasl-line') {
+        this.queue.unshift(next);
+        return this.reply(tag, 'BAD', 'Expected a SASL response');
+      }
+      if (next.response.kind === 'abort') return this.reply(tag, 'BAD', 'AUTHENTICATE aborted');
+      if (next.response.kind === 'invalid') return this.reply(tag, 'BAD', 'Invalid SASL response');
+      response = next.response.base64;
+    }
+    const decoded = decodePlain(response);
+    if (!decoded) return this.reply(tag, 'BAD', 'Invalid SASL PLAIN response');
+    return this.login(tag, { user: decoded.authcid, password: decoded.password, authzid: decoded.authzid || undefined }, this.dialogue(tag, 'AUTHENTICATE'));
+  }
+
+  /** The upstream side of a login: greeting, ID with the client's address, credentials with the client's tag. */
+  private dialogue(tag: string, verb: 'LOGIN' | 'AUTHENTICATE'): Dialogue<UpstreamEvent> {
+    return {
+      reader: createUpstreamReader,
+      greeting: async (conversation, deadline) => {
+        const greeting = await conversation.next(deadline, 'greeting');
+        if (greeting.kind !== 'untagged' || greeting.status !== 'OK') throw unavailable(`upstream greeting was not OK: ${greeting.kind === 'untagged' ? greeting.status : greeting.kind}`);
+        return parseCapabilities(greeting);
+      },
+      credentials: (conversation, route, login, greeting, deadline) => this.credentials(conversation, route, login, greeting as Set<string>, deadline, tag, verb),
+    };
+  }
+
+  private async credentials(conversation: UpstreamConversation<UpstreamEvent>, route: Route, login: LoginRequest, capabilities: Set<string>, deadline: Deadline, tag: string, verb: 'LOGIN' | 'AUTHENTICATE'): Promise<DialogueResult> {
+    if (this.deps.settings().zimbraReverseProxySendImapId) {
+      conversation.write(encodeIdCommand(tag, this.idParams()));
+      await this.readUntilTagged(conversation, tag, deadline);
+    }
+    if (verb === 'AUTHENTICATE' || login.authzid !== undefined) {
+      const response = encodeSaslResponse(login.authzid ?? '', route.upstreamUser, login.password);
+      if (capabilities.has('SASL-IR')) {
+        conversation.write(encodeAuthenticatePlain(tag, response));
+      } else {
+        conversation.write(encodeAuthenticatePlain(tag, undefined));
+        const next = await conversation.next(deadline, 'authenticate');
+        if (next.kind !== 'continuation') return { ok: false, raw: next.raw, refusal: next.kind === 'tagged' && next.status === 'NO' };
+        conversation.write(`${response}\r\n`);
+      }
+    } else {
+      const parts = encodeLogin(tag, route.upstreamUser, login.password, capabilities.has('LITERAL+'));
+      conversation.write(parts[0]!);
+      for (const part of parts.slice(1)) {
+        // A synchronizing literal: each part waits for the upstream's continuation.
+        const next = await conversation.next(deadline, 'login literal');
+        if (next.kind !== 'continuation') return { ok: false, raw: next.raw, refusal: next.kind === 'tagged' && next.status === 'NO' };
+        conversation.write(part);
+      }
+    }
+    const final = await this.readUntilTagged(conversation, tag, deadline);
+    return { ok: final.status === 'OK', raw: final.raw, refusal: final.status === 'NO' };
+  }
+
+  /** Relays untagged alerts (RFC 9051 §7.1: the client must show them) and returns the tagged reply. */
+  private async readUntilTagged(conversation: UpstreamConversation<UpstreamEvent>, tag: string, deadline: Deadline): Promise<Extract<UpstreamEvent, { kind: 'tagged' }>> {
+    for (;;) {
+      const event = await conversation.next(deadline, 'tagged reply');
+      if (event.kind === 'tagged' && event.tag === tag) return event;
+      if (event.kind === 'untagged') {
+        if (event.status === 'BYE') throw unavailable(`upstream said BYE: ${event.text}`);
+        // Alerts are relayed; an untagged BAD to ID is ignored (some servers send one); the rest
+        // (the ID reply, capabilities) belongs to the proxy's own exchange.
+        if (event.code?.toUpperCase() === 'ALERT') this.write(event.raw);
+      }
+    }
+  }
+
+  private idParams(): [string, string][] {
+    const client = this.clientName && this.clientVersion ? `${this.clientName}/${this.clientVersion}` : this.clientName;
+    const via = [client, `${this.proxyIp()}(Postern)`].filter(Boolean).join(',');
+    const params: [string, string][] = [
+      ['X-ORIGINATING-IP', this.clientIp()],
+      ['X-ORIGINATING-PORT', String(this.clientPort())],
+      ['X-VIA', via],
+    ];
+    if (this.clientName) params.push(['name', this.clientName]);
+    if (this.clientVersion) params.push(['version', this.clientVersion]);
+    return params;
+  }
+}

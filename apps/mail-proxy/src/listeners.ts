@@ -1,0 +1,126 @@
+/**
+ * The IMAP, IMAPS, POP3 and POP3S listeners: ports and switches from the Zimbra settings
+ * (`zimbra*ProxyBindPort`, `zimbraReverseProxyMail*Enabled`). Each accepted socket becomes a
+ * session; shutdown stops accepting, says goodbye to pre-auth sessions, and gives proxied
+ * sessions a bounded time to finish.
+ */
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { shortId } from '@postern/service-kit';
+import { Limits } from './limits';
+import type { MailProtocol } from './mail-proxy.metrics';
+import type { Session, SessionDeps, SessionFactory } from './session';
+
+export interface ListenerSpec {
+  readonly name: 'imap' | 'imaps' | 'pop3' | 'pop3s';
+  readonly protocol: MailProtocol;
+  readonly implicitTls: boolean;
+  readonly port: number;
+}
+
+export interface BoundListener extends ListenerSpec {
+  /** The port actually bound (differs from `port` when it was 0). */
+  readonly boundPort: number;
+}
+
+/** The listeners the settings enable. Implicit-TLS listeners need a certificate. */
+export function listenerSpecs(deps: SessionDeps): ListenerSpec[] {
+  const s = deps.settings();
+  const specs: ListenerSpec[] = [];
+  if (s.zimbraReverseProxyMailImapEnabled) specs.push({ name: 'imap', protocol: 'imap', implicitTls: false, port: s.zimbraImapProxyBindPort });
+  if (s.zimbraReverseProxyMailImapsEnabled && deps.tls) specs.push({ name: 'imaps', protocol: 'imap', implicitTls: true, port: s.zimbraImapSSLProxyBindPort });
+  if (s.zimbraReverseProxyMailPop3Enabled) specs.push({ name: 'pop3', protocol: 'pop3', implicitTls: false, port: s.zimbraPop3ProxyBindPort });
+  if (s.zimbraReverseProxyMailPop3sEnabled && deps.tls) specs.push({ name: 'pop3s', protocol: 'pop3', implicitTls: true, port: s.zimbraPop3SSLProxyBindPort });
+  return specs;
+}
+
+export class MailListeners {
+  private readonly servers: Server[] = [];
+  private readonly sessions = new Set<Session>();
+  private stopping = false;
+  readonly bound: BoundListener[] = [];
+
+  constructor(
+    private readonly deps: SessionDeps,
+    private readonly factories: Record<MailProtocol, SessionFactory>,
+    private readonly bindHost: string,
+  ) {}
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  async start(): Promise<void> {
+    for (const spec of listenerSpecs(this.deps)) {
+      const server = createTcpServer({ noDelay: true }, (socket) => (spec.implicitTls ? this.handshake(socket, spec) : this.accept(socket, spec)));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(spec.port, this.bindHost, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const address = server.address();
+      const boundPort = typeof address === 'object' && address ? address.port : spec.port;
+      this.servers.push(server);
+      this.bound.push({ ...spec, boundPort });
+      this.deps.logger.info({ listener: spec.name, host: this.bindHost, port: boundPort }, 'listening');
+    }
+  }
+
+  /**
+   * Stops accepting, ends pre-auth sessions with a goodbye, and waits up to `drainMs` for proxied
+   * sessions before closing them.
+   */
+  async stop(drainMs: number = Limits.drainMs): Promise<void> {
+    this.stopping = true;
+    // close() stops accepting at once; its callback would wait for every connection, so it is not awaited.
+    for (const server of this.servers) server.close();
+    for (const session of this.sessions) session.shutdown();
+    const all = Promise.all([...this.sessions].map((s) => s.done));
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), drainMs);
+    });
+    if ((await Promise.race([all, bound])) === 'timeout') {
+      this.deps.logger.warn({ sessions: this.sessions.size }, 'drain bound reached; closing the remaining sessions');
+      for (const session of this.sessions) session.destroy();
+      await all;
+    }
+    clearTimeout(timer);
+  }
+
+  /**
+   * Implicit TLS: the same server-side TLSSocket as STARTTLS uses, so both take the same context;
+   * the session starts once the handshake is done, and a client that stalls it is dropped.
+   */
+  private handshake(raw: Socket, spec: ListenerSpec): void {
+    raw.setNoDelay(true);
+    const socket = new TLSSocket(raw, { isServer: true, secureContext: this.deps.tls! });
+    const timer = setTimeout(() => {
+      this.deps.metrics.limit(spec.protocol, 'tls-handshake-timeout');
+      socket.destroy();
+    }, Limits.tlsHandshakeMs);
+    const onError = (error: Error) => {
+      clearTimeout(timer);
+      this.deps.logger.debug({ listener: spec.name, err: error }, 'TLS handshake failed');
+      socket.destroy();
+    };
+    socket.once('error', onError);
+    socket.once('secure', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      if (this.stopping) socket.destroy();
+      else this.accept(socket, spec);
+    });
+  }
+
+  private accept(socket: Socket, spec: ListenerSpec): void {
+    socket.setNoDelay(true);
+    this.deps.metrics.connections.inc({ protocol: spec.protocol, tls: spec.implicitTls ? 'implicit' : 'none' });
+    const factory = this.factories[spec.protocol];
+    const session = factory({ socket, protocol: spec.protocol, implicitTls: spec.implicitTls, id: shortId() }, this.deps);
+    this.sessions.add(session);
+    void session.done.finally(() => this.sessions.delete(session));
+  }
+}

@@ -1,0 +1,37 @@
+/** The mail frontend's metrics, defined once. Labels are bounded: never a user name or an address. */
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '@postern/service-kit';
+import type { LimitName } from './limits';
+
+export type MailProtocol = 'imap' | 'pop3';
+/** How a login ended. */
+export type LoginOutcome = 'ok' | 'rejected' | 'not_found' | 'not_allowed' | 'throttled' | 'unavailable' | 'upstream_error' | 'aborted';
+
+export class MailProxyMetrics {
+  readonly connections: Counter<'protocol' | 'tls'>;
+  /** The login rate: logins by protocol and outcome. */
+  readonly logins: Counter<'protocol' | 'outcome'>;
+  readonly sessions: Gauge<'protocol' | 'state'>;
+  readonly upstreamConnect: Histogram<'protocol'>;
+  readonly upstreamLogin: Histogram<'protocol'>;
+  readonly lookup: Histogram<'source'>;
+  readonly bytes: Counter<'protocol' | 'direction'>;
+  readonly throttleDenials: Counter<'protocol' | 'reason'>;
+  readonly limitViolations: Counter<'protocol' | 'limit'>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.connections = new Counter({ name: 'postern_mail_connections_total', help: 'Client connections accepted.', labelNames: ['protocol', 'tls'], registers });
+    this.logins = new Counter({ name: 'postern_mail_logins_total', help: 'Login attempts by protocol and outcome.', labelNames: ['protocol', 'outcome'], registers });
+    this.sessions = new Gauge({ name: 'postern_mail_sessions', help: 'Open client sessions by protocol and state (preauth, proxied).', labelNames: ['protocol', 'state'], registers });
+    this.upstreamConnect = new Histogram({ name: 'postern_mail_upstream_connect_seconds', help: 'Time to connect to the mailbox server and read its greeting.', labelNames: ['protocol'], buckets: LATENCY_BUCKETS_SECONDS, registers });
+    this.upstreamLogin = new Histogram({ name: 'postern_mail_upstream_login_seconds', help: 'Time from sending the login upstream to its tagged reply.', labelNames: ['protocol'], buckets: LATENCY_BUCKETS_SECONDS, registers });
+    this.lookup = new Histogram({ name: 'postern_mail_route_lookup_seconds', help: 'Time to find the route (cache or lookup service).', labelNames: ['source'], buckets: LATENCY_BUCKETS_SECONDS, registers });
+    this.bytes = new Counter({ name: 'postern_mail_spliced_bytes_total', help: 'Bytes relayed after login, by direction.', labelNames: ['protocol', 'direction'], registers });
+    this.throttleDenials = new Counter({ name: 'postern_mail_throttle_denials_total', help: 'Connections and logins refused by the throttle.', labelNames: ['protocol', 'reason'], registers });
+    this.limitViolations = new Counter({ name: 'postern_mail_limit_violations_total', help: 'Clients that crossed a protocol limit.', labelNames: ['protocol', 'limit'], registers });
+  }
+
+  limit(protocol: MailProtocol, limit: LimitName): void {
+    this.limitViolations.inc({ protocol, limit });
+  }
+}

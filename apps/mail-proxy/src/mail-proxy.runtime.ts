@@ -1,0 +1,77 @@
+/**
+ * What the mail frontend builds from its bootstrap config: settings (defaults < config file; the
+ * config watcher's KV bucket will feed them later), the shared route cache, the route client and
+ * the TLS context.
+ */
+import { readFileSync } from 'node:fs';
+import type { SecureContext } from 'node:tls';
+import { resolveSettings, type BootstrapConfig, type EffectiveSettings } from '@postern/config';
+import { MemcachedClient, RouteCache } from '@postern/route-cache';
+import { RouteClient } from '@postern/route-client';
+import type { Logger, NatsConnection } from '@postern/service-kit';
+import type { MailProxyMetrics } from './mail-proxy.metrics';
+import type { SessionDeps } from './session';
+import { AllowAllThrottle } from '@postern/throttle-client';
+import { loadTlsContext } from './tls-context';
+import { TcpUpstreamConnector } from './upstream';
+
+export class MailProxyRuntime {
+  private current: EffectiveSettings;
+  readonly memcached: MemcachedClient;
+  readonly deps: SessionDeps;
+
+  constructor(
+    readonly bootstrap: BootstrapConfig,
+    nc: NatsConnection,
+    metrics: MailProxyMetrics,
+    private readonly logger: Logger,
+  ) {
+    this.current = resolveSettings({ overrides: bootstrap.attributes });
+    this.memcached = new MemcachedClient({
+      servers: [...bootstrap.memcachedServers],
+      timeoutMs: this.current.zimbraReverseProxyCacheFetchTimeout,
+      retryDeadServerMs: this.current.zimbraReverseProxyCacheReconnectInterval,
+      onEvent: (event) => {
+        if (event.type === 'server-down') logger.warn({ server: event.server, err: event.error }, 'memcached server down');
+        if (event.type === 'server-up') logger.info({ server: event.server }, 'memcached server up');
+      },
+    });
+    const cache = this.current.zimbraReverseProxyZmlookupCachingEnabled
+      ? new RouteCache(this.memcached, {
+          ttlSeconds: Math.ceil(this.current.zimbraReverseProxyCacheEntryTTL / 1000),
+          onError: (op, error) => logger.warn({ op, err: error }, 'route cache error (treated as a miss)'),
+        })
+      : undefined;
+    const tls: SecureContext | undefined = bootstrap.tlsCertFile && bootstrap.tlsKeyFile ? loadTlsContext(bootstrap.tlsCertFile, bootstrap.tlsKeyFile) : undefined;
+    this.deps = {
+      settings: () => this.current,
+      routes: new RouteClient(nc, cache),
+      throttle: new AllowAllThrottle(),
+      upstreams: new TcpUpstreamConnector({
+        verify: bootstrap.upstreamTlsVerify,
+        ...(bootstrap.upstreamCaFile ? { ca: readFileSync(bootstrap.upstreamCaFile, 'utf8') } : {}),
+      }),
+      metrics,
+      logger,
+      tls,
+    };
+  }
+
+  get settings(): EffectiveSettings {
+    return this.current;
+  }
+
+  /** Applies new settings (hot ones take effect for the next session); an invalid change is refused. */
+  reload(attributes: Readonly<Record<string, unknown>>): void {
+    try {
+      this.current = resolveSettings({ overrides: attributes });
+      this.logger.info('settings reloaded');
+    } catch (error) {
+      this.logger.error({ err: error }, 'settings reload refused; keeping the previous settings');
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.memcached.close();
+  }
+}

@@ -1,0 +1,101 @@
+/** Maps `@postern/pop3-codec` (and the SASL helpers of `@postern/imap-codec`) onto the session's terms. */
+import { looksLikeHttp, parseSaslResponseLine } from '@postern/imap-codec';
+import { Pop3CommandFramer, Pop3ResponseReader, parsePop3Command, type Pop3Command, type Pop3FramerEvent } from '@postern/pop3-codec';
+import type { ResponseReader } from '../conversation';
+import { Limits } from '../limits';
+import type { Pop3ClientCommand, Pop3Decoder, Pop3Input, Pop3UpstreamEvent } from './pop3-wire';
+
+export { decodePlain, encodeSaslResponse } from '../imap/imap-wire.adapter';
+
+const HALTING = new Set(['STLS', 'PASS', 'AUTH', 'QUIT']);
+
+export function createPop3Decoder(): Pop3Decoder {
+  // RFC 2449 §4 caps command lines at 255 octets, which leaves no room for a long password in
+  // `PASS`; the proxy takes any password up to its own limit, as Dovecot and Zimbra do.
+  const framer = new Pop3CommandFramer({ maxLineBytes: Limits.passwordBytes + 16 });
+  let halted = false;
+  const pull = (): Pop3Input[] => {
+    const out: Pop3Input[] = [];
+    while (!halted) {
+      const event = framer.next();
+      if (!event) break;
+      const input = toInput(event);
+      out.push(input);
+      if (input.kind === 'sasl-line' || input.kind === 'http' || (input.kind === 'command' && HALTING.has(input.command.name))) halted = true;
+    }
+    return out;
+  };
+  return {
+    push(chunk) {
+      framer.push(chunk);
+      return pull();
+    },
+    resume() {
+      halted = false;
+      return pull();
+    },
+    expectSaslLine() {
+      framer.expectRawLine();
+      halted = false;
+      return pull();
+    },
+    drainBuffered: () => framer.drainBuffered(),
+  };
+}
+
+function toInput(event: Pop3FramerEvent): Pop3Input {
+  switch (event.type) {
+    case 'raw-line':
+      return { kind: 'sasl-line', response: parseSaslResponseLine(event.line) };
+    case 'error':
+      return { kind: 'limit', limit: event.reason, fatal: event.fatal };
+    case 'line': {
+      if (looksLikeHttp(event.line)) return { kind: 'http' };
+      const parsed = parsePop3Command(event.line);
+      if (!parsed.ok) return { kind: 'bad', reason: parsed.reason };
+      return { kind: 'command', command: toCommand(parsed.command) };
+    }
+  }
+}
+
+function toCommand(command: Pop3Command): Pop3ClientCommand {
+  switch (command.name) {
+    case 'USER':
+    case 'PASS':
+    case 'AUTH':
+      return command;
+    case 'APOP':
+      return { name: 'APOP' };
+    case 'UNKNOWN':
+      return { name: 'UNKNOWN', verb: command.keyword };
+    default:
+      return { name: command.name };
+  }
+}
+
+export function createPop3UpstreamReader(): ResponseReader<Pop3UpstreamEvent> {
+  const reader = new Pop3ResponseReader();
+  return {
+    push(chunk) {
+      reader.push(chunk);
+      const out: Pop3UpstreamEvent[] = [];
+      for (let event = reader.next(); event; event = reader.next()) {
+        switch (event.type) {
+          case 'ok':
+          case 'err':
+          case 'continuation':
+            out.push({ kind: event.type, text: event.text, raw: event.raw });
+            break;
+          case 'multiline':
+            // Never asked for during a login; treated as the +OK it starts with.
+            out.push({ kind: 'ok', text: event.text, raw: event.raw });
+            break;
+          case 'error':
+            if (event.fatal) throw new Error(`upstream reply: ${event.reason}`);
+        }
+      }
+      return out;
+    },
+    drainBuffered: () => reader.drainBuffered(),
+  };
+}

@@ -1,0 +1,57 @@
+/** Connecting to a mailbox server: plain or TLS, Nagle off, bounded by the login's deadline. */
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { ErrorCode, PosternError } from '@postern/contracts';
+import type { Deadline } from '@postern/service-kit';
+
+export interface UpstreamTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+}
+
+export interface UpstreamTlsOptions {
+  /** Verify the mailbox server's certificate (off only for self-signed test setups). */
+  readonly verify: boolean;
+  /** Extra CA certificates (PEM) trusted for upstream connections. */
+  readonly ca?: string;
+}
+
+/** The upstream connector port: the session asks it for a connected socket. */
+export interface UpstreamConnector {
+  connect(target: UpstreamTarget, deadline: Deadline): Promise<Socket>;
+}
+
+export class TcpUpstreamConnector implements UpstreamConnector {
+  constructor(private readonly tls: UpstreamTlsOptions) {}
+
+  connect(target: UpstreamTarget, deadline: Deadline): Promise<Socket> {
+    return new Promise<Socket>((resolve, reject) => {
+      const left = deadline.remaining();
+      if (left === 0) return reject(new PosternError(ErrorCode.Timeout, 'upstream connect: deadline passed'));
+      let socket: Socket | TLSSocket;
+      const fail = (error: Error) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(error instanceof PosternError ? error : new PosternError(ErrorCode.Unavailable, `upstream ${target.host}:${target.port}: ${error.message}`, { cause: error }));
+      };
+      const timer = setTimeout(() => fail(new PosternError(ErrorCode.Unavailable, `upstream ${target.host}:${target.port}: no connection within ${left} ms`)), left);
+      const ready = () => {
+        clearTimeout(timer);
+        socket.removeListener('error', fail);
+        socket.setNoDelay(true);
+        resolve(socket);
+      };
+      if (target.tls) {
+        const servername = /^[\d.]+$|:/.test(target.host) ? undefined : target.host;
+        // Nagle off from the first byte: the handshake's small writes must not wait for delayed ACKs.
+        const raw = netConnect({ host: target.host, port: target.port, noDelay: true });
+        raw.once('error', (error) => fail(error));
+        socket = tlsConnect({ socket: raw, servername, rejectUnauthorized: this.tls.verify, ca: this.tls.ca }, ready);
+      } else {
+        socket = netConnect({ host: target.host, port: target.port, noDelay: true }, ready);
+      }
+      socket.once('error', fail);
+    });
+  }
+}

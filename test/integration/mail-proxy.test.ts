@@ -1,0 +1,299 @@
+/**
+ * The mail frontend end to end: real Dovecot mailbox servers (two, users on each), slapd with the
+ * fixture directory, route-lookup, memcached and NATS, and mail-proxy processes configured three
+ * ways. Clients: imapflow (a real IMAP client library) and raw transcripts.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DEMO_PASSWORDS,
+  directoryLdifFor,
+  freePort,
+  LineClient,
+  makeCertificate,
+  removeDir,
+  scratchDir,
+  startMailboxServers,
+  startMemcached,
+  startNats,
+  startService,
+  startSlapd,
+  stopAll,
+  type MailboxServers,
+  type ServiceProcess,
+} from '../harness';
+
+interface Proxy {
+  service: ServiceProcess;
+  imap: number;
+  imaps: number;
+  pop3: number;
+  pop3s: number;
+}
+
+let dir: string;
+let ca: string;
+let upstreams: MailboxServers;
+let plain: Proxy; // plain to upstream, STARTTLS "on"
+let secure: Proxy; // TLS to upstream, STARTTLS "only" (the default)
+let lookup: ServiceProcess;
+
+const BIG_MESSAGE_BYTES = 10 * 1024 * 1024;
+
+async function startProxy(name: string, env: Record<string, string>, attributes: Record<string, unknown>): Promise<Proxy> {
+  const [imap, imaps, pop3, pop3s] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const file = join(dir, `${name}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      attributes: {
+        zimbraImapProxyBindPort: imap,
+        zimbraImapSSLProxyBindPort: imaps,
+        zimbraPop3ProxyBindPort: pop3,
+        zimbraPop3SSLProxyBindPort: pop3s,
+        zimbraReverseProxyAuthWaitInterval: '200ms',
+        ...attributes,
+      },
+    }),
+  );
+  const service = await startService('mail-proxy', { ...env, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' });
+  return { service, imap, imaps, pop3, pop3s };
+}
+
+beforeAll(async () => {
+  dir = await scratchDir('mail-proxy');
+  const cert = await makeCertificate({ commonName: 'postern.test', altNames: ['postern.test', 'localhost', '127.0.0.1', '127.0.0.2', '127.0.0.3'] });
+  ca = cert.caPem;
+  upstreams = await startMailboxServers({ tls: true, messages: [{ user: 'alice@example.com', count: 1, sizeBytes: BIG_MESSAGE_BYTES }, { user: 'bob@example.com', count: 2 }] });
+  const [nats, memcached, slapd] = await Promise.all([startNats(), startMemcached(), startSlapd({ fixture: directoryLdifFor(upstreams) })]);
+  const common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address };
+  lookup = await startService('route-lookup', {
+    ...common,
+    POSTERN_LDAP_URLS: slapd.url,
+    POSTERN_LDAP_BIND_DN: slapd.rootDn,
+    POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword,
+    POSTERN_LDAP_BASE_DN: slapd.baseDn,
+  });
+  const caFile = join(dir, 'upstream-ca.pem');
+  writeFileSync(caFile, upstreams.caPem!);
+  const tlsEnv = { ...common, POSTERN_TLS_CERT_FILE: cert.certFile, POSTERN_TLS_KEY_FILE: cert.keyFile, POSTERN_UPSTREAM_CA_FILE: caFile };
+  [plain, secure] = await Promise.all([
+    startProxy('plain', tlsEnv, { zimbraReverseProxySSLToUpstreamEnabled: false, zimbraReverseProxyImapStartTlsMode: 'on', zimbraReverseProxyPop3StartTlsMode: 'on', zimbraReverseProxyMailMode: 'http' }),
+    startProxy('secure', tlsEnv, {}),
+  ]);
+}, 120_000);
+
+afterAll(async () => {
+  await stopAll();
+  if (dir) await removeDir(dir);
+});
+
+function imapflow(port: number, user: string, password: string, options: { secure?: boolean; starttls?: boolean } = {}) {
+  return new ImapFlow({
+    host: '127.0.0.1',
+    port,
+    secure: options.secure ?? false,
+    doSTARTTLS: options.starttls,
+    auth: { user, pass: password },
+    tls: { ca, servername: 'postern.test' },
+    logger: false,
+    clientInfo: { name: 'postern-tests', version: '1.0' },
+  });
+}
+
+async function messages(client: ImapFlow): Promise<number | undefined> {
+  const status = await client.status('INBOX', { messages: true });
+  return status ? status.messages : undefined;
+}
+
+describe('IMAP through the proxy', () => {
+  it('logs users in on their own mailbox server (plain upstream)', async () => {
+    for (const user of ['alice@example.com', 'bob@example.com']) {
+      const client = imapflow(plain.imap, user, DEMO_PASSWORDS[user]!, { starttls: false });
+      await client.connect();
+      expect(await messages(client)).toBe(user.startsWith('alice') ? 1 : 2);
+      await client.logout();
+    }
+  });
+
+  it('logs in over IMAPS with TLS to the upstream, by alias and unqualified name', async () => {
+    for (const login of ['alice.smith@example.com', 'alice@example.net', 'alice']) {
+      const client = imapflow(secure.imaps, login, DEMO_PASSWORDS['alice@example.com']!, { secure: true });
+      await client.connect();
+      expect(await messages(client)).toBe(1);
+      await client.logout();
+    }
+    expect(await lookup.metric('postern_route_lookups_total', { protocol: 'imapssl' })).toBeGreaterThan(0);
+  });
+
+  it('STARTTLS "only": LOGINDISABLED before TLS, login after it', async () => {
+    const c = await LineClient.connect({ port: secure.imap, ca, servername: 'postern.test' });
+    expect(await c.line()).toMatch(/^\* OK/);
+    c.send('a1 CAPABILITY\r\n');
+    const caps = (await c.until('a1 ')).join('\n');
+    expect(caps).toContain('STARTTLS');
+    expect(caps).toContain('LOGINDISABLED');
+    expect(caps).not.toContain('AUTH=PLAIN');
+    c.send('a2 LOGIN alice@example.com alice-secret\r\n');
+    expect(await c.line()).toMatch(/^a2 NO/);
+    c.send('a3 STARTTLS\r\n');
+    expect(await c.line()).toMatch(/^a3 OK/);
+    await c.startTls();
+    c.send('a4 CAPABILITY\r\n');
+    const after = (await c.until('a4 ')).join('\n');
+    expect(after).toContain('AUTH=PLAIN');
+    expect(after).not.toContain('LOGINDISABLED');
+    c.send('a5 LOGIN alice@example.com alice-secret\r\n');
+    expect((await c.until('a5 ')).at(-1)).toMatch(/^a5 OK/);
+    c.send('a6 LOGOUT\r\n');
+    await c.until('a6 ');
+    c.close();
+  });
+
+  it('discards plaintext pipelined after STARTTLS (no command injection)', async () => {
+    const c = await LineClient.connect({ port: secure.imap, ca, servername: 'postern.test' });
+    await c.line();
+    c.send('a1 STARTTLS\r\na2 LOGIN alice@example.com alice-secret\r\n');
+    expect(await c.line()).toMatch(/^a1 OK/);
+    await c.startTls();
+    c.send('a3 NOOP\r\n');
+    expect(await c.line()).toMatch(/^a3 OK/);
+    c.close();
+  });
+
+  it('AUTHENTICATE PLAIN with SASL-IR, with a continuation, and aborted', async () => {
+    const c = await LineClient.connect({ port: plain.imap });
+    await c.line();
+    const ir = Buffer.from('\0bob@example.com\0bob-secret').toString('base64');
+    c.send('x1 AUTHENTICATE PLAIN\r\n');
+    expect(await c.line()).toMatch(/^\+/);
+    c.send('*\r\n');
+    expect(await c.line()).toMatch(/^x1 BAD/);
+    c.send(`x2 AUTHENTICATE PLAIN ${ir}\r\n`);
+    expect((await c.until('x2 ')).at(-1)).toMatch(/^x2 OK/);
+    c.send('x3 SELECT INBOX\r\n');
+    expect((await c.until('x3 ')).join('\n')).toMatch(/2 EXISTS/);
+    c.close();
+  });
+
+  it('answers a wrong password after the auth-wait, with the upstream error, and an unknown user likewise', async () => {
+    const c = await LineClient.connect({ port: plain.imap });
+    await c.line();
+    const started = Date.now();
+    c.send('t1 LOGIN alice@example.com wrong\r\n');
+    expect((await c.until('t1 ')).at(-1)).toMatch(/^t1 NO/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    c.send('t2 LOGIN nobody@example.com whatever\r\n');
+    expect((await c.until('t2 ')).at(-1)).toMatch(/^t2 NO/);
+    c.close();
+    expect(await plain.service.metric('postern_mail_logins_total', { protocol: 'imap', outcome: 'rejected' })).toBeGreaterThanOrEqual(1);
+    expect(await plain.service.metric('postern_mail_logins_total', { protocol: 'imap', outcome: 'not_found' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses a closed account', async () => {
+    const client = imapflow(plain.imap, 'frank@example.com', DEMO_PASSWORDS['frank@example.com']!, { starttls: false });
+    await expect(client.connect()).rejects.toMatchObject({ authenticationFailed: true });
+  });
+
+  it('passes the client address to Dovecot in ID (X-ORIGINATING-IP, X-VIA)', async () => {
+    const c = await LineClient.connect({ port: plain.imap });
+    await c.line();
+    c.send('i1 ID ("name" "RawClient" "version" "7.1")\r\n');
+    await c.until('i1 ');
+    c.send('i2 LOGIN bob@example.com bob-secret\r\n');
+    expect((await c.until('i2 ')).at(-1)).toMatch(/^i2 OK/);
+    c.close();
+    const log = upstreams.mbox2.readLog();
+    expect(log).toMatch(/x-originating-ip=127\.0\.0\.1/i);
+    expect(log).toMatch(/x-via=.*RawClient\/7\.1/i);
+  });
+
+  it('answers every pre-auth command, pipelined, with the right tags; BAD for the rest', async () => {
+    const c = await LineClient.connect({ port: plain.imap });
+    await c.line();
+    c.send('p1 NOOP\r\np2 CAPABILITY\r\np3 SELECT INBOX\r\np4 NOOP\r\n');
+    const lines = await c.until('p4 ');
+    const tagged = lines.filter((l) => /^p\d /.test(l)).map((l) => l.split(' ').slice(0, 2).join(' '));
+    expect(tagged).toEqual(['p1 OK', 'p2 OK', 'p3 BAD', 'p4 OK']);
+    c.send('p5 LOGOUT\r\n');
+    expect((await c.until('p5 ')).join('\n')).toMatch(/\* BYE/);
+    await c.closedByServer();
+  });
+
+  it('relays a 10 MB message byte for byte', async () => {
+    const viaProxy = imapflow(secure.imaps, 'alice@example.com', DEMO_PASSWORDS['alice@example.com']!, { secure: true });
+    await viaProxy.connect();
+    await viaProxy.mailboxOpen('INBOX');
+    const message = await viaProxy.fetchOne('1', { source: true });
+    await viaProxy.logout();
+    const direct = readFileSync(upstreams.messagePath('alice@example.com', 1));
+    expect(message && message.source && message.source.length).toBe(direct.length);
+    expect(message && message.source && message.source.equals(direct)).toBe(true);
+  });
+
+  it('gives a temporary failure when the upstream is down, within the connect timeout', async () => {
+    await upstreams.mbox2.stop();
+    try {
+      const c = await LineClient.connect({ port: plain.imap });
+      await c.line();
+      c.send('d1 LOGIN bob@example.com bob-secret\r\n');
+      expect((await c.until('d1 ')).at(-1)).toMatch(/^d1 NO \[UNAVAILABLE\]/);
+      c.close();
+    } finally {
+      await upstreams.mbox2.restart();
+    }
+  });
+
+  it('answers an HTTP request on the mail port and closes', async () => {
+    const c = await LineClient.connect({ port: plain.imap });
+    await c.line();
+    c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await c.line()).toMatch(/^\* BYE/);
+    await c.closedByServer();
+  });
+});
+
+describe('POP3 through the proxy', () => {
+  it('USER/PASS on the plain port and POP3S, routed to the right server', async () => {
+    const c = await LineClient.connect({ port: plain.pop3 });
+    expect(await c.line()).toMatch(/^\+OK/);
+    c.send('USER bob@example.com\r\n');
+    expect(await c.line()).toMatch(/^\+OK/);
+    c.send('PASS bob-secret\r\n');
+    expect(await c.line()).toMatch(/^\+OK/);
+    c.send('STAT\r\n');
+    expect(await c.line()).toMatch(/^\+OK 2 /);
+    c.send('QUIT\r\n');
+    expect(await c.line()).toMatch(/^\+OK/);
+    c.close();
+
+    const s = await LineClient.connect({ port: secure.pop3s, tls: true, ca, servername: 'postern.test' });
+    expect(await s.line()).toMatch(/^\+OK/);
+    s.send(`AUTH PLAIN ${Buffer.from('\0alice@example.com\0alice-secret').toString('base64')}\r\n`);
+    expect(await s.line()).toMatch(/^\+OK/);
+    s.send('STAT\r\n');
+    expect(await s.line()).toMatch(/^\+OK 1 /);
+    s.close();
+  });
+
+  it('STLS "only" hides USER and refuses cleartext login; wrong password is -ERR', async () => {
+    const c = await LineClient.connect({ port: secure.pop3, ca, servername: 'postern.test' });
+    await c.line();
+    c.send('CAPA\r\n');
+    const caps = (await c.until('.')).join('\n');
+    expect(caps).toContain('STLS');
+    expect(caps).not.toMatch(/^USER$/m);
+    c.send('USER alice@example.com\r\n');
+    expect(await c.line()).toMatch(/^-ERR/);
+    c.send('STLS\r\n');
+    expect(await c.line()).toMatch(/^\+OK/);
+    await c.startTls();
+    c.send('USER alice@example.com\r\n');
+    expect(await c.line()).toMatch(/^\+OK/);
+    c.send('PASS nope\r\n');
+    expect(await c.line()).toMatch(/^-ERR/);
+    c.close();
+  });
+});
