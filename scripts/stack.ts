@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     POSTERN_DIRECTORY_LDIF: ldif,
     POSTERN_SERVER_NAME: '127.0.0.1',
   };
-  const lookup = await startService('route-lookup', common);
+  const [lookup, throttle] = await Promise.all([startService('route-lookup', common), startService('login-throttle', { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address })]);
   const ports = {
     imap: await portOr(process.env.POSTERN_STACK_IMAP_PORT, 143),
     imaps: await portOr(process.env.POSTERN_STACK_IMAPS_PORT, 993),
@@ -80,20 +80,28 @@ async function main(): Promise<void> {
     POSTERN_TLS_KEY_FILE: cert.keyFile,
     POSTERN_UPSTREAM_CA_FILE: upstreamCa,
   });
-  for (const service of [lookup, mail]) service.process.child.stdout?.pipe(process.stdout);
+  for (const service of [lookup, throttle, mail]) service.process.child.stdout?.pipe(process.stdout);
 
   writeFileSync(
     join(state, 'stack.json'),
-    JSON.stringify({ nats: nats.url, memcached: memcached.address, directory: ldif, ports, services: { 'route-lookup': { metrics: `http://127.0.0.1:${lookup.httpPort}/metrics` }, 'mail-proxy': { metrics: `http://127.0.0.1:${mail.httpPort}/metrics` } } }, null, 2),
+    JSON.stringify({ nats: nats.url, memcached: memcached.address, directory: ldif, ports, services: { 'route-lookup': { metrics: `http://127.0.0.1:${lookup.httpPort}/metrics` }, 'login-throttle': { metrics: `http://127.0.0.1:${throttle.httpPort}/metrics` }, 'mail-proxy': { metrics: `http://127.0.0.1:${mail.httpPort}/metrics` } } }, null, 2),
   );
 
-  const accounts = DEMO_ACCOUNTS.map((a) => `    ${a.user.padEnd(22)} password ${a.password.padEnd(16)} on ${a.server} (${mailboxes[a.server].host}:${mailboxes[a.server].imapPort})`).join('\n');
+  // What the directory says of the accounts that do not simply log in (libs/directory/fixtures/directory.ldif).
+  const notes: Record<string, string> = {
+    'erin@example.com': 'IMAP routes to an external server; POP3 works',
+    'frank@example.com': 'closed: refused',
+    'grace@example.com': 'locked: refused',
+    'henry@partner.test': "routes to the partner's own servers",
+  };
+  const accounts = DEMO_ACCOUNTS.map((a) => `    ${a.user.padEnd(22)} password ${a.password.padEnd(16)} on ${a.server} (${mailboxes[a.server].host}:${mailboxes[a.server].imapPort})${notes[a.user] ? `  ${notes[a.user]}` : ''}`).join('\n');
   process.stdout.write(`
 Postern is running on this machine:
   IMAP  127.0.0.1:${ports.imap} (STARTTLS required)   IMAPS 127.0.0.1:${ports.imaps}
   POP3  127.0.0.1:${ports.pop3} (STLS required)       POP3S 127.0.0.1:${ports.pop3s}
   NATS ${nats.url}   memcached ${memcached.address}   directory ${ldif}
-  metrics  route-lookup http://127.0.0.1:${lookup.httpPort}/metrics   mail-proxy http://127.0.0.1:${mail.httpPort}/metrics
+  metrics  route-lookup http://127.0.0.1:${lookup.httpPort}/metrics   login-throttle http://127.0.0.1:${throttle.httpPort}/metrics
+           mail-proxy http://127.0.0.1:${mail.httpPort}/metrics
 
 Demo accounts (each lives on one mailbox server; Postern finds it):
 ${accounts}
@@ -121,7 +129,7 @@ Ctrl-C stops everything.
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
-  for (const p of [lookup.process, mail.process, nats.process, memcached.process, mailboxes.mbox1.process, mailboxes.mbox2.process]) {
+  for (const p of [lookup.process, throttle.process, mail.process, nats.process, memcached.process, mailboxes.mbox1.process, mailboxes.mbox2.process]) {
     p.child.once('exit', (code) => {
       if (!stopping) {
         process.stderr.write(`${p.name} exited (${code}); stopping the stack\n${p.output().slice(-2000)}\n`);

@@ -13,6 +13,8 @@ export interface LineClientOptions {
   /** CA to verify the server with; without it the certificate is not verified. */
   readonly ca?: string;
   readonly servername?: string;
+  /** Source address of a plain connection (any 127.x.y.z works on loopback): tests that need clients from several addresses. */
+  readonly localAddress?: string;
   /** Longest wait for one line. */
   readonly timeoutMs?: number;
 }
@@ -37,7 +39,7 @@ export class LineClient {
       };
       const socket: Socket = options.tls
         ? tlsConnect({ host, port: options.port, ca: options.ca, rejectUnauthorized: options.ca !== undefined, servername: options.servername }, onReady)
-        : netConnect({ host, port: options.port }, onReady);
+        : netConnect({ host, port: options.port, localAddress: options.localAddress }, onReady);
       socket.setNoDelay(true);
       socket.once('error', reject);
     });

@@ -23,6 +23,7 @@ import {
   stopAll,
   type MailboxServers,
   type ServiceProcess,
+  type SlapdServer,
 } from '../harness';
 
 interface Proxy {
@@ -39,6 +40,8 @@ let upstreams: MailboxServers;
 let plain: Proxy; // plain to upstream, STARTTLS "on"
 let secure: Proxy; // TLS to upstream, STARTTLS "only" (the default)
 let lookup: ServiceProcess;
+let slapd: SlapdServer;
+let tlsEnv: Record<string, string>;
 
 const BIG_MESSAGE_BYTES = 10 * 1024 * 1024;
 
@@ -67,7 +70,8 @@ beforeAll(async () => {
   const cert = await makeCertificate({ commonName: 'postern.test', altNames: ['postern.test', 'localhost', '127.0.0.1', '127.0.0.2', '127.0.0.3'] });
   ca = cert.caPem;
   upstreams = await startMailboxServers({ tls: true, messages: [{ user: 'alice@example.com', count: 1, sizeBytes: BIG_MESSAGE_BYTES }, { user: 'bob@example.com', count: 2 }] });
-  const [nats, memcached, slapd] = await Promise.all([startNats(), startMemcached(), startSlapd({ fixture: directoryLdifFor(upstreams) })]);
+  const [nats, memcached] = await Promise.all([startNats(), startMemcached()]);
+  slapd = await startSlapd({ fixture: directoryLdifFor(upstreams) });
   const common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address };
   lookup = await startService('route-lookup', {
     ...common,
@@ -78,7 +82,7 @@ beforeAll(async () => {
   });
   const caFile = join(dir, 'upstream-ca.pem');
   writeFileSync(caFile, upstreams.caPem!);
-  const tlsEnv = { ...common, POSTERN_TLS_CERT_FILE: cert.certFile, POSTERN_TLS_KEY_FILE: cert.keyFile, POSTERN_UPSTREAM_CA_FILE: caFile };
+  tlsEnv = { ...common, POSTERN_TLS_CERT_FILE: cert.certFile, POSTERN_TLS_KEY_FILE: cert.keyFile, POSTERN_UPSTREAM_CA_FILE: caFile };
   [plain, secure] = await Promise.all([
     startProxy('plain', tlsEnv, { zimbraReverseProxySSLToUpstreamEnabled: false, zimbraReverseProxyImapStartTlsMode: 'on', zimbraReverseProxyPop3StartTlsMode: 'on', zimbraReverseProxyMailMode: 'http' }),
     startProxy('secure', tlsEnv, {}),
@@ -244,6 +248,70 @@ describe('IMAP through the proxy', () => {
     } finally {
       await upstreams.mbox2.restart();
     }
+  });
+
+  it('relays what the client pipelined after LOGIN to the upstream, in order', async () => {
+    const c = await LineClient.connect({ port: plain.imap });
+    await c.line();
+    c.send('x1 LOGIN bob@example.com bob-secret\r\nx2 SELECT INBOX\r\nx3 LOGOUT\r\n');
+    expect((await c.until('x1 ')).at(-1)).toMatch(/^x1 OK/);
+    const selected = await c.until('x2 ');
+    expect(selected).toContain('* 2 EXISTS');
+    expect(selected.at(-1)).toMatch(/^x2 OK/);
+    expect((await c.until('x3 ')).at(-1)).toMatch(/^x3 OK/);
+    await c.closedByServer();
+  });
+
+  it('with the directory down, cached routes still log in; an uncached user gets a temporary failure', async () => {
+    const warm = imapflow(plain.imap, 'carol@example.org', DEMO_PASSWORDS['carol@example.org']!, { starttls: false });
+    await warm.connect();
+    await warm.logout();
+    await slapd.stop();
+    try {
+      const cached = imapflow(plain.imap, 'carol@example.org', DEMO_PASSWORDS['carol@example.org']!, { starttls: false });
+      await cached.connect();
+      expect(await messages(cached)).toBe(0);
+      await cached.logout();
+      const c = await LineClient.connect({ port: plain.imap });
+      await c.line();
+      c.send('u1 LOGIN henry@partner.test henry-secret\r\n');
+      expect((await c.until('u1 ')).at(-1)).toMatch(/^u1 NO \[UNAVAILABLE\]/);
+      c.close();
+    } finally {
+      await slapd.restart();
+    }
+  });
+
+  it('closes a connection whose command line is too long, with a BYE and a metric', async () => {
+    const c = await LineClient.connect({ port: plain.imap });
+    await c.line();
+    c.send(`l1 LOGIN ${'x'.repeat(16 * 1024)}\r\n`);
+    expect(await c.line()).toBe('* BYE Line too long');
+    await c.closedByServer();
+    expect(await plain.service.metric('postern_mail_limit_violations_total', { protocol: 'imap', limit: 'line-too-long' })).toBe(1);
+  });
+
+  it('without a throttle service the logins go on (fail open), counted as fallbacks', async () => {
+    expect(await plain.service.metric('postern_mail_throttle_fallbacks_total', { kind: 'pre-login', verdict: 'allow' })).toBeGreaterThan(0);
+  });
+
+  it('shuts down gracefully: BYE before login, spliced sessions finish', async () => {
+    const proxy = await startProxy('draining', tlsEnv, { zimbraReverseProxySSLToUpstreamEnabled: false, zimbraReverseProxyImapStartTlsMode: 'off', zimbraReverseProxyMailMode: 'http' });
+    const idle = await LineClient.connect({ port: proxy.imap });
+    await idle.line();
+    const busy = await LineClient.connect({ port: proxy.imap });
+    await busy.line();
+    busy.send('s1 LOGIN bob@example.com bob-secret\r\n');
+    expect((await busy.until('s1 ')).at(-1)).toMatch(/^s1 OK/);
+    const stopped = proxy.service.stop();
+    expect(await idle.line()).toBe('* BYE Server shutting down');
+    await idle.closedByServer();
+    // The logged-in session still works while the proxy drains, and its LOGOUT ends the drain.
+    busy.send('s2 SELECT INBOX\r\ns3 LOGOUT\r\n');
+    expect((await busy.until('s2 ')).at(-1)).toMatch(/^s2 OK/);
+    expect((await busy.until('s3 ')).at(-1)).toMatch(/^s3 OK/);
+    await stopped;
+    expect(proxy.service.process.exited).toBe(true);
   });
 
   it('answers an HTTP request on the mail port and closes', async () => {

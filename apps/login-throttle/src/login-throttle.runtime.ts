@@ -28,7 +28,7 @@ export class LoginThrottleRuntime {
 
   /** Builds the runtime; throws `ConfigError` naming each invalid attribute. */
   static create(logger: Logger, metrics: LoginThrottleMetrics, bootstrap: BootstrapConfig, env: NodeJS.ProcessEnv = process.env): LoginThrottleRuntime {
-    const { zimbra, config } = resolveThrottleSettings(bootstrap.attributes);
+    const { settings: zimbra, config } = resolveThrottleSettings(bootstrap.attributes);
     // The client's timeouts are read once (Zimbra marks them cold too); everything else is hot.
     const memcached = new MemcachedClient({
       servers: [...bootstrap.memcachedServers],

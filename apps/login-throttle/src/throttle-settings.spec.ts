@@ -29,8 +29,8 @@ describe('resolveThrottleSettings', () => {
   });
 
   it("reads Postern's own settings from the same attributes, names case-insensitive", () => {
-    const { config, postern } = resolveThrottleSettings({ PosternFailedLoginUserLimit: '5', posternFailedLoginIpLimit: 20, posternFailedLoginIpLimitTime: 60, posternThrottleFailClosed: 'TRUE' });
-    expect(postern.posternFailedLoginUserLimit).toBe(5);
+    const { config, settings } = resolveThrottleSettings({ PosternFailedLoginUserLimit: '5', posternFailedLoginIpLimit: 20, posternFailedLoginIpLimitTime: 60, posternThrottleFailClosed: 'TRUE' });
+    expect(settings.posternFailedLoginUserLimit).toBe(5);
     expect(config.userFailures).toEqual({ limit: 5, windowMs: 900_000 });
     expect(config.ipFailures).toEqual({ limit: 20, windowMs: 60_000 });
     expect(config.failClosed).toBe(true);

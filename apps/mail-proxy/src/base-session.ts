@@ -3,7 +3,7 @@
  * close), the pre-auth pump that answers commands in order, and the login flow around the
  * protocol-specific upstream dialogue:
  *
- *   user throttle pre-check → route (cache, else lookup service) → upstream connect + greeting →
+ *   route (cache, else lookup service) → user throttle pre-check → upstream connect + greeting →
  *   dialogue (ID/XCLIENT, credentials) → on OK: count it, relay the reply, splice;
  *   on refusal: forget the cached route, wait the auth-wait interval, relay the refusal.
  *
@@ -382,18 +382,8 @@ export abstract class BaseSession<Input> implements Session {
       return 'throttled';
     };
 
-    // 1. User throttle, check only: the count goes up after a successful login, so a stranger
-    //    cannot lock a user out by failing on purpose.
-    try {
-      const verdict = await this.deps.throttle.check({ kind: 'pre-login', protocol: this.protocol, clientIp, user: routed.toLowerCase(), requestId: this.connection.id }, deadline);
-      if (verdict.verdict === 'deny') return throttled(verdict.message, verdict.reason);
-    } catch (error) {
-      // A login the contract refuses (control characters, white space) names no user anywhere.
-      if (error instanceof PosternError && error.code === ErrorCode.BadRequest) return refuse(s.zimbraReverseProxyAuthWaitInterval, 'not_found');
-      this.log().warn({ err: error }, 'user throttle check failed');
-    }
-
-    // 2. Route.
+    // 1. Route. It comes first so the user throttle counts the account, not one of its spellings
+    //    (an alias, an unqualified name); for most logins it is a cache read.
     const protocol: RouteProtocol = s.zimbraReverseProxySSLToUpstreamEnabled ? (this.protocol === 'imap' ? 'imapssl' : 'pop3ssl') : this.protocol;
     const query = { login: routed, protocol, clientIp, proxyIp: this.proxyIp(), requestId: this.connection.id };
     const lookupStarted = performance.now();
@@ -401,14 +391,27 @@ export abstract class BaseSession<Input> implements Session {
     try {
       result = await this.deps.routes.resolve(query, deadline);
     } catch (error) {
+      // A login the contract refuses (control characters, white space) names no user anywhere.
       if (error instanceof PosternError && error.code === ErrorCode.BadRequest) return refuse(s.zimbraReverseProxyAuthWaitInterval, 'not_found');
       return temporary('route lookup', error);
     }
     this.deps.metrics.lookup.observe({ source: result.outcome === 'ROUTE' ? result.source : 'directory' }, (performance.now() - lookupStarted) / 1000);
-    // The wait is this frontend's own setting (as for an upstream refusal), so every failed login
-    // on a node takes the same time; the lookup's `waitMs` is the directory's view of it.
-    if (result.outcome !== 'ROUTE') return refuse(s.zimbraReverseProxyAuthWaitInterval, result.outcome === 'NOT_FOUND' ? 'not_found' : 'not_allowed');
+    if (result.outcome !== 'ROUTE') {
+      // Counted as a failure of this address: guessing names is guessing too. The wait is this
+      // frontend's own setting, so every failed login on a node takes the same time.
+      this.reportFailure(routed.toLowerCase(), clientIp, deadline);
+      return refuse(s.zimbraReverseProxyAuthWaitInterval, result.outcome === 'NOT_FOUND' ? 'not_found' : 'not_allowed');
+    }
     const route = result.route;
+
+    // 2. User throttle, check only: the count goes up after a successful login, so a stranger
+    //    cannot lock a user out by failing on purpose.
+    try {
+      const verdict = await this.deps.throttle.check({ kind: 'pre-login', protocol: this.protocol, clientIp, user: route.accountName, requestId: this.connection.id }, deadline);
+      if (verdict.verdict === 'deny') return throttled(verdict.message, verdict.reason);
+    } catch (error) {
+      this.log().warn({ err: error }, 'user throttle check failed');
+    }
 
     // 3. Upstream connect and greeting.
     const connectStarted = performance.now();
@@ -438,8 +441,7 @@ export abstract class BaseSession<Input> implements Session {
     if (!answer.ok) {
       // Refused: forget the cached route (the mailbox may have moved), count, wait, relay.
       conversation.close();
-      const counting = new Deadline(Math.max(1, deadline.remaining()));
-      void this.deps.throttle.check({ kind: 'login-failed', protocol: this.protocol, clientIp, user: route.accountName, requestId: this.connection.id }, counting).catch(() => undefined);
+      this.reportFailure(route.accountName, clientIp, deadline);
       void this.deps.routes.forget(route.accountName, route.accountId, routed, contextOf(query)).catch(() => undefined);
       await authWait(s.zimbraReverseProxyAuthWaitInterval);
       if (s.zimbraReverseProxyPassErrors && answer.refusal) this.write(answer.raw);
@@ -463,6 +465,14 @@ export abstract class BaseSession<Input> implements Session {
     this.log().info({ account: route.accountName, upstream: `${route.host}:${route.port}`, source: result.source }, 'logged in');
     this.startSplice(conversation);
     return 'ok';
+  }
+
+  /** Tells the throttle of a failed login (per-user and per-IP failure limits); never waits for it. */
+  private reportFailure(user: string, clientIp: string, deadline: Deadline): void {
+    const counting = new Deadline(Math.max(1, deadline.remaining()));
+    void this.deps.throttle.check({ kind: 'login-failed', protocol: this.protocol, clientIp, user, requestId: this.connection.id }, counting).catch((error: unknown) => {
+      this.log().debug({ err: error }, 'reporting a failed login failed');
+    });
   }
 
   private startSplice<E extends { raw?: Uint8Array }>(conversation: UpstreamConversation<E>): void {

@@ -16,6 +16,7 @@ export class MailProxyMetrics {
   readonly lookup: Histogram<'source'>;
   readonly bytes: Counter<'protocol' | 'direction'>;
   readonly throttleDenials: Counter<'protocol' | 'reason'>;
+  readonly throttleFallbacks: Counter<'kind' | 'code' | 'verdict'>;
   readonly limitViolations: Counter<'protocol' | 'limit'>;
 
   constructor(registry: Registry) {
@@ -28,6 +29,7 @@ export class MailProxyMetrics {
     this.lookup = new Histogram({ name: 'postern_mail_route_lookup_seconds', help: 'Time to find the route (cache or lookup service).', labelNames: ['source'], buckets: LATENCY_BUCKETS_SECONDS, registers });
     this.bytes = new Counter({ name: 'postern_mail_spliced_bytes_total', help: 'Bytes relayed after login, by direction.', labelNames: ['protocol', 'direction'], registers });
     this.throttleDenials = new Counter({ name: 'postern_mail_throttle_denials_total', help: 'Connections and logins refused by the throttle.', labelNames: ['protocol', 'reason'], registers });
+    this.throttleFallbacks = new Counter({ name: 'postern_mail_throttle_fallbacks_total', help: 'Throttle checks the service could not answer, decided by the fail mode (posternThrottleFailClosed).', labelNames: ['kind', 'code', 'verdict'], registers });
     this.limitViolations = new Counter({ name: 'postern_mail_limit_violations_total', help: 'Clients that crossed a protocol limit.', labelNames: ['protocol', 'limit'], registers });
   }
 

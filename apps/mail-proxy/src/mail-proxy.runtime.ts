@@ -11,7 +11,7 @@ import { RouteClient } from '@postern/route-client';
 import type { Logger, NatsConnection } from '@postern/service-kit';
 import type { MailProxyMetrics } from './mail-proxy.metrics';
 import type { SessionDeps } from './session';
-import { AllowAllThrottle } from '@postern/throttle-client';
+import { AllowAllThrottle, ThrottleClient, type ThrottlePort } from '@postern/throttle-client';
 import { loadTlsContext } from './tls-context';
 import { TcpUpstreamConnector } from './upstream';
 
@@ -46,7 +46,7 @@ export class MailProxyRuntime {
     this.deps = {
       settings: () => this.current,
       routes: new RouteClient(nc, cache),
-      throttle: new AllowAllThrottle(),
+      throttle: bootstrap.throttleEnabled ? this.throttleClient(nc, metrics) : new AllowAllThrottle(),
       upstreams: new TcpUpstreamConnector({
         verify: bootstrap.upstreamTlsVerify,
         ...(bootstrap.upstreamCaFile ? { ca: readFileSync(bootstrap.upstreamCaFile, 'utf8') } : {}),
@@ -55,6 +55,21 @@ export class MailProxyRuntime {
       logger,
       tls,
     };
+  }
+
+  /**
+   * The login-throttle service over NATS. When it cannot answer within the login's deadline the
+   * fail mode decides (`posternThrottleFailClosed`, default open as Zimbra), counted and logged.
+   */
+  private throttleClient(nc: NatsConnection, metrics: MailProxyMetrics): ThrottlePort {
+    return new ThrottleClient(nc, {
+      failClosed: () => this.current.posternThrottleFailClosed,
+      failClosedMessage: () => this.current.zimbraReverseProxyIpThrottleMsg,
+      onFallback: ({ kind, code, verdict, error }) => {
+        metrics.throttleFallbacks.inc({ kind, code, verdict });
+        this.logger.warn({ kind, code, verdict, err: error }, 'throttle unavailable; the fail mode decided');
+      },
+    });
   }
 
   get settings(): EffectiveSettings {

@@ -39,6 +39,12 @@ export interface BootstrapConfig {
   readonly upstreamTlsVerify: boolean;
   /** CA certificates (PEM file) trusted for upstream TLS instead of the system's (`POSTERN_UPSTREAM_CA_FILE`). */
   readonly upstreamCaFile: string | undefined;
+  /**
+   * Frontends ask the login-throttle service (`POSTERN_THROTTLE_ENABLED`, default true). False
+   * allows every login without asking: for a node that must not throttle, and to measure the
+   * throttle's cost.
+   */
+  readonly throttleEnabled: boolean;
 }
 
 /** The defaults: a single node with everything on loopback at the servers' standard ports. */
@@ -61,6 +67,7 @@ export const DEFAULT_BOOTSTRAP: BootstrapConfig = {
   tlsKeyFile: undefined,
   upstreamTlsVerify: true,
   upstreamCaFile: undefined,
+  throttleEnabled: true,
 };
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -150,6 +157,7 @@ export function loadBootstrap(env: Env = process.env): BootstrapConfig {
     tlsKeyFile: env.POSTERN_TLS_KEY_FILE ?? fromFile('tlsKeyFile', isString),
     upstreamTlsVerify: bool('POSTERN_UPSTREAM_TLS_VERIFY', env.POSTERN_UPSTREAM_TLS_VERIFY ?? fromFile('upstreamTlsVerify', isBoolean)?.toString(), DEFAULT_BOOTSTRAP.upstreamTlsVerify),
     upstreamCaFile: env.POSTERN_UPSTREAM_CA_FILE ?? fromFile('upstreamCaFile', isString),
+    throttleEnabled: bool('POSTERN_THROTTLE_ENABLED', env.POSTERN_THROTTLE_ENABLED ?? fromFile('throttleEnabled', isBoolean)?.toString(), DEFAULT_BOOTSTRAP.throttleEnabled),
   };
   for (const url of config.natsUrls) if (!/^(nats|tls):\/\/[^\s/]+$/.test(url)) problems.push(new Error(`POSTERN_NATS_URLS: invalid URL ${JSON.stringify(url)}; accepted: nats://host:port`));
   for (const server of config.memcachedServers) if (!/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/.test(server)) problems.push(new Error(`POSTERN_MEMCACHED_SERVERS: invalid server ${JSON.stringify(server)}; accepted: host:port`));

@@ -91,6 +91,14 @@ export const Settings = {
   zimbraReverseProxyUserLoginLimitTime: integerSetting({ attribute: 'zimbraReverseProxyUserLoginLimitTime', default: 3600, min: 1, max: 31_536_000, hot: true, scope: gs, description: 'User window in seconds.' }),
   zimbraReverseProxyUserThrottleMsg: stringSetting({ attribute: 'zimbraReverseProxyUserThrottleMsg', default: 'Login rejected for this user', maxLength: 256, pattern: /^[^\r\n]*$/, accepted: 'one line of text', hot: true, scope: gs, description: 'What a throttled user is told.' }),
   zimbraReverseProxyIPThrottleWhitelist: listSetting({ attribute: 'zimbraReverseProxyIPThrottleWhitelist', default: [], item: IP_OR_CIDR, hot: true, scope: gs, description: 'Addresses and CIDR blocks never throttled.' }),
+  // Postern's own, beyond Zimbra: failed logins per user and per IP in their own windows (so a
+  // password-guessing run is stopped without counting a NAT gateway's honest logins), and what the
+  // throttle does when it cannot count.
+  posternFailedLoginUserLimit: integerSetting({ attribute: 'posternFailedLoginUserLimit', default: 0, min: 0, max: 1_000_000_000, hot: true, scope: gs, description: 'Failed logins per user per window before pre-login checks for that user are refused (0 = off). Lets a stranger lock a user out: keep it off or high.' }),
+  posternFailedLoginUserLimitTime: integerSetting({ attribute: 'posternFailedLoginUserLimitTime', default: 900, min: 1, max: 31_536_000, hot: true, scope: gs, description: 'Per-user failed-login window in seconds (15 minutes: slows a guessing run, lets a user who mistyped back in soon).' }),
+  posternFailedLoginIpLimit: integerSetting({ attribute: 'posternFailedLoginIpLimit', default: 0, min: 0, max: 1_000_000_000, hot: true, scope: gs, description: 'Failed logins per client IP (IPv6: per /64) per window before pre-login checks from it are refused (0 = off).' }),
+  posternFailedLoginIpLimitTime: integerSetting({ attribute: 'posternFailedLoginIpLimitTime', default: 900, min: 1, max: 31_536_000, hot: true, scope: gs, description: 'Per-IP failed-login window in seconds.' }),
+  posternThrottleFailClosed: booleanSetting({ attribute: 'posternThrottleFailClosed', default: false, hot: true, scope: gs, description: 'When the throttle cannot count (memcached or the service down): FALSE allows (as Zimbra), TRUE denies with the IP throttle message.' }),
 } as const satisfies Record<string, SettingDefinition<unknown>>;
 
 export type SettingName = keyof typeof Settings;

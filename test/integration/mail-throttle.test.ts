@@ -1,0 +1,174 @@
+/**
+ * The throttle as clients meet it: two mail-proxy processes and two login-throttle processes share
+ * one count in memcached, so a limit of N across both proxies is enforced at N; IMAP and POP3
+ * clients see the configured messages. Real Dovecot, slapd, route-lookup, memcached and NATS.
+ *
+ * Every test connects from its own loopback address (127.0.0.x) so the IP counters of one test
+ * never reach another's.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DEMO_PASSWORDS,
+  directoryLdifFor,
+  freePort,
+  LineClient,
+  removeDir,
+  scratchDir,
+  startMailboxServers,
+  startMemcached,
+  startNats,
+  startService,
+  startSlapd,
+  stopAll,
+  type ServiceProcess,
+} from '../harness';
+
+const IMAP_IP_LIMIT = 4;
+const POP3_IP_LIMIT = 2;
+const USER_LIMIT = 3;
+const IP_MESSAGE = 'Too many connections from your address';
+const USER_MESSAGE = 'Too many logins for this account';
+
+const ATTRIBUTES = {
+  zimbraReverseProxyIPLoginImapLimit: IMAP_IP_LIMIT,
+  zimbraReverseProxyIPLoginImapLimitTime: 600,
+  zimbraReverseProxyIPLoginPop3Limit: POP3_IP_LIMIT,
+  zimbraReverseProxyIPLoginPop3LimitTime: 600,
+  zimbraReverseProxyUserLoginLimit: USER_LIMIT,
+  zimbraReverseProxyUserLoginLimitTime: 600,
+  zimbraReverseProxyIpThrottleMsg: IP_MESSAGE,
+  zimbraReverseProxyUserThrottleMsg: USER_MESSAGE,
+  zimbraReverseProxyAuthWaitInterval: '100ms',
+  zimbraReverseProxySSLToUpstreamEnabled: false,
+  zimbraReverseProxyImapStartTlsMode: 'off',
+  zimbraReverseProxyPop3StartTlsMode: 'off',
+  zimbraReverseProxyMailMode: 'http',
+};
+
+interface Frontend {
+  service: ServiceProcess;
+  imap: number;
+  pop3: number;
+}
+
+let dir: string;
+let proxies: [Frontend, Frontend];
+let throttles: ServiceProcess[];
+
+async function startFrontend(name: string, env: Record<string, string>): Promise<Frontend> {
+  const [imap, imaps, pop3, pop3s] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const file = join(dir, `${name}.json`);
+  const ports = { zimbraImapProxyBindPort: imap, zimbraImapSSLProxyBindPort: imaps, zimbraPop3ProxyBindPort: pop3, zimbraPop3SSLProxyBindPort: pop3s };
+  writeFileSync(file, JSON.stringify({ attributes: { ...ATTRIBUTES, ...ports } }));
+  const service = await startService('mail-proxy', { ...env, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' });
+  return { service, imap, pop3 };
+}
+
+beforeAll(async () => {
+  dir = await scratchDir('mail-throttle');
+  const upstreams = await startMailboxServers();
+  const [nats, memcached, slapd] = await Promise.all([startNats(), startMemcached(), startSlapd({ fixture: directoryLdifFor(upstreams) })]);
+  const common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address };
+  const throttleConfig = join(dir, 'throttle.json');
+  writeFileSync(throttleConfig, JSON.stringify({ attributes: ATTRIBUTES }));
+  const started = await Promise.all([
+    startService('route-lookup', { ...common, POSTERN_LDAP_URLS: slapd.url, POSTERN_LDAP_BIND_DN: slapd.rootDn, POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword, POSTERN_LDAP_BASE_DN: slapd.baseDn }),
+    startService('login-throttle', { ...common, POSTERN_CONFIG_FILE: throttleConfig }),
+    startService('login-throttle', { ...common, POSTERN_CONFIG_FILE: throttleConfig }),
+    startFrontend('proxy-a', common),
+    startFrontend('proxy-b', common),
+  ]);
+  throttles = [started[1], started[2]];
+  proxies = [started[3], started[4]];
+}, 120_000);
+
+afterAll(async () => {
+  await stopAll();
+  if (dir) await removeDir(dir);
+});
+
+/** Connects from `from` to proxy `i % 2` and returns the client with its first line. */
+async function open(i: number, protocol: 'imap' | 'pop3', from: string): Promise<{ client: LineClient; greeting: string }> {
+  const client = await LineClient.connect({ port: proxies[i % 2]![protocol], localAddress: from });
+  return { client, greeting: await client.line() };
+}
+
+async function imapLogin(i: number, from: string, user: string, password: string): Promise<string[]> {
+  const { client, greeting } = await open(i, 'imap', from);
+  expect(greeting).toMatch(/^\* OK/);
+  client.send(`l${i} LOGIN ${user} ${password}\r\n`);
+  const lines = await client.until(`l${i} `);
+  client.close();
+  return lines;
+}
+
+const sum = async (name: string, labels: Record<string, string>) => (await Promise.all(proxies.map((p) => p.service.metric(name, labels)))).reduce((a, b) => a + b, 0);
+
+describe('throttle through two mail proxies and two throttle instances', () => {
+  it('IMAP: the IP limit counts connections across both proxies, then says BYE with the IP message', async () => {
+    const greetings: string[] = [];
+    for (let i = 0; i < IMAP_IP_LIMIT + 2; i++) {
+      const { client, greeting } = await open(i, 'imap', '127.0.0.50');
+      greetings.push(greeting);
+      if (greeting.startsWith('* BYE')) await client.closedByServer();
+      client.close();
+    }
+    expect(greetings.slice(0, IMAP_IP_LIMIT).every((g) => g.startsWith('* OK'))).toBe(true);
+    expect(greetings.slice(IMAP_IP_LIMIT)).toEqual([`* BYE ${IP_MESSAGE}`, `* BYE ${IP_MESSAGE}`]);
+    // Another address is not affected.
+    expect((await open(0, 'imap', '127.0.0.51')).greeting).toMatch(/^\* OK/);
+    expect(await sum('postern_mail_throttle_denials_total', { protocol: 'imap', reason: 'ip' })).toBe(2);
+  });
+
+  it('POP3: its own limit and counter, and the IP message as -ERR', async () => {
+    const greetings: string[] = [];
+    for (let i = 0; i < POP3_IP_LIMIT + 1; i++) {
+      const { client, greeting } = await open(i, 'pop3', '127.0.0.52');
+      greetings.push(greeting);
+      client.close();
+    }
+    expect(greetings).toEqual([expect.stringMatching(/^\+OK/), expect.stringMatching(/^\+OK/), `-ERR ${IP_MESSAGE}`]);
+    // IMAP from the same address still has its own allowance.
+    expect((await open(1, 'imap', '127.0.0.52')).greeting).toMatch(/^\* OK/);
+  });
+
+  it('the user limit counts successful logins only, under any spelling of the account', async () => {
+    // Failing on purpose does not use up alice's allowance.
+    for (let i = 0; i < USER_LIMIT + 1; i++) {
+      expect((await imapLogin(i, `127.0.1.${i}`, 'alice@example.com', 'wrong')).at(-1)).toMatch(/^l\d+ NO/);
+    }
+    const password = DEMO_PASSWORDS['alice@example.com']!;
+    const spellings = ['alice@example.com', 'ALICE@example.com', 'alice.smith@example.com'];
+    for (let i = 0; i < USER_LIMIT; i++) {
+      expect((await imapLogin(i, `127.0.2.${i}`, spellings[i]!, password)).at(-1)).toMatch(/^l\d+ OK/);
+    }
+    // The next login, by an alias and from a fresh address, through either proxy: refused.
+    const refused = await imapLogin(USER_LIMIT, '127.0.2.99', 'alice@example.net', password);
+    expect(refused).toContain(`* BYE ${USER_MESSAGE}`);
+    expect(refused.at(-1)).toMatch(/^l\d+ NO/);
+    expect(await sum('postern_mail_throttle_denials_total', { protocol: 'imap', reason: 'user' })).toBe(1);
+  });
+
+  it('POP3 clients see the user message as -ERR', async () => {
+    const password = DEMO_PASSWORDS['bob@example.com']!;
+    const replies: string[] = [];
+    for (let i = 0; i < USER_LIMIT + 1; i++) {
+      const { client, greeting } = await open(i, 'pop3', `127.0.3.${i}`);
+      expect(greeting).toMatch(/^\+OK/);
+      client.send('USER bob@example.com\r\n');
+      expect(await client.line()).toMatch(/^\+OK/);
+      client.send(`PASS ${password}\r\n`);
+      replies.push(await client.line());
+      client.close();
+    }
+    expect(replies.slice(0, USER_LIMIT).every((r) => r.startsWith('+OK'))).toBe(true);
+    expect(replies[USER_LIMIT]).toBe(`-ERR ${USER_MESSAGE}`);
+  });
+
+  it('both throttle instances answered checks (one queue group)', async () => {
+    const counts = await Promise.all(throttles.map((t) => t.metric('postern_throttle_checks_total')));
+    expect(counts.every((n) => n > 0)).toBe(true);
+  });
+});
