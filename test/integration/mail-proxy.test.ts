@@ -24,6 +24,7 @@ import {
   type MailboxServers,
   type ServiceProcess,
   type SlapdServer,
+  waitFor,
 } from '../harness';
 
 interface Proxy {
@@ -202,15 +203,19 @@ describe('IMAP through the proxy', () => {
   });
 
   it('passes the client address to Dovecot in ID (X-ORIGINATING-IP, X-VIA)', async () => {
-    const c = await LineClient.connect({ port: plain.imap });
+    const c = await LineClient.connect({ port: plain.imap, localAddress: '127.0.0.77' });
     await c.line();
     c.send('i1 ID ("name" "RawClient" "version" "7.1")\r\n');
     await c.until('i1 ');
     c.send('i2 LOGIN bob@example.com bob-secret\r\n');
     expect((await c.until('i2 ')).at(-1)).toMatch(/^i2 OK/);
     c.close();
+    // Dovecot's log is written by another process: wait for the login line, then read it all.
+    const login = /imap-login: Info: Login: user=<bob@example\.com>.*rip=127\.0\.0\.77/;
+    await waitFor('the login in the mailbox server log', async () => login.test(upstreams.mbox2.readLog()));
     const log = upstreams.mbox2.readLog();
-    expect(log).toMatch(/x-originating-ip=127\.0\.0\.1/i);
+    expect(log).toMatch(/x-originating-ip=127\.0\.0\.77/i);
+    expect(log).toMatch(/imap-login: Info: Login: user=<bob@example\.com>.*rip=127\.0\.0\.77/);
     expect(log).toMatch(/x-via=.*RawClient\/7\.1/i);
   });
 
@@ -344,6 +349,18 @@ describe('POP3 through the proxy', () => {
     s.send('STAT\r\n');
     expect(await s.line()).toMatch(/^\+OK 1 /);
     s.close();
+  });
+
+  it('passes the client address to Dovecot with XCLIENT', async () => {
+    const c = await LineClient.connect({ port: plain.pop3, localAddress: '127.0.0.78' });
+    expect(await c.line()).toMatch(/^\+OK/);
+    c.send('USER bob@example.com\r\nPASS bob-secret\r\n');
+    expect(await c.line()).toMatch(/^\+OK/);
+    expect(await c.line()).toMatch(/^\+OK/);
+    c.send('QUIT\r\n');
+    await c.closedByServer();
+    const login = /pop3-login: Info: Login: user=<bob@example\.com>.*rip=127\.0\.0\.78/;
+    await waitFor('the login in the mailbox server log', async () => login.test(upstreams.mbox2.readLog()));
   });
 
   it('STLS "only" hides USER and refuses cleartext login; wrong password is -ERR', async () => {

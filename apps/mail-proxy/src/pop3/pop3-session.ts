@@ -167,7 +167,7 @@ class Pop3Session extends BaseSession<Pop3Input> {
       greeting: async (conversation, deadline) => {
         const greeting = await conversation.next(deadline, 'greeting');
         if (greeting.kind !== 'ok') throw unavailable(`upstream greeting was not +OK: ${greeting.text}`);
-        return /\[XCLIENT\]/i.test(greeting.text);
+        return greeting.code?.split(/\s+/).some((word) => word.toUpperCase() === 'XCLIENT') ?? false;
       },
       credentials: (conversation, route, login, greeting, deadline) => this.credentials(conversation, route, login, greeting === true, deadline, sasl),
     };

@@ -83,12 +83,14 @@ export function createPop3UpstreamReader(): ResponseReader<Pop3UpstreamEvent> {
         switch (event.type) {
           case 'ok':
           case 'err':
+            out.push({ kind: event.type, code: event.code, text: event.text, raw: event.raw });
+            break;
           case 'continuation':
-            out.push({ kind: event.type, text: event.text, raw: event.raw });
+            out.push({ kind: 'continuation', text: event.text, raw: event.raw });
             break;
           case 'multiline':
             // Never asked for during a login; treated as the +OK it starts with.
-            out.push({ kind: 'ok', text: event.text, raw: event.raw });
+            out.push({ kind: 'ok', code: event.code, text: event.text, raw: event.raw });
             break;
           case 'error':
             if (event.fatal) throw new Error(`upstream reply: ${event.reason}`);

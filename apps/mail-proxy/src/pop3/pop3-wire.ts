@@ -30,7 +30,8 @@ export interface Pop3Decoder {
   drainBuffered(): Uint8Array;
 }
 
+/** An upstream reply; `code` is the text of a leading `[…]` (`XCLIENT` in Dovecot's greeting, `AUTH`, `SYS/TEMP`). */
 export type Pop3UpstreamEvent =
-  | { readonly kind: 'ok'; readonly text: string; readonly raw: Uint8Array }
-  | { readonly kind: 'err'; readonly text: string; readonly raw: Uint8Array }
+  | { readonly kind: 'ok'; readonly code: string | undefined; readonly text: string; readonly raw: Uint8Array }
+  | { readonly kind: 'err'; readonly code: string | undefined; readonly text: string; readonly raw: Uint8Array }
   | { readonly kind: 'continuation'; readonly text: string; readonly raw: Uint8Array };
