@@ -12,6 +12,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { ErrorCode, PosternError, type Route, type RouteProtocol } from '@postern/contracts';
+import { unmapIpv4 } from '@postern/config';
 import type { SecretValue } from '@postern/imap-codec';
 import { contextOf } from '@postern/route-client';
 import { Deadline } from '@postern/service-kit';
@@ -507,9 +508,7 @@ export function authWait(ms: number): Promise<void> {
 
 /** `::ffff:a.b.c.d` → `a.b.c.d` (dual-stack listeners report IPv4 clients that way). */
 export function normaliseIp(address: string | undefined): string {
-  if (!address) return '0.0.0.0';
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return mapped ? mapped[1]! : address;
+  return address ? unmapIpv4(address) : '0.0.0.0';
 }
 
 /** A greeting or reply that is not what the protocol expects: a temporary failure for the client. */

@@ -24,14 +24,32 @@ export class IpMatcher {
     this.size = entries.length;
   }
 
-  /** True when `ip` is in the list. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) match IPv4 entries. */
+  /** True when `ip` is in the list. IPv4-mapped IPv6 addresses (`::ffff:192.0.2.1`, `::ffff:c000:201`) match IPv4 entries. */
   matches(ip: string): boolean {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-    const address = mapped ? mapped[1]! : ip;
+    const address = unmapIpv4(ip);
     const family = isIP(address);
     if (family === 0) return false;
     return this.list.check(address, family === 4 ? 'ipv4' : 'ipv6');
   }
+}
+
+const MAPPED_PREFIX = '(?:::|(?:0{1,4}:){5}|::(?:0{1,4}:){0,4})ffff:';
+const MAPPED_DOTTED = new RegExp(`^${MAPPED_PREFIX}(\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3})$`, 'i');
+const MAPPED_HEX = new RegExp(`^${MAPPED_PREFIX}([0-9a-f]{1,4}):([0-9a-f]{1,4})$`, 'i');
+
+/**
+ * The IPv4 address inside an IPv4-mapped IPv6 address (RFC 4291 §2.5.5.2), in dotted or hex
+ * form; any other address unchanged. Dual-stack sockets report IPv4 clients as `::ffff:a.b.c.d`,
+ * and a client-supplied address may use the hex form: both must count as the IPv4 address.
+ */
+export function unmapIpv4(ip: string): string {
+  const dotted = MAPPED_DOTTED.exec(ip);
+  if (dotted) return dotted[1]!;
+  const hex = MAPPED_HEX.exec(ip);
+  if (!hex) return ip;
+  const high = parseInt(hex[1]!, 16);
+  const low = parseInt(hex[2]!, 16);
+  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
 }
 
 const compiled = new Map<string, IpMatcher | null>();

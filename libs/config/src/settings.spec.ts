@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadBootstrap, requireDirectory } from './bootstrap';
-import { IpMatcher } from './ip-match';
+import { IpMatcher, unmapIpv4 } from './ip-match';
 import { checkMailboxMailMode, checkProxyMailMode, ConfigError, resolveSettings } from './resolve';
 import { parseDuration } from './setting';
 import { Settings } from './settings';
@@ -119,6 +119,10 @@ describe('IpMatcher', () => {
     ['192.0.3.1', false],
     ['127.0.0.1', true],
     ['::ffff:192.0.2.5', true],
+    ['::FFFF:c000:205', true],
+    ['0:0:0:0:0:ffff:c000:205', true],
+    ['::ffff:c000:305', false],
+    ['::ffff:7f00:1', true],
     ['2001:db8:1::5', true],
     ['2001:db9::1', false],
     ['not an ip', false],
@@ -128,5 +132,19 @@ describe('IpMatcher', () => {
   it('refuses malformed entries', () => {
     expect(() => new IpMatcher(['192.0.2.0/33'])).toThrow();
     expect(() => new IpMatcher(['example.com'])).toThrow();
+  });
+});
+
+describe('unmapIpv4', () => {
+  it.each([
+    ['::ffff:192.0.2.1', '192.0.2.1'],
+    ['::ffff:c000:201', '192.0.2.1'],
+    ['0:0:0:0:0:ffff:c000:201', '192.0.2.1'],
+    ['::0:ffff:c000:201', '192.0.2.1'],
+    ['192.0.2.1', '192.0.2.1'],
+    ['2001:db8::ffff:c000:201', '2001:db8::ffff:c000:201'],
+    ['::1', '::1'],
+  ])('%s → %s', (ip, expected) => {
+    expect(unmapIpv4(ip)).toBe(expected);
   });
 });
