@@ -17,6 +17,7 @@ import type { SecretValue } from '@postern/imap-codec';
 import { contextOf } from '@postern/route-client';
 import { Deadline } from '@postern/service-kit';
 import { UpstreamConversation, type ResponseReader } from './conversation';
+import type { ClientDecoder } from './halting-decoder';
 import { Limits, type LimitName } from './limits';
 import type { LoginOutcome, MailProtocol } from './mail-proxy.metrics';
 import type { ClientConnection, Session, SessionDeps } from './session';
@@ -63,12 +64,8 @@ export abstract class BaseSession<Input> implements Session {
   readonly done: Promise<void>;
 
   protected abstract readonly protocol: MailProtocol;
-  /** Feeds client bytes to the decoder and returns what it made of them (nothing while it is halted). */
-  protected abstract decode(chunk: Uint8Array): Input[];
-  /** Lets the decoder go on after a halting command (STARTTLS, a login) was handled. */
-  protected abstract resumeDecoder(): Input[];
-  /** Returns and clears bytes the decoder holds that are not yet a command. */
-  protected abstract drainDecoder(): Uint8Array;
+  /** Client bytes to inputs; halts after STARTTLS, a login or a SASL line (see halting-decoder.ts). */
+  protected abstract readonly decoder: ClientDecoder<Input>;
   protected abstract handle(input: Input): Promise<void>;
   protected abstract greetingLine(): string;
   /** The goodbye before closing (`* BYE text` / `-ERR text`). */
@@ -136,7 +133,7 @@ export abstract class BaseSession<Input> implements Session {
       return;
     }
     if (this.state !== 'ready') return;
-    this.queue.push(...this.decode(chunk));
+    this.queue.push(...this.decoder.push(chunk));
     void this.pump();
   };
 
@@ -231,7 +228,7 @@ export abstract class BaseSession<Input> implements Session {
     try {
       while (this.state === 'ready' && this.queue.length > 0) {
         await this.handle(this.queue.shift()!);
-        if (this.state === 'ready') this.queue.push(...this.resumeDecoder());
+        if (this.state === 'ready') this.queue.push(...this.decoder.resume());
       }
     } finally {
       this.pumping = false;
@@ -284,7 +281,7 @@ export abstract class BaseSession<Input> implements Session {
     accept();
     // Anything sent after STARTTLS/STLS in cleartext is discarded, never executed
     // (the STARTTLS command-injection class of bugs, CVE-2011-0411 and kin).
-    const discarded = this.queue.splice(0).length + this.drainDecoder().length;
+    const discarded = this.queue.splice(0).length + this.decoder.drainBuffered().length;
     if (discarded > 0) this.log().info({ discarded }, 'discarded plaintext pipelined after STARTTLS');
     this.state = 'tls-handshake';
     const plainSocket = this.socket;
@@ -353,7 +350,7 @@ export abstract class BaseSession<Input> implements Session {
     const held = Buffer.concat(this.heldDuringLogin);
     this.heldDuringLogin = [];
     // The decoder halted at the login; the pump resumes it once this returns.
-    if (held.length > 0) this.queue.push(...this.decode(held));
+    if (held.length > 0) this.queue.push(...this.decoder.push(held));
     if (outcome !== 'unavailable' && ++this.failedLogins >= Limits.failedLoginsPerConnection) {
       this.violation('too-many-failed-logins');
       this.bye('Too many failed logins');
@@ -486,7 +483,7 @@ export abstract class BaseSession<Input> implements Session {
     if (readAhead.length > 0) this.socket.write(readAhead);
     // What the client pipelined after its login goes to the upstream, in order: the decoder halted
     // at the login command, so nothing after it was decoded.
-    const pipelined = Buffer.concat([Buffer.from(this.drainDecoder()), ...this.heldDuringLogin]);
+    const pipelined = Buffer.concat([Buffer.from(this.decoder.drainBuffered()), ...this.heldDuringLogin]);
     this.heldDuringLogin = [];
     if (pipelined.length > 0) upstream.write(pipelined);
     this.splicer = splice(this.socket, upstream, this.postAuthIdleMs);

@@ -35,23 +35,10 @@ export function createImapSession(connection: ClientConnection, deps: SessionDep
 class ImapSession extends BaseSession<ClientInput> {
   protected readonly protocol = 'imap' as const;
   protected readonly postAuthIdleMs = Limits.postAuthIdleImapMs;
-  private readonly decoder = createClientDecoder();
+  protected readonly decoder = createClientDecoder();
   private clientName: string | undefined;
   private clientVersion: string | undefined;
 
-  constructor(connection: ClientConnection, deps: SessionDeps) {
-    super(connection, deps);
-  }
-
-  protected decode(chunk: Uint8Array): ClientInput[] {
-    return this.decoder.push(chunk);
-  }
-  protected resumeDecoder(): ClientInput[] {
-    return this.decoder.resume();
-  }
-  protected drainDecoder(): Uint8Array {
-    return this.decoder.drainBuffered();
-  }
   protected greetingLine(): string {
     return `* OK [CAPABILITY ${this.capabilities().join(' ')}] IMAP4rev1 proxy server ready\r\n`;
   }

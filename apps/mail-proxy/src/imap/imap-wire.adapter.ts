@@ -17,43 +17,18 @@ import {
 } from '@postern/imap-codec';
 import { Limits } from '../limits';
 import type { ResponseReader } from '../conversation';
-import type { ClientDecoder, ClientInput, ImapClientCommand, UpstreamEvent } from './imap-wire';
+import { haltingDecoder, type ClientDecoder } from '../halting-decoder';
+import type { ClientInput, ImapClientCommand, UpstreamEvent } from './imap-wire';
 
 export { encodeIdResponse } from '@postern/imap-codec';
 
-/** Commands after which the decoder halts (see ClientDecoder). */
-const HALTING = new Set(['STARTTLS', 'LOGIN', 'AUTHENTICATE', 'LOGOUT']);
+/** Inputs after which the decoder halts (see halting-decoder.ts). */
+const HALTING_COMMANDS = new Set(['STARTTLS', 'LOGIN', 'AUTHENTICATE', 'LOGOUT']);
+const halts = (input: ClientInput) => input.kind === 'sasl-line' || input.kind === 'http' || (input.kind === 'command' && HALTING_COMMANDS.has(input.command.name));
 
-export function createClientDecoder(): ClientDecoder {
+export function createClientDecoder(): ClientDecoder<ClientInput> {
   const framer = new ImapCommandFramer({ maxLineBytes: Limits.preAuthLineBytes, maxLiteralBytes: Limits.preAuthLiteralBytes });
-  let halted = false;
-  const pull = (): ClientInput[] => {
-    const out: ClientInput[] = [];
-    while (!halted) {
-      const event = framer.next();
-      if (!event) break;
-      const input = toInput(event);
-      out.push(input);
-      if (input.kind === 'sasl-line' || (input.kind === 'command' && HALTING.has(input.command.name)) || input.kind === 'http') halted = true;
-    }
-    return out;
-  };
-  return {
-    push(chunk) {
-      framer.push(chunk);
-      return pull();
-    },
-    resume() {
-      halted = false;
-      return pull();
-    },
-    expectSaslLine() {
-      framer.expectRawLine();
-      halted = false;
-      return pull();
-    },
-    drainBuffered: () => framer.drainBuffered(),
-  };
+  return haltingDecoder(framer, toInput, halts);
 }
 
 function toInput(event: ImapFramerEvent): ClientInput {

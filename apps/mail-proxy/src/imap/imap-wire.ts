@@ -27,23 +27,6 @@ export type ClientInput =
   /** A limit crossed. `fatal`: the stream can no longer be framed; say BYE and close. */
   | { readonly kind: 'limit'; readonly limit: 'line-too-long' | 'literal-too-large'; readonly tag: string | undefined; readonly fatal: boolean };
 
-/**
- * Client bytes in, inputs out, one command at a time where it matters: after a command that
- * changes how the following bytes must be read (STARTTLS, LOGIN, AUTHENTICATE, LOGOUT, a SASL
- * line) the decoder halts, keeps the rest as raw bytes and decodes nothing more until `resume()`.
- * So plaintext pipelined after STARTTLS is never executed, a SASL response is never read as a
- * command, and bytes pipelined after a login reach the upstream unchanged.
- */
-export interface ClientDecoder {
-  push(chunk: Uint8Array): ClientInput[];
-  /** Continues after a halting command was handled and the session is back in the pre-auth dialogue. */
-  resume(): ClientInput[];
-  /** After `+`: the next line is a SASL response; returns it if already buffered. */
-  expectSaslLine(): ClientInput[];
-  /** Returns and forgets every byte not yet decoded. */
-  drainBuffered(): Uint8Array;
-}
-
 /** An upstream response; `code` is the response code's name (`ALERT`, `CAPABILITY`), `codeText` what follows it. */
 export type UpstreamEvent =
   | { readonly kind: 'untagged'; readonly status: string | undefined; readonly code: string | undefined; readonly codeText: string | undefined; readonly text: string; readonly raw: Uint8Array }

@@ -25,22 +25,9 @@ export function createPop3Session(connection: ClientConnection, deps: SessionDep
 class Pop3Session extends BaseSession<Pop3Input> {
   protected readonly protocol = 'pop3' as const;
   protected readonly postAuthIdleMs = Limits.postAuthIdlePop3Ms;
-  private readonly decoder = createPop3Decoder();
+  protected readonly decoder = createPop3Decoder();
   private user: string | undefined;
 
-  constructor(connection: ClientConnection, deps: SessionDeps) {
-    super(connection, deps);
-  }
-
-  protected decode(chunk: Uint8Array): Pop3Input[] {
-    return this.decoder.push(chunk);
-  }
-  protected resumeDecoder(): Pop3Input[] {
-    return this.decoder.resume();
-  }
-  protected drainDecoder(): Uint8Array {
-    return this.decoder.drainBuffered();
-  }
   protected greetingLine(): string {
     return '+OK POP3 ready\r\n';
   }

@@ -3,44 +3,20 @@ import { looksLikeHttp, parseSaslResponseLine } from '@postern/imap-codec';
 import { Pop3CommandFramer, Pop3ResponseReader, parsePop3Command, type Pop3Command, type Pop3FramerEvent } from '@postern/pop3-codec';
 import type { ResponseReader } from '../conversation';
 import { Limits } from '../limits';
-import type { Pop3ClientCommand, Pop3Decoder, Pop3Input, Pop3UpstreamEvent } from './pop3-wire';
+import { haltingDecoder, type ClientDecoder } from '../halting-decoder';
+import type { Pop3ClientCommand, Pop3Input, Pop3UpstreamEvent } from './pop3-wire';
 
 export { decodePlain, encodeSaslResponse } from '../imap/imap-wire.adapter';
 
-const HALTING = new Set(['STLS', 'PASS', 'AUTH', 'QUIT']);
+/** Inputs after which the decoder halts (see halting-decoder.ts). */
+const HALTING_COMMANDS = new Set(['STLS', 'PASS', 'AUTH', 'QUIT']);
+const halts = (input: Pop3Input) => input.kind === 'sasl-line' || input.kind === 'http' || (input.kind === 'command' && HALTING_COMMANDS.has(input.command.name));
 
-export function createPop3Decoder(): Pop3Decoder {
+export function createPop3Decoder(): ClientDecoder<Pop3Input> {
   // RFC 2449 §4 caps command lines at 255 octets, which leaves no room for a long password in
   // `PASS`; the proxy takes any password up to its own limit, as Dovecot and Zimbra do.
   const framer = new Pop3CommandFramer({ maxLineBytes: Limits.passwordBytes + 16 });
-  let halted = false;
-  const pull = (): Pop3Input[] => {
-    const out: Pop3Input[] = [];
-    while (!halted) {
-      const event = framer.next();
-      if (!event) break;
-      const input = toInput(event);
-      out.push(input);
-      if (input.kind === 'sasl-line' || input.kind === 'http' || (input.kind === 'command' && HALTING.has(input.command.name))) halted = true;
-    }
-    return out;
-  };
-  return {
-    push(chunk) {
-      framer.push(chunk);
-      return pull();
-    },
-    resume() {
-      halted = false;
-      return pull();
-    },
-    expectSaslLine() {
-      framer.expectRawLine();
-      halted = false;
-      return pull();
-    },
-    drainBuffered: () => framer.drainBuffered(),
-  };
+  return haltingDecoder(framer, toInput, halts);
 }
 
 function toInput(event: Pop3FramerEvent): Pop3Input {

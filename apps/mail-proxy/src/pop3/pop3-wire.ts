@@ -22,14 +22,6 @@ export type Pop3Input =
   | { readonly kind: 'sasl-line'; readonly response: SaslResponseLine }
   | { readonly kind: 'limit'; readonly limit: 'line-too-long'; readonly fatal: boolean };
 
-/** Same contract as the IMAP decoder: halts after STLS, PASS, AUTH, QUIT and a SASL line. */
-export interface Pop3Decoder {
-  push(chunk: Uint8Array): Pop3Input[];
-  resume(): Pop3Input[];
-  expectSaslLine(): Pop3Input[];
-  drainBuffered(): Uint8Array;
-}
-
 /** An upstream reply; `code` is the text of a leading `[…]` (`XCLIENT` in Dovecot's greeting, `AUTH`, `SYS/TEMP`). */
 export type Pop3UpstreamEvent =
   | { readonly kind: 'ok'; readonly code: string | undefined; readonly text: string; readonly raw: Uint8Array }
