@@ -5,11 +5,10 @@
  */
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { ErrorCode, ThrottleCheckContract, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
-import { Deadline, LOGGER, serveRequests, shortId, type Logger, type NatsConnection, type Responder } from '@postern/service-kit';
+import { Deadline, LOGGER, NATS_CONNECTION, serveRequests, shortId, type Logger, type NatsConnection, type Responder } from '@postern/service-kit';
 import { LoginThrottleMetrics } from './login-throttle.metrics';
 import { LoginThrottleRuntime } from './login-throttle.runtime';
 
-export const NATS_CONNECTION = Symbol('NATS_CONNECTION');
 
 /**
  * During an outage every check fails the same way; one line per second (with how many were left

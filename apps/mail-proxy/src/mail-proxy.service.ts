@@ -1,13 +1,12 @@
 /** Starts the listeners when the application is up; on shutdown stops accepting and drains. */
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { loadBootstrap } from '@postern/config';
-import { LOGGER, type Logger, type NatsConnection } from '@postern/service-kit';
+import { LOGGER, NATS_CONNECTION, type Logger, type NatsConnection } from '@postern/service-kit';
 import { createImapSession } from './imap/imap-session';
 import { MailListeners } from './listeners';
 import { MailProxyRuntime } from './mail-proxy.runtime';
 import { createPop3Session } from './pop3/pop3-session';
 
-export const NATS_CONNECTION = Symbol('NATS_CONNECTION');
 
 @Injectable()
 export class MailProxyService implements OnApplicationBootstrap, BeforeApplicationShutdown {

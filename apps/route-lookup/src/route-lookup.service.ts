@@ -4,12 +4,11 @@
  */
 import { Inject, Injectable, type OnApplicationBootstrap, type BeforeApplicationShutdown } from '@nestjs/common';
 import { ErrorCode, PosternError, RouteLookupContract, type RouteLookupRequest, type RouteLookupResult } from '@postern/contracts';
-import { Deadline, LOGGER, serveRequests, shortId, type Logger, type NatsConnection, type Responder } from '@postern/service-kit';
+import { Deadline, LOGGER, NATS_CONNECTION, serveRequests, shortId, type Logger, type NatsConnection, type Responder } from '@postern/service-kit';
 import { RouteLookupMetrics } from './route-lookup.metrics';
 import { RouteLookupRuntime } from './route-lookup.runtime';
 import type { ResolutionTrace } from './route-resolver';
 
-export const NATS_CONNECTION = Symbol('NATS_CONNECTION');
 
 @Injectable()
 export class RouteLookupService implements OnApplicationBootstrap, BeforeApplicationShutdown {

@@ -6,3 +6,4 @@ export * from './metrics';
 export * from './nats-connection';
 export * from './nats-rpc';
 export * from './observability.controller';
+export * from './service-module';
