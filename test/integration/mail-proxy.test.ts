@@ -86,7 +86,7 @@ beforeAll(async () => {
   tlsEnv = { ...common, POSTERN_TLS_CERT_FILE: cert.certFile, POSTERN_TLS_KEY_FILE: cert.keyFile, POSTERN_UPSTREAM_CA_FILE: caFile };
   [plain, secure] = await Promise.all([
     startProxy('plain', tlsEnv, { zimbraReverseProxySSLToUpstreamEnabled: false, zimbraReverseProxyImapStartTlsMode: 'on', zimbraReverseProxyPop3StartTlsMode: 'on', zimbraReverseProxyMailMode: 'http' }),
-    startProxy('secure', tlsEnv, {}),
+    startProxy('secure', tlsEnv, { zimbraReverseProxyImapExposeVersionOnBanner: true, zimbraReverseProxyPop3ExposeVersionOnBanner: true }),
   ]);
 }, 120_000);
 
@@ -217,6 +217,23 @@ describe('IMAP through the proxy', () => {
     expect(log).toMatch(/x-originating-ip=127\.0\.0\.77/i);
     expect(log).toMatch(/imap-login: Info: Login: user=<bob@example\.com>.*rip=127\.0\.0\.77/);
     expect(log).toMatch(/x-via=.*RawClient\/7\.1/i);
+  });
+
+  it('names its version in greetings and the ID reply only when configured to', async () => {
+    const version = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'apps', 'mail-proxy', 'package.json'), 'utf8')) as { version: string }).version;
+    const quiet = await LineClient.connect({ port: plain.imap });
+    expect(await quiet.line()).toMatch(/^\* OK \[CAPABILITY [^\]]+\] IMAP4rev1 proxy server ready$/);
+    quiet.send('v1 ID NIL\r\n');
+    expect(await quiet.until('v1 ')).toEqual(['* ID ("name" "Postern")', 'v1 OK ID completed']);
+    quiet.close();
+    const loud = await LineClient.connect({ port: secure.imaps, tls: true, ca, servername: 'postern.test' });
+    expect(await loud.line()).toMatch(new RegExp(`^\\* OK \\[CAPABILITY [^\\]]+\\] Postern ${version.replaceAll('.', '\\.')} IMAP4 ready$`));
+    loud.send('v2 ID NIL\r\n');
+    expect((await loud.until('v2 '))[0]).toBe(`* ID ("name" "Postern" "version" "${version}")`);
+    loud.close();
+    const pop3 = await LineClient.connect({ port: secure.pop3s, tls: true, ca, servername: 'postern.test' });
+    expect(await pop3.line()).toBe(`+OK Postern ${version} POP3 ready`);
+    pop3.close();
   });
 
   it('answers every pre-auth command, pipelined, with the right tags; BAD for the rest', async () => {

@@ -4,6 +4,7 @@
  * the TLS context.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { SecureContext } from 'node:tls';
 import { resolveSettings, type BootstrapConfig, type EffectiveSettings } from '@postern/config';
 import { MemcachedClient, RouteCache } from '@postern/route-cache';
@@ -54,6 +55,7 @@ export class MailProxyRuntime {
       metrics,
       logger,
       tls,
+      version: packageVersion(),
     };
   }
 
@@ -88,5 +90,14 @@ export class MailProxyRuntime {
 
   async close(): Promise<void> {
     await this.memcached.close();
+  }
+}
+
+/** The version in this app's package.json (one directory above src/ and dist/). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
   }
 }

@@ -20,6 +20,8 @@ export interface SessionDeps {
   readonly logger: Logger;
   /** Undefined when no certificate is configured: then STARTTLS is not offered. */
   readonly tls: SecureContext | undefined;
+  /** The proxy's version, named in greetings and the ID reply when the settings expose it. */
+  readonly version: string;
 }
 
 export interface ClientConnection {

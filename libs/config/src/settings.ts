@@ -70,6 +70,8 @@ export const Settings = {
   zimbraReverseProxyPop3StartTlsMode: enumSetting({ attribute: 'zimbraReverseProxyPop3StartTlsMode', default: 'only', values: ['only', 'on', 'off'], hot: true, scope: gs, description: 'STLS on the POP3 port.' }),
   zimbraReverseProxyConnectTimeout: durationSetting({ attribute: 'zimbraReverseProxyConnectTimeout', default: '120s', hot: true, scope: gs, description: 'Upstream connect + greeting timeout.' }),
   zimbraReverseProxyPassErrors: booleanSetting({ attribute: 'zimbraReverseProxyPassErrors', default: true, hot: true, scope: gs, description: "Relay the upstream's login error text to the client." }),
+  zimbraReverseProxyImapExposeVersionOnBanner: booleanSetting({ attribute: 'zimbraReverseProxyImapExposeVersionOnBanner', default: false, hot: true, scope: gs, description: "Name the proxy's version in the IMAP greeting and ID reply." }),
+  zimbraReverseProxyPop3ExposeVersionOnBanner: booleanSetting({ attribute: 'zimbraReverseProxyPop3ExposeVersionOnBanner', default: false, hot: true, scope: gs, description: "Name the proxy's version in the POP3 greeting." }),
   zimbraReverseProxySendImapId: booleanSetting({ attribute: 'zimbraReverseProxySendImapId', default: true, hot: true, scope: gs, description: 'Send ID with X-ORIGINATING-IP to the upstream IMAP server.' }),
   zimbraReverseProxySendPop3Xoip: booleanSetting({ attribute: 'zimbraReverseProxySendPop3Xoip', default: true, hot: true, scope: gs, description: 'Send XOIP to the upstream POP3 server.' }),
   zimbraReverseProxyImapSaslPlainEnabled: booleanSetting({ attribute: 'zimbraReverseProxyImapSaslPlainEnabled', default: true, hot: true, scope: gs, description: 'Offer AUTH=PLAIN on IMAP.' }),

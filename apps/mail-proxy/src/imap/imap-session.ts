@@ -23,8 +23,6 @@ import {
   parseCapabilities,
 } from './imap-wire.adapter';
 
-/** What the proxy says of itself in its ID reply (RFC 2971). */
-const PROXY_ID = [{ key: 'name', value: 'Postern' }];
 
 export function createImapSession(connection: ClientConnection, deps: SessionDeps): Session {
   const session = new ImapSession(connection, deps);
@@ -40,7 +38,8 @@ class ImapSession extends BaseSession<ClientInput> {
   private clientVersion: string | undefined;
 
   protected greetingLine(): string {
-    return `* OK [CAPABILITY ${this.capabilities().join(' ')}] IMAP4rev1 proxy server ready\r\n`;
+    const text = this.deps.settings().zimbraReverseProxyImapExposeVersionOnBanner ? `Postern ${this.deps.version} IMAP4 ready` : 'IMAP4rev1 proxy server ready';
+    return `* OK [CAPABILITY ${this.capabilities().join(' ')}] ${text}\r\n`;
   }
   protected goodbye(text: string): string {
     return `* BYE ${text}\r\n`;
@@ -93,7 +92,7 @@ class ImapSession extends BaseSession<ClientInput> {
           if (key.toLowerCase() === 'name' && value !== null) this.clientName = value;
           if (key.toLowerCase() === 'version' && value !== null) this.clientVersion = value;
         }
-        this.write(encodeIdResponse(PROXY_ID));
+        this.write(encodeIdResponse(this.proxyId()));
         return this.reply(tag, 'OK', 'ID completed');
       case 'STARTTLS':
         return this.startTls(tag);
@@ -106,6 +105,13 @@ class ImapSession extends BaseSession<ClientInput> {
         this.reply(tag, 'BAD', 'Command not valid before login');
         return this.countBad();
     }
+  }
+
+  /** What the proxy says of itself in its ID reply (RFC 2971); its version only when the banner shows it. */
+  private proxyId(): { key: string; value: string }[] {
+    const id = [{ key: 'name', value: 'Postern' }];
+    if (this.deps.settings().zimbraReverseProxyImapExposeVersionOnBanner) id.push({ key: 'version', value: this.deps.version });
+    return id;
   }
 
   /** What this session announces: depends on TLS and the STARTTLS mode (Zimbra's rules). */

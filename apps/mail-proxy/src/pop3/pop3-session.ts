@@ -29,7 +29,7 @@ class Pop3Session extends BaseSession<Pop3Input> {
   private user: string | undefined;
 
   protected greetingLine(): string {
-    return '+OK POP3 ready\r\n';
+    return this.deps.settings().zimbraReverseProxyPop3ExposeVersionOnBanner ? `+OK Postern ${this.deps.version} POP3 ready\r\n` : '+OK POP3 ready\r\n';
   }
   protected goodbye(text: string): string {
     return `-ERR ${text}\r\n`;
