@@ -1,0 +1,229 @@
+/**
+ * The session's own rules, with the route lookup, throttle and upstream replaced by fakes (the
+ * integration tests run the real ones): the greeting waits for the connect check, a client that
+ * talks first is dropped, limits answer as documented, and failures of the dependencies are
+ * temporary failures, never a pass.
+ */
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { resolveSettings } from '@postern/config';
+import { ErrorCode, PosternError, type RouteLookupResult, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
+import type { RouteResolverPort } from '@postern/route-client';
+import { createLogger } from '@postern/service-kit';
+import type { ThrottlePort } from '@postern/throttle-client';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createImapSession } from './imap/imap-session';
+import { MailProxyMetrics } from './mail-proxy.metrics';
+import { createPop3Session } from './pop3/pop3-session';
+import type { Session, SessionDeps } from './session';
+import type { UpstreamConnector } from './upstream';
+
+/** Just enough of a line client for these transcripts (the integration tests use the harness's). */
+class LineClient {
+  private buffer = '';
+  private ended = false;
+  private wake: (() => void) | undefined;
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (text: string) => {
+      this.buffer += text;
+      this.wake?.();
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.wake?.();
+    });
+  }
+  static connect({ port }: { port: number }): Promise<LineClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ port, host: '127.0.0.1' }, () => resolve(new LineClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+  send(text: string): void {
+    this.socket.write(text);
+  }
+  async line(): Promise<string> {
+    for (;;) {
+      const end = this.buffer.indexOf('\r\n');
+      if (end >= 0) {
+        const line = this.buffer.slice(0, end);
+        this.buffer = this.buffer.slice(end + 2);
+        return line;
+      }
+      if (this.ended) throw new Error(`connection closed (unread: ${JSON.stringify(this.buffer)})`);
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+  async until(prefix: string): Promise<string[]> {
+    const lines: string[] = [];
+    for (;;) {
+      lines.push(await this.line());
+      if (lines.at(-1)!.startsWith(prefix)) return lines;
+    }
+  }
+  async closedByServer(): Promise<void> {
+    while (!this.ended) await new Promise<void>((resolve) => (this.wake = resolve));
+  }
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** A throttle whose connect check waits until released, and which records every request. */
+class ScriptedThrottle implements ThrottlePort {
+  readonly requests: ThrottleCheckRequest[] = [];
+  private release: (() => void) | undefined;
+  private readonly gate: Promise<void>;
+  constructor(private readonly verdicts: Partial<Record<ThrottleCheckRequest['kind'], ThrottleCheckResult>> = {}, held = false) {
+    this.gate = held ? new Promise((resolve) => (this.release = resolve)) : Promise.resolve();
+  }
+  open(): void {
+    this.release?.();
+  }
+  async check(request: ThrottleCheckRequest): Promise<ThrottleCheckResult> {
+    this.requests.push(request);
+    if (request.kind === 'connect') await this.gate;
+    return this.verdicts[request.kind] ?? { verdict: 'allow' };
+  }
+}
+
+const refusingUpstreams: UpstreamConnector = {
+  connect: async () => {
+    throw new PosternError(ErrorCode.Unavailable, 'connection refused');
+  },
+};
+
+function routes(result: RouteLookupResult | Error): RouteResolverPort {
+  return {
+    resolve: async () => {
+      if (result instanceof Error) throw result;
+      return result;
+    },
+    forget: async () => undefined,
+  };
+}
+
+interface Harness {
+  port: number;
+  metrics: MailProxyMetrics;
+  registry: Registry;
+  sessions: Session[];
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
+});
+
+async function listen(protocol: 'imap' | 'pop3', overrides: Partial<SessionDeps>, attributes: Record<string, unknown> = {}): Promise<Harness> {
+  const registry = new Registry();
+  const metrics = new MailProxyMetrics(registry);
+  const settings = resolveSettings({ overrides: { zimbraReverseProxyAuthWaitInterval: '10ms', zimbraReverseProxyImapStartTlsMode: 'off', zimbraReverseProxyPop3StartTlsMode: 'off', ...attributes } });
+  const deps: SessionDeps = {
+    settings: () => settings,
+    routes: routes({ outcome: 'NOT_FOUND', waitMs: 0 }),
+    throttle: new ScriptedThrottle(),
+    upstreams: refusingUpstreams,
+    metrics,
+    logger: createLogger('mail-proxy-spec', 'silent'),
+    tls: undefined,
+    version: '0.0.0-spec',
+    ...overrides,
+  };
+  const sessions: Session[] = [];
+  const server = createServer((socket) => {
+    const create = protocol === 'imap' ? createImapSession : createPop3Session;
+    sessions.push(create({ socket, protocol, implicitTls: false, id: `s${sessions.length}` }, deps));
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return { port: typeof address === 'object' && address ? address.port : 0, metrics, registry, sessions };
+}
+
+async function metric(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
+  const found = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const values = (found?.values ?? []) as { value: number; labels: Record<string, string | number> }[];
+  return values.filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want)).reduce((sum, v) => sum + v.value, 0);
+}
+
+describe('a session before login', () => {
+  it('greets only after the connect check, and drops a client that talks first', async () => {
+    const throttle = new ScriptedThrottle({}, true);
+    const { port, registry } = await listen('imap', { throttle });
+    const client = await LineClient.connect({ port });
+    client.send('a1 LOGIN bob secret\r\n');
+    expect(await client.line()).toBe('* BYE Wait for the greeting');
+    await client.closedByServer();
+    throttle.open();
+    expect(await metric(registry, 'postern_mail_limit_violations_total', { limit: 'talked-before-greeting' })).toBe(1);
+    // The login was never looked at: only the connect check reached the throttle.
+    expect(throttle.requests.map((r) => r.kind)).toEqual(['connect']);
+  });
+
+  it('says the IP message instead of a greeting when the connect check denies', async () => {
+    const throttle = new ScriptedThrottle({ connect: { verdict: 'deny', reason: 'ip', message: 'Slow down' } });
+    const imap = await listen('imap', { throttle });
+    const c = await LineClient.connect({ port: imap.port });
+    expect(await c.line()).toBe('* BYE Slow down');
+    await c.closedByServer();
+    const pop3 = await listen('pop3', { throttle });
+    const p = await LineClient.connect({ port: pop3.port });
+    expect(await p.line()).toBe('-ERR Slow down');
+    await p.closedByServer();
+  });
+
+  it('closes after too many invalid commands', async () => {
+    const { port, registry } = await listen('imap', {});
+    const c = await LineClient.connect({ port });
+    await c.line();
+    c.send('x FETCH 1\r\n'.repeat(10));
+    const lines = await c.until('* BYE');
+    expect(lines.filter((l) => l === 'x BAD Command not valid before login')).toHaveLength(10);
+    expect(lines.at(-1)).toBe('* BYE Too many invalid commands');
+    await c.closedByServer();
+    expect(await metric(registry, 'postern_mail_limit_violations_total', { limit: 'too-many-bad-commands' })).toBe(1);
+  });
+
+  it('refuses an unknown user like a wrong password, and reports it as a failure of the address', async () => {
+    const throttle = new ScriptedThrottle();
+    const { port, registry } = await listen('imap', { throttle });
+    const c = await LineClient.connect({ port });
+    await c.line();
+    c.send('a LOGIN nobody@example.com secret\r\n');
+    expect(await c.line()).toBe('a NO [AUTHENTICATIONFAILED] Authentication failed');
+    expect(throttle.requests.find((r) => r.kind === 'login-failed')).toMatchObject({ user: 'nobody@example.com', clientIp: '127.0.0.1' });
+    expect(await metric(registry, 'postern_mail_logins_total', { protocol: 'imap', outcome: 'not_found' })).toBe(1);
+    c.close();
+  });
+
+  it('gives a temporary failure when the lookup or the mailbox server is down, never a pass', async () => {
+    const lookupDown = await listen('pop3', { routes: routes(new PosternError(ErrorCode.Unavailable, 'no lookup service')) });
+    const p = await LineClient.connect({ port: lookupDown.port });
+    await p.line();
+    p.send('USER bob@example.com\r\nPASS secret\r\n');
+    expect(await p.line()).toBe('+OK ');
+    expect(await p.line()).toBe('-ERR [SYS/TEMP] Service temporarily unavailable, try again later');
+    p.close();
+
+    const route = { outcome: 'ROUTE', source: 'cache', route: { host: '127.0.0.1', port: 1, accountName: 'bob@example.com', accountId: 'id', upstreamUser: 'bob@example.com', external: false } } as const;
+    const upstreamDown = await listen('imap', { routes: routes(route) });
+    const c = await LineClient.connect({ port: upstreamDown.port });
+    await c.line();
+    c.send('a LOGIN bob@example.com secret\r\n');
+    expect(await c.line()).toBe('a NO [UNAVAILABLE] Service temporarily unavailable, try again later');
+    c.close();
+  });
+
+  it('refuses a password over the limit without asking anyone', async () => {
+    const throttle = new ScriptedThrottle();
+    const { port } = await listen('imap', { throttle });
+    const c = await LineClient.connect({ port });
+    await c.line();
+    c.send(`a LOGIN bob {1025+}\r\n${'p'.repeat(1025)}\r\n`);
+    expect(await c.line()).toBe('a NO [AUTHENTICATIONFAILED] Authentication failed');
+    expect(throttle.requests.map((r) => r.kind)).toEqual(['connect']);
+    c.close();
+  });
+});
