@@ -21,6 +21,9 @@ declare -A PACKAGES=(
   [dovecot-pop3d]=/usr/lib/dovecot/pop3
   [openssl]=/usr/bin/openssl
   [curl]=/usr/bin/curl
+  # nginx's mail proxy: the peer bench:mail measures Postern against (never started as a service).
+  [nginx]=/usr/sbin/nginx
+  [libnginx-mod-mail]=/usr/lib/nginx/modules/ngx_mail_module.so
 )
 
 if [ "$want_servers" = 1 ]; then

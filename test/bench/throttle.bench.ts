@@ -7,8 +7,8 @@
  * users (user and failure limits on: three counters read, one incremented), and a whitelisted
  * connect (no memcached at all: the NATS + service floor).
  *
- * Not here yet: the added cost per login through the mail proxy (greeting to tagged OK with and
- * without the throttle); whoever finishes apps/mail-proxy adds that row.
+ * The added cost per login through the mail proxy (the throttle on and off) is measured by
+ * bench:mail.
  *
  * Everything is real: nats-server, memcached, login-throttle processes. Options: --checks N
  * (default 20000), --concurrency C (32), --instances I (2), --addresses A (5000), --users U (5000).
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\nA counted check is two memcached round trips (read the ten sub-buckets, then add+incr the current one); a check-only\n` +
         `pre-login is one round of reads per limit. "pre-login + login-succeeded" is one login (two checks in sequence).\n` +
-        `The added cost per login through the mail proxy is not measured here yet (to be added with apps/mail-proxy).\n` +
+        `The added cost per login through the mail proxy (throttle on vs off) is in npm run bench:mail.\n` +
         `All processes share this machine's ${cpus().length} cores.\n`,
     );
   } finally {

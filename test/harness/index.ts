@@ -7,3 +7,4 @@ export * from './line-client';
 export * from './tls';
 export * from './dovecot';
 export * from './upstreams';
+export * from './nginx';

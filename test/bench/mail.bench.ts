@@ -1,0 +1,664 @@
+/**
+ * bench:mail — IMAP logins per second, p50/p99 login latency and a 10 MB FETCH through Postern's
+ * mail-proxy, next to the mailbox server reached directly and to nginx's mail proxy, all measured in
+ * the same run; then the memory of one mail-proxy process holding thousands of spliced sessions.
+ *
+ * 1. Real mailbox servers: two Dovecot instances with the demo accounts (test/harness/upstreams),
+ *    the fixture directory rewritten to their ports in slapd. A login cycle is connect → greeting →
+ *    `a LOGIN user pass` → tagged OK → `b LOGOUT` → tagged OK → close, with C in flight.
+ * 2. The same against a minimal IMAP stand-in (support/imap-standin.ts) that does no login work of
+ *    its own, so the proxies' own cost shows. Postern runs its whole path: the connect, pre-login
+ *    and login-succeeded throttle checks (login-throttle over NATS, counters in memcached), the route
+ *    from the shared memcached cache (route-lookup and slapd on a miss). Once more with the throttle
+ *    off (POSTERN_THROTTLE_ENABLED=false) for the throttle's cost per login.
+ * 3. RSS of one mail-proxy process holding N logged-in sessions spliced to the stand-in.
+ *
+ * nginx is Debian's, with ngx_mail_module, `worker_processes 1` (one event loop, like one
+ * mail-proxy process). Its auth_http is a small HTTP service mapping each user to its Dovecot in
+ * part 1 (as a deployment would), and nginx's own http module answering a fixed route in part 2 (so
+ * its lookup costs next to nothing).
+ *
+ * Everything is real and on loopback, on ports from the kernel. Options: --logins N (default 5000
+ * per row), --concurrency C (16), --warmup W (500 logins per target before its row), --users U
+ * (1000 stand-in accounts), --sessions S (10000), --session-batch B (500 logins in flight while
+ * opening them), --fetch-reps R (15), --log-level L (warn, for Postern; nginx logs at warn too).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  DEMO_PASSWORDS,
+  directoryLdifFor,
+  freePort,
+  generateMessage,
+  nginxHttpTempPaths,
+  nginxVersion,
+  removeDir,
+  scratchDir,
+  startMailboxServers,
+  startMemcached,
+  startNats,
+  startNginx,
+  startService,
+  startSlapd,
+  stopAll,
+  sumSeries,
+  waitFor,
+  type NatsServer,
+  type ServiceProcess,
+} from '../harness';
+import type { BenchImapClient, Endpoint } from './support/imap-client';
+import { STANDIN_MESSAGE_USER, standinPassword, startImapStandin } from './support/imap-standin';
+import {
+  CLIENT_GROUP,
+  cpuBetween,
+  cpuSnapshot,
+  descriptorLimit,
+  loginCycle,
+  measureLogins,
+  median,
+  openDescriptors,
+  openSession,
+  procStatusBytes,
+  raiseDescriptorLimit,
+  timedFetch,
+  type CpuProbe,
+  type LoginFigures,
+} from './support/load';
+import { startTsChild } from './support/ts-child';
+
+const { values } = parseArgs({
+  options: {
+    logins: { type: 'string', default: '5000' },
+    concurrency: { type: 'string', default: '16' },
+    warmup: { type: 'string', default: '500' },
+    users: { type: 'string', default: '1000' },
+    sessions: { type: 'string', default: '10000' },
+    'session-batch': { type: 'string', default: '500' },
+    'fetch-reps': { type: 'string', default: '15' },
+    'log-level': { type: 'string', default: 'warn' },
+  },
+});
+const LOGINS = Number(values.logins);
+const CONCURRENCY = Number(values.concurrency);
+const WARMUP = Number(values.warmup);
+const USERS = Number(values.users);
+const SESSIONS = Number(values.sessions);
+const SESSION_BATCH = Number(values['session-batch']);
+const FETCH_REPS = Number(values['fetch-reps']);
+const LOG_LEVEL = values['log-level']!;
+
+const MB = 1024 * 1024;
+const MESSAGE_BYTES = 10 * MB;
+/** The stand-in's address: a loopback address no fixture server uses (mbox1/mbox2 are .2/.3). */
+const STANDIN_HOST = '127.0.0.4';
+/** Active accounts the fixture routes to the local Dovecot servers (erin and henry have external routes, frank and grace are closed/locked). */
+const DOVECOT_USERS = ['alice@example.com', 'bob@example.com', 'carol@example.org'] as const;
+/** Throttle limits on (so every login is counted) but too high to deny anything here. */
+const NEVER = 1_000_000_000;
+/** Descriptors kept free in the proxy beyond its idle count when sizing the session test. */
+const FD_MARGIN = 64;
+
+const benchUser = (i: number) => `bench${i % USERS}@example.com`;
+
+/** A server entry for the stand-in and U accounts on it, below the fixture's example.com. */
+function standinDirectory(port: number, users: number): string {
+  const entries = [
+    [
+      'dn: cn=standin,cn=servers,cn=zimbra,dc=postern,dc=test',
+      'objectClass: zimbraServer',
+      'cn: standin',
+      'zimbraId: 5f0c2a1e-7d3b-4c8e-9a61-0b2d4e6f8b01',
+      `zimbraServiceHostname: ${STANDIN_HOST}`,
+      'zimbraServiceEnabled: mailbox',
+      `zimbraImapBindPort: ${port}`,
+      'zimbraReverseProxyLookupTarget: TRUE',
+    ].join('\n'),
+  ];
+  for (let i = 0; i < users; i++) {
+    entries.push(
+      [
+        `dn: uid=bench${i},ou=people,dc=example.com,ou=domains,dc=postern,dc=test`,
+        'objectClass: inetOrgPerson',
+        'objectClass: zimbraAccount',
+        `uid: bench${i}`,
+        `cn: Bench ${i}`,
+        'sn: Bench',
+        `zimbraId: b0000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`,
+        `zimbraMailDeliveryAddress: bench${i}@example.com`,
+        `zimbraMailHost: ${STANDIN_HOST}`,
+        'zimbraAccountStatus: active',
+      ].join('\n'),
+    );
+  }
+  return `${entries.join('\n\n')}\n`;
+}
+
+interface Proxy {
+  readonly service: ServiceProcess;
+  readonly endpoint: Endpoint;
+}
+
+/** The Postern phases a login spends time in, as means (ms) over a pass, from the proxy's histograms. */
+interface Phases {
+  readonly logins: number;
+  readonly cacheHits: number;
+  readonly lookup: number;
+  readonly upstreamConnect: number;
+  readonly upstreamLogin: number;
+}
+
+async function metricsText(service: ServiceProcess): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${service.httpPort}/metrics`)).text();
+}
+
+/** What changed in the proxy's own histograms between two /metrics snapshots. */
+function phasesBetween(before: string, after: string): Phases {
+  const delta = (name: string, labels: Record<string, string> = {}) => sumSeries(after, name, labels) - sumSeries(before, name, labels);
+  const mean = (histogram: string) => (1000 * delta(`${histogram}_sum`)) / Math.max(1, delta(`${histogram}_count`));
+  return {
+    logins: delta('postern_mail_logins_total', { outcome: 'ok' }),
+    cacheHits: delta('postern_mail_route_lookup_seconds_count', { source: 'cache' }),
+    lookup: mean('postern_mail_route_lookup_seconds'),
+    upstreamConnect: mean('postern_mail_upstream_connect_seconds'),
+    upstreamLogin: mean('postern_mail_upstream_login_seconds'),
+  };
+}
+
+interface Target {
+  readonly name: string;
+  /** Where user `i` connects. */
+  readonly endpoint: (i: number) => Endpoint;
+  /** Set for Postern rows: its phases are read from /metrics around the measured pass. */
+  readonly postern?: Proxy;
+}
+
+interface Row extends LoginFigures {
+  readonly phases?: Phases;
+  /** CPU ms per successful login, by group of processes, over the measured pass. */
+  readonly cpu: ReadonlyMap<string, number>;
+}
+
+/** The groups CPU time is reported in, in table order ({@link CLIENT_GROUP} is the load generator). */
+const CPU_GROUPS = ['mail-proxy', 'nginx', 'auth_http', 'login-throttle', 'route-lookup', 'nats-server', 'memcached', 'mailbox', CLIENT_GROUP] as const;
+/** Column headings of {@link CPU_GROUPS}. */
+const CPU_LABELS: Readonly<Record<(typeof CPU_GROUPS)[number], string>> = {
+  'mail-proxy': 'mail-proxy',
+  nginx: 'nginx',
+  auth_http: 'auth_http',
+  'login-throttle': 'throttle',
+  'route-lookup': 'lookup+ldap',
+  'nats-server': 'nats',
+  memcached: 'memcached',
+  mailbox: 'mailbox',
+  [CLIENT_GROUP]: 'client',
+};
+
+/** Measures `count` logins with `op`, reading the proxy's histograms (for Postern) and every process's CPU around the pass. */
+async function measuredPass(name: string, count: number, op: (i: number) => ReturnType<typeof loginCycle>, probes: readonly CpuProbe[], postern?: Proxy): Promise<Row> {
+  const metricsBefore = postern ? await metricsText(postern.service) : '';
+  const cpuBefore = await cpuSnapshot(probes);
+  const figures = await measureLogins(name, count, CONCURRENCY, op);
+  const cpu = cpuBetween(cpuBefore, await cpuSnapshot(probes), count - figures.errors);
+  if (!postern) return { ...figures, cpu };
+  return { ...figures, cpu, phases: phasesBetween(metricsBefore, await metricsText(postern.service)) };
+}
+
+/** Warm-up pass (not reported), then the measured pass. */
+async function loginRow(target: Target, user: (i: number) => string, password: (user: string) => string, probes: readonly CpuProbe[]): Promise<Row> {
+  const op = (i: number) => loginCycle(target.endpoint(i), user(i), password(user(i)));
+  progress(`  ${target.name}: ${WARMUP} warm-up logins, then ${LOGINS}`);
+  await measureLogins('warm-up', WARMUP, CONCURRENCY, (i) => op(i + LOGINS));
+  return measuredPass(target.name, LOGINS, op, probes, target.postern);
+}
+
+interface FetchRow {
+  readonly name: string;
+  readonly ms: number;
+  readonly mbPerSecond: number;
+  readonly mismatches: number;
+}
+
+/** FETCH the big message `reps` times through every endpoint, interleaved (noise hits all alike), checking every byte. */
+async function fetchRows(targets: readonly { name: string; endpoint: Endpoint }[], user: string, password: string, expected: Buffer): Promise<FetchRow[]> {
+  const times = targets.map(() => [] as number[]);
+  const mismatches = targets.map(() => 0);
+  // One untimed FETCH each first: the file in the page cache, the code paths compiled.
+  for (const t of targets) await timedFetch(t.endpoint, user, password);
+  for (let rep = 0; rep < FETCH_REPS; rep++) {
+    for (const [k, t] of targets.entries()) {
+      const { ms, body } = await timedFetch(t.endpoint, user, password);
+      times[k]!.push(ms);
+      if (!body.equals(expected)) mismatches[k]!++;
+    }
+  }
+  return targets.map((t, k) => {
+    const ms = median(times[k]!);
+    return { name: t.name, ms, mbPerSecond: expected.length / MB / (ms / 1000), mismatches: mismatches[k]! };
+  });
+}
+
+interface SessionFigures {
+  readonly asked: number;
+  readonly held: number;
+  /** Why fewer than asked were opened (descriptor limits), if so. */
+  readonly bound: string | undefined;
+  readonly idleFds: number;
+  readonly fdsHeld: number;
+  readonly openSeconds: number;
+  readonly failures: number;
+  readonly firstFailure: string | undefined;
+  readonly rssFresh: number;
+  readonly rssIdle: number;
+  readonly rssHeld: number;
+  readonly hwm: number;
+  readonly rssAfter: number;
+  /** V8 heap in use (from the proxy's own process metrics) at idle and with the sessions held. */
+  readonly heapIdle: number;
+  readonly heapHeld: number;
+}
+
+/**
+ * How many sessions the descriptor limits allow: the proxy needs two per session (client and
+ * upstream sockets), this process and the stand-in one each. A limit that is short is raised when
+ * the kernel lets us (prlimit, CAP_SYS_RESOURCE); otherwise the count is cut to what fits.
+ */
+async function sessionsThatFit(asked: number, proxyPid: number, standinPid: number): Promise<{ count: number; bound: string | undefined }> {
+  const holders = [
+    { name: 'the mail-proxy', pid: proxyPid, perSession: 2 },
+    { name: 'the load generator', pid: process.pid, perSession: 1 },
+    { name: 'the stand-in', pid: standinPid, perSession: 1 },
+  ];
+  let count = asked;
+  const reasons: string[] = [];
+  for (const holder of holders) {
+    const open = await openDescriptors(holder.pid);
+    const needed = open + FD_MARGIN + holder.perSession * asked;
+    let limit = await descriptorLimit(holder.pid);
+    if (limit < needed) {
+      const refused = await raiseDescriptorLimit(holder.pid, needed);
+      limit = await descriptorLimit(holder.pid);
+      const fit = Math.floor((limit - open - FD_MARGIN) / holder.perSession);
+      if (fit < asked) {
+        count = Math.min(count, Math.floor(fit / 100) * 100);
+        reasons.push(
+          `${holder.name} needs ${holder.perSession} descriptor(s) per session; its open-files limit is ${limit} with ${open} open at idle, so ${fit} fit ` +
+            `(raising the limit to ${needed} failed: ${refused ?? 'no change'})`,
+        );
+      }
+    }
+  }
+  return { count, bound: reasons.length > 0 ? reasons.join('; ') : undefined };
+}
+
+/** Opens `SESSIONS` (or as many as the descriptor limits allow) logged-in sessions and reads the proxy's RSS. */
+async function sessionMemory(proxy: Proxy, standinPid: number): Promise<SessionFigures> {
+  const pid = proxy.service.process.pid;
+  const heap = async () => proxy.service.metric('postern_nodejs_heap_size_used_bytes');
+  const rssFresh = await procStatusBytes(pid, 'VmRSS');
+  progress(`  ${WARMUP} warm-up logins on a fresh mail-proxy`);
+  await measureLogins('warm-up', WARMUP, CONCURRENCY, (i) => loginCycle(proxy.endpoint, benchUser(i), standinPassword(benchUser(i))));
+  const rssIdle = await procStatusBytes(pid, 'VmRSS');
+  const heapIdle = await heap();
+  const idleFds = await openDescriptors(pid);
+  const { count: target, bound } = await sessionsThatFit(SESSIONS, pid, standinPid);
+  progress(`  opening ${target} sessions, ${SESSION_BATCH} logins in flight${bound ? ` (fewer than ${SESSIONS}: ${bound})` : ''}`);
+
+  const held: BenchImapClient[] = [];
+  let failures = 0;
+  let firstFailure: string | undefined;
+  const started = performance.now();
+  while (held.length < target && failures === 0) {
+    const batch = Math.min(SESSION_BATCH, target - held.length);
+    const offset = held.length;
+    const results = await Promise.allSettled(Array.from({ length: batch }, (_, k) => openSession(proxy.endpoint, benchUser(offset + k), standinPassword(benchUser(offset + k)))));
+    for (const r of results) {
+      if (r.status === 'fulfilled') held.push(r.value);
+      else {
+        failures++;
+        firstFailure ??= (r.reason as Error).message;
+      }
+    }
+  }
+  const openSeconds = (performance.now() - started) / 1000;
+  // Every session answers a NOOP (from the stand-in, through the splice), and the proxy counts them spliced.
+  for (let k = 0; k < held.length; k += SESSION_BATCH) {
+    await Promise.all(held.slice(k, k + SESSION_BATCH).map((c) => c.command('n', 'NOOP', performance.now() + 30_000)));
+  }
+  await waitFor(`${held.length} spliced sessions in the proxy's gauge`, async () => (await proxy.service.metric('postern_mail_sessions', { state: 'proxied' })) === held.length);
+  const rssHeld = await procStatusBytes(pid, 'VmRSS');
+  const heapHeld = await heap();
+  const hwm = await procStatusBytes(pid, 'VmHWM');
+  const fdsHeld = await openDescriptors(pid);
+  for (const c of held) c.close();
+  await waitFor('the spliced sessions to end', async () => (await proxy.service.metric('postern_mail_sessions', { state: 'proxied' })) === 0, { timeoutMs: 60_000 });
+  const rssAfter = await procStatusBytes(pid, 'VmRSS');
+  return { asked: SESSIONS, held: held.length, bound, idleFds, fdsHeld, openSeconds, failures, firstFailure, rssFresh, rssIdle, rssHeld, hwm, rssAfter, heapIdle, heapHeld };
+}
+
+// --- output ----------------------------------------------------------------------------------
+
+function progress(text: string): void {
+  process.stdout.write(`· ${text}\n`);
+}
+
+const pad = (s: string, n: number) => s.padEnd(n);
+/** Width of the first column of every table. */
+const NAME = 37;
+const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '—');
+const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : '—');
+const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
+const signed = (n: number) => `${n >= 0 ? '+' : ''}${fmt(n)}`;
+
+function loginTable(title: string, rows: readonly Row[], direct: Row, nginx: Row): string {
+  const out = [`\n${title}\n`, `${pad('what', NAME)}${pad('logins/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('greet p50', 11)}${pad('LOGIN p50', 11)}${pad('errors', 8)}${pad('rate vs direct', 16)}${pad('rate vs nginx', 15)}p99 vs nginx\n`];
+  for (const r of rows) {
+    out.push(
+      `${pad(r.name, NAME)}${pad(fmt(r.rate, 0), 10)}${pad(fmt(r.p50), 9)}${pad(fmt(r.p99), 9)}${pad(fmt(r.greetingP50), 11)}${pad(fmt(r.loginP50), 11)}${pad(String(r.errors), 8)}` +
+        `${pad(ratio(r.rate, direct.rate), 16)}${pad(ratio(r.rate, nginx.rate), 15)}${ratio(r.p99, nginx.p99)}\n`,
+    );
+  }
+  for (const r of rows) if (r.firstError) out.push(`  ${r.name}: ${r.errors} failed, first: ${r.firstError}\n`);
+  return out.join('');
+}
+
+/** The row for the throttle's cost: the same proxy path with and without it, in the same run. */
+function throttleCostLine(on: Row, off: Row): string {
+  const cpu = (r: Row, groups: readonly string[]) => groups.reduce((sum, g) => sum + (r.cpu.get(g) ?? 0), 0);
+  const part = (g: string) => `${g} ${signed(cpu(on, [g]) - cpu(off, [g]))}`;
+  return (
+    `${pad('throttle cost per login (on − off)', NAME)}p50 ${signed(on.p50 - off.p50)} ms, p99 ${signed(on.p99 - off.p99)} ms, greeting p50 ${signed(on.greetingP50 - off.greetingP50)} ms, ` +
+    `LOGIN p50 ${signed(on.loginP50 - off.loginP50)} ms; rate ${ratio(on.rate, off.rate)}; CPU ${signed(cpu(on, CPU_GROUPS) - cpu(off, CPU_GROUPS))} ms ` +
+    `(${['mail-proxy', 'login-throttle', 'nats-server', 'memcached'].map(part).join(', ')})\n`
+  );
+}
+
+function cpuTable(title: string, rows: readonly Row[]): string {
+  const width = 12;
+  const out = [`\n${title}\n`, `${pad('what', NAME)}${CPU_GROUPS.map((g) => pad(CPU_LABELS[g], width)).join('')}${pad('total', 9)}cores busy\n`];
+  for (const r of rows) {
+    const total = CPU_GROUPS.reduce((sum, g) => sum + (r.cpu.get(g) ?? 0), 0);
+    const busy = (total * (r.count - r.errors)) / (r.seconds * 1000);
+    out.push(`${pad(r.name, NAME)}${CPU_GROUPS.map((g) => pad(fmt(r.cpu.get(g) ?? 0), width)).join('')}${pad(fmt(total), 9)}${fmt(busy, 2)}\n`);
+  }
+  return out.join('');
+}
+
+function phaseTable(rows: readonly (readonly [string, Row])[]): string {
+  const out = [
+    `\nWhere a Postern login's time goes (means over the measured pass, from the proxy's own histograms; "rest" = the client-seen mean cycle minus the three)\n`,
+    `${pad('row', NAME)}${pad('cache hits', 14)}${pad('route ms', 10)}${pad('upstream connect+greeting ms', 30)}${pad('upstream ID+LOGIN ms', 22)}${pad('cycle mean ms', 15)}rest ms (throttle, greeting, LOGOUT, waiting for the event loop)\n`,
+  ];
+  for (const [label, r] of rows) {
+    const p = r.phases;
+    if (!p) continue;
+    const rest = r.mean - p.lookup - p.upstreamConnect - p.upstreamLogin;
+    out.push(`${pad(label, NAME)}${pad(`${p.cacheHits}/${p.logins}`, 14)}${pad(fmt(p.lookup), 10)}${pad(fmt(p.upstreamConnect), 30)}${pad(fmt(p.upstreamLogin), 22)}${pad(fmt(r.mean), 15)}${fmt(rest)}\n`);
+  }
+  return out.join('');
+}
+
+function fetchTable(title: string, rows: readonly FetchRow[]): string {
+  const direct = rows[0]!;
+  const out = [`\n${title}\n`, `${pad('what', NAME)}${pad('median ms', 11)}${pad('MB/s', 9)}${pad('bytes equal', 13)}time vs direct\n`];
+  for (const r of rows) out.push(`${pad(r.name, NAME)}${pad(fmt(r.ms, 1), 11)}${pad(fmt(r.mbPerSecond, 0), 9)}${pad(r.mismatches === 0 ? `${FETCH_REPS}/${FETCH_REPS}` : `${FETCH_REPS - r.mismatches}/${FETCH_REPS}`, 13)}${ratio(r.ms, direct.ms)}\n`);
+  return out.join('');
+}
+
+function sessionTable(s: SessionFigures): string {
+  const perSession = (s.rssHeld - s.rssIdle) / Math.max(1, s.held);
+  const lines = [
+    `\nOne mail-proxy process holding spliced IMAP sessions to the stand-in (RSS = VmRSS from /proc; V8 heap from the proxy's metrics)\n`,
+    `${pad('RSS after start', 46)}${mb(s.rssFresh)}\n`,
+    `${pad(`RSS idle (after ${WARMUP} warm-up logins)`, 46)}${mb(s.rssIdle)}   (V8 heap in use ${mb(s.heapIdle)}; ${s.idleFds} descriptors open)\n`,
+    `${pad(`RSS with ${s.held} spliced sessions`, 46)}${mb(s.rssHeld)}   (V8 heap in use ${mb(s.heapHeld)}; peak VmHWM ${mb(s.hwm)}; ${s.fdsHeld} descriptors open)\n`,
+    `${pad('per session (RSS held − RSS idle) / sessions', 46)}${(perSession / 1024).toFixed(1)} KB   (V8 heap ${((s.heapHeld - s.heapIdle) / Math.max(1, s.held) / 1024).toFixed(1)} KB)\n`,
+    `${pad('RSS after those sessions closed', 46)}${mb(s.rssAfter)}\n`,
+    `${pad('time to open them (a login each)', 46)}${fmt(s.openSeconds, 1)} s (${fmt(s.held / s.openSeconds, 0)} logins/s with ${SESSION_BATCH} in flight)\n`,
+  ];
+  if (s.failures > 0) lines.push(`  ${s.failures} session(s) failed to open; first: ${s.firstFailure}\n`);
+  if (s.held < s.asked) {
+    lines.push(
+      `  ${s.asked} sessions were NOT reachable here, ${s.held} were held instead: ${s.bound ?? 'see the failures above'}.\n` +
+        `  Extrapolated to ${s.asked}: ${mb(s.rssIdle + perSession * s.asked)} (RSS idle + ${s.asked} × per session).\n`,
+    );
+  }
+  lines.push('  RSS also holds garbage of the logins that V8 has not collected yet (it collects lazily), so per session may be overstated.\n');
+  return lines.join('');
+}
+
+// --- main ------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  process.stdout.write(
+    `bench:mail — ${LOGINS} login cycles per row after ${WARMUP} warm-up, ${CONCURRENCY} in flight; ${USERS} stand-in accounts; ` +
+      `${SESSIONS} held sessions; FETCH of ${MESSAGE_BYTES / MB} MB × ${FETCH_REPS}\n`,
+  );
+  const dir = await scratchDir('bench-mail');
+  // stopAll() stops the process only; NatsServer.stop() also removes its scratch directory.
+  let nats: NatsServer | undefined;
+  try {
+    progress('starting two Dovecot mailbox servers, the IMAP stand-in, nats-server, memcached');
+    const [upstreams, standin, natsServer, memcached] = await Promise.all([
+      startMailboxServers({ messages: [{ user: 'alice@example.com', count: 1, sizeBytes: MESSAGE_BYTES }] }),
+      startImapStandin({ host: STANDIN_HOST, messageBytes: MESSAGE_BYTES }),
+      startNats({ jetstream: false }),
+      startMemcached(),
+    ]);
+    nats = natsServer;
+    progress(`starting slapd (fixture with the Dovecot ports, plus ${USERS} accounts on the stand-in), route-lookup, login-throttle`);
+    const slapd = await startSlapd({ fixture: directoryLdifFor(upstreams), ldif: standinDirectory(standin.port, USERS) });
+    const common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address, POSTERN_LOG_LEVEL: LOG_LEVEL };
+    const throttleConfig = join(dir, 'login-throttle.json');
+    writeFileSync(
+      throttleConfig,
+      JSON.stringify({
+        attributes: {
+          zimbraReverseProxyIPLoginImapLimit: NEVER,
+          zimbraReverseProxyUserLoginLimit: NEVER,
+          posternFailedLoginUserLimit: NEVER,
+          posternFailedLoginIpLimit: NEVER,
+        },
+      }),
+    );
+    const [lookup, throttle] = await Promise.all([
+      startService('route-lookup', {
+        ...common,
+        POSTERN_LDAP_URLS: slapd.url,
+        POSTERN_LDAP_BIND_DN: slapd.rootDn,
+        POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword,
+        POSTERN_LDAP_BASE_DN: slapd.baseDn,
+      }),
+      startService('login-throttle', { ...common, POSTERN_CONFIG_FILE: throttleConfig }),
+    ]);
+
+    const startProxy = async (name: string, env: Record<string, string> = {}): Promise<Proxy> => {
+      const port = await freePort();
+      const file = join(dir, `${name}.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({
+          attributes: {
+            zimbraImapProxyBindPort: port,
+            zimbraReverseProxyMailPop3Enabled: false,
+            zimbraReverseProxySSLToUpstreamEnabled: false,
+            zimbraReverseProxyImapStartTlsMode: 'off',
+            zimbraReverseProxyMailMode: 'http',
+            zimbraReverseProxyAuthWaitInterval: '100ms',
+          },
+        }),
+      );
+      const service = await startService('mail-proxy', { ...common, ...env, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' });
+      return { service, endpoint: { host: '127.0.0.1', port } };
+    };
+    progress('starting two mail-proxy processes (throttle on, throttle off), nginx and its auth_http service');
+    const [postern, posternNoThrottle] = await Promise.all([startProxy('postern'), startProxy('postern-no-throttle', { POSTERN_THROTTLE_ENABLED: 'false' })]);
+
+    const dovecotOf = (user: string): Endpoint => {
+      const server = upstreams.serverOf(user);
+      return { host: server.host, port: server.imapPort };
+    };
+    const auth = await startTsChild('nginx-auth', join(__dirname, 'support', 'nginx-auth.main.ts'), [
+      '--routes',
+      JSON.stringify(Object.fromEntries(DOVECOT_USERS.map((u) => [u, `${dovecotOf(u).host}:${dovecotOf(u).port}`]))),
+    ]);
+    const [nginxDovecotPort, nginxStandinPort, nginxAuthPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    const mailServer = (port: number, authHttp: string) =>
+      `  server {\n    listen 127.0.0.1:${port};\n    protocol imap;\n    imap_auth login plain;\n    starttls off;\n    auth_http ${authHttp};\n  }`;
+    const nginx = await startNginx({
+      name: 'mail',
+      modules: ['ngx_mail_module.so'],
+      workerProcesses: 1,
+      listeners: [nginxDovecotPort, nginxStandinPort, nginxAuthPort].map((port) => ({ host: '127.0.0.1', port })),
+      config: (nginxDir) =>
+        [
+          // nginx's defaults otherwise (proxy_buffer: one page, as shipped).
+          'mail {',
+          '  proxy on;',
+          mailServer(nginxDovecotPort, `127.0.0.1:${auth.port}/auth`),
+          mailServer(nginxStandinPort, `127.0.0.1:${nginxAuthPort}/auth`),
+          '}',
+          'http {',
+          '  access_log off;',
+          nginxHttpTempPaths(nginxDir),
+          '  server {',
+          `    listen 127.0.0.1:${nginxAuthPort};`,
+          '    location = /auth {',
+          '      add_header Auth-Status OK;',
+          `      add_header Auth-Server ${STANDIN_HOST};`,
+          `      add_header Auth-Port ${standin.port};`,
+          '      return 204;',
+          '    }',
+          '  }',
+          '}',
+        ].join('\n'),
+    });
+    // CPU per login, whichever process spends it (all share the 2 cores): read from /proc around every measured pass.
+    const probes: CpuProbe[] = [
+      { group: 'mail-proxy', pid: postern.service.process.pid },
+      { group: 'mail-proxy', pid: posternNoThrottle.service.process.pid },
+      { group: 'nginx', pid: nginx.process.pid, tree: true },
+      { group: 'auth_http', pid: auth.process.pid },
+      { group: 'login-throttle', pid: throttle.process.pid },
+      { group: 'route-lookup', pid: lookup.process.pid },
+      { group: 'route-lookup', pid: slapd.process.pid },
+      { group: 'nats-server', pid: nats.process.pid },
+      { group: 'memcached', pid: memcached.process.pid },
+      ...upstreams.servers.map((server) => ({ group: 'mailbox', pid: server.process.pid, tree: true })),
+      { group: 'mailbox', pid: standin.process.pid },
+    ];
+    const at = (endpoint: Endpoint) => () => endpoint;
+    const nginxDovecot: Endpoint = { host: '127.0.0.1', port: nginxDovecotPort };
+    const nginxStandin: Endpoint = { host: '127.0.0.1', port: nginxStandinPort };
+
+    // --- 1. real Dovecot upstreams ---
+    progress('part 1: logins against Dovecot');
+    const dovecotUser = (i: number) => DOVECOT_USERS[i % DOVECOT_USERS.length]!;
+    const dovecotPassword = (user: string) => DEMO_PASSWORDS[user]!;
+    const d = {
+      direct: await loginRow({ name: 'Dovecot direct', endpoint: (i) => dovecotOf(dovecotUser(i)) }, dovecotUser, dovecotPassword, probes),
+      postern: await loginRow({ name: 'Postern (throttle on)', endpoint: at(postern.endpoint), postern }, dovecotUser, dovecotPassword, probes),
+      posternOff: await loginRow({ name: 'Postern (throttle off)', endpoint: at(posternNoThrottle.endpoint), postern: posternNoThrottle }, dovecotUser, dovecotPassword, probes),
+      nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxDovecot) }, dovecotUser, dovecotPassword, probes),
+    };
+    progress(`part 1: FETCH of alice's ${MESSAGE_BYTES / MB} MB message, ${FETCH_REPS} times each`);
+    const alice = 'alice@example.com';
+    const dovecotFetch = await fetchRows(
+      [
+        { name: 'Dovecot direct', endpoint: dovecotOf(alice) },
+        { name: 'Postern', endpoint: postern.endpoint },
+        { name: 'nginx mail proxy (1 worker)', endpoint: nginxDovecot },
+      ],
+      alice,
+      dovecotPassword(alice),
+      readFileSync(upstreams.messagePath(alice, 1)),
+    );
+
+    // --- 2. the stand-in ---
+    progress(`part 2: Postern's cold pass (first login of each of the ${USERS} stand-in accounts: cache miss, route-lookup, slapd)`);
+    const standinEndpoint: Endpoint = { host: STANDIN_HOST, port: standin.port };
+    const password = (user: string) => standinPassword(user);
+    const coldRow = await measuredPass('Postern, cold cache (1st login)', USERS, (i) => loginCycle(postern.endpoint, benchUser(i), password(benchUser(i))), probes, postern);
+    progress('part 2: logins against the stand-in (routes now cached: the steady state)');
+    const s = {
+      direct: await loginRow({ name: 'stand-in direct', endpoint: at(standinEndpoint) }, benchUser, password, probes),
+      postern: await loginRow({ name: 'Postern (throttle on)', endpoint: at(postern.endpoint), postern }, benchUser, password, probes),
+      posternOff: await loginRow({ name: 'Postern (throttle off)', endpoint: at(posternNoThrottle.endpoint), postern: posternNoThrottle }, benchUser, password, probes),
+      nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxStandin) }, benchUser, password, probes),
+    };
+    progress(`part 2: FETCH of the stand-in's ${MESSAGE_BYTES / MB} MB message, ${FETCH_REPS} times each`);
+    const standinFetch = await fetchRows(
+      [
+        { name: 'stand-in direct', endpoint: standinEndpoint },
+        { name: 'Postern', endpoint: postern.endpoint },
+        { name: 'nginx mail proxy (1 worker)', endpoint: nginxStandin },
+      ],
+      benchUser(0),
+      password(benchUser(0)),
+      generateMessage({ user: STANDIN_MESSAGE_USER, index: 0, sizeBytes: MESSAGE_BYTES }),
+    );
+
+    // --- 3. memory per spliced session ---
+    progress('part 3: one fresh mail-proxy (throttle on) holding spliced sessions');
+    const sessions = await sessionMemory(await startProxy('postern-sessions'), standin.process.pid);
+
+    // --- report ---
+    const out: string[] = [];
+    out.push(loginTable(`1. Logins against real Dovecot mailbox servers (${DOVECOT_USERS.join(', ')}), ${LOGINS} cycles, ${CONCURRENCY} in flight`, [d.direct, d.postern, d.posternOff, d.nginx], d.direct, d.nginx));
+    out.push(throttleCostLine(d.postern, d.posternOff));
+    out.push(cpuTable('CPU per login against Dovecot (ms of user+system time from /proc over the measured pass, every process)', [d.direct, d.postern, d.posternOff, d.nginx]));
+    out.push(fetchTable(`FETCH 1 BODY.PEEK[] of a ${MESSAGE_BYTES / MB} MB message from Dovecot (median of ${FETCH_REPS}; MB = 2^20 bytes; every copy compared byte for byte)`, dovecotFetch));
+    out.push(loginTable(`2. Logins against the IMAP stand-in (${USERS} accounts, routes cached after the warm-up), ${LOGINS} cycles, ${CONCURRENCY} in flight`, [s.direct, s.postern, s.posternOff, s.nginx, coldRow], s.direct, s.nginx));
+    out.push(throttleCostLine(s.postern, s.posternOff));
+    out.push(cpuTable('CPU per login against the stand-in (ms, as above)', [s.direct, s.postern, s.posternOff, s.nginx, coldRow]));
+    out.push(fetchTable(`FETCH of a ${MESSAGE_BYTES / MB} MB message from the stand-in (median of ${FETCH_REPS})`, standinFetch));
+    out.push(
+      phaseTable([
+        ['Dovecot, throttle on', d.postern],
+        ['Dovecot, throttle off', d.posternOff],
+        ['stand-in, throttle on', s.postern],
+        ['stand-in, throttle off', s.posternOff],
+        ['stand-in, cold cache (1st login)', coldRow],
+      ]),
+    );
+    out.push(sessionTable(sessions));
+
+    const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+    const fetchOk = (rows: readonly FetchRow[]) => rows[1]!.ms <= rows[0]!.ms * 1.1;
+    const perSession = (sessions.rssHeld - sessions.rssIdle) / Math.max(1, sessions.held);
+    const at10k = sessions.held >= 10_000 ? sessions.rssHeld : sessions.rssIdle + perSession * 10_000;
+    out.push(
+      `\nTargets (information, not asserted)\n` +
+        `  Postern logins/s ≥ nginx's, Dovecot:     ${ratio(d.postern.rate, d.nginx.rate)} → ${met(d.postern.rate >= d.nginx.rate)}; p99 ${fmt(d.postern.p99)} vs ${fmt(d.nginx.p99)} ms → ${met(d.postern.p99 <= d.nginx.p99)}\n` +
+        `  Postern logins/s ≥ nginx's, stand-in:    ${ratio(s.postern.rate, s.nginx.rate)} → ${met(s.postern.rate >= s.nginx.rate)}; p99 ${fmt(s.postern.p99)} vs ${fmt(s.nginx.p99)} ms → ${met(s.postern.p99 <= s.nginx.p99)}\n` +
+        `  FETCH through Postern within 10% of direct: Dovecot ${ratio(dovecotFetch[1]!.ms, dovecotFetch[0]!.ms)} → ${met(fetchOk(dovecotFetch))}; stand-in ${ratio(standinFetch[1]!.ms, standinFetch[0]!.ms)} → ${met(fetchOk(standinFetch))}\n` +
+        `  10,000 sessions ≤ 300 MB:                 ${mb(at10k)}${sessions.held >= 10_000 ? '' : ` (extrapolated from ${sessions.held})`} → ${met(at10k <= 300 * MB)}\n`,
+    );
+    out.push(
+      `\nPostern: one mail-proxy process per row, its whole login path (throttle checks over NATS unless off, route from memcached),\n` +
+        `logging at ${LOG_LEVEL}; upstream it sends ID (the client's address), then LOGIN with non-synchronizing literals: two round trips.\n` +
+        `nginx ${nginxVersion()}: worker_processes 1 (one event loop, like one mail-proxy process), error_log at warn, proxy_buffer as shipped;\n` +
+        `upstream it sends LOGIN with synchronizing literals (three round trips), and it asks auth_http over a new HTTP/1.0\n` +
+        `connection per login (part 1: a Node service, its CPU under auth_http; part 2: nginx's own http module, in the same worker).\n` +
+        `A warm-up pass ran before every measured row; the cold row is each stand-in account's first login (a route-cache miss).\n` +
+        `All processes share this machine's ${cpus().length} cores with the load generator (one event loop); "cores busy" is the CPU\n` +
+        `the pass used over its wall time.\n`,
+    );
+    process.stdout.write(out.join(''));
+  } finally {
+    await nats?.stop();
+    await stopAll();
+    await removeDir(dir);
+  }
+}
+
+process.once('SIGINT', () => {
+  void stopAll().finally(() => process.exit(130));
+});
+
+main().catch(async (error: unknown) => {
+  process.stderr.write(`bench:mail failed: ${(error as Error).stack ?? String(error)}\n`);
+  await stopAll();
+  process.exit(1);
+});
