@@ -97,6 +97,13 @@ const STANDIN_HOST = '127.0.0.4';
 const DOVECOT_USERS = ['alice@example.com', 'bob@example.com', 'carol@example.org'] as const;
 /** Throttle limits on (so every login is counted) but too high to deny anything here. */
 const NEVER = 1_000_000_000;
+/** Every throttle limit on but never reached: each check does its full work and allows. */
+const THROTTLE_LIMITS = {
+  zimbraReverseProxyIPLoginImapLimit: NEVER,
+  zimbraReverseProxyUserLoginLimit: NEVER,
+  posternFailedLoginUserLimit: NEVER,
+  posternFailedLoginIpLimit: NEVER,
+};
 /** Descriptors kept free in the proxy beyond its idle count when sizing the session test. */
 const FD_MARGIN = 64;
 
@@ -453,14 +460,7 @@ async function main(): Promise<void> {
     const throttleConfig = join(dir, 'login-throttle.json');
     writeFileSync(
       throttleConfig,
-      JSON.stringify({
-        attributes: {
-          zimbraReverseProxyIPLoginImapLimit: NEVER,
-          zimbraReverseProxyUserLoginLimit: NEVER,
-          posternFailedLoginUserLimit: NEVER,
-          posternFailedLoginIpLimit: NEVER,
-        },
-      }),
+      JSON.stringify({ attributes: THROTTLE_LIMITS }),
     );
     const [lookup, throttle] = await Promise.all([
       startService('route-lookup', {
@@ -486,6 +486,9 @@ async function main(): Promise<void> {
             zimbraReverseProxyImapStartTlsMode: 'off',
             zimbraReverseProxyMailMode: 'http',
             zimbraReverseProxyAuthWaitInterval: '100ms',
+            // The same limits as the throttle service: with every limit off the proxy would not
+            // ask it at all, and the "throttle on" rows would measure nothing.
+            ...THROTTLE_LIMITS,
           },
         }),
       );

@@ -85,7 +85,8 @@ beforeAll(async () => {
   writeFileSync(caFile, upstreams.caPem!);
   tlsEnv = { ...common, POSTERN_TLS_CERT_FILE: cert.certFile, POSTERN_TLS_KEY_FILE: cert.keyFile, POSTERN_UPSTREAM_CA_FILE: caFile };
   [plain, secure] = await Promise.all([
-    startProxy('plain', tlsEnv, { zimbraReverseProxySSLToUpstreamEnabled: false, zimbraReverseProxyImapStartTlsMode: 'on', zimbraReverseProxyPop3StartTlsMode: 'on', zimbraReverseProxyMailMode: 'http' }),
+    // A user limit no test reaches: the proxy asks the throttle service, which is not running.
+    startProxy('plain', tlsEnv, { zimbraReverseProxySSLToUpstreamEnabled: false, zimbraReverseProxyImapStartTlsMode: 'on', zimbraReverseProxyPop3StartTlsMode: 'on', zimbraReverseProxyMailMode: 'http', zimbraReverseProxyUserLoginLimit: 1_000_000 }),
     startProxy('secure', tlsEnv, { zimbraReverseProxyImapExposeVersionOnBanner: true, zimbraReverseProxyPop3ExposeVersionOnBanner: true }),
   ]);
 }, 120_000);
@@ -275,7 +276,8 @@ describe('IMAP through the proxy', () => {
   it('relays what the client pipelined after LOGIN to the upstream, in order', async () => {
     const c = await LineClient.connect({ port: plain.imap });
     await c.line();
-    c.send('x1 LOGIN bob@example.com bob-secret\r\nx2 SELECT INBOX\r\nx3 LOGOUT\r\n');
+    c.send('x0 NOOP\r\nx1 LOGIN bob@example.com bob-secret\r\nx2 SELECT INBOX\r\nx3 LOGOUT\r\n');
+    expect(await c.line()).toBe('x0 OK NOOP completed');
     expect((await c.until('x1 ')).at(-1)).toMatch(/^x1 OK/);
     const selected = await c.until('x2 ');
     expect(selected).toContain('* 2 EXISTS');
@@ -313,8 +315,10 @@ describe('IMAP through the proxy', () => {
     expect(await plain.service.metric('postern_mail_limit_violations_total', { protocol: 'imap', limit: 'line-too-long' })).toBe(1);
   });
 
-  it('without a throttle service the logins go on (fail open), counted as fallbacks', async () => {
+  it('without a throttle service the logins go on (fail open), counted as fallbacks; with every limit off it is not asked', async () => {
     expect(await plain.service.metric('postern_mail_throttle_fallbacks_total', { kind: 'pre-login', verdict: 'allow' })).toBeGreaterThan(0);
+    expect(await secure.service.metric('postern_mail_logins_total', { outcome: 'ok' })).toBeGreaterThan(0);
+    expect(await secure.service.metric('postern_mail_throttle_fallbacks_total')).toBe(0);
   });
 
   it('shuts down gracefully: BYE before login, spliced sessions finish', async () => {
@@ -371,9 +375,11 @@ describe('POP3 through the proxy', () => {
   it('passes the client address to Dovecot with XCLIENT', async () => {
     const c = await LineClient.connect({ port: plain.pop3, localAddress: '127.0.0.78' });
     expect(await c.line()).toMatch(/^\+OK/);
-    c.send('USER bob@example.com\r\nPASS bob-secret\r\n');
+    // Pipelined: STAT after PASS goes to the mailbox server once the login is through.
+    c.send('USER bob@example.com\r\nPASS bob-secret\r\nSTAT\r\n');
     expect(await c.line()).toMatch(/^\+OK/);
     expect(await c.line()).toMatch(/^\+OK/);
+    expect(await c.line()).toMatch(/^\+OK 2 /);
     c.send('QUIT\r\n');
     await c.closedByServer();
     const login = /pop3-login: Info: Login: user=<bob@example\.com>.*rip=127\.0\.0\.78/;

@@ -148,6 +148,11 @@ async function metric(registry: Registry, name: string, labels: Record<string, s
   return values.filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want)).reduce((sum, v) => sum + v.value, 0);
 }
 
+/** Polls `probe` until it holds (a test's own deadline bounds it). */
+async function until(probe: () => Promise<boolean>): Promise<void> {
+  while (!(await probe())) await new Promise((resolve) => setImmediate(resolve));
+}
+
 describe('a session before login', () => {
   it('greets only after the connect check, and drops a client that talks first', async () => {
     const throttle = new ScriptedThrottle({}, true);
@@ -214,6 +219,64 @@ describe('a session before login', () => {
     c.send('a LOGIN bob@example.com secret\r\n');
     expect(await c.line()).toBe('a NO [UNAVAILABLE] Service temporarily unavailable, try again later');
     c.close();
+  });
+
+  it('survives a command pipelined after AUTHENTICATE: it is the SASL response, not a command', async () => {
+    const { port } = await listen('imap', {});
+    const c = await LineClient.connect({ port });
+    await c.line();
+    c.send('a NOOP\r\nb AUTHENTICATE PLAIN\r\nc X {5}\r\n');
+    expect(await c.line()).toBe('a OK NOOP completed');
+    expect(await c.line()).toBe('+ ');
+    expect(await c.line()).toBe('b BAD Invalid SASL response');
+    c.send('d NOOP\r\n');
+    expect(await c.line()).toBe('d OK NOOP completed');
+    c.close();
+  });
+
+  it('closes the upstream and counts nothing when the client leaves during the login', async () => {
+    // A mailbox server that greets at once and answers LOGIN only once the client has gone.
+    let loginSeen!: () => void;
+    let upstreamClosed!: () => void;
+    const seen = new Promise<void>((resolve) => (loginSeen = resolve));
+    const closed = new Promise<void>((resolve) => (upstreamClosed = resolve));
+    let answer: (() => void) | undefined;
+    const upstream = createServer((socket) => {
+      socket.write('* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n');
+      socket.on('data', (data: Buffer) => {
+        if (!/LOGIN/.test(data.toString('latin1'))) return;
+        answer = () => socket.writable && socket.write('a OK Logged in\r\n');
+        loginSeen();
+      });
+      socket.on('close', upstreamClosed);
+    });
+    servers.push(upstream);
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const upstreamPort = (upstream.address() as { port: number }).port;
+    const route = { outcome: 'ROUTE', source: 'cache', route: { host: '127.0.0.1', port: upstreamPort, accountName: 'bob@example.com', accountId: 'id', upstreamUser: 'bob@example.com', external: false } } as const;
+    const connector: UpstreamConnector = {
+      connect: (target) =>
+        new Promise((resolve, reject) => {
+          const socket = connect({ host: target.host, port: target.port }, () => resolve(socket));
+          socket.once('error', reject);
+        }),
+    };
+    const throttle = new ScriptedThrottle();
+    const { port, registry } = await listen('imap', { routes: routes(route), upstreams: connector, throttle }, { zimbraReverseProxySendImapId: false });
+    const c = await LineClient.connect({ port });
+    await c.line();
+    c.send('a LOGIN bob@example.com secret\r\n');
+    await seen;
+    c.close();
+    // Once the proxy has seen the client go (its pre-auth session count drops), the upstream says OK.
+    await until(async () => (await metric(registry, 'postern_mail_sessions', { state: 'preauth' })) === 0);
+    answer!();
+    // The proxy must hang up on the mailbox server rather than splice onto a client that left.
+    await closed;
+    await until(async () => (await metric(registry, 'postern_mail_logins_total', { outcome: 'aborted' })) === 1);
+    expect(await metric(registry, 'postern_mail_logins_total', { outcome: 'ok' })).toBe(0);
+    expect(await metric(registry, 'postern_mail_sessions', {})).toBe(0);
+    expect(throttle.requests.some((r) => r.kind === 'login-succeeded')).toBe(false);
   });
 
   it('refuses a password over the limit without asking anyone', async () => {

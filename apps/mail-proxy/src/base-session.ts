@@ -11,7 +11,7 @@
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { ErrorCode, PosternError, type Route, type RouteProtocol } from '@postern/contracts';
+import { ErrorCode, PosternError, type Route, type RouteProtocol, type ThrottleCheckResult } from '@postern/contracts';
 import { unmapIpv4 } from '@postern/config';
 import type { SecretValue } from '@postern/imap-codec';
 import { contextOf } from '@postern/route-client';
@@ -22,6 +22,15 @@ import { Limits, type LimitName } from './limits';
 import type { LoginOutcome, MailProtocol } from './mail-proxy.metrics';
 import type { ClientConnection, Session, SessionDeps } from './session';
 import { splice } from './splice';
+
+/** The log calls a session makes; each line carries the session's id and protocol. */
+type LogCall = (fields: Record<string, unknown>, message: string) => void;
+export interface SessionLog {
+  readonly debug: LogCall;
+  readonly info: LogCall;
+  readonly warn: LogCall;
+  readonly error: LogCall;
+}
 
 export type SessionState = 'greeting' | 'ready' | 'tls-handshake' | 'login' | 'proxied' | 'closed';
 
@@ -54,12 +63,14 @@ export abstract class BaseSession<Input> implements Session {
   private pumping = false;
   /** Client bytes that arrived while a login was in progress: relayed upstream on success, decoded on failure. */
   private heldDuringLogin: Buffer[] = [];
+  private heldBytes = 0;
   private commands = 0;
   private badCommands = 0;
   private failedLogins = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private lastActivity = Date.now();
   private splicer: ReturnType<typeof splice> | undefined;
+  private sessionLog: SessionLog | undefined;
   private finish!: () => void;
   readonly done: Promise<void>;
 
@@ -129,7 +140,14 @@ export abstract class BaseSession<Input> implements Session {
       return;
     }
     if (this.state === 'login') {
+      // Kept for the upstream (or decoded if the login fails), up to a bound. The socket keeps
+      // reading (not paused) so a client that leaves mid-login is noticed at once.
       this.heldDuringLogin.push(chunk);
+      this.heldBytes += chunk.length;
+      if (this.heldBytes > Limits.heldDuringLoginBytes) {
+        this.violation('too-much-during-login');
+        this.bye('Too much data before the login completed');
+      }
       return;
     }
     if (this.state !== 'ready') return;
@@ -185,8 +203,20 @@ export abstract class BaseSession<Input> implements Session {
     this.log().info({ limit }, 'client crossed a limit');
   }
 
-  protected log() {
-    return this.deps.logger.child({ sid: this.connection.id, protocol: this.protocol });
+  /**
+   * Logs with this session's id and protocol on the line. Not a pino child logger: making one per
+   * session cost more CPU than the rest of a login's bookkeeping.
+   */
+  protected log(): SessionLog {
+    if (this.sessionLog) return this.sessionLog;
+    const bindings = { sid: this.connection.id, protocol: this.protocol };
+    const logger = this.deps.logger;
+    return (this.sessionLog = {
+      debug: (fields, message) => logger.debug({ ...bindings, ...fields }, message),
+      info: (fields, message) => logger.info({ ...bindings, ...fields }, message),
+      warn: (fields, message) => logger.warn({ ...bindings, ...fields }, message),
+      error: (fields, message) => logger.error({ ...bindings, ...fields }, message),
+    });
   }
 
   protected clientIp(): string {
@@ -207,6 +237,7 @@ export abstract class BaseSession<Input> implements Session {
     try {
       const deadline = new Deadline(this.deps.settings().zimbraReverseProxyRouteLookupTimeout);
       const verdict = await this.deps.throttle.check({ kind: 'connect', protocol: this.protocol, clientIp: this.clientIp(), requestId: this.connection.id }, deadline);
+      if (this.state === 'closed') return;
       if (verdict.verdict === 'deny') {
         this.deps.metrics.throttleDenials.inc({ protocol: this.protocol, reason: verdict.reason });
         this.state = 'ready';
@@ -228,8 +259,13 @@ export abstract class BaseSession<Input> implements Session {
     try {
       while (this.state === 'ready' && this.queue.length > 0) {
         await this.handle(this.queue.shift()!);
-        if (this.state === 'ready') this.queue.push(...this.decoder.resume());
+        // The decoder halts at a command that changes how the next bytes are read, which is then
+        // the last input queued: only once it is handled, and nothing else waits, may it go on.
+        if (this.state === 'ready' && this.queue.length === 0) this.queue.push(...this.decoder.resume());
       }
+    } catch (error) {
+      this.log().error({ err: error }, 'session failed');
+      this.close();
     } finally {
       this.pumping = false;
     }
@@ -335,6 +371,7 @@ export abstract class BaseSession<Input> implements Session {
       this.write(this.loginFailedReply(tag, 'failed'));
       return;
     }
+    if (this.state !== 'ready') return;
     this.state = 'login';
     const outcome = await this.relayLogin(tag, request, dialogue).catch((error: unknown) => {
       this.log().error({ err: error }, 'login failed unexpectedly');
@@ -342,6 +379,7 @@ export abstract class BaseSession<Input> implements Session {
       return 'unavailable' as const;
     });
     this.deps.metrics.logins.inc({ protocol: this.protocol, outcome });
+    this.lastActivity = Date.now();
     // The login may have closed the session or handed it to the splice meanwhile.
     const now = this.state as SessionState;
     if (outcome === 'ok' || now === 'closed' || now === 'proxied') return;
@@ -349,6 +387,7 @@ export abstract class BaseSession<Input> implements Session {
     this.state = 'ready';
     const held = Buffer.concat(this.heldDuringLogin);
     this.heldDuringLogin = [];
+    this.heldBytes = 0;
     // The decoder halted at the login; the pump resumes it once this returns.
     if (held.length > 0) this.queue.push(...this.decoder.push(held));
     if (outcome !== 'unavailable' && ++this.failedLogins >= Limits.failedLoginsPerConnection) {
@@ -402,28 +441,38 @@ export abstract class BaseSession<Input> implements Session {
     }
     const route = result.route;
 
-    // 2. User throttle, check only: the count goes up after a successful login, so a stranger
-    //    cannot lock a user out by failing on purpose.
-    try {
-      const verdict = await this.deps.throttle.check({ kind: 'pre-login', protocol: this.protocol, clientIp, user: route.accountName, requestId: this.connection.id }, deadline);
-      if (verdict.verdict === 'deny') return throttled(verdict.message, verdict.reason);
-    } catch (error) {
-      this.log().warn({ err: error }, 'user throttle check failed');
-    }
+    if (this.gone()) return 'aborted';
 
-    // 3. Upstream connect and greeting.
+    // 2 and 3, at once: the user throttle (check only: the count goes up after a successful
+    //    login, so a stranger cannot lock a user out by failing on purpose), and the upstream
+    //    connection with its greeting. A refusal closes the connection unused.
+    const preLogin = this.deps.throttle
+      .check({ kind: 'pre-login', protocol: this.protocol, clientIp, user: route.accountName, requestId: this.connection.id }, deadline)
+      .catch((error: unknown): ThrottleCheckResult => {
+        this.log().warn({ err: error }, 'user throttle check failed');
+        return { verdict: 'allow' };
+      });
     const connectStarted = performance.now();
-    let conversation: UpstreamConversation<E> | undefined;
+    const connecting = this.openUpstream(route, protocol.endsWith('ssl'), dialogue, deadline);
+    // Handled below, after the throttle's answer; until then a failure must not count as unhandled.
+    connecting.catch(() => undefined);
+    const verdict = await preLogin;
+    if (verdict.verdict === 'deny' || this.gone()) {
+      void connecting.then(({ conversation }) => conversation.close(), () => undefined);
+      return verdict.verdict === 'deny' ? throttled(verdict.message, verdict.reason) : 'aborted';
+    }
+    let conversation: UpstreamConversation<E>;
     let greeting: unknown;
     try {
-      const socket = await this.deps.upstreams.connect({ host: route.host, port: route.port, tls: protocol.endsWith('ssl') }, deadline);
-      conversation = new UpstreamConversation(socket, dialogue.reader());
-      greeting = await dialogue.greeting(conversation, deadline);
+      ({ conversation, greeting } = await connecting);
     } catch (error) {
-      conversation?.close();
       return temporary('upstream connect', error);
     }
     this.deps.metrics.upstreamConnect.observe({ protocol: this.protocol }, (performance.now() - connectStarted) / 1000);
+    if (this.gone()) {
+      conversation.close();
+      return 'aborted';
+    }
 
     // 4. The protocol's dialogue: client address, credentials, the final answer.
     const loginStarted = performance.now();
@@ -435,6 +484,11 @@ export abstract class BaseSession<Input> implements Session {
       return temporary('upstream login', error);
     }
     this.deps.metrics.upstreamLogin.observe({ protocol: this.protocol }, (performance.now() - loginStarted) / 1000);
+    if (this.gone()) {
+      // The client left during the login: nothing to relay, nothing to count as a success.
+      conversation.close();
+      return 'aborted';
+    }
 
     if (!answer.ok) {
       // Refused: forget the cached route (the mailbox may have moved), count, wait, relay.
@@ -458,11 +512,32 @@ export abstract class BaseSession<Input> implements Session {
     } catch (error) {
       this.log().warn({ err: error }, 'counting the login failed');
     }
+    if (this.gone()) {
+      conversation.close();
+      return 'aborted';
+    }
 
     this.write(answer.raw);
     this.log().info({ account: route.accountName, upstream: `${route.host}:${route.port}`, source: result.source }, 'logged in');
     this.startSplice(conversation);
     return 'ok';
+  }
+
+  /** True once the client has gone (or the session was closed) while a login was under way. */
+  private gone(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** Connects to the mailbox server and reads its greeting; the connection is closed on failure. */
+  private async openUpstream<E extends { raw?: Uint8Array }>(route: Route, tls: boolean, dialogue: Dialogue<E>, deadline: Deadline): Promise<{ conversation: UpstreamConversation<E>; greeting: unknown }> {
+    const socket = await this.deps.upstreams.connect({ host: route.host, port: route.port, tls }, deadline);
+    const conversation = new UpstreamConversation(socket, dialogue.reader());
+    try {
+      return { conversation, greeting: await dialogue.greeting(conversation, deadline) };
+    } catch (error) {
+      conversation.close();
+      throw error;
+    }
   }
 
   /** Tells the throttle of a failed login (per-user and per-IP failure limits); never waits for it. */

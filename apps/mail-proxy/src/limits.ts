@@ -8,6 +8,8 @@ export const Limits = {
   preAuthLineBytes: 8 * 1024,
   /** Largest literal before login: only LOGIN and ID arguments are literals then. */
   preAuthLiteralBytes: 8 * 1024,
+  /** What a client may send while its login is relayed (pipelined commands for after it). */
+  heldDuringLoginBytes: 64 * 1024,
   /** Longest login name (Zimbra's proxy: 256 bytes). */
   loginBytes: 256,
   /** Longest password (Zimbra's proxy: 1024 bytes). */
@@ -36,6 +38,7 @@ export type LimitName =
   | 'line-too-long'
   | 'literal-too-large'
   | 'login-too-long'
+  | 'too-much-during-login'
   | 'password-too-long'
   | 'too-many-commands'
   | 'too-many-bad-commands'

@@ -106,10 +106,14 @@ export class MailListeners {
       this.deps.logger.debug({ listener: spec.name, err: error }, 'TLS handshake failed');
       socket.destroy();
     };
+    // A client that leaves before the handshake (a port scan) is not a handshake timeout.
+    const onClose = () => clearTimeout(timer);
     socket.once('error', onError);
+    socket.once('close', onClose);
     socket.once('secure', () => {
       clearTimeout(timer);
       socket.off('error', onError);
+      socket.off('close', onClose);
       if (this.stopping) socket.destroy();
       else this.accept(socket, spec);
     });

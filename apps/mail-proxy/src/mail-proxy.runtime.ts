@@ -12,7 +12,7 @@ import { RouteClient } from '@postern/route-client';
 import type { Logger, NatsConnection } from '@postern/service-kit';
 import type { MailProxyMetrics } from './mail-proxy.metrics';
 import type { SessionDeps } from './session';
-import { AllowAllThrottle, ThrottleClient, type ThrottlePort } from '@postern/throttle-client';
+import { AllowAllThrottle, LimitAwareThrottle, ThrottleClient, type ThrottleLimits, type ThrottlePort } from '@postern/throttle-client';
 import { loadTlsContext } from './tls-context';
 import { TcpUpstreamConnector } from './upstream';
 
@@ -64,7 +64,7 @@ export class MailProxyRuntime {
    * fail mode decides (`posternThrottleFailClosed`, default open as Zimbra), counted and logged.
    */
   private throttleClient(nc: NatsConnection, metrics: MailProxyMetrics): ThrottlePort {
-    return new ThrottleClient(nc, {
+    const client = new ThrottleClient(nc, {
       failClosed: () => this.current.posternThrottleFailClosed,
       failClosedMessage: () => this.current.zimbraReverseProxyIpThrottleMsg,
       onFallback: ({ kind, code, verdict, error }) => {
@@ -72,6 +72,8 @@ export class MailProxyRuntime {
         this.logger.warn({ kind, code, verdict, err: error }, 'throttle unavailable; the fail mode decided');
       },
     });
+    // Checks whose limits are all off are not asked (the service would only say "allow").
+    return new LimitAwareThrottle(client, () => throttleLimits(this.current));
   }
 
   get settings(): EffectiveSettings {
@@ -100,4 +102,19 @@ function packageVersion(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** The limits of the settings, as the throttle service applies them (a protocol's own limit when above 0). */
+export function throttleLimits(s: EffectiveSettings): ThrottleLimits {
+  const generic = s.zimbraReverseProxyIPLoginLimit;
+  return {
+    ip: {
+      imap: s.zimbraReverseProxyIPLoginImapLimit > 0 ? s.zimbraReverseProxyIPLoginImapLimit : generic,
+      pop3: s.zimbraReverseProxyIPLoginPop3Limit > 0 ? s.zimbraReverseProxyIPLoginPop3Limit : generic,
+      http: generic,
+    },
+    user: s.zimbraReverseProxyUserLoginLimit,
+    userFailures: s.posternFailedLoginUserLimit,
+    ipFailures: s.posternFailedLoginIpLimit,
+  };
 }

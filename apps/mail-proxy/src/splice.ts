@@ -46,8 +46,15 @@ export function splice(client: Socket, upstream: Socket, idleMs: number): Splice
       clearTimeout(timer);
       client.unpipe(upstream);
       upstream.unpipe(client);
-      client.destroy();
-      upstream.destroy();
+      if (end === 'client-closed' || end === 'upstream-closed') {
+        // The side still open may have bytes queued for it (the upstream's last reply to a slow
+        // client): it is ended after they are written, not cut off.
+        client.destroySoon();
+        upstream.destroySoon();
+      } else {
+        client.destroy();
+        upstream.destroy();
+      }
       resolve({ end, bytesFromClient: client.bytesRead - startClient, bytesFromUpstream: upstream.bytesRead - startUpstream });
     };
   });
@@ -57,7 +64,7 @@ export function splice(client: Socket, upstream: Socket, idleMs: number): Splice
     else timer = setTimeout(check, idleMs - quiet);
   };
   let timer = setTimeout(check, idleMs);
-  // A half-close from one side is passed on by pipe(); the session ends when a side is fully closed.
+  // Sockets are not half-open: a side that sends FIN is closed, which ends the session.
   client.once('close', () => finish('client-closed'));
   upstream.once('close', () => finish('upstream-closed'));
   client.once('error', () => finish('error'));

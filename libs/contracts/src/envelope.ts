@@ -89,8 +89,21 @@ export function decodePayload<S extends z.ZodType>(
 
 /** The schema of a whole reply for a given result schema. */
 export function replySchema<Res extends z.ZodType>(result: Res) {
+  // Built once per result schema: a request path that built it per call paid for zod compiling
+  // the same union again on every request.
+  const cached = replySchemas.get(result) as ReplySchema<Res> | undefined;
+  if (cached) return cached;
+  const schema = buildReplySchema(result);
+  replySchemas.set(result, schema);
+  return schema;
+}
+
+function buildReplySchema<Res extends z.ZodType>(result: Res) {
   return z.discriminatedUnion('ok', [
     z.object({ ok: z.literal(true), result }),
     z.object({ ok: z.literal(false), error: ReplyErrorSchema }),
   ]);
 }
+
+type ReplySchema<Res extends z.ZodType> = ReturnType<typeof buildReplySchema<Res>>;
+const replySchemas = new WeakMap<z.ZodType, unknown>();

@@ -29,17 +29,27 @@ export const RouteLookupRequestSchema = z
   .strict();
 export type RouteLookupRequest = z.infer<typeof RouteLookupRequestSchema>;
 
+/**
+ * A name that frontends put on the wire upstream (POP3 `USER`, IMAP `LOGIN`): no control
+ * characters, so a directory value can never become a second command.
+ */
+const NameSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[^\x00-\x1f\x7f]+$/, 'must not contain control characters');
+
 /** A route: where to connect and whom to log in as. */
 export const RouteSchema = z
   .object({
     host: HostSchema,
     port: PortSchema,
     /** The canonical account name (`zimbraMailDeliveryAddress`). */
-    accountName: z.string().min(1).max(256),
+    accountName: NameSchema,
     /** The account's `zimbraId` (empty for an external route to a user not in the directory). */
     accountId: z.string().max(64),
     /** The name to log in with upstream (the account name, or as typed for some external routes). */
-    upstreamUser: z.string().min(1).max(256),
+    upstreamUser: NameSchema,
     /** True when the route leaves the mail system (`zimbraReverseProxyUseExternalRoute`). */
     external: z.boolean(),
   })

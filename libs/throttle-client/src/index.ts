@@ -7,3 +7,4 @@
  * - {@link AllowAllThrottle}: the port when no throttle is configured.
  */
 export * from './throttle-client';
+export * from './limit-aware';

@@ -55,6 +55,8 @@ class ImapSession extends BaseSession<ClientInput> {
   protected async handle(input: ClientInput): Promise<void> {
     switch (input.kind) {
       case 'continue':
+        // Counted like a command: a client could otherwise ask for continuations without end.
+        if (!this.countCommand()) return;
         this.write('+ Ready for literal data\r\n');
         return;
       case 'limit':
@@ -181,13 +183,15 @@ class ImapSession extends BaseSession<ClientInput> {
       await this.readUntilTagged(conversation, tag, deadline);
     }
     if (verb === 'AUTHENTICATE' || login.authzid !== undefined) {
-      const response = encodeSaslResponse(login.authzid ?? '', route.upstreamUser, login.password);
+      // Delegated (authzid set): the client's own identity authenticates, for the account the
+      // route found; otherwise the account's upstream name with the client's password.
+      const response = login.authzid !== undefined ? encodeSaslResponse(route.upstreamUser, login.user, login.password) : encodeSaslResponse('', route.upstreamUser, login.password);
       if (capabilities.has('SASL-IR')) {
         conversation.write(encodeAuthenticatePlain(tag, response));
       } else {
         conversation.write(encodeAuthenticatePlain(tag, undefined));
-        const next = await conversation.next(deadline, 'authenticate');
-        if (next.kind !== 'continuation') return { ok: false, raw: next.raw, refusal: next.kind === 'tagged' && next.status === 'NO' };
+        const refused = await this.awaitContinuation(conversation, tag, deadline);
+        if (refused) return refused;
         conversation.write(`${response}\r\n`);
       }
     } else {
@@ -195,8 +199,8 @@ class ImapSession extends BaseSession<ClientInput> {
       conversation.write(parts[0]!);
       for (const part of parts.slice(1)) {
         // A synchronizing literal: each part waits for the upstream's continuation.
-        const next = await conversation.next(deadline, 'login literal');
-        if (next.kind !== 'continuation') return { ok: false, raw: next.raw, refusal: next.kind === 'tagged' && next.status === 'NO' };
+        const refused = await this.awaitContinuation(conversation, tag, deadline);
+        if (refused) return refused;
         conversation.write(part);
       }
     }
@@ -204,17 +208,33 @@ class ImapSession extends BaseSession<ClientInput> {
     return { ok: final.status === 'OK', raw: final.raw, refusal: final.status === 'NO' };
   }
 
+  /**
+   * Waits for the upstream's `+`: undefined when it came, else the tagged reply that ended the
+   * command instead. Untagged responses in between are handled as in {@link readUntilTagged}.
+   */
+  private async awaitContinuation(conversation: UpstreamConversation<UpstreamEvent>, tag: string, deadline: Deadline): Promise<DialogueResult | undefined> {
+    for (;;) {
+      const event = await conversation.next(deadline, 'continuation');
+      if (event.kind === 'continuation') return undefined;
+      if (event.kind === 'tagged' && event.tag === tag) return { ok: false, raw: event.raw, refusal: event.status === 'NO' };
+      if (event.kind === 'untagged') this.untagged(event);
+    }
+  }
+
+  /** An untagged response during the login: alerts are relayed, BYE ends the login, the rest is the proxy's own. */
+  private untagged(event: Extract<UpstreamEvent, { kind: 'untagged' }>): void {
+    if (event.status === 'BYE') throw unavailable(`upstream said BYE: ${event.text}`);
+    // Alerts are relayed (RFC 9051 §7.1: the client must show them); the rest (the ID reply,
+    // capabilities, an untagged BAD some servers send to ID) belongs to the proxy's own exchange.
+    if (event.code?.toUpperCase() === 'ALERT') this.write(event.raw);
+  }
+
   /** Relays untagged alerts (RFC 9051 §7.1: the client must show them) and returns the tagged reply. */
   private async readUntilTagged(conversation: UpstreamConversation<UpstreamEvent>, tag: string, deadline: Deadline): Promise<Extract<UpstreamEvent, { kind: 'tagged' }>> {
     for (;;) {
       const event = await conversation.next(deadline, 'tagged reply');
       if (event.kind === 'tagged' && event.tag === tag) return event;
-      if (event.kind === 'untagged') {
-        if (event.status === 'BYE') throw unavailable(`upstream said BYE: ${event.text}`);
-        // Alerts are relayed; an untagged BAD to ID is ignored (some servers send one); the rest
-        // (the ID reply, capabilities) belongs to the proxy's own exchange.
-        if (event.code?.toUpperCase() === 'ALERT') this.write(event.raw);
-      }
+      if (event.kind === 'untagged') this.untagged(event);
     }
   }
 

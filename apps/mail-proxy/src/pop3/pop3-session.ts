@@ -124,7 +124,7 @@ class Pop3Session extends BaseSession<Pop3Input> {
     const enabled = this.deps.settings().zimbraReverseProxyPop3SaslPlainEnabled;
     if (mechanism === null) {
       // RFC 5034 §4 allows AUTH without arguments to list the mechanisms (as many clients expect).
-      this.write(['+OK', ...(enabled ? ['PLAIN'] : []), '.', ''].join('\r\n'));
+      this.write(['+OK', ...(enabled && !this.cleartextRefused() ? ['PLAIN'] : []), '.', ''].join('\r\n'));
       return;
     }
     if (mechanism.toUpperCase() !== 'PLAIN' || !enabled) return this.err('Unsupported authentication mechanism');
@@ -170,8 +170,12 @@ class Pop3Session extends BaseSession<Pop3Input> {
       await conversation.next(deadline, 'XOIP');
     }
     if (sasl || login.authzid !== undefined) {
-      conversation.write(`AUTH PLAIN ${encodeSaslResponse(login.authzid ?? '', route.upstreamUser, login.password)}\r\n`);
+      // Delegated (authzid set): the client's own identity authenticates, for the account the route found.
+      const response = login.authzid !== undefined ? encodeSaslResponse(route.upstreamUser, login.user, login.password) : encodeSaslResponse('', route.upstreamUser, login.password);
+      conversation.write(`AUTH PLAIN ${response}\r\n`);
     } else {
+      // The name comes from the directory: a line break in it would be a second command.
+      if (/[\0\r\n]/.test(route.upstreamUser)) throw unavailable('the directory gave a user name with a line break');
       conversation.write(`USER ${route.upstreamUser}\r\n`);
       const user = await conversation.next(deadline, 'USER');
       if (user.kind !== 'ok') return { ok: false, raw: user.raw, refusal: user.kind === 'err' };
