@@ -148,6 +148,20 @@ async function metric(registry: Registry, name: string, labels: Record<string, s
   return values.filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want)).reduce((sum, v) => sum + v.value, 0);
 }
 
+/** Plain TCP to the route's host and port (the fake mailbox servers below). */
+const tcpConnector: UpstreamConnector = {
+  connect: (target) =>
+    new Promise((resolve, reject) => {
+      const socket = connect({ host: target.host, port: target.port }, () => resolve(socket));
+      socket.once('error', reject);
+    }),
+};
+
+/** bob's route, to a mailbox server on this port. */
+function routeTo(port: number): RouteLookupResult {
+  return { outcome: 'ROUTE', source: 'cache', route: { host: '127.0.0.1', port, accountName: 'bob@example.com', accountId: 'id', upstreamUser: 'bob@example.com', external: false } };
+}
+
 /** Polls `probe` until it holds (a test's own deadline bounds it). */
 async function until(probe: () => Promise<boolean>): Promise<void> {
   while (!(await probe())) await new Promise((resolve) => setImmediate(resolve));
@@ -253,16 +267,9 @@ describe('a session before login', () => {
     servers.push(upstream);
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     const upstreamPort = (upstream.address() as { port: number }).port;
-    const route = { outcome: 'ROUTE', source: 'cache', route: { host: '127.0.0.1', port: upstreamPort, accountName: 'bob@example.com', accountId: 'id', upstreamUser: 'bob@example.com', external: false } } as const;
-    const connector: UpstreamConnector = {
-      connect: (target) =>
-        new Promise((resolve, reject) => {
-          const socket = connect({ host: target.host, port: target.port }, () => resolve(socket));
-          socket.once('error', reject);
-        }),
-    };
+    const route = routeTo(upstreamPort);
     const throttle = new ScriptedThrottle();
-    const { port, registry } = await listen('imap', { routes: routes(route), upstreams: connector, throttle }, { zimbraReverseProxySendImapId: false });
+    const { port, registry } = await listen('imap', { routes: routes(route), upstreams: tcpConnector, throttle }, { zimbraReverseProxySendImapId: false });
     const c = await LineClient.connect({ port });
     await c.line();
     c.send('a LOGIN bob@example.com secret\r\n');
@@ -277,6 +284,38 @@ describe('a session before login', () => {
     expect(await metric(registry, 'postern_mail_logins_total', { outcome: 'ok' })).toBe(0);
     expect(await metric(registry, 'postern_mail_sessions', {})).toBe(0);
     expect(throttle.requests.some((r) => r.kind === 'login-succeeded')).toBe(false);
+  });
+
+  it('logs in to a server without LITERAL+, relaying an alert it sends before its continuation', async () => {
+    // A mailbox server that takes only synchronizing literals and speaks up before each "+".
+    const seen: string[] = [];
+    const upstream = createServer((socket) => {
+      let buffer = '';
+      socket.write('* OK [CAPABILITY IMAP4rev1 ID] ready\r\n');
+      socket.on('data', (data: Buffer) => {
+        buffer += data.toString('latin1');
+        for (let end = buffer.indexOf('\r\n'); end >= 0; end = buffer.indexOf('\r\n')) {
+          const line = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          seen.push(line);
+          if (/^a ID /.test(line)) socket.write('* ID NIL\r\na OK ID completed\r\n');
+          else if (/^a LOGIN \{\d+\}$/.test(line)) socket.write('* OK [ALERT] Maintenance tonight\r\n+ go on\r\n');
+          else if (/\{\d+\}$/.test(line)) socket.write('+ go on\r\n');
+          else socket.write('a OK Logged in\r\n');
+        }
+      });
+    });
+    servers.push(upstream);
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const upstreamPort = (upstream.address() as { port: number }).port;
+    const route = routeTo(upstreamPort);
+    const { port } = await listen('imap', { routes: routes(route), upstreams: tcpConnector });
+    const c = await LineClient.connect({ port });
+    await c.line();
+    c.send('a LOGIN bob secret\r\n');
+    expect(await c.until('a ')).toEqual(['* OK [ALERT] Maintenance tonight', 'a OK Logged in']);
+    expect(seen.slice(1)).toEqual(['a LOGIN {15}', 'bob@example.com {6}', 'secret']);
+    c.close();
   });
 
   it('refuses a password over the limit without asking anyone', async () => {

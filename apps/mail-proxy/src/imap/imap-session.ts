@@ -177,35 +177,43 @@ class ImapSession extends BaseSession<ClientInput> {
     };
   }
 
+  /**
+   * ID (the client's address), then the credentials with the client's tag. When the login fits in
+   * one write (LITERAL+ or SASL-IR, as Dovecot and Zimbra announce) it is pipelined behind ID:
+   * one round trip instead of two. Otherwise each synchronizing part waits for the server's `+`.
+   */
   private async credentials(conversation: UpstreamConversation<UpstreamEvent>, route: Route, login: LoginRequest, capabilities: Set<string>, deadline: Deadline, tag: string, verb: 'LOGIN' | 'AUTHENTICATE'): Promise<DialogueResult> {
-    if (this.deps.settings().zimbraReverseProxySendImapId) {
-      conversation.write(encodeIdCommand(tag, this.idParams()));
-      await this.readUntilTagged(conversation, tag, deadline);
-    }
-    if (verb === 'AUTHENTICATE' || login.authzid !== undefined) {
-      // Delegated (authzid set): the client's own identity authenticates, for the account the
-      // route found; otherwise the account's upstream name with the client's password.
-      const response = login.authzid !== undefined ? encodeSaslResponse(route.upstreamUser, login.user, login.password) : encodeSaslResponse('', route.upstreamUser, login.password);
-      if (capabilities.has('SASL-IR')) {
-        conversation.write(encodeAuthenticatePlain(tag, response));
-      } else {
-        conversation.write(encodeAuthenticatePlain(tag, undefined));
-        const refused = await this.awaitContinuation(conversation, tag, deadline);
-        if (refused) return refused;
-        conversation.write(`${response}\r\n`);
-      }
+    const parts = this.loginParts(route, login, capabilities, tag, verb);
+    const id = this.deps.settings().zimbraReverseProxySendImapId ? encodeIdCommand(tag, this.idParams()) : undefined;
+    if (id && parts.length === 1) {
+      conversation.write(Buffer.concat([id, Buffer.from(parts[0]!)]));
     } else {
-      const parts = encodeLogin(tag, route.upstreamUser, login.password, capabilities.has('LITERAL+'));
+      if (id) {
+        conversation.write(id);
+        await this.readUntilTagged(conversation, tag, deadline);
+      }
       conversation.write(parts[0]!);
       for (const part of parts.slice(1)) {
-        // A synchronizing literal: each part waits for the upstream's continuation.
         const refused = await this.awaitContinuation(conversation, tag, deadline);
         if (refused) return refused;
         conversation.write(part);
       }
     }
+    // With ID pipelined, the first tagged reply with this tag is ID's: the login's comes after it.
+    if (id && parts.length === 1) await this.readUntilTagged(conversation, tag, deadline);
     const final = await this.readUntilTagged(conversation, tag, deadline);
     return { ok: final.status === 'OK', raw: final.raw, refusal: final.status === 'NO' };
+  }
+
+  /** The login command as writes: the first at once, each next one after the server's `+`. */
+  private loginParts(route: Route, login: LoginRequest, capabilities: Set<string>, tag: string, verb: 'LOGIN' | 'AUTHENTICATE'): readonly (Uint8Array | string)[] {
+    if (verb === 'AUTHENTICATE' || login.authzid !== undefined) {
+      // Delegated (authzid set): the client's own identity authenticates, for the account the
+      // route found; otherwise the account's upstream name with the client's password.
+      const response = login.authzid !== undefined ? encodeSaslResponse(route.upstreamUser, login.user, login.password) : encodeSaslResponse('', route.upstreamUser, login.password);
+      return capabilities.has('SASL-IR') ? [encodeAuthenticatePlain(tag, response)] : [encodeAuthenticatePlain(tag, undefined), `${response}\r\n`];
+    }
+    return encodeLogin(tag, route.upstreamUser, login.password, capabilities.has('LITERAL+'));
   }
 
   /**
