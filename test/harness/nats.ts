@@ -17,6 +17,8 @@ export async function startNats(options: { jetstream?: boolean; port?: number } 
   const args = ['-a', host, '-p', String(port)];
   if (options.jetstream ?? true) args.push('-js', '-sd', dir);
   const proc = startProcess('nats-server', binary('nats-server'), args);
+  // The store goes with the server however it stops (stop(), stopAll(), a crash).
+  proc.child.once('exit', () => void removeDir(dir));
   await waitFor(`nats-server on ${host}:${port}`, async () => {
     if (proc.exited) throw new Error(`nats-server exited: ${proc.output()}`);
     return canConnect(host, port);
