@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadBootstrap, requireDirectory } from './bootstrap';
 import { IpMatcher, unmapIpv4 } from './ip-match';
 import { checkMailboxMailMode, checkProxyMailMode, ConfigError, resolveSettings } from './resolve';
@@ -92,6 +92,7 @@ describe('settings', () => {
 describe('bootstrap', () => {
   it('reads the environment over the config file, and never needs a password in the file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'postern-config-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'postern.json');
     writeFileSync(file, JSON.stringify({ natsUrls: ['nats://10.0.0.1:4222'], memcachedServers: ['10.0.0.2:11211'], directoryLdif: '/x.ldif', attributes: { zimbraImapBindPort: 1143 } }));
     const secretFile = join(dir, 'secret');
