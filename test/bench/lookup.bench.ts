@@ -14,34 +14,12 @@ import { requestReply } from '@postern/service-kit';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startMemcached, startNats, startService, startSlapd, stopAll } from '../harness';
+import { benchAccountsLdif } from './support/accounts';
 
 const { values } = parseArgs({ options: { users: { type: 'string', default: '4000' }, concurrency: { type: 'string', default: '32' }, instances: { type: 'string', default: '2' } } });
 const USERS = Number(values.users);
 const CONCURRENCY = Number(values.concurrency);
 const INSTANCES = Number(values.instances);
-
-function generatedAccounts(count: number): string {
-  const entries: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const id = `b0000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
-    entries.push(
-      [
-        `dn: uid=bench${i},ou=people,dc=example.com,ou=domains,dc=postern,dc=test`,
-        'objectClass: inetOrgPerson',
-        'objectClass: zimbraAccount',
-        `uid: bench${i}`,
-        `cn: Bench ${i}`,
-        'sn: Bench',
-        `zimbraId: ${id}`,
-        `zimbraMailDeliveryAddress: bench${i}@example.com`,
-        `zimbraMailAlias: b${i}@example.com`,
-        `zimbraMailHost: 127.0.0.${2 + (i % 2)}`,
-        'zimbraAccountStatus: active',
-      ].join('\n'),
-    );
-  }
-  return `${entries.join('\n\n')}\n`;
-}
 
 interface Figures {
   name: string;
@@ -73,7 +51,7 @@ async function measure(name: string, count: number, concurrency: number, op: (i:
 
 async function main(): Promise<void> {
   process.stdout.write(`bench:lookup — ${USERS} generated accounts, ${CONCURRENCY} requests in flight, ${INSTANCES} route-lookup instance(s)\n`);
-  const [nats, memcached, slapd] = await Promise.all([startNats(), startMemcached(), startSlapd({ ldif: generatedAccounts(USERS) })]);
+  const [nats, memcached, slapd] = await Promise.all([startNats(), startMemcached(), startSlapd({ ldif: `${benchAccountsLdif({ count: USERS, mailHost: (i) => `127.0.0.${2 + (i % 2)}`, aliases: true })}\n` })]);
   const env = {
     POSTERN_NATS_URLS: nats.url,
     POSTERN_MEMCACHED_SERVERS: memcached.address,

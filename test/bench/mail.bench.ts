@@ -48,6 +48,7 @@ import {
   type NatsServer,
   type ServiceProcess,
 } from '../harness';
+import { benchAccountsLdif } from './support/accounts';
 import type { BenchImapClient, Endpoint } from './support/imap-client';
 import { STANDIN_MESSAGE_USER, standinPassword, startImapStandin } from './support/imap-standin';
 import {
@@ -123,22 +124,7 @@ function standinDirectory(port: number, users: number): string {
       'zimbraReverseProxyLookupTarget: TRUE',
     ].join('\n'),
   ];
-  for (let i = 0; i < users; i++) {
-    entries.push(
-      [
-        `dn: uid=bench${i},ou=people,dc=example.com,ou=domains,dc=postern,dc=test`,
-        'objectClass: inetOrgPerson',
-        'objectClass: zimbraAccount',
-        `uid: bench${i}`,
-        `cn: Bench ${i}`,
-        'sn: Bench',
-        `zimbraId: b0000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`,
-        `zimbraMailDeliveryAddress: bench${i}@example.com`,
-        `zimbraMailHost: ${STANDIN_HOST}`,
-        'zimbraAccountStatus: active',
-      ].join('\n'),
-    );
-  }
+  entries.push(benchAccountsLdif({ count: users, mailHost: () => STANDIN_HOST }));
   return `${entries.join('\n\n')}\n`;
 }
 
