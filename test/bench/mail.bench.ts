@@ -48,7 +48,7 @@ import {
   type NatsServer,
   type ServiceProcess,
 } from '../harness';
-import { benchAccountsLdif } from './support/accounts';
+import { standinDirectory } from './support/accounts';
 import type { BenchImapClient, Endpoint } from './support/imap-client';
 import { STANDIN_MESSAGE_USER, standinPassword, startImapStandin } from './support/imap-standin';
 import {
@@ -111,22 +111,6 @@ const FD_MARGIN = 64;
 const benchUser = (i: number) => `bench${i % USERS}@example.com`;
 
 /** A server entry for the stand-in and U accounts on it, below the fixture's example.com. */
-function standinDirectory(port: number, users: number): string {
-  const entries = [
-    [
-      'dn: cn=standin,cn=servers,cn=zimbra,dc=postern,dc=test',
-      'objectClass: zimbraServer',
-      'cn: standin',
-      'zimbraId: 5f0c2a1e-7d3b-4c8e-9a61-0b2d4e6f8b01',
-      `zimbraServiceHostname: ${STANDIN_HOST}`,
-      'zimbraServiceEnabled: mailbox',
-      `zimbraImapBindPort: ${port}`,
-      'zimbraReverseProxyLookupTarget: TRUE',
-    ].join('\n'),
-  ];
-  entries.push(benchAccountsLdif({ count: users, mailHost: () => STANDIN_HOST }));
-  return `${entries.join('\n\n')}\n`;
-}
 
 interface Proxy {
   readonly service: ServiceProcess;
@@ -441,7 +425,7 @@ async function main(): Promise<void> {
     ]);
     nats = natsServer;
     progress(`starting slapd (fixture with the Dovecot ports, plus ${USERS} accounts on the stand-in), route-lookup, login-throttle`);
-    const slapd = await startSlapd({ fixture: directoryLdifFor(upstreams), ldif: standinDirectory(standin.port, USERS) });
+    const slapd = await startSlapd({ fixture: directoryLdifFor(upstreams), ldif: standinDirectory(STANDIN_HOST, standin.port, USERS) });
     const common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address, POSTERN_LOG_LEVEL: LOG_LEVEL };
     const throttleConfig = join(dir, 'login-throttle.json');
     writeFileSync(

@@ -7,11 +7,13 @@
  * users (user and failure limits on: three counters read, one incremented), and a whitelisted
  * connect (no memcached at all: the NATS + service floor).
  *
- * The added cost per login through the mail proxy (the throttle on and off) is measured by
- * bench:mail.
+ * Then the added cost per login: IMAP logins through one mail-proxy that asks the throttle (every
+ * limit on, none reached) and one with the throttle off, to a minimal IMAP stand-in, same run
+ * (bench:mail makes the same comparison against real Dovecot and nginx).
  *
- * Everything is real: nats-server, memcached, login-throttle processes. Options: --checks N
- * (default 20000), --concurrency C (32), --instances I (2), --addresses A (5000), --users U (5000).
+ * Everything is real: nats-server, memcached, slapd, route-lookup, login-throttle and mail-proxy
+ * processes. Options: --checks N (default 20000), --concurrency C (32), --instances I (2),
+ * --addresses A (5000), --users U (5000), --logins L (3000).
  */
 import { connect } from '@nats-io/transport-node';
 import type { ThrottleCheckRequest } from '@postern/contracts';
@@ -22,7 +24,10 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { removeDir, scratchDir, startMemcached, startNats, startService, stopAll } from '../harness';
+import { freePort, removeDir, scratchDir, startMemcached, startNats, startService, startSlapd, stopAll } from '../harness';
+import { standinDirectory } from './support/accounts';
+import { startImapStandin, standinPassword } from './support/imap-standin';
+import { loginCycle, measureLogins, type LoginFigures } from './support/load';
 
 const { values } = parseArgs({
   options: {
@@ -31,6 +36,7 @@ const { values } = parseArgs({
     instances: { type: 'string', default: '2' },
     addresses: { type: 'string', default: '5000' },
     users: { type: 'string', default: '5000' },
+    logins: { type: 'string', default: '3000' },
   },
 });
 const CHECKS = Number(values.checks);
@@ -38,9 +44,20 @@ const CONCURRENCY = Number(values.concurrency);
 const INSTANCES = Number(values.instances);
 const ADDRESSES = Number(values.addresses);
 const USERS = Number(values.users);
+const LOGINS = Number(values.logins);
+/** The IMAP stand-in's loopback address for the per-login rows. */
+const STANDIN_HOST = '127.0.0.5';
+const STANDIN_ACCOUNTS = 200;
 
 /** High enough that nothing is denied: the bench measures the counting, not the refusals. */
 const NEVER = 1_000_000_000;
+const LIMITS = {
+  zimbraReverseProxyIPLoginImapLimit: NEVER,
+  zimbraReverseProxyUserLoginLimit: NEVER,
+  zimbraReverseProxyIPThrottleWhitelist: ['10.0.0.0/8'],
+  posternFailedLoginUserLimit: NEVER,
+  posternFailedLoginIpLimit: NEVER,
+};
 
 interface Figures {
   name: string;
@@ -71,6 +88,33 @@ async function measure(name: string, memcachedOps: string, count: number, concur
   return { name, ops: count / seconds, p50: at(0.5), p99: at(0.99), memcachedOps };
 }
 
+/**
+ * The added cost per login: one mail-proxy asking the throttle (every limit on, none reached) and
+ * one with POSTERN_THROTTLE_ENABLED=false, same stand-in upstream, same routes, same run.
+ */
+async function loginsThroughTheMailProxy(dir: string, env: Record<string, string>): Promise<{ on: LoginFigures; off: LoginFigures }> {
+  const standin = await startImapStandin({ host: STANDIN_HOST, messageBytes: 1024 });
+  const slapd = await startSlapd({ ldif: standinDirectory(STANDIN_HOST, standin.port, STANDIN_ACCOUNTS) });
+  await startService('route-lookup', { ...env, POSTERN_LDAP_URLS: slapd.url, POSTERN_LDAP_BIND_DN: slapd.rootDn, POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword, POSTERN_LDAP_BASE_DN: slapd.baseDn });
+  const proxy = async (name: string, extra: Record<string, string>) => {
+    const port = await freePort();
+    const file = join(dir, `${name}.json`);
+    const attributes = { ...LIMITS, zimbraImapProxyBindPort: port, zimbraReverseProxyMailPop3Enabled: false, zimbraReverseProxySSLToUpstreamEnabled: false, zimbraReverseProxyImapStartTlsMode: 'off', zimbraReverseProxyMailMode: 'http' };
+    writeFileSync(file, JSON.stringify({ attributes }));
+    await startService('mail-proxy', { ...env, ...extra, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' });
+    return { host: '127.0.0.1', port };
+  };
+  const [on, off] = await Promise.all([proxy('throttle-on', {}), proxy('throttle-off', { POSTERN_THROTTLE_ENABLED: 'false' })]);
+  const user = (i: number) => `bench${i % STANDIN_ACCOUNTS}@example.com`;
+  const pass = (name: string, endpoint: { host: string; port: number }, count: number) => measureLogins(name, count, CONCURRENCY, (i) => loginCycle(endpoint, user(i), standinPassword(user(i))));
+  // Warm-up: JIT, and every account's route in the cache, on both.
+  await pass('warm-up', off, 1000);
+  await pass('warm-up', on, 1000);
+  const offFigures = await pass('mail-proxy, throttle off', off, LOGINS);
+  const onFigures = await pass('mail-proxy, throttle on', on, LOGINS);
+  return { on: onFigures, off: offFigures };
+}
+
 const address = (i: number) => `198.18.${(i >> 8) & 255}.${i & 255}`;
 
 async function main(): Promise<void> {
@@ -78,18 +122,7 @@ async function main(): Promise<void> {
   const [nats, memcached] = await Promise.all([startNats({ jetstream: false }), startMemcached()]);
   const dir = await scratchDir('bench-throttle');
   const configFile = join(dir, 'postern.json');
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      attributes: {
-        zimbraReverseProxyIPLoginImapLimit: NEVER,
-        zimbraReverseProxyUserLoginLimit: NEVER,
-        zimbraReverseProxyIPThrottleWhitelist: ['10.0.0.0/8'],
-        posternFailedLoginUserLimit: NEVER,
-        posternFailedLoginIpLimit: NEVER,
-      },
-    }),
-  );
+  writeFileSync(configFile, JSON.stringify({ attributes: LIMITS }));
   const env = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address, POSTERN_CONFIG_FILE: configFile, POSTERN_LOG_LEVEL: 'warn' };
   const instances = await Promise.all(Array.from({ length: INSTANCES }, () => startService('login-throttle', env)));
   const nc = await connect({ servers: nats.url });
@@ -120,6 +153,8 @@ async function main(): Promise<void> {
       await throttle({ kind: 'login-succeeded', ...request });
     });
 
+    const perLogin = await loginsThroughTheMailProxy(dir, { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address, POSTERN_LOG_LEVEL: 'warn' });
+
     const rows = [incr, floor, connects, preLogin, succeeded, pair];
     const pad = (s: string, n: number) => s.padEnd(n);
     process.stdout.write(`\n${pad('what', 40)}${pad('memcached ops', 22)}${pad('ops/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('vs incr', 9)}vs floor\n`);
@@ -128,10 +163,19 @@ async function main(): Promise<void> {
         `${pad(r.name, 40)}${pad(r.memcachedOps, 22)}${pad(r.ops.toFixed(0), 10)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(`${(r.ops / incr.ops).toFixed(3)}x`, 9)}${(r.ops / floor.ops).toFixed(2)}x\n`,
       );
     }
+    process.stdout.write(`\nIMAP logins through one mail-proxy to a minimal IMAP stand-in (${LOGINS} per row, ${CONCURRENCY} in flight, routes cached)\n`);
+    process.stdout.write(`${pad('what', 40)}${pad('logins/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('greet p50', 11)}${pad('LOGIN p50', 11)}errors\n`);
+    for (const r of [perLogin.off, perLogin.on]) {
+      process.stdout.write(`${pad(r.name, 40)}${pad(r.rate.toFixed(0), 10)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.greetingP50.toFixed(2), 11)}${pad(r.loginP50.toFixed(2), 11)}${r.errors}\n`);
+    }
+    process.stdout.write(
+      `${pad('added per login (on − off)', 40)}p50 +${(perLogin.on.p50 - perLogin.off.p50).toFixed(2)} ms, p99 +${(perLogin.on.p99 - perLogin.off.p99).toFixed(2)} ms, ` +
+        `rate ${(perLogin.on.rate / perLogin.off.rate).toFixed(2)}x (connect, pre-login and login-succeeded checks)\n`,
+    );
     process.stdout.write(
       `\nA counted check is two memcached round trips (read the ten sub-buckets, then add+incr the current one); a check-only\n` +
         `pre-login is one round of reads per limit. "pre-login + login-succeeded" is one login (two checks in sequence).\n` +
-        `The added cost per login through the mail proxy (throttle on vs off) is in npm run bench:mail.\n` +
+        `npm run bench:mail has the same comparison against real Dovecot and nginx.\n` +
         `All processes share this machine's ${cpus().length} cores.\n`,
     );
   } finally {

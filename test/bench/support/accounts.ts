@@ -30,3 +30,18 @@ export function benchAccountsLdif({ count, mailHost, aliases = false }: BenchAcc
   }
   return entries.join('\n\n');
 }
+
+/** A mailbox server entry for the IMAP stand-in at host:port, and `users` accounts on it. */
+export function standinDirectory(host: string, port: number, users: number): string {
+  const server = [
+    'dn: cn=standin,cn=servers,cn=zimbra,dc=postern,dc=test',
+    'objectClass: zimbraServer',
+    'cn: standin',
+    'zimbraId: 5f0c2a1e-7d3b-4c8e-9a61-0b2d4e6f8b01',
+    `zimbraServiceHostname: ${host}`,
+    'zimbraServiceEnabled: mailbox',
+    `zimbraImapBindPort: ${port}`,
+    'zimbraReverseProxyLookupTarget: TRUE',
+  ].join('\n');
+  return `${server}\n\n${benchAccountsLdif({ count: users, mailHost: () => host })}\n`;
+}
