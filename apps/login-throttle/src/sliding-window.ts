@@ -54,7 +54,7 @@ export class CounterStoreError extends Error {
 
 /**
  * Sub-buckets per window. Ten bounds the undercount to a tenth of the window while a check costs
- * ten memcached reads (pipelined on one connection per server, so one round trip).
+ * ten memcached reads (issued together, they go out as one multi-key `get` per server: one round trip).
  */
 export const SUB_BUCKETS = 10;
 

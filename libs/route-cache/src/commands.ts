@@ -5,7 +5,7 @@
  */
 import { CacheArgumentError, CacheKeyError, CacheProtocolError } from './errors';
 import { MAX_CAS_DIGITS, MAX_KEY_BYTES, MAX_RELATIVE_TTL_SECONDS, MAX_VALUE_BYTES } from './limits';
-import { printable, type Reply } from './reply-parser';
+import { printable, type Reply, type ValueItem } from './reply-parser';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 const KEY_PATTERN = new RegExp(`^[A-Za-z0-9:._-]{1,${MAX_KEY_BYTES}}$`);
@@ -30,6 +30,11 @@ export interface Command<T> {
   readonly key: string;
   readonly bytes: Buffer;
   readonly interpret: (reply: Reply) => Outcome<T>;
+  /**
+   * Set on a plain `get`: the connection may send it within one multi-key `get` with the gets
+   * next to it, and hands this command the part of the reply that is its key's.
+   */
+  readonly mergeableGet?: true;
 }
 
 /** Throws {@link CacheKeyError} unless `key` is 1..250 bytes of `[A-Za-z0-9:._-]`. */
@@ -73,28 +78,39 @@ function unexpected<T>(command: string, reply: Reply): Outcome<T> {
   return { ok: false, error: new CacheProtocolError(`${command}: unexpected reply ${shown}`), reset: true };
 }
 
+/** The one item of a retrieval reply for `key`, or null on a miss. */
+function retrieved(verb: 'get' | 'gets', key: string, reply: Reply): Outcome<ValueItem | null> {
+  if (reply.type !== 'values') return unexpected(verb, reply);
+  const [item, extra] = reply.items;
+  if (item === undefined) return { ok: true, value: null };
+  if (extra !== undefined || item.key !== key) {
+    return { ok: false, error: new CacheProtocolError(`${verb}: reply is for another key`), reset: true };
+  }
+  if (verb === 'gets' && item.cas === null) return { ok: false, error: new CacheProtocolError('gets: reply has no CAS'), reset: true };
+  return { ok: true, value: item };
+}
+
 function retrieval(verb: 'get' | 'gets', key: string): Command<{ value: Buffer; cas: string | null } | null> {
   assertValidKey(key);
   return {
     key,
     bytes: line(`${verb} ${key}`),
-    interpret: (reply) => {
-      if (reply.type !== 'values') return unexpected(verb, reply);
-      const [item, extra] = reply.items;
-      if (item === undefined) return { ok: true, value: null };
-      if (extra !== undefined || item.key !== key) {
-        return { ok: false, error: new CacheProtocolError(`${verb}: reply is for another key`), reset: true };
-      }
-      if (verb === 'gets' && item.cas === null) return { ok: false, error: new CacheProtocolError('gets: reply has no CAS'), reset: true };
-      return { ok: true, value: { value: item.value, cas: item.cas } };
-    },
+    interpret: (reply) => map(retrieved(verb, key, reply), (item) => (item === null ? null : { value: item.value, cas: item.cas })),
   };
 }
 
 /** `get <key>`. */
 export function getCommand(key: string): Command<Buffer | null> {
-  const command = retrieval('get', key);
-  return { ...command, interpret: (reply) => map(command.interpret(reply), (item) => item?.value ?? null) };
+  assertValidKey(key);
+  return {
+    key,
+    // Built on use: a get sent with other gets goes out in their shared multi-key line instead.
+    get bytes() {
+      return line(`get ${key}`);
+    },
+    interpret: (reply) => map(retrieved('get', key, reply), (item) => item?.value ?? null),
+    mergeableGet: true,
+  };
 }
 
 /** `gets <key>`. */

@@ -11,11 +11,12 @@
  * sharding would move about N/(N+1) of them. When a server is skipped, its keys fall to the next
  * server clockwise and no other key moves.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { KETAMA_DIGESTS_PER_SERVER, KETAMA_POINTS_PER_DIGEST } from './limits';
 
+/** One-shot: every operation hashes its key, and a Hash object per key cost more than the digest. */
 function md5(text: string): Buffer {
-  return createHash('md5').update(text, 'utf8').digest();
+  return hash('md5', text, 'buffer');
 }
 
 /** The ring point of a key: the first four bytes of md5(key), little-endian. */
@@ -51,6 +52,8 @@ export class HashRing {
   owner(key: string, usable: (node: number) => boolean = () => true): number | null {
     const count = this.points.length;
     if (count === 0) return null;
+    // One server owns every point: the key's hash could not change the answer.
+    if (this.nodes.length === 1) return usable(0) ? 0 : null;
     const start = this.firstAtOrAfter(keyPoint(key));
     for (let step = 0; step < count; step++) {
       const node = this.owners[(start + step) % count];

@@ -22,6 +22,13 @@ export const MAX_RELATIVE_TTL_SECONDS = 60 * 60 * 24 * 30;
  */
 export const MAX_REPLY_LINE_BYTES = 2048;
 
+/**
+ * Longest `get` line the client builds when it merges gets into one multi-key `get`. memcached (and
+ * twemproxy) read a command line of up to 1 KiB in their ordinary path and treat a longer one as a
+ * large multiget; staying within it keeps every server and proxy version on the common path.
+ */
+export const MAX_MERGED_GET_LINE_BYTES = 1024;
+
 /** CAS tokens are unsigned 64-bit integers: at most 20 decimal digits. */
 export const MAX_CAS_DIGITS = 20;
 
