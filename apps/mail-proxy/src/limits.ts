@@ -30,12 +30,6 @@ export const Limits = {
   tlsHandshakeMs: 10_000,
   /** Longest upstream response line before login (capabilities lists are the longest, a few KiB). */
   upstreamLineBytes: 64 * 1024,
-  /**
-   * Socket buffer bound (Node's highWaterMark) on both sides of a splice. The default 16 KiB is
-   * below one 64 KiB read, so every chunk of a large FETCH paused and resumed the other side;
-   * 256 KiB lets a few reads be in flight while still bounding what a slow client can pin.
-   */
-  socketBufferBytes: 256 * 1024,
   /** How long a graceful shutdown lets spliced sessions finish before closing them. */
   drainMs: 30_000,
 } as const;

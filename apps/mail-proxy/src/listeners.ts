@@ -52,7 +52,7 @@ export class MailListeners {
 
   async start(): Promise<void> {
     for (const spec of listenerSpecs(this.deps)) {
-      const server = createTcpServer({ noDelay: true, highWaterMark: Limits.socketBufferBytes }, (socket) => (spec.implicitTls ? this.handshake(socket, spec) : this.accept(socket, spec)));
+      const server = createTcpServer({ noDelay: true }, (socket) => (spec.implicitTls ? this.handshake(socket, spec) : this.accept(socket, spec)));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(spec.port, this.bindHost, () => {

@@ -1,9 +1,8 @@
 /** Connecting to a mailbox server: plain or TLS, Nagle off, bounded by the login's deadline. */
-import { connect as netConnect, type NetConnectOpts, type Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { ErrorCode, PosternError } from '@postern/contracts';
 import type { Deadline } from '@postern/service-kit';
-import { Limits } from './limits';
 
 export interface UpstreamTarget {
   readonly host: string;
@@ -46,21 +45,13 @@ export class TcpUpstreamConnector implements UpstreamConnector {
       if (target.tls) {
         const servername = /^[\d.]+$|:/.test(target.host) ? undefined : target.host;
         // Nagle off from the first byte: the handshake's small writes must not wait for delayed ACKs.
-        const raw = netConnect(connectOptions(target));
+        const raw = netConnect({ host: target.host, port: target.port, noDelay: true });
         raw.once('error', (error) => fail(error));
         socket = tlsConnect({ socket: raw, servername, rejectUnauthorized: this.tls.verify, ca: this.tls.ca }, ready);
       } else {
-        socket = netConnect(connectOptions(target), ready);
+        socket = netConnect({ host: target.host, port: target.port, noDelay: true }, ready);
       }
       socket.once('error', fail);
     });
   }
-}
-
-/**
- * Nagle off from the first byte, and the splice's buffer bound (`highWaterMark` is passed on to
- * the socket's streams by Node, though @types/node does not list it for connect()).
- */
-function connectOptions(target: UpstreamTarget): NetConnectOpts {
-  return { host: target.host, port: target.port, noDelay: true, highWaterMark: Limits.socketBufferBytes } as NetConnectOpts;
 }
