@@ -123,6 +123,8 @@ Ctrl-C stops everything.
     if (stopping) return;
     stopping = true;
     process.stdout.write('\nstopping...\n');
+    // Postern's services first (they drain over NATS), then what they depend on.
+    await Promise.allSettled([mail.stop(), throttle.stop(), lookup.stop()]);
     await mailboxes.stop().catch(() => undefined);
     await stopAll();
     process.exit(0);
