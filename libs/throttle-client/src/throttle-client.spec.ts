@@ -30,6 +30,17 @@ describe('ThrottleClient', () => {
     ]);
   });
 
+  it('applies the fail mode to an error the service answers, not only to silence', async () => {
+    // A bus that answers every request with the service's INTERNAL error.
+    const answersInternal = {
+      request: async () => ({ data: new TextEncoder().encode(JSON.stringify({ ok: false, error: { code: 'INTERNAL', message: 'internal error' } })) }),
+    } as unknown as NatsConnection;
+    const seen: ThrottleFallback[] = [];
+    const client = new ThrottleClient(answersInternal, { failClosed: true, onFallback: (f) => seen.push(f) });
+    expect(await client.check({ kind: 'pre-login', protocol: 'imap', clientIp: '192.0.2.1', user: 'bob@example.com' }, new Deadline(1000))).toEqual({ verdict: 'deny', reason: 'ip', message: 'Login rejected from this IP' });
+    expect(seen.map((f) => f.code)).toEqual(['INTERNAL']);
+  });
+
   it('keeps the verdict when the fallback callback throws', async () => {
     const client = new ThrottleClient(untouchable, { onFallback: () => { throw new Error('metrics broke'); } });
     expect(await client.check({ kind: 'connect', protocol: 'pop3', clientIp: '192.0.2.1' }, new Deadline(0))).toEqual({ verdict: 'allow' });

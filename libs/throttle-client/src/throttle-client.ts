@@ -1,7 +1,8 @@
 /**
  * The throttle port and its NATS implementation. The check shares the login's deadline: it never
- * waits past `deadline.remaining()`, and when the service cannot answer in time (TIMEOUT,
- * UNAVAILABLE) the frontend's own fail mode decides, as Zimbra's proxy does with memcached.
+ * waits past `deadline.remaining()`, and whenever the service gives no verdict (TIMEOUT,
+ * UNAVAILABLE, or a reply that is an error) the frontend's own fail mode decides, as Zimbra's proxy
+ * does with memcached: an operator who chose fail-closed gets it for every failure, bugs included.
  */
 import { ErrorCode, PosternError, ThrottleCheckContract, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
 import { requestReply, type Deadline, type NatsConnection } from '@postern/service-kit';
@@ -10,7 +11,7 @@ import { requestReply, type Deadline, type NatsConnection } from '@postern/servi
 export interface ThrottlePort {
   /**
    * Asks whether a client may connect or a user may log in, or reports a login's outcome.
-   * Resolves to a verdict; throws {@link PosternError} only for a bug (`BAD_REQUEST`, `BAD_REPLY`, `INTERNAL`).
+   * Resolves to a verdict.
    */
   check(request: ThrottleCheckRequest, deadline: Deadline): Promise<ThrottleCheckResult>;
 }
@@ -25,8 +26,8 @@ export class AllowAllThrottle implements ThrottlePort {
 /** Reported when the service could not answer and the fail mode gave the verdict (for metrics and logs). */
 export interface ThrottleFallback {
   readonly kind: ThrottleCheckRequest['kind'];
-  /** `TIMEOUT` (deadline spent) or `UNAVAILABLE` (no instance, or the bus is down). */
-  readonly code: typeof ErrorCode.Timeout | typeof ErrorCode.Unavailable;
+  /** Why there was no verdict: `TIMEOUT` (deadline spent), `UNAVAILABLE` (no instance, or the bus is down), or the error the service answered. */
+  readonly code: ErrorCode;
   readonly verdict: ThrottleCheckResult['verdict'];
   readonly error: PosternError;
 }
@@ -57,7 +58,7 @@ export class ThrottleClient implements ThrottlePort {
       if (remaining < 1) throw new PosternError(ErrorCode.Timeout, `${ThrottleCheckContract.subject}: deadline passed before the check`);
       return await requestReply(this.nc, ThrottleCheckContract, request, remaining);
     } catch (error) {
-      if (!(error instanceof PosternError) || (error.code !== ErrorCode.Timeout && error.code !== ErrorCode.Unavailable)) throw error;
+      if (!(error instanceof PosternError)) throw error;
       const result = fallbackVerdict(request, read(this.options.failClosed) ?? false, read(this.options.failClosedMessage) ?? DEFAULT_FAIL_CLOSED_MESSAGE);
       try {
         this.options.onFallback?.({ kind: request.kind, code: error.code, verdict: result.verdict, error });
