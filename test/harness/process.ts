@@ -25,22 +25,35 @@ export interface ManagedProcess {
   readonly exited: boolean;
 }
 
-/** Asks the kernel for a free TCP port on the loopback interface. */
+/**
+ * Ports for servers the tests start, below the kernel's ephemeral range (Linux: 32768-60999 by
+ * default). A port the kernel hands out for `listen(0)` comes from that range, which every outgoing
+ * connection also draws from: between the probe and the server's own bind, a client socket of a
+ * test running alongside could take it. Below the range only another test's pick can collide,
+ * and picks are random and never repeated within one process.
+ */
+const PORT_RANGE = { first: 20_000, last: 32_000 } as const;
+const handedOut = new Set<number>();
+
+/** A free TCP port on `host` for a server a test is about to start (see {@link PORT_RANGE}). */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = PORT_RANGE.first + Math.floor(Math.random() * (PORT_RANGE.last - PORT_RANGE.first + 1));
+    if (handedOut.has(port)) continue;
+    if (await canBind(port, host)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port on ${host} between ${PORT_RANGE.first} and ${PORT_RANGE.last}`);
+}
+
+function canBind(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') {
-        server.close();
-        reject(new Error('could not allocate a port'));
-        return;
-      }
-      const { port } = address;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
   });
 }
 
