@@ -84,6 +84,15 @@ export async function serviceMain<C extends ServiceBootstrap>(options: ServiceMa
     process.exit(exitCode(error));
   }
   const logger = createLogger(options.name, config.logLevel);
+  // A bug that escapes every handler still ends the process (its state is unknown), but with a
+  // structured line saying why, where the operator's log pipeline will find it.
+  const die = (what: string) => (error: unknown) => {
+    logger.fatal({ err: error }, what);
+    logger.flush?.();
+    process.exit(70); // EX_SOFTWARE (sysexits.h)
+  };
+  process.on('unhandledRejection', die('unhandled promise rejection'));
+  process.on('uncaughtException', die('uncaught exception'));
   try {
     await startService(options.module(config, logger), { logger, httpHost: config.httpHost, httpPort: config.httpPort });
   } catch (error) {
