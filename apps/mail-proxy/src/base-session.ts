@@ -3,9 +3,12 @@
  * close), the pre-auth pump that answers commands in order, and the login flow around the
  * protocol-specific upstream dialogue:
  *
- *   route (cache, else lookup service) → user throttle pre-check → upstream connect + greeting →
- *   dialogue (ID/XCLIENT, credentials) → on OK: count it, relay the reply, splice;
+ *   route (cache, else lookup service) → user throttle pre-check, while the upstream connects and
+ *   greets → dialogue (ID/XCLIENT, credentials) → on OK: count it, relay the reply, splice;
  *   on refusal: forget the cached route, wait the auth-wait interval, relay the refusal.
+ *
+ * A client that leaves during a login ends it at the next step: the upstream is hung up on and
+ * nothing is counted as a success.
  *
  * One deadline covers the whole login; a dependency that fails is a temporary failure.
  */
