@@ -162,6 +162,27 @@ function routeTo(port: number): RouteLookupResult {
   return { outcome: 'ROUTE', source: 'cache', route: { host: '127.0.0.1', port, accountName: 'bob@example.com', accountId: 'id', upstreamUser: 'bob@example.com', external: false } };
 }
 
+/** A scripted mailbox server: greets, records every line it receives, and answers through `reply`. */
+async function fakeMailbox(reply: (line: string, socket: Socket) => void, greeting: string): Promise<{ port: number; seen: string[] }> {
+  const seen: string[] = [];
+  const server = createServer((socket) => {
+    let buffer = '';
+    socket.write(`${greeting}\r\n`);
+    socket.on('data', (data: Buffer) => {
+      buffer += data.toString('latin1');
+      for (let end = buffer.indexOf('\r\n'); end >= 0; end = buffer.indexOf('\r\n')) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        seen.push(line);
+        reply(line, socket);
+      }
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as { port: number }).port, seen };
+}
+
 /** Polls `probe` until it holds (a test's own deadline bounds it). */
 async function until(probe: () => Promise<boolean>): Promise<void> {
   while (!(await probe())) await new Promise((resolve) => setImmediate(resolve));
@@ -316,6 +337,46 @@ describe('a session before login', () => {
     expect(await c.until('a ')).toEqual(['* OK [ALERT] Maintenance tonight', 'a OK Logged in']);
     expect(seen.slice(1)).toEqual(['a LOGIN {15}', 'bob@example.com {6}', 'secret']);
     c.close();
+  });
+
+  it('counts literal continuations like commands, so they cannot be asked for without end', async () => {
+    const { port, registry } = await listen('imap', {});
+    const c = await LineClient.connect({ port });
+    await c.line();
+    c.send('a X {0}\r\n' + '{0}\r\n'.repeat(60));
+    const lines = await c.until('* BYE');
+    expect(lines.at(-1)).toBe('* BYE Too many commands before login');
+    expect(lines.filter((l) => l.startsWith('+ ')).length).toBeLessThanOrEqual(50);
+    expect(await metric(registry, 'postern_mail_limit_violations_total', { limit: 'too-many-commands' })).toBe(1);
+  });
+
+  it("delegated SASL: the client's own identity authenticates upstream, for the routed account", async () => {
+    const upstream = await fakeMailbox((line, socket) => {
+      if (/^a AUTHENTICATE PLAIN /.test(line)) socket.write('a OK Logged in\r\n');
+      else if (/^a ID /.test(line)) socket.write('a OK ID completed\r\n');
+    }, '* OK [CAPABILITY IMAP4rev1 SASL-IR ID] ready');
+    const { port } = await listen('imap', { routes: routes(routeTo(upstream.port)), upstreams: tcpConnector });
+    const c = await LineClient.connect({ port });
+    await c.line();
+    c.send(`a AUTHENTICATE PLAIN ${Buffer.from('bob\0admin@example.com\0admin-pw').toString('base64')}\r\n`);
+    expect(await c.line()).toBe('a OK Logged in');
+    const sent = upstream.seen.find((l) => l.startsWith('a AUTHENTICATE PLAIN '))!;
+    expect(Buffer.from(sent.split(' ')[3]!, 'base64').toString()).toBe('bob@example.com\0admin@example.com\0admin-pw');
+    c.close();
+  });
+
+  it('bounds what a client may send while its login is relayed', async () => {
+    // A mailbox server that never answers the login.
+    const upstream = await fakeMailbox(() => undefined, '* OK [CAPABILITY IMAP4rev1 LITERAL+] ready');
+    const { port, registry } = await listen('imap', { routes: routes(routeTo(upstream.port)), upstreams: tcpConnector }, { zimbraReverseProxySendImapId: false });
+    const c = await LineClient.connect({ port });
+    await c.line();
+    c.send('a LOGIN bob secret\r\n');
+    await until(async () => upstream.seen.some((l) => l.includes('LOGIN')));
+    c.send(`b APPEND INBOX {70000+}\r\n${'x'.repeat(70_000)}\r\n`);
+    expect(await c.line()).toBe('* BYE Too much data before the login completed');
+    await c.closedByServer();
+    expect(await metric(registry, 'postern_mail_limit_violations_total', { limit: 'too-much-during-login' })).toBe(1);
   });
 
   it('refuses a password over the limit without asking anyone', async () => {

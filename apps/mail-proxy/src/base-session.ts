@@ -74,6 +74,8 @@ export abstract class BaseSession<Input> implements Session {
   private lastActivity = Date.now();
   private splicer: ReturnType<typeof splice> | undefined;
   private sessionLog: SessionLog | undefined;
+  /** Closes the upstream connection of a login in progress (set from connect to splice). */
+  private abortUpstream: (() => void) | undefined;
   private finish!: () => void;
   readonly done: Promise<void>;
 
@@ -177,6 +179,9 @@ export abstract class BaseSession<Input> implements Session {
     if (this.state === 'closed') return;
     const wasProxied = this.state === 'proxied';
     this.state = 'closed';
+    const abort = this.abortUpstream;
+    this.abortUpstream = undefined;
+    abort?.();
     clearTimeout(this.idleTimer);
     this.detach(this.socket);
     this.socket.on('error', () => undefined);
@@ -410,6 +415,8 @@ export abstract class BaseSession<Input> implements Session {
       return outcome;
     };
     const temporary = (why: string, error?: unknown): LoginOutcome => {
+      // The client left, and its leaving hung up the upstream: not a failure of anything.
+      if (this.gone()) return 'aborted';
       this.log().warn({ err: error, why }, 'login: temporary failure');
       this.write(this.loginFailedReply(tag, 'temporary'));
       return 'unavailable';
@@ -535,6 +542,8 @@ export abstract class BaseSession<Input> implements Session {
   private async openUpstream<E extends { raw?: Uint8Array }>(route: Route, tls: boolean, dialogue: Dialogue<E>, deadline: Deadline): Promise<{ conversation: UpstreamConversation<E>; greeting: unknown }> {
     const socket = await this.deps.upstreams.connect({ host: route.host, port: route.port, tls }, deadline);
     const conversation = new UpstreamConversation(socket, dialogue.reader());
+    // A client that leaves while the upstream is mid-login hangs it up at once, not at the deadline.
+    this.abortUpstream = () => conversation.close();
     try {
       return { conversation, greeting: await dialogue.greeting(conversation, deadline) };
     } catch (error) {
@@ -552,6 +561,7 @@ export abstract class BaseSession<Input> implements Session {
   }
 
   private startSplice<E extends { raw?: Uint8Array }>(conversation: UpstreamConversation<E>): void {
+    this.abortUpstream = undefined;
     const { socket: upstream, readAhead } = conversation.release();
     this.state = 'proxied';
     clearTimeout(this.idleTimer);

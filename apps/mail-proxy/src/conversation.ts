@@ -66,9 +66,12 @@ export class UpstreamConversation<E extends { raw?: Uint8Array }> {
     return { socket: this.socket, readAhead: Buffer.concat(parts) };
   }
 
+  /** Hangs up; a `next()` still waiting fails at once rather than at its deadline. */
   close(): void {
+    this.failure ??= new PosternError(ErrorCode.Unavailable, 'upstream connection closed by the proxy');
     this.release();
     this.socket.destroy();
+    this.waiter?.();
   }
 
   private readonly onData = (chunk: Buffer) => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodePayload, encodePayload, replySchema } from './envelope';
 import { PosternError } from './errors';
-import { RouteLookupContract, RouteLookupRequestSchema } from './route-lookup';
+import { RouteLookupContract, RouteLookupRequestSchema, RouteSchema } from './route-lookup';
 import { Subjects, QueueGroups } from './subjects';
 
 const valid = { by: 'name', user: 'alice@example.com', protocol: 'imapssl', clientIp: '192.0.2.7', proxyIp: '127.0.0.10' } as const;
@@ -33,6 +33,13 @@ describe('route lookup contract', () => {
   ])('refuses %s', (_what, request) => {
     expect(decodePayload(RouteLookupRequestSchema, bytes(request)).ok).toBe(false);
     expect(() => encodePayload(RouteLookupRequestSchema, request as never)).toThrow(PosternError);
+  });
+
+  it('refuses a route whose names would break a line upstream (a directory value is not trusted)', () => {
+    const route = { host: '127.0.0.2', port: 7110, accountName: 'bob@example.com', accountId: 'id', upstreamUser: 'bob@example.com', external: false };
+    expect(RouteSchema.safeParse(route).success).toBe(true);
+    expect(RouteSchema.safeParse({ ...route, upstreamUser: 'bob@example.com\r\nNOOP' }).success).toBe(false);
+    expect(RouteSchema.safeParse({ ...route, accountName: 'bob\u0000@example.com' }).success).toBe(false);
   });
 
   it('refuses bytes that are not UTF-8 JSON, and oversize payloads', () => {
