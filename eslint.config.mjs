@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
  *  - type:contracts  subjects, schemas, error codes; depends on nothing of ours
  *  - type:config     settings registry; contracts only
  *  - type:data-access the only homes of ldapts (directory) and of the memcached protocol (route-cache)
- *  - type:codec      IMAP/POP3 parsing and encoding: bytes in, events out, no I/O
+ *  - type:codec      IMAP/POP3 parsing and encoding: bytes in, events out, no I/O; contracts only (SecretValue)
  *  - type:runtime    NATS, metrics, logging, lifecycle shared by the apps
  *  - type:client     what a frontend uses to reach the services (route and throttle clients)
  *  - type:app        a deployable service
@@ -29,7 +29,7 @@ export default [
             { sourceTag: 'type:config', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:contracts', 'type:config'], bannedExternalImports: ['@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:runtime', onlyDependOnLibsWithTags: ['type:contracts', 'type:config'], bannedExternalImports: ['ldapts'] },
-            { sourceTag: 'type:codec', onlyDependOnLibsWithTags: [], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
+            { sourceTag: 'type:codec', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:data-access', 'type:runtime'], bannedExternalImports: ['ldapts', '@nestjs/*'] },
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:data-access', 'type:runtime', 'type:codec', 'type:client'], bannedExternalImports: ['ldapts'] },
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },

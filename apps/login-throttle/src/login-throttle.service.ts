@@ -9,7 +9,6 @@ import { Deadline, LOGGER, NATS_CONNECTION, serveRequests, shortId, type Logger,
 import { LoginThrottleMetrics } from './login-throttle.metrics';
 import { LoginThrottleRuntime } from './login-throttle.runtime';
 
-
 /**
  * During an outage every check fails the same way; one line per second (with how many were left
  * out) says so without the log becoming the next outage. The metric counts every one.

@@ -14,9 +14,8 @@
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { ErrorCode, PosternError, type Route, type RouteProtocol, type ThrottleCheckResult } from '@postern/contracts';
+import { ErrorCode, PosternError, type Route, type RouteProtocol, type ThrottleCheckResult, type SecretValue } from '@postern/contracts';
 import { unmapIpv4 } from '@postern/config';
-import type { SecretValue } from '@postern/imap-codec';
 import { contextOf } from '@postern/route-client';
 import { Deadline } from '@postern/service-kit';
 import { UpstreamConversation, type ResponseReader } from './conversation';

@@ -7,7 +7,6 @@ import { MailListeners } from './listeners';
 import { MailProxyRuntime } from './mail-proxy.runtime';
 import { createPop3Session } from './pop3/pop3-session';
 
-
 @Injectable()
 export class MailProxyService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly listeners: MailListeners;

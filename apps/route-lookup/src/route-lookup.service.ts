@@ -9,7 +9,6 @@ import { RouteLookupMetrics } from './route-lookup.metrics';
 import { RouteLookupRuntime } from './route-lookup.runtime';
 import type { ResolutionTrace } from './route-resolver';
 
-
 @Injectable()
 export class RouteLookupService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private responder: Responder | undefined;

@@ -6,3 +6,4 @@ export * from './route-invalidate';
 export * from './route-lookup';
 export * from './subjects';
 export * from './throttle';
+export * from './secret';

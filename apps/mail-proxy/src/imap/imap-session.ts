@@ -3,12 +3,11 @@
  * relayed to the user's mailbox server with the client's tag, then a splice (see BaseSession for
  * the login flow shared with POP3).
  */
-import type { Route } from '@postern/contracts';
+import type { Route, SecretValue } from '@postern/contracts';
 import { BaseSession, unavailable, type Dialogue, type DialogueResult, type LoginRequest } from '../base-session';
 import type { UpstreamConversation } from '../conversation';
 import { Limits } from '../limits';
 import type { ClientConnection, Session, SessionDeps } from '../session';
-import type { SecretValue } from '@postern/imap-codec';
 import type { Deadline } from '@postern/service-kit';
 import type { ClientInput, ImapClientCommand, UpstreamEvent } from './imap-wire';
 import {
@@ -22,7 +21,6 @@ import {
   encodeSaslResponse,
   parseCapabilities,
 } from './imap-wire.adapter';
-
 
 export function createImapSession(connection: ClientConnection, deps: SessionDeps): Session {
   const session = new ImapSession(connection, deps);

@@ -6,8 +6,7 @@
  * The client's address goes upstream as `XCLIENT ADDR= PORT=` when the server's greeting offers
  * `[XCLIENT]` (Dovecot), else as Zimbra's `XOIP` when `zimbraReverseProxySendPop3Xoip` is on.
  */
-import type { Route } from '@postern/contracts';
-import type { SecretValue } from '@postern/imap-codec';
+import type { Route, SecretValue } from '@postern/contracts';
 import type { Deadline } from '@postern/service-kit';
 import { BaseSession, unavailable, type Dialogue, type DialogueResult, type LoginRequest } from '../base-session';
 import type { UpstreamConversation } from '../conversation';
