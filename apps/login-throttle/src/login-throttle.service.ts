@@ -4,8 +4,8 @@
  * request is lost.
  */
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { ErrorCode, ThrottleCheckContract, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
-import { Deadline, LOGGER, NATS_CONNECTION, serveRequests, shortId, type Logger, type NatsConnection, type Responder } from '@postern/service-kit';
+import { ThrottleCheckContract, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
+import { Deadline, LOGGER, NATS_CONNECTION, shortId, startResponderService, type Logger, type NatsConnection, type RunningResponder } from '@postern/service-kit';
 import { LoginThrottleMetrics } from './login-throttle.metrics';
 import { LoginThrottleRuntime } from './login-throttle.runtime';
 
@@ -17,7 +17,7 @@ const STORE_ERROR_LOG_INTERVAL_MS = 1000;
 
 @Injectable()
 export class LoginThrottleService implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private responder: Responder | undefined;
+  private serving: RunningResponder | undefined;
   private lastStoreErrorLog = 0;
   private suppressedStoreErrors = 0;
 
@@ -29,23 +29,21 @@ export class LoginThrottleService implements OnApplicationBootstrap, BeforeAppli
   ) {}
 
   onApplicationBootstrap(): void {
-    this.responder = serveRequests(this.nc, ThrottleCheckContract, (request) => this.check(request), {
+    this.serving = startResponderService({
+      nc: this.nc,
+      contract: ThrottleCheckContract,
+      handler: (request) => this.check(request),
       logger: this.logger,
-      onOutcome: (outcome) => {
-        if (outcome === ErrorCode.BadRequest) this.metrics.rejected.inc({ reason: 'bad_request' });
-      },
+      serving: 'throttle checks',
+      onBadRequest: () => this.metrics.rejected.inc({ reason: 'bad_request' }),
+      onHangup: () => this.runtime.reload(),
+      close: () => this.runtime.close(),
     });
-    process.on('SIGHUP', this.onHangup);
-    this.logger.info({ subject: ThrottleCheckContract.subject, queue: ThrottleCheckContract.queue }, 'serving throttle checks');
   }
 
-  /** Drains the subscription (answers requests already received), then the connection and memcached. */
+  /** Answers the requests already received, then closes NATS and memcached. */
   async beforeApplicationShutdown(): Promise<void> {
-    process.off('SIGHUP', this.onHangup);
-    this.logger.info({ inFlight: this.responder?.inFlight }, 'draining');
-    await this.responder?.drain();
-    await this.nc.drain();
-    await this.runtime.close();
+    await this.serving?.stop();
   }
 
   /** Answers one check within the memcached fetch timeout; every outcome is counted. */
@@ -75,8 +73,4 @@ export class LoginThrottleService implements OnApplicationBootstrap, BeforeAppli
     this.suppressedStoreErrors = 0;
     this.logger.warn({ rid: request.requestId ?? shortId(), kind: request.kind, mode, err: error, suppressed }, `throttle store unavailable: ${mode === 'fail-closed' ? 'denying' : 'allowing'}`);
   }
-
-  private readonly onHangup = () => {
-    this.runtime.reload();
-  };
 }

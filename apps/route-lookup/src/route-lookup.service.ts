@@ -4,14 +4,14 @@
  */
 import { Inject, Injectable, type OnApplicationBootstrap, type BeforeApplicationShutdown } from '@nestjs/common';
 import { ErrorCode, PosternError, RouteLookupContract, type RouteLookupRequest, type RouteLookupResult } from '@postern/contracts';
-import { Deadline, LOGGER, NATS_CONNECTION, serveRequests, shortId, type Logger, type NatsConnection, type Responder } from '@postern/service-kit';
+import { Deadline, LOGGER, NATS_CONNECTION, shortId, startResponderService, type Logger, type NatsConnection, type RunningResponder } from '@postern/service-kit';
 import { RouteLookupMetrics } from './route-lookup.metrics';
 import { RouteLookupRuntime } from './route-lookup.runtime';
 import type { ResolutionTrace } from './route-resolver';
 
 @Injectable()
 export class RouteLookupService implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private responder: Responder | undefined;
+  private serving: RunningResponder | undefined;
 
   constructor(
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
@@ -21,23 +21,21 @@ export class RouteLookupService implements OnApplicationBootstrap, BeforeApplica
   ) {}
 
   onApplicationBootstrap(): void {
-    this.responder = serveRequests(this.nc, RouteLookupContract, (request) => this.lookup(request), {
+    this.serving = startResponderService({
+      nc: this.nc,
+      contract: RouteLookupContract,
+      handler: (request) => this.lookup(request),
       logger: this.logger,
-      onOutcome: (outcome) => {
-        if (outcome === ErrorCode.BadRequest) this.metrics.rejected.inc({ reason: 'bad_request' });
-      },
+      serving: 'route lookups',
+      onBadRequest: () => this.metrics.rejected.inc({ reason: 'bad_request' }),
+      onHangup: () => void this.runtime.reload(),
+      close: () => this.runtime.close(),
     });
-    process.on('SIGHUP', this.onHangup);
-    this.logger.info({ subject: RouteLookupContract.subject, queue: RouteLookupContract.queue }, 'serving route lookups');
   }
 
-  /** Drains the subscription (finishes requests already received), then the connection. */
+  /** Answers the requests already received, then closes NATS and the directory. */
   async beforeApplicationShutdown(): Promise<void> {
-    process.off('SIGHUP', this.onHangup);
-    this.logger.info({ inFlight: this.responder?.inFlight }, 'draining');
-    await this.responder?.drain();
-    await this.nc.drain();
-    await this.runtime.close();
+    await this.serving?.stop();
   }
 
   /** Resolves one request within its deadline; every outcome is counted and logged without secrets. */
@@ -81,8 +79,4 @@ export class RouteLookupService implements OnApplicationBootstrap, BeforeApplica
       this.metrics.duration.observe({ outcome: outcome! }, (performance.now() - started) / 1000);
     }
   }
-
-  private readonly onHangup = () => {
-    void this.runtime.reload();
-  };
 }

@@ -7,3 +7,4 @@ export * from './nats-connection';
 export * from './nats-rpc';
 export * from './observability.controller';
 export * from './service-module';
+export * from './responder-service';
