@@ -15,39 +15,12 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startMemcached, startNats, startService, startSlapd, stopAll } from '../harness';
 import { benchAccountsLdif } from './support/accounts';
+import { measureOps } from './support/load';
 
 const { values } = parseArgs({ options: { users: { type: 'string', default: '4000' }, concurrency: { type: 'string', default: '32' }, instances: { type: 'string', default: '2' } } });
 const USERS = Number(values.users);
 const CONCURRENCY = Number(values.concurrency);
 const INSTANCES = Number(values.instances);
-
-interface Figures {
-  name: string;
-  ops: number;
-  seconds: number;
-  p50: number;
-  p99: number;
-}
-
-/** Runs `count` operations with `concurrency` in flight; latencies in milliseconds. */
-async function measure(name: string, count: number, concurrency: number, op: (i: number) => Promise<void>): Promise<Figures> {
-  const latencies: number[] = new Array(count);
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (let i = next++; i < count; i = next++) {
-        const t = performance.now();
-        await op(i);
-        latencies[i] = performance.now() - t;
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(count - 1, Math.floor(q * count))]!;
-  return { name, ops: count / seconds, seconds, p50: at(0.5), p99: at(0.99) };
-}
 
 async function main(): Promise<void> {
   process.stdout.write(`bench:lookup — ${USERS} generated accounts, ${CONCURRENCY} requests in flight, ${INSTANCES} route-lookup instance(s)\n`);
@@ -70,16 +43,16 @@ async function main(): Promise<void> {
       if (r.outcome !== 'ROUTE') throw new Error(`${user}: ${r.outcome}`);
     };
     // Warm up the processes (JIT, connections) on users the measured phases do not use.
-    await measure('warm-up', 200, CONCURRENCY, (i) => lookup(i % 2 ? 'alice@example.com' : 'bob@example.com'));
-    await measure('warm-up', 200, 8, (i) => ldap.search(expandQueryTemplate(DEFAULT_ZIMBRA_QUERIES.mailHostQuery, { USER: `bench${i}@example.com` }), { sizeLimit: 1 }).then(() => undefined));
+    await measureOps('warm-up', 200, CONCURRENCY, (i) => lookup(i % 2 ? 'alice@example.com' : 'bob@example.com'));
+    await measureOps('warm-up', 200, 8, (i) => ldap.search(expandQueryTemplate(DEFAULT_ZIMBRA_QUERIES.mailHostQuery, { USER: `bench${i}@example.com` }), { sizeLimit: 1 }).then(() => undefined));
 
-    const directory = await measure('directory search (reference)', USERS, CONCURRENCY, async (i) => {
+    const directory = await measureOps('directory search (reference)', USERS, CONCURRENCY, async (i) => {
       const found = await ldap.search(expandQueryTemplate(DEFAULT_ZIMBRA_QUERIES.mailHostQuery, { USER: `b${i}@example.com` }), { sizeLimit: 1 });
       if (found.length !== 1) throw new Error(`b${i}: ${found.length} entries`);
     });
-    const cold = await measure('lookup, cold (directory)', USERS, CONCURRENCY, (i) => lookup(`bench${i}@example.com`));
-    const warm = await measure('lookup, warm (cache)', USERS, CONCURRENCY, (i) => lookup(`bench${i}@example.com`));
-    const aliasWarm = await measure('lookup by alias (alias uncached)', USERS, CONCURRENCY, (i) => lookup(`b${i}@example.com`));
+    const cold = await measureOps('lookup, cold (directory)', USERS, CONCURRENCY, (i) => lookup(`bench${i}@example.com`));
+    const warm = await measureOps('lookup, warm (cache)', USERS, CONCURRENCY, (i) => lookup(`bench${i}@example.com`));
+    const aliasWarm = await measureOps('lookup by alias (alias uncached)', USERS, CONCURRENCY, (i) => lookup(`b${i}@example.com`));
 
     const rows = [directory, cold, warm, aliasWarm];
     const pad = (s: string, n: number) => s.padEnd(n);

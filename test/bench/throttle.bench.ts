@@ -27,7 +27,7 @@ import { parseArgs } from 'node:util';
 import { freePort, removeDir, scratchDir, startMemcached, startNats, startService, startSlapd, stopAll } from '../harness';
 import { standinDirectory } from './support/accounts';
 import { startImapStandin, standinPassword } from './support/imap-standin';
-import { loginCycle, measureLogins, type LoginFigures } from './support/load';
+import { loginCycle, measureLogins, measureOps, type LoginFigures, type OpFigures } from './support/load';
 
 const { values } = parseArgs({
   options: {
@@ -59,33 +59,14 @@ const LIMITS = {
   posternFailedLoginIpLimit: NEVER,
 };
 
-interface Figures {
-  name: string;
-  ops: number;
-  p50: number;
-  p99: number;
+interface Figures extends OpFigures {
   /** memcached operations per op (for the table). */
-  memcachedOps: string;
+  readonly memcachedOps: string;
 }
 
-/** Runs `count` operations with `concurrency` in flight; latencies in milliseconds. */
+/** {@link measureOps}, with the row's memcached operations per check for the table. */
 async function measure(name: string, memcachedOps: string, count: number, concurrency: number, op: (i: number) => Promise<void>): Promise<Figures> {
-  const latencies: number[] = new Array(count);
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (let i = next++; i < count; i = next++) {
-        const t = performance.now();
-        await op(i);
-        latencies[i] = performance.now() - t;
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((x, y) => x - y);
-  const at = (q: number) => latencies[Math.min(count - 1, Math.floor(q * count))]!;
-  return { name, ops: count / seconds, p50: at(0.5), p99: at(0.99), memcachedOps };
+  return { ...(await measureOps(name, count, concurrency, op)), memcachedOps };
 }
 
 /**

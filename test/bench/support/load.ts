@@ -222,3 +222,31 @@ export function cpuBetween(before: ReadonlyMap<string, number>, after: ReadonlyM
   for (const [group, value] of after) out.set(group, (value - (before.get(group) ?? 0)) / Math.max(1, per));
   return out;
 }
+
+/** Throughput and latency of one kind of operation (milliseconds). */
+export interface OpFigures {
+  readonly name: string;
+  readonly ops: number;
+  readonly seconds: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** Runs `count` operations with `concurrency` in flight (the request benches' loop). */
+export async function measureOps(name: string, count: number, concurrency: number, op: (i: number) => Promise<void>): Promise<OpFigures> {
+  const latencies: number[] = new Array(count);
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < count; i = next++) {
+        const t = performance.now();
+        await op(i);
+        latencies[i] = performance.now() - t;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { name, ops: count / seconds, seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
+}
