@@ -158,6 +158,25 @@ describe('IMAP through the proxy', () => {
     c.close();
   });
 
+  it('STARTTLS "off": neither announced nor accepted, and AUTH=PLAIN offered in the clear', async () => {
+    const proxy = await startProxy('starttls-off', tlsEnv, { zimbraReverseProxySSLToUpstreamEnabled: false, zimbraReverseProxyImapStartTlsMode: 'off', zimbraReverseProxyPop3StartTlsMode: 'off', zimbraReverseProxyMailMode: 'http' });
+    const c = await LineClient.connect({ port: proxy.imap });
+    const greeting = await c.line();
+    expect(greeting).not.toMatch(/STARTTLS|LOGINDISABLED/);
+    expect(greeting).toMatch(/AUTH=PLAIN/);
+    c.send('o1 STARTTLS\r\n');
+    expect(await c.line()).toMatch(/^o1 BAD/);
+    c.send('o2 LOGIN bob@example.com bob-secret\r\n');
+    expect((await c.until('o2 ')).at(-1)).toMatch(/^o2 OK/);
+    c.close();
+    const p = await LineClient.connect({ port: proxy.pop3 });
+    await p.line();
+    p.send('CAPA\r\n');
+    expect((await p.until('.')).join('\n')).not.toContain('STLS');
+    p.close();
+    await proxy.service.stop();
+  });
+
   it('discards plaintext pipelined after STARTTLS (no command injection)', async () => {
     const c = await LineClient.connect({ port: secure.imap, ca, servername: 'postern.test' });
     await c.line();
