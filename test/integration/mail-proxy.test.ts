@@ -158,6 +158,23 @@ describe('IMAP through the proxy', () => {
     c.close();
   });
 
+  it("verifies the mailbox server's certificate unless told not to", async () => {
+    // Without the mailbox servers' CA the system CAs do not trust them: a temporary failure, not a pass.
+    const { POSTERN_UPSTREAM_CA_FILE: _ca, ...untrusting } = tlsEnv;
+    const [strict, lax] = await Promise.all([
+      startProxy('upstream-strict', untrusting, { zimbraReverseProxyImapStartTlsMode: 'off' }),
+      startProxy('upstream-lax', { ...untrusting, POSTERN_UPSTREAM_TLS_VERIFY: 'false' }, { zimbraReverseProxyImapStartTlsMode: 'off' }),
+    ]);
+    for (const [proxy, expected] of [[strict, /^v1 NO \[UNAVAILABLE\]/], [lax, /^v1 OK/]] as const) {
+      const c = await LineClient.connect({ port: proxy.imap });
+      await c.line();
+      c.send('v1 LOGIN bob@example.com bob-secret\r\n');
+      expect((await c.until('v1 ')).at(-1)).toMatch(expected);
+      c.close();
+    }
+    await Promise.all([strict.service.stop(), lax.service.stop()]);
+  });
+
   it('STARTTLS "off": neither announced nor accepted, and AUTH=PLAIN offered in the clear', async () => {
     const proxy = await startProxy('starttls-off', tlsEnv, { zimbraReverseProxySSLToUpstreamEnabled: false, zimbraReverseProxyImapStartTlsMode: 'off', zimbraReverseProxyPop3StartTlsMode: 'off', zimbraReverseProxyMailMode: 'http' });
     const c = await LineClient.connect({ port: proxy.imap });

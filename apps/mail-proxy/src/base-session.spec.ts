@@ -365,6 +365,18 @@ describe('a session before login', () => {
     c.close();
   });
 
+  it('POP3: a server without XCLIENT gets the client address as XOIP, then USER and PASS', async () => {
+    const upstream = await fakeMailbox((_line, socket) => socket.write('+OK\r\n'), '+OK POP3 ready');
+    const { port } = await listen('pop3', { routes: routes(routeTo(upstream.port)), upstreams: tcpConnector });
+    const c = await LineClient.connect({ port });
+    await c.line();
+    c.send('USER bob\r\nPASS secret\r\n');
+    expect(await c.line()).toBe('+OK ');
+    expect(await c.line()).toBe('+OK');
+    expect(upstream.seen).toEqual(['XOIP 127.0.0.1', 'USER bob@example.com', 'PASS secret']);
+    c.close();
+  });
+
   it('bounds what a client may send while its login is relayed', async () => {
     // A mailbox server that never answers the login.
     const upstream = await fakeMailbox(() => undefined, '* OK [CAPABILITY IMAP4rev1 LITERAL+] ready');
