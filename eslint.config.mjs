@@ -6,7 +6,8 @@ import tseslint from 'typescript-eslint';
  *  - type:contracts  subjects, schemas, error codes; depends on nothing of ours
  *  - type:config     settings registry; contracts only
  *  - type:data-access the only homes of ldapts (directory) and of the memcached protocol (route-cache)
- *  - type:codec      IMAP/POP3 parsing and encoding: bytes in, events out, no I/O; contracts only (SecretValue)
+ *  - type:codec      IMAP/POP3 parsing and encoding: bytes in, events out, no I/O; contracts and the wire kit only
+ *  - type:wire-kit   what both mail codecs share (SASL, protocol sniffing): pure; contracts only
  *  - type:runtime    NATS, metrics, logging, lifecycle shared by the apps
  *  - type:client     what a frontend uses to reach the services (route and throttle clients)
  *  - type:app        a deployable service
@@ -29,9 +30,10 @@ export default [
             { sourceTag: 'type:config', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:contracts', 'type:config'], bannedExternalImports: ['@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:runtime', onlyDependOnLibsWithTags: ['type:contracts', 'type:config'], bannedExternalImports: ['ldapts'] },
-            { sourceTag: 'type:codec', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
+            { sourceTag: 'type:wire-kit', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
+            { sourceTag: 'type:codec', onlyDependOnLibsWithTags: ['type:contracts', 'type:wire-kit'], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:data-access', 'type:runtime'], bannedExternalImports: ['ldapts', '@nestjs/*'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:data-access', 'type:runtime', 'type:codec', 'type:client'], bannedExternalImports: ['ldapts'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:data-access', 'type:runtime', 'type:codec', 'type:wire-kit', 'type:client'], bannedExternalImports: ['ldapts'] },
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:cache', bannedExternalImports: ['ldapts'] },
           ],
@@ -41,7 +43,7 @@ export default [
   },
   // No I/O in contracts and codecs (Nx bans npm packages; Node's built-ins need ESLint's own rule).
   {
-    files: ['libs/contracts/**/*.ts', 'libs/*-codec/**/*.ts'],
+    files: ['libs/contracts/**/*.ts', 'libs/*-codec/**/*.ts', 'libs/sasl/**/*.ts', 'libs/protocol-sniff/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: ['net', 'node:net', 'tls', 'node:tls', 'dgram', 'node:dgram', 'http', 'node:http'].map((name) => ({ name, message: 'contracts and codecs are pure: no I/O' })) }],
     },

@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 const root = fileURLToPath(new URL('.', import.meta.url));
 
 // Tests run against the TypeScript sources: `@postern/<lib>` resolves to `libs/<lib>/src`.
-const alias = [{ find: /^@postern\/([a-z-]+)$/, replacement: `${root}libs/$1/src/index.ts` }];
+const alias = [{ find: /^@postern\/([a-z0-9-]+)$/, replacement: `${root}libs/$1/src/index.ts` }];
 
 export default defineConfig({
   resolve: { alias },

@@ -1,5 +1,6 @@
 /**
- * Every limit of the mail frontend in one place, each with its reason. A client that crosses one
+ * Every limit of the mail frontend in one place, each with its reason (the time limit to log in
+ * is a setting, `posternMailLoginTimeLimit`). A client that crosses one
  * gets a defined reply (IMAP tagged BAD/NO or BYE, POP3 -ERR) and the limit is counted in
  * `postern_mail_limit_violations_total{limit}`.
  */
@@ -26,6 +27,8 @@ export const Limits = {
   postAuthIdleImapMs: 2_100_000,
   /** Post-auth idle time for POP3: RFC 1939 §3 requires an autologout timer of at least 10 minutes (Zimbra uses 60 s). */
   postAuthIdlePop3Ms: 600_000,
+  /** After one side of a spliced session half-closed: the other side has this long of quiet to finish. */
+  halfClosedIdleMs: 30_000,
   /** TLS handshake (implicit TLS or STARTTLS): a client that stalls it holds a socket for nothing. */
   tlsHandshakeMs: 10_000,
   /** Longest upstream response line before login (capabilities lists are the longest, a few KiB). */
@@ -46,4 +49,5 @@ export type LimitName =
   | 'talked-before-greeting'
   | 'http-on-mail-port'
   | 'idle-timeout'
+  | 'login-time-limit'
   | 'tls-handshake-timeout';

@@ -18,6 +18,8 @@ export class MailProxyMetrics {
   readonly throttleDenials: Counter<'protocol' | 'reason'>;
   readonly throttleFallbacks: Counter<'kind' | 'code' | 'verdict'>;
   readonly limitViolations: Counter<'protocol' | 'limit'>;
+  /** A client's own mistakes (bad or refused commands), by a bounded kind. */
+  readonly clientErrors: Counter<'protocol' | 'kind'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -30,6 +32,7 @@ export class MailProxyMetrics {
     this.bytes = new Counter({ name: 'postern_mail_spliced_bytes_total', help: 'Bytes relayed after login, by direction.', labelNames: ['protocol', 'direction'], registers });
     this.throttleDenials = new Counter({ name: 'postern_mail_throttle_denials_total', help: 'Connections and logins refused by the throttle.', labelNames: ['protocol', 'reason'], registers });
     this.throttleFallbacks = new Counter({ name: 'postern_mail_throttle_fallbacks_total', help: 'Throttle checks the service could not answer, decided by the fail mode (posternThrottleFailClosed).', labelNames: ['kind', 'code', 'verdict'], registers });
+    this.clientErrors = new Counter({ name: 'postern_mail_client_errors_total', help: "Commands refused for the client's own mistakes (bad syntax, wrong state, no TLS).", labelNames: ['protocol', 'kind'], registers });
     this.limitViolations = new Counter({ name: 'postern_mail_limit_violations_total', help: 'Clients that crossed a protocol limit.', labelNames: ['protocol', 'limit'], registers });
   }
 

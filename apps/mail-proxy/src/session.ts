@@ -1,15 +1,15 @@
 /**
- * What every client session (IMAP or POP3) shares: its id, its sockets, the ports it talks to, and
- * how the listener stops it.
+ * A client session as the listener sees it, and the ports and settings every session gets.
  */
-import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import type { EffectiveSettings } from '@postern/config';
 import type { RouteResolverPort } from '@postern/route-client';
 import type { Logger } from '@postern/service-kit';
-import type { MailProtocol, MailProxyMetrics } from './mail-proxy.metrics';
+import type { MailProxyMetrics } from './mail-proxy.metrics';
 import type { ThrottlePort } from '@postern/throttle-client';
 import type { UpstreamConnector } from './upstream';
+import type { AcceptedConnection } from './client-link';
+import type { ClientNoticeLimiter } from './session-log';
 
 export interface SessionDeps {
   readonly settings: () => EffectiveSettings;
@@ -22,15 +22,8 @@ export interface SessionDeps {
   readonly tls: SecureContext | undefined;
   /** The proxy's version, named in greetings and the ID reply when the settings expose it. */
   readonly version: string;
-}
-
-export interface ClientConnection {
-  readonly socket: Socket;
-  readonly protocol: MailProtocol;
-  /** True on IMAPS/POP3S (TLS from the first byte). */
-  readonly implicitTls: boolean;
-  /** Short random id on every log line of this session. */
-  readonly id: string;
+  /** Rate limit of client-mistake log lines; one per process when absent. */
+  readonly notices?: ClientNoticeLimiter;
 }
 
 /** A running session as the listener sees it. */
@@ -48,4 +41,4 @@ export interface Session {
   destroy(): void;
 }
 
-export type SessionFactory = (connection: ClientConnection, deps: SessionDeps) => Session;
+export type SessionFactory = (connection: AcceptedConnection, deps: SessionDeps) => Session;

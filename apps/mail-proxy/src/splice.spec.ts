@@ -32,7 +32,7 @@ describe('splice', () => {
     const [client, clientSide] = await pair();
     const [mailbox, upstreamSide] = await pair();
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    const session = splice(clientSide, upstreamSide, 1000);
+    const session = splice(clientSide, upstreamSide, { idleMs: 1000, halfClosedIdleMs: 1000 });
     let ended = false;
     void session.done.then(() => (ended = true));
 
@@ -56,7 +56,7 @@ describe('splice', () => {
   it('passes bytes both ways and ends when a side closes, delivering what was in flight', async () => {
     const [client, clientSide] = await pair();
     const [mailbox, upstreamSide] = await pair();
-    const session = splice(clientSide, upstreamSide, 60_000);
+    const session = splice(clientSide, upstreamSide, { idleMs: 60_000, halfClosedIdleMs: 60_000 });
     const command = arrival(mailbox);
     client.write('a LOGOUT\r\n');
     expect(await command).toBe('a LOGOUT\r\n');

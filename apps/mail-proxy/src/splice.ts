@@ -1,6 +1,11 @@
 /**
  * After login the proxy gets out of the way: bytes flow both ways with backpressure (pipe), on
- * sockets with Nagle off, until either side closes or nothing moves for `idleMs`.
+ * sockets with Nagle off, until both sides are done or nothing moves for `idleMs`.
+ *
+ * Half-close is carried through, as the mailbox server itself would see it: a client's FIN goes on
+ * to the server, and the server's remaining replies still reach the client until the server
+ * closes (the client's socket is half-open, see listeners.ts). A half-closed connection whose other
+ * side goes quiet is closed after `halfClosedIdleMs`.
  */
 import type { Socket } from 'node:net';
 
@@ -18,22 +23,40 @@ export interface Splice {
   close(): void;
 }
 
+export interface SpliceOptions {
+  /** Nothing moved either way for this long: the session is closed. */
+  readonly idleMs: number;
+  /** The idle limit once one side has half-closed. */
+  readonly halfClosedIdleMs: number;
+  /** The client half-closed before the splice began (during its login). */
+  readonly clientEnded?: boolean;
+}
+
 /**
  * Joins `client` and `upstream`. One timer per session: on expiry it checks the last activity
  * and re-arms for the remainder, so busy sessions cost no timer churn. Activity in either
  * direction counts (IMAP IDLE: the server's keep-alives keep an idle client's session open).
  */
-export function splice(client: Socket, upstream: Socket, idleMs: number): Splice {
+export function splice(client: Socket, upstream: Socket, options: SpliceOptions): Splice {
   client.setNoDelay(true);
   upstream.setNoDelay(true);
   const startClient = client.bytesRead;
   const startUpstream = upstream.bytesRead;
   let last = Date.now();
+  let idleLimit = options.idleMs;
   const touch = () => {
     last = Date.now();
   };
   client.on('data', touch);
   upstream.on('data', touch);
+  // Each side's FIN is passed on (pipe's default `end: true`) and shortens the idle limit.
+  const halfClosed = () => {
+    idleLimit = Math.min(options.idleMs, options.halfClosedIdleMs);
+    clearTimeout(timer);
+    timer = setTimeout(check, Math.max(0, idleLimit - (Date.now() - last)));
+  };
+  client.once('end', halfClosed);
+  upstream.once('end', halfClosed);
   client.pipe(upstream);
   upstream.pipe(client);
 
@@ -60,14 +83,20 @@ export function splice(client: Socket, upstream: Socket, idleMs: number): Splice
   });
   const check = () => {
     const quiet = Date.now() - last;
-    if (quiet >= idleMs) finish('idle-timeout');
-    else timer = setTimeout(check, idleMs - quiet);
+    if (quiet >= idleLimit) finish('idle-timeout');
+    else timer = setTimeout(check, idleLimit - quiet);
   };
-  let timer = setTimeout(check, idleMs);
-  // Sockets are not half-open: a side that sends FIN is closed, which ends the session.
+  let timer = setTimeout(check, idleLimit);
+  // A socket closes once both of its directions are done; the first to close ends the session
+  // (the other is then ended after its queued bytes).
   client.once('close', () => finish('client-closed'));
   upstream.once('close', () => finish('upstream-closed'));
   client.once('error', () => finish('error'));
   upstream.once('error', () => finish('error'));
+  if (options.clientEnded) {
+    // The client's FIN came during its login: pass it on once the pipelined bytes are written.
+    upstream.end();
+    halfClosed();
+  }
   return { done, close: () => finish('shutdown') };
 }

@@ -4,7 +4,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ImapCommandFramer } from './framer';
-import { looksLikeHttp } from './http';
 import { parseCommand } from './parse-command';
 import { ImapResponseReader } from './response-reader';
 
@@ -94,14 +93,6 @@ describe('hostile client input', () => {
     expect(framer.next()).toBeUndefined();
     expect(events).toEqual([{ type: 'error', reason: 'line-too-long', fatal: true }]);
     expect(framer.drainBuffered()).toHaveLength(0);
-  });
-
-  it('looksLikeHttp recognises request lines, not IMAP', () => {
-    expect(looksLikeHttp('GET / HTTP/1.1')).toBe(true);
-    expect(looksLikeHttp(Buffer.from('POST /service/soap HTTP/1.0\r\n'))).toBe(true);
-    expect(looksLikeHttp('CONNECT mail.example.com:443 HTTP/1.1')).toBe(true);
-    expect(looksLikeHttp('a1 LOGIN alice secret')).toBe(false);
-    expect(looksLikeHttp('GET INBOX')).toBe(false);
   });
 });
 

@@ -1,9 +1,10 @@
 /**
  * @postern/imap-codec: IMAP framing, grammar and encoding for the proxy's pre-authentication phase.
  * Pure: no sockets, no timers. RFC 9051 / 3501, RFC 7888 (LITERAL+), RFC 4959 (SASL-IR),
- * RFC 2971 (ID), RFC 4616 (PLAIN).
+ * RFC 2971 (ID). SASL lives in @postern/sasl.
  */
 export type { ImapParseErrorReason } from './arg-reader';
+export { imapInputHalts, toImapClientInput, type ImapClientInput } from './client-input';
 export type { AuthenticateArgs } from './commands/authenticate';
 export type { IdArgs, ImapIdParam } from './commands/id';
 export type { LoginArgs } from './commands/login';
@@ -27,19 +28,15 @@ export {
   type ImapTaggedStatus,
 } from './encode';
 export { ImapCommandFramer, type ImapFrame, type ImapFrameLiteral, type ImapFramerEvent, type ImapFramingErrorReason } from './framer';
-export { looksLikeHttp } from './http';
 export {
   IMAP_FRAMER_DEFAULTS,
   IMAP_ID_DEFAULTS,
   IMAP_RESPONSE_DEFAULTS,
-  SASL_PLAIN_DEFAULTS,
   type ImapFramerLimits,
   type ImapIdLimits,
   type ImapResponseLimits,
-  type SaslPlainLimits,
 } from './limits';
 export { parseCommand, redactCommand, type ImapParseOptions, type ImapParseResult } from './parse-command';
 export { ImapResponseReader, parseCapabilities, type ImapResponseCode, type ImapResponseEvent, type ImapUntaggedStatus } from './response-reader';
-export { decodeSaslPlain, encodeSaslPlain, parseSaslResponseLine, type SaslPlainCredentials, type SaslPlainError, type SaslResponseLine } from './sasl';
 export { REDACTED_TEXT, secret, type SecretValue } from './secret';
-export { isValidTag } from './syntax';
+export { IMAP_TAG_MAX_BYTES, isValidTag } from './syntax';

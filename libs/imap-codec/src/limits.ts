@@ -74,14 +74,3 @@ export interface ImapIdLimits {
 
 export const IMAP_ID_DEFAULTS: ImapIdLimits = { maxPairs: 30, maxKeyBytes: 30, maxValueBytes: 1024 };
 
-/** Bounds on a decoded SASL PLAIN message (RFC 4616 §2). */
-export interface SaslPlainLimits {
-  /** Zimbra's login limit (ngx_mail.h: 256 bytes); RFC 4616 requires accepting at least 255. */
-  readonly maxAuthzidBytes: number;
-  /** Same limit as the authorization identity: both are account names. */
-  readonly maxAuthcidBytes: number;
-  /** Zimbra's password limit (ngx_mail.h: 1024 bytes). */
-  readonly maxPasswordBytes: number;
-}
-
-export const SASL_PLAIN_DEFAULTS: SaslPlainLimits = { maxAuthzidBytes: 256, maxAuthcidBytes: 256, maxPasswordBytes: 1024 };

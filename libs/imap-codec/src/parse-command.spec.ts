@@ -91,6 +91,10 @@ describe('parseCommand', () => {
     ['a+ NOOP\r\n', { error: 'bad-tag', tag: undefined, verb: undefined }],
     ['a( NOOP\r\n', { error: 'bad-tag', tag: undefined, verb: undefined }],
     ['\r\n', { error: 'bad-tag', tag: undefined, verb: undefined }],
+    // The proxy's tag grammar: at most IMAP_TAG_MAX_BYTES (64).
+    [`${'t'.repeat(64)} NOOP\r\n`, { tag: 't'.repeat(64), name: 'NOOP' }],
+    [`${'t'.repeat(65)} NOOP\r\n`, { error: 'bad-tag', tag: undefined, verb: undefined }],
+    [`${'t'.repeat(127)} LOGIN alice secret\r\n`, { error: 'bad-tag', tag: undefined, verb: undefined }],
     ['a1\r\n', { error: 'bad-verb', tag: 'a1', verb: undefined }],
     ['a1 \r\n', { error: 'bad-verb', tag: 'a1', verb: undefined }],
     ['a1 (NOOP)\r\n', { error: 'bad-verb', tag: 'a1', verb: undefined }],

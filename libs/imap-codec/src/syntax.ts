@@ -26,9 +26,17 @@ export function isTagChar(b: number): boolean {
   return isAstringChar(b) && b !== 0x2b;
 }
 
-/** True when `tag` is a valid IMAP tag. */
+/**
+ * The proxy's tag grammar: RFC 9051's `tag = 1*<any ASTRING-CHAR except "+">`, at most this many
+ * bytes. Clients use a few characters (`a1`, `A0001`, `1.261`); the proxy never sends a client's
+ * tag upstream (it uses its own), so any tag it takes works whatever the mailbox server accepts,
+ * and the bound only caps what each reply repeats. Longer is `* BAD`.
+ */
+export const IMAP_TAG_MAX_BYTES = 64;
+
+/** True when `tag` is a valid IMAP tag (see {@link IMAP_TAG_MAX_BYTES}). */
 export function isValidTag(tag: string): boolean {
-  if (tag.length === 0) return false;
+  if (tag.length === 0 || tag.length > IMAP_TAG_MAX_BYTES) return false;
   for (let i = 0; i < tag.length; i++) if (!isTagChar(tag.charCodeAt(i))) return false;
   return true;
 }
@@ -47,7 +55,7 @@ export function isAtom(s: string): boolean {
 export function extractTag(line: Uint8Array): string | undefined {
   let end = line.indexOf(SP);
   if (end < 0) end = line.length;
-  if (end === 0) return undefined;
+  if (end === 0 || end > IMAP_TAG_MAX_BYTES) return undefined;
   for (let i = 0; i < end; i++) if (!isTagChar(line[i] as number)) return undefined;
   return Buffer.from(line.subarray(0, end)).toString('latin1');
 }

@@ -5,6 +5,7 @@
  * RFC 1939 §3–§7 (states, USER, PASS, APOP, NOOP, QUIT), RFC 2449 §5 (CAPA), RFC 2595 §4 (STLS),
  * RFC 5034 §4 (AUTH, initial response, `=` for empty).
  */
+import { BASE64 } from '@postern/sasl';
 import { REDACTED_TEXT, secret, type SecretValue } from './secret';
 
 /** POP3 session states (RFC 1939 §3). */
@@ -53,7 +54,6 @@ export interface Pop3VerbSpec {
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function words(args: Uint8Array | null): string[] {
   if (args === null) return [];

@@ -102,6 +102,16 @@ export function encodeXoip(ip: string): Uint8Array {
   return command('XOIP', ip);
 }
 
+/**
+ * `XCLIENT ADDR=<ip> PORT=<port>` CRLF: the client's address for servers that announce `[XCLIENT]`
+ * in their greeting (Dovecot's POP3 proxy extension, after Postfix's XCLIENT).
+ */
+export function encodeXclient(ip: string, port: number): Uint8Array {
+  if (!/^[0-9A-Fa-f.:]{2,45}$/.test(ip)) throw new TypeError('not an IP address');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError('not a port');
+  return command('XCLIENT', `ADDR=${ip} PORT=${port}`);
+}
+
 /** `CAPA` CRLF (upstream, answered by a multi-line response: call `expectMultiline()` first). */
 export function encodeCapa(): Uint8Array {
   return command('CAPA');

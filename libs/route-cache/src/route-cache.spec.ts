@@ -151,6 +151,13 @@ describe('RouteCache', () => {
     expect(new Set(errors.map((e) => e.op))).toEqual(new Set(['accountForLogin', 'rememberLogin', 'route', 'routeById', 'rememberRoute', 'invalidate']));
   });
 
+  it('reads a login that makes no key as a quiet miss: client input is no cache failure', async () => {
+    const { cache, client, errors } = setup();
+    client.failing = true;
+    for (const login of ['a b', 'a\r\nset x 0 0 1', 'john']) await expect(cache.accountForLogin(login, {})).resolves.toBeNull();
+    expect(errors).toEqual([]);
+  });
+
   it('survives an onError observer that throws', async () => {
     const client = new FakeClient();
     client.failing = true;

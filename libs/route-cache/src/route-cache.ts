@@ -199,6 +199,14 @@ export class RouteCache {
     let raw: Buffer | null;
     try {
       key = keyOf();
+    } catch (error) {
+      // A login that makes no key (a space, a control character, no context) is the client's input,
+      // not a cache failure: a quiet miss, so a client cannot fill the logs with it.
+      if (error instanceof CacheArgumentError) return null;
+      this.report(op, error);
+      return null;
+    }
+    try {
       raw = await this.client.get(key);
     } catch (error) {
       this.report(op, error);

@@ -1,114 +1,140 @@
 /**
- * One IMAP client session (RFC 9051 / RFC 3501): the pre-auth commands served locally, the login
- * relayed to the user's mailbox server with the client's tag, then a splice (see BaseSession for
- * the login flow shared with POP3).
+ * One IMAP client session (RFC 9051 / RFC 3501): the pre-auth commands served locally, checked
+ * against the codec's verb table, the login relayed to the user's mailbox server (see
+ * imap-upstream-login.ts), then a splice. What IMAP and POP3 share is in MailSession.
  */
-import type { Route, SecretValue } from '@postern/contracts';
-import { BaseSession, unavailable, type Dialogue, type DialogueResult, type LoginRequest } from '../base-session';
-import type { UpstreamConversation } from '../conversation';
+import { encodeCapability, encodeContinuation, encodeIdResponse, encodeTagged, encodeUntaggedStatus, IMAP_VERBS, ImapCommandFramer, imapInputHalts, redactCommand, toImapClientInput, type ImapClientInput, type ImapCommand, type ImapIdParam } from '@postern/imap-codec';
+import type { AcceptedConnection } from '../client-link';
+import type { Refusal, StartTlsMode } from '../command-policy';
+import { haltingDecoder } from '../halting-decoder';
 import { Limits } from '../limits';
-import type { ClientConnection, Session, SessionDeps } from '../session';
-import type { Deadline } from '@postern/service-kit';
-import type { ClientInput, ImapClientCommand, UpstreamEvent } from './imap-wire';
-import {
-  createClientDecoder,
-  createUpstreamReader,
-  decodePlain,
-  encodeAuthenticatePlain,
-  encodeIdCommand,
-  encodeIdResponse,
-  encodeLogin,
-  encodeSaslResponse,
-  parseCapabilities,
-} from './imap-wire.adapter';
+import type { LoginRequest } from '../login-flow';
+import { MailSession, type SaslFailure } from '../mail-session';
+import type { Session, SessionDeps } from '../session';
+import { imapUpstreamLogin } from './imap-upstream-login';
 
-export function createImapSession(connection: ClientConnection, deps: SessionDeps): Session {
+export function createImapSession(connection: AcceptedConnection, deps: SessionDeps): Session {
   const session = new ImapSession(connection, deps);
   session.start();
   return session;
 }
 
-class ImapSession extends BaseSession<ClientInput> {
-  protected readonly protocol = 'imap' as const;
+const REFUSALS: Record<Refusal, { status: 'BAD' | 'NO'; text: string; code?: string }> = {
+  'wrong-state': { status: 'BAD', text: 'Command not valid before login' },
+  'tls-unavailable': { status: 'BAD', text: 'STARTTLS not available' },
+  'cleartext-refused': { status: 'NO', code: 'PRIVACYREQUIRED', text: 'Cleartext login disabled; use STARTTLS' },
+};
+
+const SASL_FAILURES: Record<Exclude<SaslFailure, 'gone'>, string> = {
+  aborted: 'AUTHENTICATE aborted',
+  'invalid-line': 'Invalid SASL response',
+  'not-a-response': 'Expected a SASL response',
+  'invalid-plain': 'Invalid SASL PLAIN response',
+};
+
+class ImapSession extends MailSession<ImapClientInput> {
   protected readonly postAuthIdleMs = Limits.postAuthIdleImapMs;
-  protected readonly decoder = createClientDecoder();
+  protected readonly preAuthState = 'not-authenticated';
+  protected readonly decoder = haltingDecoder(new ImapCommandFramer({ maxLineBytes: Limits.preAuthLineBytes, maxLiteralBytes: Limits.preAuthLiteralBytes }), toImapClientInput, imapInputHalts);
   private clientName: string | undefined;
   private clientVersion: string | undefined;
 
-  protected greetingLine(): string {
+  protected greetingLine(): Uint8Array {
     const text = this.deps.settings().zimbraReverseProxyImapExposeVersionOnBanner ? `Postern ${this.deps.version} IMAP4 ready` : 'IMAP4rev1 proxy server ready';
-    return `* OK [CAPABILITY ${this.capabilities().join(' ')}] ${text}\r\n`;
+    return encodeUntaggedStatus('OK', text, `CAPABILITY ${this.capabilities().join(' ')}`);
   }
-  protected goodbye(text: string): string {
-    return `* BYE ${text}\r\n`;
+  protected goodbye(text: string): Uint8Array {
+    return encodeUntaggedStatus('BYE', text);
   }
-  protected loginFailedReply(tag: string | undefined, kind: 'failed' | 'temporary'): string {
-    return kind === 'failed' ? `${tag ?? '*'} NO [AUTHENTICATIONFAILED] Authentication failed\r\n` : `${tag ?? '*'} NO [UNAVAILABLE] Service temporarily unavailable, try again later\r\n`;
+  protected loginFailedReply(tag: string | undefined, kind: 'failed' | 'temporary'): Uint8Array {
+    const { text, code } = kind === 'failed' ? { text: 'Authentication failed', code: 'AUTHENTICATIONFAILED' } : { text: 'Service temporarily unavailable, try again later', code: 'UNAVAILABLE' };
+    return tag === undefined ? encodeUntaggedStatus('NO', text, code) : encodeTagged(tag, 'NO', text, code);
+  }
+  protected startTlsMode(): StartTlsMode {
+    return this.deps.settings().zimbraReverseProxyImapStartTlsMode;
   }
 
-  private reply(tag: string, status: 'OK' | 'NO' | 'BAD', text: string): void {
-    this.write(`${tag} ${status} ${text}\r\n`);
+  private reply(tag: string | undefined, status: 'OK' | 'NO' | 'BAD', text: string, code?: string): void {
+    this.write(tag === undefined ? encodeUntaggedStatus(status, text, code) : encodeTagged(tag, status, text, code));
   }
 
-  protected async handle(input: ClientInput): Promise<void> {
+  protected async handle(input: ImapClientInput): Promise<void> {
     switch (input.kind) {
       case 'continue':
         // Counted like a command: a client could otherwise ask for continuations without end.
         if (!this.countCommand()) return;
-        this.write('+ Ready for literal data\r\n');
-        return;
-      case 'limit':
+        return this.write(encodeContinuation('Ready for literal data'));
+      case 'limit': {
         this.violation(input.limit);
-        if (input.fatal) return this.bye(input.limit === 'line-too-long' ? 'Line too long' : 'Literal too large');
-        this.reply(input.tag ?? '*', 'BAD', input.limit === 'line-too-long' ? 'Line too long' : 'Literal too large');
-        return this.countBad();
+        const text = input.limit === 'line-too-long' ? 'Line too long' : 'Literal too large';
+        if (input.fatal) return this.bye(text);
+        this.reply(input.tag, 'BAD', text);
+        return this.countBad(input.limit);
+      }
       case 'http':
         return this.httpOnMailPort();
       case 'bad':
-        this.reply(input.tag ?? '*', 'BAD', `Invalid command: ${input.message}`);
-        return this.countBad();
+        this.reply(input.tag, 'BAD', `Invalid command: ${input.message}`);
+        return this.countBad('syntax');
       case 'sasl-line':
-        this.reply('*', 'BAD', 'Unexpected continuation');
-        return this.countBad();
+        this.reply(undefined, 'BAD', 'Unexpected continuation');
+        return this.countBad('unexpected-continuation');
       case 'command':
         if (!this.countCommand()) return;
-        return this.command(input.tag, input.command);
+        return this.command(input.command);
     }
   }
 
-  private async command(tag: string, command: ImapClientCommand): Promise<void> {
+  private async command(command: ImapCommand): Promise<void> {
+    const { tag } = command;
+    if (command.name === 'UNKNOWN') {
+      this.reply(tag, 'BAD', 'Command not valid before login');
+      return this.countBad('unknown-command');
+    }
+    const refusal = this.admit(IMAP_VERBS[command.name], () => redactCommand(command));
+    if (refusal) {
+      const { status, text, code } = REFUSALS[refusal];
+      this.reply(tag, status, text, code);
+      return status === 'BAD' ? this.countBad(refusal) : undefined;
+    }
     switch (command.name) {
       case 'CAPABILITY':
-        this.write(`* CAPABILITY ${this.capabilities().join(' ')}\r\n`);
+        this.write(encodeCapability(this.capabilities()));
         return this.reply(tag, 'OK', 'CAPABILITY completed');
       case 'NOOP':
         return this.reply(tag, 'OK', 'NOOP completed');
       case 'LOGOUT':
-        this.write('* BYE Logging out\r\n');
+        this.write(encodeUntaggedStatus('BYE', 'Logging out'));
         this.reply(tag, 'OK', 'LOGOUT completed');
         return this.close();
       case 'ID':
-        for (const [key, value] of command.params ?? []) {
+        for (const { key, value } of command.params ?? []) {
           if (key.toLowerCase() === 'name' && value !== null) this.clientName = value;
           if (key.toLowerCase() === 'version' && value !== null) this.clientVersion = value;
         }
         this.write(encodeIdResponse(this.proxyId()));
         return this.reply(tag, 'OK', 'ID completed');
       case 'STARTTLS':
-        return this.startTls(tag);
+        return this.upgradeToTls(() => this.reply(tag, 'OK', 'Begin TLS negotiation now'));
       case 'LOGIN':
-        if (this.cleartextRefused()) return this.reply(tag, 'NO', '[PRIVACYREQUIRED] Cleartext login disabled; use STARTTLS');
-        return this.login(tag, { user: command.user, password: command.password, authzid: undefined }, this.dialogue(tag, 'LOGIN'));
-      case 'AUTHENTICATE':
-        return this.authenticate(tag, command.mechanism, command.initialResponse);
-      case 'UNKNOWN':
-        this.reply(tag, 'BAD', 'Command not valid before login');
-        return this.countBad();
+        return this.logIn(tag, 'LOGIN', { user: command.userid, password: command.password, authzid: undefined });
+      case 'AUTHENTICATE': {
+        if (command.mechanism !== 'PLAIN' || !this.deps.settings().zimbraReverseProxyImapSaslPlainEnabled) return this.reply(tag, 'NO', 'Unsupported authentication mechanism', 'CANNOT');
+        const credentials = await this.saslPlain(command.initialResponse, (input) => (input.kind === 'sasl-line' ? input.response : undefined));
+        if (typeof credentials !== 'string') return this.logIn(tag, 'AUTHENTICATE', credentials);
+        if (credentials !== 'gone') this.reply(tag, 'BAD', SASL_FAILURES[credentials]);
+        return;
+      }
     }
   }
 
+  private logIn(tag: string, verb: 'LOGIN' | 'AUTHENTICATE', request: LoginRequest): Promise<void> {
+    const id = this.deps.settings().zimbraReverseProxySendImapId ? this.idParams() : undefined;
+    return this.login(tag, request, imapUpstreamLogin({ clientTag: tag, verb, id }));
+  }
+
   /** What the proxy says of itself in its ID reply (RFC 2971); its version only when the banner shows it. */
-  private proxyId(): { key: string; value: string }[] {
+  private proxyId(): ImapIdParam[] {
     const id = [{ key: 'name', value: 'Postern' }];
     if (this.deps.settings().zimbraReverseProxyImapExposeVersionOnBanner) id.push({ key: 'version', value: this.deps.version });
     return id;
@@ -119,141 +145,28 @@ class ImapSession extends BaseSession<ClientInput> {
     const s = this.deps.settings();
     const caps = [...s.zimbraReverseProxyImapEnabledCapability];
     if (!caps.some((c) => c.toUpperCase() === 'IMAP4REV1')) caps.unshift('IMAP4rev1');
+    const tls = this.tlsPolicy();
+    if (tls.cleartextRefused) return [...caps, 'STARTTLS', 'LOGINDISABLED'];
     const plain = s.zimbraReverseProxyImapSaslPlainEnabled ? ['AUTH=PLAIN'] : [];
-    const mode = s.zimbraReverseProxyImapStartTlsMode;
-    if (this.tls || mode === 'off' || !this.deps.tls) return [...caps, ...plain];
-    if (mode === 'on') return [...caps, ...plain, 'STARTTLS'];
-    return [...caps, 'STARTTLS', 'LOGINDISABLED'];
-  }
-
-  private cleartextRefused(): boolean {
-    return !this.tls && this.deps.settings().zimbraReverseProxyImapStartTlsMode === 'only' && this.deps.tls !== undefined;
-  }
-
-  private async startTls(tag: string): Promise<void> {
-    if (this.tls || !this.deps.tls || this.deps.settings().zimbraReverseProxyImapStartTlsMode === 'off') {
-      this.reply(tag, 'BAD', 'STARTTLS not available');
-      return this.countBad();
-    }
-    await this.upgradeToTls(() => this.reply(tag, 'OK', 'Begin TLS negotiation now'));
-  }
-
-  private async authenticate(tag: string, mechanism: string, initialResponse: SecretValue | null): Promise<void> {
-    if (mechanism.toUpperCase() !== 'PLAIN' || !this.deps.settings().zimbraReverseProxyImapSaslPlainEnabled) {
-      return this.reply(tag, 'NO', '[CANNOT] Unsupported authentication mechanism');
-    }
-    if (this.cleartextRefused()) return this.reply(tag, 'NO', '[PRIVACYREQUIRED] Authentication disabled before STARTTLS');
-    let response = initialResponse;
-    if (response === null) {
-      this.write('+ \r\n');
-      this.queue.push(...this.decoder.expectSaslLine());
-      const next = await this.nextInput();
-      if (next === undefined) return;
-      if (next.kind !== 'sasl-line') {
-        this.queue.unshift(next);
-        return this.reply(tag, 'BAD', 'Expected a SASL response');
-      }
-      if (next.response.kind === 'abort') return this.reply(tag, 'BAD', 'AUTHENTICATE aborted');
-      if (next.response.kind === 'invalid') return this.reply(tag, 'BAD', 'Invalid SASL response');
-      response = next.response.base64;
-    }
-    const decoded = decodePlain(response);
-    if (!decoded) return this.reply(tag, 'BAD', 'Invalid SASL PLAIN response');
-    return this.login(tag, { user: decoded.authcid, password: decoded.password, authzid: decoded.authzid || undefined }, this.dialogue(tag, 'AUTHENTICATE'));
-  }
-
-  /** The upstream side of a login: greeting, ID with the client's address, credentials with the client's tag. */
-  private dialogue(tag: string, verb: 'LOGIN' | 'AUTHENTICATE'): Dialogue<UpstreamEvent> {
-    return {
-      reader: createUpstreamReader,
-      greeting: async (conversation, deadline) => {
-        const greeting = await conversation.next(deadline, 'greeting');
-        if (greeting.kind !== 'untagged' || greeting.status !== 'OK') throw unavailable(`upstream greeting was not OK: ${greeting.kind === 'untagged' ? greeting.status : greeting.kind}`);
-        return parseCapabilities(greeting);
-      },
-      credentials: (conversation, route, login, greeting, deadline) => this.credentials(conversation, route, login, greeting as Set<string>, deadline, tag, verb),
-    };
+    return [...caps, ...plain, ...(tls.startTlsAvailable ? ['STARTTLS'] : [])];
   }
 
   /**
-   * ID (the client's address), then the credentials with the client's tag. When the login fits in
-   * one write (LITERAL+ or SASL-IR, as Dovecot and Zimbra announce) it is pipelined behind ID:
-   * one round trip instead of two. Otherwise each synchronizing part waits for the server's `+`.
+   * ID toward the mailbox server: the client's address for its logs and limits, and X-VIA naming
+   * the client and this proxy. Values from the client are made printable ASCII and cut to the
+   * RFC 2971 bound, so no literal is ever needed.
    */
-  private async credentials(conversation: UpstreamConversation<UpstreamEvent>, route: Route, login: LoginRequest, capabilities: Set<string>, deadline: Deadline, tag: string, verb: 'LOGIN' | 'AUTHENTICATE'): Promise<DialogueResult> {
-    const parts = this.loginParts(route, login, capabilities, tag, verb);
-    const id = this.deps.settings().zimbraReverseProxySendImapId ? encodeIdCommand(tag, this.idParams()) : undefined;
-    if (id && parts.length === 1) {
-      conversation.write(Buffer.concat([id, Buffer.from(parts[0]!)]));
-    } else {
-      if (id) {
-        conversation.write(id);
-        await this.readUntilTagged(conversation, tag, deadline);
-      }
-      conversation.write(parts[0]!);
-      for (const part of parts.slice(1)) {
-        const refused = await this.awaitContinuation(conversation, tag, deadline);
-        if (refused) return refused;
-        conversation.write(part);
-      }
-    }
-    // With ID pipelined, the first tagged reply with this tag is ID's: the login's comes after it.
-    if (id && parts.length === 1) await this.readUntilTagged(conversation, tag, deadline);
-    const final = await this.readUntilTagged(conversation, tag, deadline);
-    return { ok: final.status === 'OK', raw: final.raw, refusal: final.status === 'NO' };
-  }
-
-  /** The login command as writes: the first at once, each next one after the server's `+`. */
-  private loginParts(route: Route, login: LoginRequest, capabilities: Set<string>, tag: string, verb: 'LOGIN' | 'AUTHENTICATE'): readonly (Uint8Array | string)[] {
-    if (verb === 'AUTHENTICATE' || login.authzid !== undefined) {
-      // Delegated (authzid set): the client's own identity authenticates, for the account the
-      // route found; otherwise the account's upstream name with the client's password.
-      const response = login.authzid !== undefined ? encodeSaslResponse(route.upstreamUser, login.user, login.password) : encodeSaslResponse('', route.upstreamUser, login.password);
-      return capabilities.has('SASL-IR') ? [encodeAuthenticatePlain(tag, response)] : [encodeAuthenticatePlain(tag, undefined), `${response}\r\n`];
-    }
-    return encodeLogin(tag, route.upstreamUser, login.password, capabilities.has('LITERAL+'));
-  }
-
-  /**
-   * Waits for the upstream's `+`: undefined when it came, else the tagged reply that ended the
-   * command instead. Untagged responses in between are handled as in {@link readUntilTagged}.
-   */
-  private async awaitContinuation(conversation: UpstreamConversation<UpstreamEvent>, tag: string, deadline: Deadline): Promise<DialogueResult | undefined> {
-    for (;;) {
-      const event = await conversation.next(deadline, 'continuation');
-      if (event.kind === 'continuation') return undefined;
-      if (event.kind === 'tagged' && event.tag === tag) return { ok: false, raw: event.raw, refusal: event.status === 'NO' };
-      if (event.kind === 'untagged') this.untagged(event);
-    }
-  }
-
-  /** An untagged response during the login: alerts are relayed, BYE ends the login, the rest is the proxy's own. */
-  private untagged(event: Extract<UpstreamEvent, { kind: 'untagged' }>): void {
-    if (event.status === 'BYE') throw unavailable(`upstream said BYE: ${event.text}`);
-    // Alerts are relayed (RFC 9051 §7.1: the client must show them); the rest (the ID reply,
-    // capabilities, an untagged BAD some servers send to ID) belongs to the proxy's own exchange.
-    if (event.code?.toUpperCase() === 'ALERT') this.write(event.raw);
-  }
-
-  /** Relays untagged alerts (RFC 9051 §7.1: the client must show them) and returns the tagged reply. */
-  private async readUntilTagged(conversation: UpstreamConversation<UpstreamEvent>, tag: string, deadline: Deadline): Promise<Extract<UpstreamEvent, { kind: 'tagged' }>> {
-    for (;;) {
-      const event = await conversation.next(deadline, 'tagged reply');
-      if (event.kind === 'tagged' && event.tag === tag) return event;
-      if (event.kind === 'untagged') this.untagged(event);
-    }
-  }
-
-  private idParams(): [string, string][] {
+  private idParams(): ImapIdParam[] {
+    const clean = (value: string) => value.replace(/[^\x20-\x7e]|["\\]/g, '?').slice(0, 1024);
     const client = this.clientName && this.clientVersion ? `${this.clientName}/${this.clientVersion}` : this.clientName;
-    const via = [client, `${this.proxyIp()}(Postern)`].filter(Boolean).join(',');
-    const params: [string, string][] = [
-      ['X-ORIGINATING-IP', this.clientIp()],
-      ['X-ORIGINATING-PORT', String(this.clientPort())],
-      ['X-VIA', via],
+    const via = [client, `${this.link.proxyIp}(Postern)`].filter(Boolean).join(',');
+    const params: ImapIdParam[] = [
+      { key: 'X-ORIGINATING-IP', value: this.link.clientIp },
+      { key: 'X-ORIGINATING-PORT', value: String(this.link.clientPort) },
+      { key: 'X-VIA', value: clean(via) },
     ];
-    if (this.clientName) params.push(['name', this.clientName]);
-    if (this.clientVersion) params.push(['version', this.clientVersion]);
+    if (this.clientName) params.push({ key: 'name', value: clean(this.clientName) });
+    if (this.clientVersion) params.push({ key: 'version', value: clean(this.clientVersion) });
     return params;
   }
 }

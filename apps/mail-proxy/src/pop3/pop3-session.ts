@@ -1,186 +1,139 @@
 /**
  * One POP3 client session (RFC 1939, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 AUTH): the
- * AUTHORIZATION state served locally, the login relayed to the user's mailbox server, then a
- * splice (see BaseSession for the login flow shared with IMAP).
- *
- * The client's address goes upstream as `XCLIENT ADDR= PORT=` when the server's greeting offers
- * `[XCLIENT]` (Dovecot), else as Zimbra's `XOIP` when `zimbraReverseProxySendPop3Xoip` is on.
+ * AUTHORIZATION state served locally, checked against the codec's verb table, the login relayed to
+ * the user's mailbox server (see pop3-upstream-login.ts), then a splice. What IMAP and POP3 share
+ * is in MailSession.
  */
-import type { Route, SecretValue } from '@postern/contracts';
-import type { Deadline } from '@postern/service-kit';
-import { BaseSession, unavailable, type Dialogue, type DialogueResult, type LoginRequest } from '../base-session';
-import type { UpstreamConversation } from '../conversation';
+import { encodeErr, encodeMultiline, encodeOk, Pop3CommandFramer, pop3InputHalts, POP3_VERBS, redactPop3Command, toPop3ClientInput, type Pop3ClientInput, type Pop3Command } from '@postern/pop3-codec';
+import type { AcceptedConnection } from '../client-link';
+import type { Refusal, StartTlsMode } from '../command-policy';
+import { haltingDecoder } from '../halting-decoder';
 import { Limits } from '../limits';
-import type { ClientConnection, Session, SessionDeps } from '../session';
-import type { Pop3ClientCommand, Pop3Input, Pop3UpstreamEvent } from './pop3-wire';
-import { createPop3Decoder, createPop3UpstreamReader, decodePlain, encodeSaslResponse } from './pop3-wire.adapter';
+import type { LoginRequest } from '../login-flow';
+import { MailSession, type SaslFailure } from '../mail-session';
+import type { Session, SessionDeps } from '../session';
+import { pop3UpstreamLogin } from './pop3-upstream-login';
 
-export function createPop3Session(connection: ClientConnection, deps: SessionDeps): Session {
+export function createPop3Session(connection: AcceptedConnection, deps: SessionDeps): Session {
   const session = new Pop3Session(connection, deps);
   session.start();
   return session;
 }
 
-class Pop3Session extends BaseSession<Pop3Input> {
-  protected readonly protocol = 'pop3' as const;
+const REFUSALS: Record<Refusal, { text: string; code?: string }> = {
+  'wrong-state': { text: 'Command not valid in this state' },
+  'tls-unavailable': { text: 'STLS not available' },
+  'cleartext-refused': { code: 'AUTH', text: 'Cleartext login disabled; use STLS' },
+};
+
+const SASL_FAILURES: Record<Exclude<SaslFailure, 'gone'>, string> = {
+  aborted: 'Authentication aborted',
+  'invalid-line': 'Invalid SASL response',
+  'not-a-response': 'Expected a SASL response',
+  'invalid-plain': 'Invalid SASL PLAIN response',
+};
+
+class Pop3Session extends MailSession<Pop3ClientInput> {
   protected readonly postAuthIdleMs = Limits.postAuthIdlePop3Ms;
-  protected readonly decoder = createPop3Decoder();
+  protected readonly preAuthState = 'authorization';
+  // RFC 2449 §4 caps command lines at 255 octets, which leaves no room for a long password in
+  // `PASS`; the proxy takes any password up to its own limit, as Dovecot and Zimbra do.
+  protected readonly decoder = haltingDecoder(new Pop3CommandFramer({ maxLineBytes: Limits.passwordBytes + 16 }), toPop3ClientInput, pop3InputHalts);
   private user: string | undefined;
 
-  protected greetingLine(): string {
-    return this.deps.settings().zimbraReverseProxyPop3ExposeVersionOnBanner ? `+OK Postern ${this.deps.version} POP3 ready\r\n` : '+OK POP3 ready\r\n';
+  protected greetingLine(): Uint8Array {
+    return encodeOk(this.deps.settings().zimbraReverseProxyPop3ExposeVersionOnBanner ? `Postern ${this.deps.version} POP3 ready` : 'POP3 ready');
   }
-  protected goodbye(text: string): string {
-    return `-ERR ${text}\r\n`;
+  protected goodbye(text: string): Uint8Array {
+    return encodeErr(text);
   }
-  protected loginFailedReply(_tag: string | undefined, kind: 'failed' | 'temporary'): string {
-    return kind === 'failed' ? '-ERR [AUTH] Authentication failed\r\n' : '-ERR [SYS/TEMP] Service temporarily unavailable, try again later\r\n';
+  protected loginFailedReply(_tag: string | undefined, kind: 'failed' | 'temporary'): Uint8Array {
+    return kind === 'failed' ? encodeErr('Authentication failed', 'AUTH') : encodeErr('Service temporarily unavailable, try again later', 'SYS/TEMP');
   }
-
-  private ok(text: string): void {
-    this.write(`+OK ${text}\r\n`);
-  }
-  private err(text: string): void {
-    this.write(`-ERR ${text}\r\n`);
+  protected startTlsMode(): StartTlsMode {
+    return this.deps.settings().zimbraReverseProxyPop3StartTlsMode;
   }
 
-  protected async handle(input: Pop3Input): Promise<void> {
+  protected async handle(input: Pop3ClientInput): Promise<void> {
     switch (input.kind) {
       case 'limit':
+        // The framer has stopped: nothing after this line can be read.
         this.violation(input.limit);
-        if (input.fatal) return this.bye('Line too long');
-        this.err('Line too long');
-        return this.countBad();
+        return this.bye('Line too long');
       case 'http':
         return this.httpOnMailPort();
       case 'bad':
-        this.err(`Invalid command (${input.reason})`);
-        return this.countBad();
+        this.write(encodeErr(`Invalid command (${input.reason})`));
+        return this.countBad('syntax');
       case 'sasl-line':
-        this.err('Unexpected continuation');
-        return this.countBad();
+        this.write(encodeErr('Unexpected continuation'));
+        return this.countBad('unexpected-continuation');
       case 'command':
         if (!this.countCommand()) return;
         return this.command(input.command);
     }
   }
 
-  private async command(command: Pop3ClientCommand): Promise<void> {
+  private async command(command: Pop3Command): Promise<void> {
+    if (command.name === 'UNKNOWN') {
+      this.write(encodeErr('Command not valid in this state'));
+      return this.countBad('unknown-command');
+    }
+    // `AUTH` alone lists the mechanisms (RFC 5034 §4, as many clients expect): allowed before STLS, naming none then.
+    const listing = command.name === 'AUTH' && command.mechanism === null;
+    const refusal = this.admit(POP3_VERBS[command.name], () => redactPop3Command(command));
+    if (refusal && !(listing && refusal === 'cleartext-refused')) {
+      const { text, code } = REFUSALS[refusal];
+      this.write(encodeErr(text, code));
+      return refusal === 'cleartext-refused' ? undefined : this.countBad(refusal);
+    }
     switch (command.name) {
       case 'CAPA':
-        this.write(['+OK Capability list follows', ...this.capabilities(), '.', ''].join('\r\n'));
-        return;
+        return this.write(encodeMultiline('Capability list follows', this.capabilities()));
       case 'NOOP':
-        return this.ok('');
+        return this.write(encodeOk());
       case 'QUIT':
-        this.ok('Logging out');
+        this.write(encodeOk('Logging out'));
         return this.close();
       case 'STLS':
-        if (this.tls || !this.deps.tls || this.deps.settings().zimbraReverseProxyPop3StartTlsMode === 'off') {
-          this.err('STLS not available');
-          return this.countBad();
-        }
-        return this.upgradeToTls(() => this.ok('Begin TLS negotiation now'));
+        return this.upgradeToTls(() => this.write(encodeOk('Begin TLS negotiation now')));
       case 'USER':
-        if (this.cleartextRefused()) return this.err('[AUTH] Cleartext login disabled; use STLS');
         this.user = command.user;
-        return this.ok('');
+        return this.write(encodeOk());
       case 'PASS': {
-        if (this.cleartextRefused()) return this.err('[AUTH] Cleartext login disabled; use STLS');
         const user = this.user;
         this.user = undefined;
         if (user === undefined) {
-          this.err('USER first');
-          return this.countBad();
+          this.write(encodeErr('USER first'));
+          return this.countBad('pass-without-user');
         }
-        return this.login(undefined, { user, password: command.password, authzid: undefined }, this.dialogue());
+        return this.logIn(false, { user, password: command.password, authzid: undefined });
       }
-      case 'AUTH':
-        return this.authenticate(command.mechanism, command.initialResponse);
+      case 'AUTH': {
+        const enabled = this.deps.settings().zimbraReverseProxyPop3SaslPlainEnabled;
+        if (command.mechanism === null) return this.write(encodeMultiline('', enabled && !this.tlsPolicy().cleartextRefused ? ['PLAIN'] : []));
+        if (command.mechanism !== 'PLAIN' || !enabled) return this.write(encodeErr('Unsupported authentication mechanism'));
+        const credentials = await this.saslPlain(command.initialResponse, (input) => (input.kind === 'sasl-line' ? input.response : undefined));
+        if (typeof credentials !== 'string') return this.logIn(true, credentials);
+        if (credentials !== 'gone') this.write(encodeErr(SASL_FAILURES[credentials]));
+        return;
+      }
       case 'APOP':
-        return this.err('APOP not supported');
-      case 'UNKNOWN':
-        this.err('Command not valid in this state');
-        return this.countBad();
+        return this.write(encodeErr('APOP not supported'));
     }
+  }
+
+  private logIn(sasl: boolean, request: LoginRequest): Promise<void> {
+    return this.login(undefined, request, pop3UpstreamLogin({ sasl, xoip: this.deps.settings().zimbraReverseProxySendPop3Xoip }));
   }
 
   /** CAPA: configured capabilities, SASL and STLS by TLS state and mode (Zimbra's rules: `only` hides USER before TLS). */
   private capabilities(): string[] {
     const s = this.deps.settings();
-    const refused = this.cleartextRefused();
-    const caps = s.zimbraReverseProxyPop3EnabledCapability.filter((c) => !(refused && c.toUpperCase() === 'USER'));
-    if (s.zimbraReverseProxyPop3SaslPlainEnabled && !refused) caps.push('SASL PLAIN');
-    if (!this.tls && this.deps.tls && s.zimbraReverseProxyPop3StartTlsMode !== 'off') caps.push('STLS');
+    const tls = this.tlsPolicy();
+    const caps = s.zimbraReverseProxyPop3EnabledCapability.filter((c) => !(tls.cleartextRefused && c.toUpperCase() === 'USER'));
+    if (s.zimbraReverseProxyPop3SaslPlainEnabled && !tls.cleartextRefused) caps.push('SASL PLAIN');
+    if (tls.startTlsAvailable) caps.push('STLS');
     return caps;
-  }
-
-  private cleartextRefused(): boolean {
-    return !this.tls && this.deps.settings().zimbraReverseProxyPop3StartTlsMode === 'only' && this.deps.tls !== undefined;
-  }
-
-  private async authenticate(mechanism: string | null, initialResponse: SecretValue | null): Promise<void> {
-    const enabled = this.deps.settings().zimbraReverseProxyPop3SaslPlainEnabled;
-    if (mechanism === null) {
-      // RFC 5034 §4 allows AUTH without arguments to list the mechanisms (as many clients expect).
-      this.write(['+OK', ...(enabled && !this.cleartextRefused() ? ['PLAIN'] : []), '.', ''].join('\r\n'));
-      return;
-    }
-    if (mechanism.toUpperCase() !== 'PLAIN' || !enabled) return this.err('Unsupported authentication mechanism');
-    if (this.cleartextRefused()) return this.err('[AUTH] Authentication disabled before STLS');
-    let response = initialResponse;
-    if (response === null) {
-      this.write('+ \r\n');
-      this.queue.push(...this.decoder.expectSaslLine());
-      const next = await this.nextInput();
-      if (next === undefined) return;
-      if (next.kind !== 'sasl-line') {
-        this.queue.unshift(next);
-        return this.err('Expected a SASL response');
-      }
-      if (next.response.kind === 'abort') return this.err('Authentication aborted');
-      if (next.response.kind === 'invalid') return this.err('Invalid SASL response');
-      response = next.response.base64;
-    }
-    const decoded = decodePlain(response);
-    if (!decoded) return this.err('Invalid SASL PLAIN response');
-    return this.login(undefined, { user: decoded.authcid, password: decoded.password, authzid: decoded.authzid || undefined }, this.dialogue(true));
-  }
-
-  private dialogue(sasl = false): Dialogue<Pop3UpstreamEvent> {
-    return {
-      reader: createPop3UpstreamReader,
-      greeting: async (conversation, deadline) => {
-        const greeting = await conversation.next(deadline, 'greeting');
-        if (greeting.kind !== 'ok') throw unavailable(`upstream greeting was not +OK: ${greeting.text}`);
-        return greeting.code?.split(/\s+/).some((word) => word.toUpperCase() === 'XCLIENT') ?? false;
-      },
-      credentials: (conversation, route, login, greeting, deadline) => this.credentials(conversation, route, login, greeting === true, deadline, sasl),
-    };
-  }
-
-  private async credentials(conversation: UpstreamConversation<Pop3UpstreamEvent>, route: Route, login: LoginRequest, xclient: boolean, deadline: Deadline, sasl: boolean): Promise<DialogueResult> {
-    if (xclient) {
-      conversation.write(`XCLIENT ADDR=${this.clientIp()} PORT=${this.clientPort()}\r\n`);
-      await conversation.next(deadline, 'XCLIENT');
-    } else if (this.deps.settings().zimbraReverseProxySendPop3Xoip) {
-      conversation.write(`XOIP ${this.clientIp()}\r\n`);
-      // Servers without XOIP answer -ERR; the login goes on either way.
-      await conversation.next(deadline, 'XOIP');
-    }
-    if (sasl || login.authzid !== undefined) {
-      // Delegated (authzid set): the client's own identity authenticates, for the account the route found.
-      const response = login.authzid !== undefined ? encodeSaslResponse(route.upstreamUser, login.user, login.password) : encodeSaslResponse('', route.upstreamUser, login.password);
-      conversation.write(`AUTH PLAIN ${response}\r\n`);
-    } else {
-      // The name comes from the directory: a line break in it would be a second command.
-      if (/[\0\r\n]/.test(route.upstreamUser)) throw unavailable('the directory gave a user name with a line break');
-      conversation.write(`USER ${route.upstreamUser}\r\n`);
-      const user = await conversation.next(deadline, 'USER');
-      if (user.kind !== 'ok') return { ok: false, raw: user.raw, refusal: user.kind === 'err' };
-      conversation.write(Buffer.concat([Buffer.from('PASS '), login.password.bytes(), Buffer.from('\r\n')]));
-    }
-    const final = await conversation.next(deadline, 'login');
-    return { ok: final.kind === 'ok', raw: final.raw, refusal: final.kind === 'err' };
   }
 }

@@ -3,6 +3,7 @@
  * The initial response is secret and kept as its base64 text; `=` is an empty initial response
  * (RFC 4959 §3), absent is null (the session then sends `+ ` and calls `expectRawLine()`).
  */
+import { BASE64 } from '@postern/sasl';
 import { ImapSyntaxError, type ArgReader } from '../arg-reader';
 import { REDACTED_TEXT, secret, type SecretValue } from '../secret';
 import type { ImapVerbSpec } from './spec';
@@ -14,8 +15,6 @@ export interface AuthenticateArgs {
   readonly initialResponse: SecretValue | null;
 }
 
-/** base64 per RFC 4648 §4 with padding, as RFC 9051 §9 requires. */
-export const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function parse(r: ArgReader): AuthenticateArgs {
   r.sp();

@@ -2,9 +2,22 @@
  * SASL helpers shared by IMAP AUTHENTICATE and POP3 AUTH: the PLAIN message (RFC 4616 §2) and client
  * continuation lines (RFC 9051 §6.2.2, RFC 5034 §4: base64, or `*` to abort).
  */
-import { BASE64 } from './commands/authenticate';
-import { SASL_PLAIN_DEFAULTS, type SaslPlainLimits } from './limits';
-import { secret, type SecretValue } from './secret';
+import { secret, type SecretValue } from '@postern/contracts';
+
+/** base64 per RFC 4648 §4 with padding, as RFC 9051 §9 and RFC 5034 §4 require. */
+export const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Bounds on a decoded SASL PLAIN message (RFC 4616 §2). */
+export interface SaslPlainLimits {
+  /** Zimbra's login limit (ngx_mail.h: 256 bytes); RFC 4616 requires accepting at least 255. */
+  readonly maxAuthzidBytes: number;
+  /** Same limit as the authorization identity: both are account names. */
+  readonly maxAuthcidBytes: number;
+  /** Zimbra's password limit (ngx_mail.h: 1024 bytes). */
+  readonly maxPasswordBytes: number;
+}
+
+export const SASL_PLAIN_DEFAULTS: SaslPlainLimits = { maxAuthzidBytes: 256, maxAuthcidBytes: 256, maxPasswordBytes: 1024 };
 
 /** A decoded PLAIN message: `[authzid] NUL authcid NUL passwd`. */
 export interface SaslPlainCredentials {
@@ -58,6 +71,12 @@ export function encodeSaslPlain(credentials: { authzid?: string; authcid: string
   const pw = credentials.password;
   const password = typeof pw === 'string' ? Buffer.from(pw, 'utf8') : pw instanceof Uint8Array ? pw : pw.bytes();
   return Buffer.concat([Buffer.from(credentials.authzid ?? '', 'utf8'), Buffer.from([0]), Buffer.from(credentials.authcid, 'utf8'), Buffer.from([0]), password]).toString('base64');
+}
+
+/** A SASL response on its own line (after the server's `+`): the base64 text and CRLF. */
+export function encodeSaslResponseLine(base64: string): Uint8Array {
+  if (!BASE64.test(base64)) throw new TypeError('SASL response is not base64');
+  return Buffer.from(`${base64}\r\n`, 'latin1');
 }
 
 /** A client's answer to a SASL challenge. */

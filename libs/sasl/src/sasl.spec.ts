@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeSaslPlain, encodeSaslPlain, parseSaslResponseLine } from './sasl';
-import { secret } from './secret';
+import { secret } from '@postern/contracts';
 
 const b64 = (s: string) => Buffer.from(s, 'latin1').toString('base64');
 

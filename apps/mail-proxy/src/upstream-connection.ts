@@ -1,22 +1,25 @@
 /**
- * A request/response conversation with the upstream before the splice: feed its bytes to a pure
- * response reader, hand the session one event at a time, never wait past the deadline, and give
- * back anything read ahead when the splice takes over.
+ * The connection to the mailbox server while the proxy logs in: its bytes go through the codec's
+ * response reader, the login reads one response at a time and never waits past the deadline, and
+ * whatever was read ahead goes to the client when the splice takes over.
  */
 import type { Socket } from 'node:net';
 import { ErrorCode, PosternError } from '@postern/contracts';
 import type { Deadline } from '@postern/service-kit';
 
+/** A codec's response reader as the connection uses it; throws when the upstream's bytes can no longer be read. */
 export interface ResponseReader<E> {
   push(chunk: Uint8Array): E[];
   /** Bytes received but not yet part of an event. */
   drainBuffered(): Uint8Array;
 }
 
-export class UpstreamConversation<E extends { raw?: Uint8Array }> {
+export class UpstreamConnection<E extends { raw?: Uint8Array }> {
   private readonly queue: E[] = [];
   private waiter: ((error?: Error) => void) | undefined;
   private failure: Error | undefined;
+  private released = false;
+  private releaseHooks: (() => void)[] = [];
 
   constructor(
     readonly socket: Socket,
@@ -58,12 +61,22 @@ export class UpstreamConversation<E extends { raw?: Uint8Array }> {
    * and the reader's partial buffer), to be passed to the client before the splice.
    */
   release(): { socket: Socket; readAhead: Buffer } {
+    if (!this.released) {
+      this.released = true;
+      for (const hook of this.releaseHooks.splice(0)) hook();
+    }
     this.socket.off('data', this.onData);
     this.socket.off('close', this.onClose);
     this.socket.off('error', this.onError);
     const parts = this.queue.splice(0).map((e) => Buffer.from(e.raw ?? new Uint8Array()));
     parts.push(Buffer.from(this.reader.drainBuffered()));
     return { socket: this.socket, readAhead: Buffer.concat(parts) };
+  }
+
+  /** Runs `hook` once, when the socket is released or closed. */
+  onRelease(hook: () => void): void {
+    if (this.released) hook();
+    else this.releaseHooks.push(hook);
   }
 
   /** Hangs up; a `next()` still waiting fails at once rather than at its deadline. */

@@ -126,7 +126,7 @@ async function listen(protocol: 'imap' | 'pop3', overrides: Partial<SessionDeps>
     throttle: new ScriptedThrottle(),
     upstreams: refusingUpstreams,
     metrics,
-    logger: createLogger('mail-proxy-spec', 'silent'),
+    logger: createLogger('mail-proxy-spec', process.env.SPEC_LOG ?? 'silent'),
     tls: undefined,
     version: '0.0.0-spec',
     ...overrides,
@@ -243,7 +243,7 @@ describe('a session before login', () => {
     const p = await LineClient.connect({ port: lookupDown.port });
     await p.line();
     p.send('USER bob@example.com\r\nPASS secret\r\n');
-    expect(await p.line()).toBe('+OK ');
+    expect(await p.line()).toBe('+OK');
     expect(await p.line()).toBe('-ERR [SYS/TEMP] Service temporarily unavailable, try again later');
     p.close();
 
@@ -319,10 +319,10 @@ describe('a session before login', () => {
           const line = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
           seen.push(line);
-          if (/^a ID /.test(line)) socket.write('* ID NIL\r\na OK ID completed\r\n');
-          else if (/^a LOGIN \{\d+\}$/.test(line)) socket.write('* OK [ALERT] Maintenance tonight\r\n+ go on\r\n');
+          if (/^p1 ID /.test(line)) socket.write('* ID NIL\r\np1 OK ID completed\r\n');
+          else if (/^p2 LOGIN \{\d+\}$/.test(line)) socket.write('* OK [ALERT] Maintenance tonight\r\n+ go on\r\n');
           else if (/\{\d+\}$/.test(line)) socket.write('+ go on\r\n');
-          else socket.write('a OK Logged in\r\n');
+          else socket.write('p2 OK Logged in\r\n');
         }
       });
     });
@@ -335,7 +335,8 @@ describe('a session before login', () => {
     await c.line();
     c.send('a LOGIN bob secret\r\n');
     expect(await c.until('a ')).toEqual(['* OK [ALERT] Maintenance tonight', 'a OK Logged in']);
-    expect(seen.slice(1)).toEqual(['a LOGIN {15}', 'bob@example.com {6}', 'secret']);
+    // The proxy's own tags upstream (p1 for ID, p2 for the login); the client sees its own.
+    expect(seen.slice(1)).toEqual(['p2 LOGIN {15}', 'bob@example.com {6}', 'secret']);
     c.close();
   });
 
@@ -352,15 +353,15 @@ describe('a session before login', () => {
 
   it("delegated SASL: the client's own identity authenticates upstream, for the routed account", async () => {
     const upstream = await fakeMailbox((line, socket) => {
-      if (/^a AUTHENTICATE PLAIN /.test(line)) socket.write('a OK Logged in\r\n');
-      else if (/^a ID /.test(line)) socket.write('a OK ID completed\r\n');
+      if (/^p2 AUTHENTICATE PLAIN /.test(line)) socket.write('p2 OK Logged in\r\n');
+      else if (/^p1 ID /.test(line)) socket.write('p1 OK ID completed\r\n');
     }, '* OK [CAPABILITY IMAP4rev1 SASL-IR ID] ready');
     const { port } = await listen('imap', { routes: routes(routeTo(upstream.port)), upstreams: tcpConnector });
     const c = await LineClient.connect({ port });
     await c.line();
     c.send(`a AUTHENTICATE PLAIN ${Buffer.from('bob\0admin@example.com\0admin-pw').toString('base64')}\r\n`);
     expect(await c.line()).toBe('a OK Logged in');
-    const sent = upstream.seen.find((l) => l.startsWith('a AUTHENTICATE PLAIN '))!;
+    const sent = upstream.seen.find((l) => l.startsWith('p2 AUTHENTICATE PLAIN '))!;
     expect(Buffer.from(sent.split(' ')[3]!, 'base64').toString()).toBe('bob@example.com\0admin@example.com\0admin-pw');
     c.close();
   });
@@ -371,7 +372,7 @@ describe('a session before login', () => {
     const c = await LineClient.connect({ port });
     await c.line();
     c.send('USER bob\r\nPASS secret\r\n');
-    expect(await c.line()).toBe('+OK ');
+    expect(await c.line()).toBe('+OK');
     expect(await c.line()).toBe('+OK');
     expect(upstream.seen).toEqual(['XOIP 127.0.0.1', 'USER bob@example.com', 'PASS secret']);
     c.close();

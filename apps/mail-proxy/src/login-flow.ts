@@ -1,0 +1,252 @@
+/**
+ * One login, as a plain async function over ports (route resolver, throttle, upstream connector):
+ *
+ *   route (cache, else lookup service) → user throttle pre-check, while the upstream connects and
+ *   greets → the protocol's upstream login (client address, credentials) → on OK: count it;
+ *   on refusal: forget the cached route, count the failure, wait the auth-wait interval.
+ *
+ * It returns what happened as a {@link LoginResult}; the session turns that into replies. One
+ * deadline covers the whole login; a dependency that fails is a temporary failure, never a pass.
+ * A client that leaves aborts the signal: the upstream is hung up at once and nothing is counted
+ * as a success.
+ */
+import type { Socket } from 'node:net';
+import { ErrorCode, PosternError, type Route, type RouteProtocol, type SecretValue, type ThrottleCheckResult } from '@postern/contracts';
+import type { EffectiveSettings } from '@postern/config';
+import { contextOf, type RouteResolverPort } from '@postern/route-client';
+import { Deadline } from '@postern/service-kit';
+import type { ThrottlePort } from '@postern/throttle-client';
+import type { LoginOutcome, MailProtocol, MailProxyMetrics } from './mail-proxy.metrics';
+import type { SessionLog } from './session-log';
+import type { UpstreamConnector } from './upstream';
+import { UpstreamConnection, type ResponseReader } from './upstream-connection';
+
+/** A login request from the client, after the protocol's own checks. */
+export interface LoginRequest {
+  /** The name the client authenticates as. */
+  readonly user: string;
+  readonly password: SecretValue;
+  /** SASL authorization identity when it differs from `user` (delegated login): routing uses it. */
+  readonly authzid: string | undefined;
+}
+
+/** The ports a login talks to. */
+export interface LoginPorts {
+  readonly routes: RouteResolverPort;
+  readonly throttle: ThrottlePort;
+  readonly upstreams: UpstreamConnector;
+  readonly metrics: MailProxyMetrics;
+}
+
+/** Who logs in, from where, and how to reach the client meanwhile. */
+export interface LoginContext {
+  readonly protocol: MailProtocol;
+  readonly settings: EffectiveSettings;
+  readonly clientIp: string;
+  readonly clientPort: number;
+  readonly proxyIp: string;
+  /** The session's id: the throttle's request id and on every log line. */
+  readonly requestId: string;
+  /** Aborted when the client leaves. */
+  readonly signal: AbortSignal;
+  readonly log: SessionLog;
+  /** Writes to the client during the login (the upstream's alerts). */
+  readonly relay: (bytes: Uint8Array) => void;
+}
+
+/** How the upstream answered the credentials. `reply` is its final line, ready for the client. */
+export type UpstreamAnswer =
+  | { readonly kind: 'ok'; readonly reply: Uint8Array }
+  /** `refusal`: a NO/-ERR (wrong password and kin), not a protocol error. */
+  | { readonly kind: 'refused'; readonly reply: Uint8Array; readonly refusal: boolean }
+  /** The server said goodbye during the login (IMAP `* BYE`): relayed as it is. */
+  | { readonly kind: 'bye'; readonly reply: Uint8Array };
+
+/** What a protocol does on the upstream side of a login. `G` is what it keeps of the greeting. */
+export interface UpstreamLogin<E extends { raw?: Uint8Array }, G> {
+  createReader(): ResponseReader<E>;
+  /** Reads the greeting; throws {@link PosternError} UNAVAILABLE unless it is a positive one. */
+  greeting(upstream: UpstreamConnection<E>, deadline: Deadline): Promise<G>;
+  /** Sends the client's address and the credentials; returns the final answer. */
+  credentials(upstream: UpstreamConnection<E>, login: UpstreamLoginInput<G>, deadline: Deadline): Promise<UpstreamAnswer>;
+}
+
+/** What the credentials step needs to know. */
+export interface UpstreamLoginInput<G> {
+  readonly route: Route;
+  readonly request: LoginRequest;
+  readonly greeting: G;
+  readonly context: LoginContext;
+}
+
+export type LoginResult =
+  | { readonly kind: 'ok'; readonly reply: Uint8Array; readonly upstream: Socket; readonly readAhead: Buffer; readonly route: Route }
+  /** The login failed for good (after the auth-wait); `reply` is the upstream's own refusal to relay, if any. */
+  | { readonly kind: 'refused'; readonly outcome: 'rejected' | 'not_found' | 'not_allowed'; readonly reply?: Uint8Array }
+  | { readonly kind: 'throttled'; readonly message: string; readonly reason: string }
+  | { readonly kind: 'bye'; readonly reply: Uint8Array }
+  | { readonly kind: 'unavailable' }
+  | { readonly kind: 'aborted' };
+
+/** The metric label of a result. */
+export function outcomeOf(result: LoginResult): LoginOutcome {
+  switch (result.kind) {
+    case 'refused':
+      return result.outcome;
+    case 'bye':
+      return 'upstream_error';
+    default:
+      return result.kind;
+  }
+}
+
+export async function runLogin<E extends { raw?: Uint8Array }, G>(ports: LoginPorts, context: LoginContext, request: LoginRequest, protocolLogin: UpstreamLogin<E, G>): Promise<LoginResult> {
+  const { settings: s, protocol, clientIp, signal, log } = context;
+  const deadline = new Deadline(s.zimbraReverseProxyConnectTimeout);
+  const routed = request.authzid ?? request.user;
+  const temporary = (why: string, error?: unknown): LoginResult => {
+    // The client left, and its leaving hung up the upstream: not a failure of anything.
+    if (signal.aborted) return { kind: 'aborted' };
+    log.warn({ err: error, why }, 'login: temporary failure');
+    return { kind: 'unavailable' };
+  };
+  const reportFailure = (user: string) => {
+    // Never waited for: the failure limits are the throttle's business, not this client's reply.
+    const counting = new Deadline(Math.max(1, deadline.remaining()));
+    ports.throttle.check({ kind: 'login-failed', protocol, clientIp, user, requestId: context.requestId }, counting).catch((error: unknown) => log.debug({ err: error }, 'reporting a failed login failed'));
+  };
+
+  // 1. Route. It comes first so the user throttle counts the account, not one of its spellings
+  //    (an alias, an unqualified name); for most logins it is a cache read.
+  const routeProtocol: RouteProtocol = s.zimbraReverseProxySSLToUpstreamEnabled ? `${protocol}ssl` : protocol;
+  const query = { login: routed, protocol: routeProtocol, clientIp, proxyIp: context.proxyIp, requestId: context.requestId };
+  const lookupStarted = performance.now();
+  let found;
+  try {
+    found = await ports.routes.resolve(query, deadline);
+  } catch (error) {
+    // A login the contract refuses (control characters, white space) names no user anywhere.
+    if (error instanceof PosternError && error.code === ErrorCode.BadRequest) {
+      await authWait(s.zimbraReverseProxyAuthWaitInterval);
+      return { kind: 'refused', outcome: 'not_found' };
+    }
+    return temporary('route lookup', error);
+  }
+  ports.metrics.lookup.observe({ source: found.outcome === 'ROUTE' ? found.source : 'directory' }, (performance.now() - lookupStarted) / 1000);
+  if (found.outcome !== 'ROUTE') {
+    // Counted as a failure of this address: guessing names is guessing too. The wait is this
+    // frontend's own setting, so every failed login on a node takes the same time.
+    reportFailure(routed.toLowerCase());
+    await authWait(s.zimbraReverseProxyAuthWaitInterval);
+    return { kind: 'refused', outcome: found.outcome === 'NOT_FOUND' ? 'not_found' : 'not_allowed' };
+  }
+  const route = found.route;
+  if (signal.aborted) return { kind: 'aborted' };
+
+  // 2 and 3, at once: the user throttle (check only: the count goes up after a successful login,
+  //    so a stranger cannot lock a user out by failing on purpose), and the upstream connection
+  //    with its greeting. A refusal closes the connection unused.
+  const preLogin = ports.throttle
+    .check({ kind: 'pre-login', protocol, clientIp, user: route.accountName, requestId: context.requestId }, deadline)
+    .catch((error: unknown): ThrottleCheckResult => {
+      log.warn({ err: error }, 'user throttle check failed');
+      return { verdict: 'allow' };
+    });
+  const connectStarted = performance.now();
+  const connecting = openUpstream(ports.upstreams, route, routeProtocol.endsWith('ssl'), protocolLogin, deadline, signal);
+  // Handled below, after the throttle's answer; until then a failure must not count as unhandled.
+  connecting.catch(() => undefined);
+  const verdict = await preLogin;
+  if (verdict.verdict === 'deny' || signal.aborted) {
+    connecting.then(({ upstream }) => upstream.close(), () => undefined);
+    return verdict.verdict === 'deny' ? { kind: 'throttled', message: verdict.message, reason: verdict.reason } : { kind: 'aborted' };
+  }
+  let upstream: UpstreamConnection<E>;
+  let greeting: G;
+  try {
+    ({ upstream, greeting } = await connecting);
+  } catch (error) {
+    return temporary('upstream connect', error);
+  }
+  ports.metrics.upstreamConnect.observe({ protocol }, (performance.now() - connectStarted) / 1000);
+
+  // 4. The protocol's login: client address, credentials, the final answer.
+  const loginStarted = performance.now();
+  let answer: UpstreamAnswer;
+  try {
+    answer = await protocolLogin.credentials(upstream, { route, request, greeting, context }, deadline);
+  } catch (error) {
+    upstream.close();
+    return temporary('upstream login', error);
+  }
+  ports.metrics.upstreamLogin.observe({ protocol }, (performance.now() - loginStarted) / 1000);
+  // The client left during the login: nothing to relay, nothing to count as a success.
+  if (signal.aborted) return { kind: 'aborted' };
+
+  if (answer.kind === 'bye') {
+    upstream.close();
+    log.info({ account: route.accountName, upstream: `${route.host}:${route.port}` }, 'mailbox server said BYE during the login');
+    return { kind: 'bye', reply: answer.reply };
+  }
+  if (answer.kind === 'refused') {
+    // Refused: forget the cached route (the mailbox may have moved), count, wait, relay.
+    upstream.close();
+    reportFailure(route.accountName);
+    ports.routes.forget(route.accountName, route.accountId, routed, contextOf(query)).catch(() => undefined);
+    await authWait(s.zimbraReverseProxyAuthWaitInterval);
+    log.info({ account: route.accountName, upstream: `${route.host}:${route.port}` }, 'upstream refused the login');
+    return s.zimbraReverseProxyPassErrors && answer.refusal ? { kind: 'refused', outcome: 'rejected', reply: answer.reply } : { kind: 'refused', outcome: 'rejected' };
+  }
+
+  // 5. Count the success; over the user limit the login is refused after all (as Zimbra does).
+  try {
+    const counted = await ports.throttle.check({ kind: 'login-succeeded', protocol, clientIp, user: route.accountName, requestId: context.requestId }, deadline);
+    if (counted.verdict === 'deny') {
+      upstream.close();
+      return { kind: 'throttled', message: counted.message, reason: counted.reason };
+    }
+  } catch (error) {
+    log.warn({ err: error }, 'counting the login failed');
+  }
+  if (signal.aborted) {
+    upstream.close();
+    return { kind: 'aborted' };
+  }
+  log.info({ account: route.accountName, upstream: `${route.host}:${route.port}`, source: found.source }, 'logged in');
+  const { socket, readAhead } = upstream.release();
+  return { kind: 'ok', reply: answer.reply, upstream: socket, readAhead, route };
+}
+
+/** Connects to the mailbox server and reads its greeting; the connection is closed on failure or when the client leaves. */
+async function openUpstream<E extends { raw?: Uint8Array }, G>(
+  connector: UpstreamConnector,
+  route: Route,
+  tls: boolean,
+  protocolLogin: UpstreamLogin<E, G>,
+  deadline: Deadline,
+  signal: AbortSignal,
+): Promise<{ upstream: UpstreamConnection<E>; greeting: G }> {
+  const socket = await connector.connect({ host: route.host, port: route.port, tls }, deadline);
+  const upstream = new UpstreamConnection(socket, protocolLogin.createReader());
+  // A client that leaves while the upstream is mid-login hangs it up at once, not at the deadline.
+  const hangUp = () => upstream.close();
+  if (signal.aborted) hangUp();
+  else signal.addEventListener('abort', hangUp, { once: true });
+  upstream.onRelease(() => signal.removeEventListener('abort', hangUp));
+  try {
+    return { upstream, greeting: await protocolLogin.greeting(upstream, deadline) };
+  } catch (error) {
+    upstream.close();
+    throw error;
+  }
+}
+
+/** The auth-wait delay: one timer, no thread held. */
+export function authWait(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A greeting or reply that is not what the protocol expects: a temporary failure for the client. */
+export function unavailable(why: string): PosternError {
+  return new PosternError(ErrorCode.Unavailable, why);
+}

@@ -1,0 +1,92 @@
+/**
+ * The POP3 side of a login toward the mailbox server (RFC 1939, RFC 5034 AUTH): read the
+ * greeting, pass on the client's address, log in as the account's upstream name.
+ *
+ * The client's address goes as `XCLIENT ADDR= PORT=` when the greeting offers `[XCLIENT]`
+ * (Dovecot), else as Zimbra's `XOIP` when `zimbraReverseProxySendPop3Xoip` is on. Every line is
+ * the codec's encoding: a name or password with a line break in it never becomes a second command.
+ */
+import { encodeAuthPlain, encodePass, encodeUser, encodeXclient, encodeXoip, Pop3ResponseReader, type Pop3ResponseEvent } from '@postern/pop3-codec';
+import { encodeSaslPlain } from '@postern/sasl';
+import type { Deadline } from '@postern/service-kit';
+import { unavailable, type UpstreamAnswer, type UpstreamLogin, type UpstreamLoginInput } from '../login-flow';
+import type { ResponseReader, UpstreamConnection } from '../upstream-connection';
+
+/** What the upstream sends during a login, unreadable lines left out. */
+export type Pop3UpstreamEvent = Exclude<Pop3ResponseEvent, { type: 'error' }>;
+
+export interface Pop3LoginOptions {
+  /** USER/PASS, or AUTH PLAIN (also used for a delegated login). */
+  readonly sasl: boolean;
+  /** Send XOIP when the server offers no XCLIENT. */
+  readonly xoip: boolean;
+}
+
+/** What the greeting tells: whether the server takes XCLIENT. */
+type Greeting = { readonly xclient: boolean };
+
+export function pop3UpstreamLogin(options: Pop3LoginOptions): UpstreamLogin<Pop3UpstreamEvent, Greeting> {
+  return {
+    createReader: createPop3UpstreamReader,
+    async greeting(upstream, deadline) {
+      const greeting = await upstream.next(deadline, 'greeting');
+      if (greeting.type !== 'ok') throw unavailable(`upstream greeting was not +OK: ${greeting.text}`);
+      return { xclient: greeting.code?.split(/\s+/).some((word) => word.toUpperCase() === 'XCLIENT') ?? false };
+    },
+    credentials: (upstream, login, deadline) => credentials(upstream, login, deadline, options),
+  };
+}
+
+async function credentials(upstream: UpstreamConnection<Pop3UpstreamEvent>, login: UpstreamLoginInput<Greeting>, deadline: Deadline, options: Pop3LoginOptions): Promise<UpstreamAnswer> {
+  const { route, request, greeting, context } = login;
+  if (greeting.xclient) {
+    upstream.write(encodeXclient(context.clientIp, context.clientPort));
+    await upstream.next(deadline, 'XCLIENT');
+  } else if (options.xoip) {
+    upstream.write(encodeXoip(context.clientIp));
+    // Servers without XOIP answer -ERR; the login goes on either way.
+    await upstream.next(deadline, 'XOIP');
+  }
+  if (options.sasl || request.authzid !== undefined) {
+    // Delegated (authzid set): the client's own identity authenticates, for the account the route found.
+    const response =
+      request.authzid !== undefined
+        ? encodeSaslPlain({ authzid: route.upstreamUser, authcid: request.user, password: request.password })
+        : encodeSaslPlain({ authcid: route.upstreamUser, password: request.password });
+    const [first, ...rest] = encodeAuthPlain(response);
+    upstream.write(first!);
+    for (const part of rest) {
+      // A response too long for one line (RFC 5034 §4) goes on its own after the server's `+`.
+      const next = await upstream.next(deadline, 'AUTH');
+      if (next.type !== 'continuation') return answer(next);
+      upstream.write(part);
+    }
+  } else {
+    upstream.write(encodeUser(route.upstreamUser));
+    const user = await upstream.next(deadline, 'USER');
+    if (user.type !== 'ok') return answer(user);
+    upstream.write(encodePass(request.password));
+  }
+  return answer(await upstream.next(deadline, 'login'));
+}
+
+function answer(event: Pop3UpstreamEvent): UpstreamAnswer {
+  return event.type === 'ok' || event.type === 'multiline' ? { kind: 'ok', reply: event.raw } : { kind: 'refused', reply: event.raw, refusal: event.type === 'err' };
+}
+
+/** The codec's reader: a line that is no POP3 reply is skipped; a stopped reader fails the login. */
+export function createPop3UpstreamReader(): ResponseReader<Pop3UpstreamEvent> {
+  const reader = new Pop3ResponseReader();
+  return {
+    push(chunk) {
+      reader.push(chunk);
+      const events: Pop3UpstreamEvent[] = [];
+      for (let event = reader.next(); event; event = reader.next()) {
+        if (event.type !== 'error') events.push(event);
+        else if (event.fatal) throw new Error(`upstream reply: ${event.reason}`);
+      }
+      return events;
+    },
+    drainBuffered: () => reader.drainBuffered(),
+  };
+}
