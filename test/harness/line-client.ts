@@ -120,6 +120,11 @@ export class LineClient {
     this.attach(secure);
   }
 
+  /** Sends FIN (`shutdown(SHUT_WR)`, what `nc -N` does): nothing more is sent, replies can still arrive. */
+  halfClose(): void {
+    this.socket.end();
+  }
+
   close(): void {
     this.socket.destroy();
   }

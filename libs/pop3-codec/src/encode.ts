@@ -71,9 +71,12 @@ export function encodeUser(name: string): Uint8Array {
   return command('USER', name);
 }
 
-/** `PASS password` CRLF (upstream); bytes are sent as they are (spaces allowed). */
+/** `PASS password` CRLF (upstream); bytes are sent as they are (spaces allowed), never an empty one. */
 export function encodePass(password: string | Uint8Array | SecretValue): Uint8Array {
-  return command('PASS', typeof password === 'string' || password instanceof Uint8Array ? password : password.bytes());
+  const bytes = typeof password === 'string' ? Buffer.from(password, 'utf8') : password instanceof Uint8Array ? password : password.bytes();
+  // `PASS` with nothing after it is no password at all (RFC 1939 §7 requires the argument).
+  if (bytes.length === 0) throw new TypeError('PASS needs a password');
+  return command('PASS', bytes);
 }
 
 /**
