@@ -309,26 +309,12 @@ describe('a session before login', () => {
 
   it('logs in to a server without LITERAL+, relaying an alert it sends before its continuation', async () => {
     // A mailbox server that takes only synchronizing literals and speaks up before each "+".
-    const seen: string[] = [];
-    const upstream = createServer((socket) => {
-      let buffer = '';
-      socket.write('* OK [CAPABILITY IMAP4rev1 ID] ready\r\n');
-      socket.on('data', (data: Buffer) => {
-        buffer += data.toString('latin1');
-        for (let end = buffer.indexOf('\r\n'); end >= 0; end = buffer.indexOf('\r\n')) {
-          const line = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          seen.push(line);
-          if (/^p1 ID /.test(line)) socket.write('* ID NIL\r\np1 OK ID completed\r\n');
-          else if (/^p2 LOGIN \{\d+\}$/.test(line)) socket.write('* OK [ALERT] Maintenance tonight\r\n+ go on\r\n');
-          else if (/\{\d+\}$/.test(line)) socket.write('+ go on\r\n');
-          else socket.write('p2 OK Logged in\r\n');
-        }
-      });
-    });
-    servers.push(upstream);
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-    const upstreamPort = (upstream.address() as { port: number }).port;
+    const { port: upstreamPort, seen } = await fakeMailbox((line, socket) => {
+      if (/^p1 ID /.test(line)) socket.write('* ID NIL\r\np1 OK ID completed\r\n');
+      else if (/^p2 LOGIN \{\d+\}$/.test(line)) socket.write('* OK [ALERT] Maintenance tonight\r\n+ go on\r\n');
+      else if (/\{\d+\}$/.test(line)) socket.write('+ go on\r\n');
+      else socket.write('p2 OK Logged in\r\n');
+    }, '* OK [CAPABILITY IMAP4rev1 ID] ready');
     const route = routeTo(upstreamPort);
     const { port } = await listen('imap', { routes: routes(route), upstreams: tcpConnector });
     const c = await LineClient.connect({ port });

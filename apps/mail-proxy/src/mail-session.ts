@@ -7,6 +7,9 @@
  * The subclasses choose the words (replies, greeting, goodbye); the socket is the ClientLink's;
  * the login is `runLogin`'s. A client that half-closes still gets every reply it is owed: queued
  * commands and a login under way are answered, then the connection closes.
+ *
+ * Longer than most files here on purpose: it is one state machine (greeting → ready ⇄ login →
+ * proxied | closed), and every transition is in this file so it can be read in one place.
  */
 import type { Socket } from 'node:net';
 import type { SecretValue } from '@postern/contracts';
