@@ -11,7 +11,7 @@
  */
 import { ErrorCode, PosternError, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
 import type { Deadline } from '@postern/service-kit';
-import { isIP } from 'node:net';
+import { subscriberAddress } from '@postern/ip-address';
 import { CounterStoreError, type CounterId, type SlidingWindowCounter, type WindowSnapshot } from './sliding-window';
 import type { ThrottleConfig, WindowLimit } from './throttle-settings';
 
@@ -26,39 +26,6 @@ export interface CheckOutcome {
 }
 
 const ALLOW: ThrottleCheckResult = { verdict: 'allow' };
-
-/**
- * IPv6 clients are counted per /64: one subscriber's allocation. Counting single addresses would
- * let one host rotate through 2^64 of them. (The whitelist still matches exact addresses.)
- */
-const IPV6_COUNTING_PREFIX_GROUPS = 4;
-
-/** The form of a client address its counters are keyed by: IPv4 as is (IPv4-mapped IPv6 unwrapped), IPv6 as its /64. */
-export function counterAddress(ip: string): string {
-  if (isIP(ip) !== 6) return ip;
-  const groups = expandIpv6(ip);
-  // ::ffff:a.b.c.d in either spelling (dotted or hex) is that IPv4 client, not one big IPv6 /64.
-  if (groups.slice(0, 5).every((g) => g === '0') && groups[5] === 'ffff') {
-    const [hi, lo] = [parseInt(groups[6]!, 16), parseInt(groups[7]!, 16)];
-    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  }
-  return `${groups.slice(0, IPV6_COUNTING_PREFIX_GROUPS).join(':')}::/64`;
-}
-
-/** The eight 16-bit groups of a valid IPv6 address, in lower-case hex without leading zeros. */
-function expandIpv6(ip: string): string[] {
-  let text = ip.toLowerCase();
-  const dotted = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (dotted) {
-    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head, tail] = text.split('::') as [string, string | undefined];
-  const left = head ? head.split(':') : [];
-  const right = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
-  return groups.map((g) => parseInt(g, 16).toString(16));
-}
 
 /** User names are counted case-insensitively (and in one Unicode form): `Bob@Example.com` is `bob@example.com`. */
 export function canonicalUser(user: string): string {
@@ -106,7 +73,7 @@ export class ThrottlePolicy {
   private async connect(request: ThrottleCheckRequest, config: ThrottleConfig): Promise<ThrottleCheckResult> {
     const limit = config.ip[request.protocol];
     if (limit.limit === 0 || config.whitelist.matches(request.clientIp)) return ALLOW;
-    const admission = await this.counter.admit(['ip', limit.scope, counterAddress(request.clientIp)], limit.windowMs, limit.limit);
+    const admission = await this.counter.admit(['ip', limit.scope, subscriberAddress(request.clientIp)], limit.windowMs, limit.limit);
     return admission.admitted ? ALLOW : deny('ip', config.ipMessage, admission.retryAfterMs);
   }
 
@@ -115,7 +82,7 @@ export class ThrottlePolicy {
     const whitelisted = config.whitelist.matches(request.clientIp);
     // Most telling first: an address that keeps failing, then a user that keeps failing, then the success limit.
     const checks: [DenyReason, CounterId, WindowLimit, string][] = [];
-    if (!whitelisted) checks.push(['ip-failures', ['ip-failures', counterAddress(request.clientIp)], config.ipFailures, config.ipMessage]);
+    if (!whitelisted) checks.push(['ip-failures', ['ip-failures', subscriberAddress(request.clientIp)], config.ipFailures, config.ipMessage]);
     checks.push(['user-failures', ['user-failures', user], config.userFailures, config.userMessage]);
     checks.push(['user', ['user', user], config.user, config.userMessage]);
     const active = checks.filter(([, , limit]) => limit.limit > 0);
@@ -139,7 +106,7 @@ export class ThrottlePolicy {
     // Counted only while a limit is set: an idle counter costs memcached writes for nothing.
     if (config.userFailures.limit > 0) writes.push(this.counter.record(['user-failures', canonicalUser(request.user!)], config.userFailures.windowMs));
     if (config.ipFailures.limit > 0 && !config.whitelist.matches(request.clientIp)) {
-      writes.push(this.counter.record(['ip-failures', counterAddress(request.clientIp)], config.ipFailures.windowMs));
+      writes.push(this.counter.record(['ip-failures', subscriberAddress(request.clientIp)], config.ipFailures.windowMs));
     }
     await Promise.all(writes);
     return ALLOW;

@@ -6,7 +6,8 @@
  * Every setting here is hot: a SIGHUP re-reads the config file and the next check uses the new
  * values. Only the memcached timeouts are read once (the client is built at boot).
  */
-import { ConfigError, IpMatcher, resolveSettings, type EffectiveSettings } from '@postern/config';
+import { ConfigError, resolveSettings, type EffectiveSettings } from '@postern/config';
+import { IpMatcher } from '@postern/ip-address';
 import type { LoginProtocol } from '@postern/contracts';
 
 /** One limit: at most `limit` events in any `windowMs`; `limit` 0 = off. */

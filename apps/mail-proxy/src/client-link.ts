@@ -8,7 +8,7 @@
  */
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
-import { unmapIpv4 } from '@postern/config';
+import { unmapIpv4 } from '@postern/ip-address';
 import type { MailProtocol } from './mail-proxy.metrics';
 
 /** A connection the listener accepted (after the TLS handshake on IMAPS/POP3S). */

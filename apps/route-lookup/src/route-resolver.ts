@@ -12,7 +12,8 @@
  */
 import { attr, DirectoryUnavailableError, type Account, type Domain } from '@postern/directory';
 import { ErrorCode, PosternError, type Route, type RouteLookupRequest, type RouteLookupResult, type RouteProtocol } from '@postern/contracts';
-import { isIpAllowed, type EffectiveSettings } from '@postern/config';
+import type { EffectiveSettings } from '@postern/config';
+import { isIpAllowed } from '@postern/ip-address';
 import type { CachedRoute, LoginContext } from '@postern/route-cache';
 import type { DirectoryPort, RouteCachePort } from './ports';
 

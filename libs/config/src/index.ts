@@ -2,4 +2,3 @@ export * from './bootstrap';
 export * from './resolve';
 export * from './setting';
 export * from './settings';
-export * from './ip-match';

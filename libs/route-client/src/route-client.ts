@@ -9,7 +9,7 @@
 import { ErrorCode, PosternError, RouteLookupContract, type RouteLookupRequest, type RouteLookupResult, type RouteProtocol } from '@postern/contracts';
 import type { CachedRoute, LoginContext, RouteCache } from '@postern/route-cache';
 import { requestReply, type Deadline, type NatsConnection } from '@postern/service-kit';
-import { isIpAllowed } from '@postern/config';
+import { isIpAllowed } from '@postern/ip-address';
 
 export interface RouteQuery {
   readonly login: string;

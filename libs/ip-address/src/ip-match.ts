@@ -1,4 +1,4 @@
-/** Matching a client address against lists of addresses and CIDR blocks (IPv4 and IPv6). */
+/** Reading client addresses: IPv4-mapped IPv6 unwrapped, lists and CIDR blocks matched, subscribers' /64s. */
 import { BlockList, isIP } from 'node:net';
 
 /** A compiled list of addresses and CIDR blocks; build once, test many times. */
@@ -74,4 +74,35 @@ export function isIpAllowed(ip: string, allowed: readonly string[] | undefined):
     compiled.set(key, matcher);
   }
   return matcher !== null && matcher.matches(ip);
+}
+
+/**
+ * IPv6 clients are counted per /64: one subscriber's allocation. Counting single addresses would
+ * let one host rotate through 2^64 of them.
+ */
+const IPV6_SUBSCRIBER_GROUPS = 4;
+
+/**
+ * The form of a client address that per-client counters are keyed by: IPv4 as is (an IPv4-mapped
+ * IPv6 address in either spelling is that IPv4 client), IPv6 as its /64.
+ */
+export function subscriberAddress(ip: string): string {
+  const address = unmapIpv4(ip);
+  if (isIP(address) !== 6) return address;
+  return `${expandIpv6(address).slice(0, IPV6_SUBSCRIBER_GROUPS).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address, in lower-case hex without leading zeros. */
+function expandIpv6(ip: string): string[] {
+  let text = ip.toLowerCase();
+  const dotted = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return groups.map((g) => parseInt(g, 16).toString(16));
 }
