@@ -30,7 +30,7 @@ export default [
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [], bannedExternalImports: ['net', 'node:net', 'tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: [], bannedExternalImports: ['tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:config', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
-            { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:contracts', 'type:config'], bannedExternalImports: ['@nats-io/*', '@nestjs/*'] },
+            { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config'], bannedExternalImports: ['@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:runtime', onlyDependOnLibsWithTags: ['type:contracts', 'type:config'], bannedExternalImports: ['ldapts'] },
             { sourceTag: 'type:wire-kit', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:codec', onlyDependOnLibsWithTags: ['type:contracts', 'type:wire-kit'], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },

@@ -13,7 +13,7 @@
 import type { Socket } from 'node:net';
 import { ErrorCode, PosternError, type Route, type RouteProtocol, type SecretValue, type ThrottleCheckResult } from '@postern/contracts';
 import type { EffectiveSettings } from '@postern/config';
-import { contextOf, type RouteResolverPort } from '@postern/route-client';
+import type { RouteResolverPort } from '@postern/route-client';
 import { Deadline } from '@postern/service-kit';
 import type { ThrottlePort } from '@postern/throttle-client';
 import type { LoginOutcome, MailProtocol, MailProxyMetrics } from './mail-proxy.metrics';
@@ -192,7 +192,7 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(ports: LoginPo
     // Refused: forget the cached route (the mailbox may have moved), count, wait, relay.
     upstream.close();
     reportFailure(route.accountName);
-    ports.routes.forget(route.accountName, route.accountId, routed, contextOf(query)).catch(() => undefined);
+    ports.routes.forget(route.accountName, route.accountId, query).catch(() => undefined);
     await authWait(s.zimbraReverseProxyAuthWaitInterval);
     log.info({ account: route.accountName, upstream: `${route.host}:${route.port}` }, 'upstream refused the login');
     return s.zimbraReverseProxyPassErrors && answer.refusal ? { kind: 'refused', outcome: 'rejected', reply: answer.reply } : { kind: 'refused', outcome: 'rejected' };

@@ -14,7 +14,7 @@ import { attr, DirectoryUnavailableError, type Account, type Domain } from '@pos
 import { ErrorCode, PosternError, type Route, type RouteLookupRequest, type RouteLookupResult, type RouteProtocol } from '@postern/contracts';
 import type { EffectiveSettings } from '@postern/config';
 import { isIpAllowed } from '@postern/ip-address';
-import type { CachedRoute, LoginContext } from '@postern/route-cache';
+import { loginContextOf, routeForLogin, type CachedRoute, type LoginContext } from '@postern/route-cache';
 import type { DirectoryPort, RouteCachePort } from './ports';
 
 /** Account statuses that may not log in (Zimbra's `zimbraAccountStatus`). `lockout` is left to the mailbox: it ends by itself. */
@@ -68,7 +68,7 @@ export class RouteResolver {
     const { protocol } = request;
 
     const unqualified = request.by === 'name' && !request.user.includes('@');
-    const context = unqualified ? contextOf(request) : {};
+    const context = unqualified ? loginContextOf(request) : {};
 
     // The cache comes first and needs no directory: cached routes answer while LDAP is down.
     if (caching) {
@@ -130,7 +130,7 @@ export class RouteResolver {
 
   /** Gives an unqualified login a domain: by virtual host (web), by virtual IP (mail), else the default domain. */
   private async qualify(request: RouteLookupRequest, settings: EffectiveSettings): Promise<string> {
-    const context = contextOf(request);
+    const context = loginContextOf(request);
     const domain = context.virtualHost
       ? await this.directory.findDomainByVirtualHostname(context.virtualHost)
       : context.proxyIp
@@ -140,17 +140,10 @@ export class RouteResolver {
     return domainName ? `${request.user}@${domainName}` : request.user;
   }
 
-  private async fromCache(request: RouteLookupRequest, context: LoginContext): Promise<CachedRoute | null> {
-    if (request.by === 'id') return this.cache.routeById(request.protocol, request.user);
-    // Both reads at once: a route stored under the name as typed means it is the account name
-    // (routes are keyed by account name only); otherwise the alias entry names the account.
-    const [direct, accountName] = await Promise.all([
-      request.user.includes('@') ? this.cache.route(request.protocol, request.user) : Promise.resolve(null),
-      this.cache.accountForLogin(request.user, context),
-    ]);
-    if (direct) return direct;
-    return accountName && accountName.toLowerCase() !== request.user.toLowerCase() ? this.cache.route(request.protocol, accountName) : null;
+  private fromCache(request: RouteLookupRequest, context: LoginContext): Promise<CachedRoute | null> {
+    return request.by === 'id' ? this.cache.routeById(request.protocol, request.user) : routeForLogin(this.cache, request.protocol, request.user, context);
   }
+
 
   /** The account's external route, else its domain's, for mail protocols; `null` when not configured or incomplete. */
   private async externalFor(account: Account, domain: Domain | null, protocol: RouteProtocol, typed: string): Promise<Route | null> {
@@ -182,13 +175,6 @@ export class RouteResolver {
       external: false,
     };
   }
-}
-
-/** What qualifies an unqualified login: the virtual host for web protocols, the proxy address for mail. */
-function contextOf(request: RouteLookupRequest): LoginContext {
-  const web = request.protocol === 'http' || request.protocol === 'httpssl';
-  if (web) return request.virtualHost ? { virtualHost: request.virtualHost.toLowerCase() } : {};
-  return request.proxyIp ? { proxyIp: request.proxyIp } : {};
 }
 
 function externalRoute(attributes: Account['attributes'], protocol: RouteProtocol): { host: string; port: number } | null {

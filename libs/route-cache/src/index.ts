@@ -12,7 +12,9 @@ export type { CacheValue, CasResult } from './commands';
 export {
   aliasKey,
   isRouteProtocol,
+  loginContextOf,
   RouteCache,
+  routeForLogin,
   routeIdKey,
   routeKey,
   ROUTE_PROTOCOLS,
@@ -21,6 +23,7 @@ export {
   type LoginRef,
   type RouteCacheClient,
   type RouteCacheOptions,
+  type RouteReads,
   type RouteProtocol,
 } from './route-cache';
 export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RETRY_DEAD_SERVER_MS, DEFAULT_ROUTE_TTL_SECONDS, DEFAULT_TIMEOUT_MS, MAX_KEY_BYTES, MAX_VALUE_BYTES } from './limits';

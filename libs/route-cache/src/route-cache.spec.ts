@@ -65,6 +65,7 @@ describe('key layout', () => {
 
   it('treats the spellings of one context as one', () => {
     expect(aliasKey('john', { proxyIp: '::ffff:10.0.0.1' })).toBe(aliasKey('john', { proxyIp: '10.0.0.1' }));
+    expect(aliasKey('john', { proxyIp: '::ffff:a00:1' })).toBe(aliasKey('john', { proxyIp: '10.0.0.1' }));
     expect(aliasKey('john', { virtualHost: 'Mail.A.com.' })).toBe(aliasKey('john', { virtualHost: 'mail.a.com' }));
   });
 

@@ -21,6 +21,8 @@
  * it as a miss, writes drop it, and both report it through `onError`. A cached value that fails the
  * strict schema, or that belongs to another account than the one asked for, is a miss and is deleted.
  */
+import { RouteProtocolSchema, type RouteProtocol } from '@postern/contracts';
+import { unmapIpv4 } from '@postern/ip-address';
 import { CacheArgumentError, CacheValueError } from './errors';
 import { cacheKey, DEFAULT_KEY_NAMESPACE } from './keys';
 import { DEFAULT_ROUTE_TTL_SECONDS } from './limits';
@@ -29,10 +31,36 @@ import { checkRoute, decodeAlias, decodeRoute, encodeAlias, encodeRoute, isName,
 
 export type { CachedRoute } from './route-value';
 
-/** Protocols a route is cached for; each has its own upstream port, hence its own entry. */
-export const ROUTE_PROTOCOLS = ['imap', 'imapssl', 'pop3', 'pop3ssl', 'http', 'httpssl'] as const;
-/** A protocol a route is cached for. */
-export type RouteProtocol = (typeof ROUTE_PROTOCOLS)[number];
+/** Protocols a route is cached for (the contracts' list); each has its own upstream port, hence its own entry. */
+export const ROUTE_PROTOCOLS: readonly RouteProtocol[] = RouteProtocolSchema.options;
+export type { RouteProtocol };
+
+/**
+ * What qualifies an unqualified login, the same rule on every side: the virtual host for the web,
+ * the proxy address the mail client reached for mail.
+ */
+export function loginContextOf(query: { readonly protocol: RouteProtocol; readonly proxyIp?: string | undefined; readonly virtualHost?: string | undefined }): LoginContext {
+  const web = query.protocol === 'http' || query.protocol === 'httpssl';
+  if (web) return query.virtualHost ? { virtualHost: query.virtualHost.toLowerCase() } : {};
+  return query.proxyIp ? { proxyIp: query.proxyIp } : {};
+}
+
+/** The reads {@link routeForLogin} needs: a RouteCache, or a test's map-backed stand-in. */
+export interface RouteReads {
+  route(protocol: RouteProtocol, accountName: string): Promise<CachedRoute | null>;
+  accountForLogin(login: string, context: LoginContext): Promise<string | null>;
+}
+
+/**
+ * The cached route of a login as typed, or null: the route stored under the name itself (routes
+ * are keyed by account name only, so a hit means it is the account name), else the account its
+ * alias entry names; both reads at once. The one cache-read rule of the frontends and the lookup service.
+ */
+export async function routeForLogin(cache: RouteReads, protocol: RouteProtocol, login: string, context: LoginContext): Promise<CachedRoute | null> {
+  const [direct, accountName] = await Promise.all([login.includes('@') ? cache.route(protocol, login) : Promise.resolve(null), cache.accountForLogin(login, context)]);
+  if (direct) return direct;
+  return accountName && accountName.toLowerCase() !== login.toLowerCase() ? cache.route(protocol, accountName) : null;
+}
 
 /** How an unqualified login was qualified; part of its alias key. */
 export interface LoginContext {
@@ -126,6 +154,12 @@ export class RouteCache {
     }
     await this.write(op, [key], encodeAlias(accountName));
   }
+
+  /** The cached route of a login as typed, or null (see {@link routeForLogin}). */
+  routeForLogin(protocol: RouteProtocol, login: string, context: LoginContext): Promise<CachedRoute | null> {
+    return routeForLogin(this, protocol, login, context);
+  }
+
 
   /** The cached route of an account for a protocol, or null. */
   route(protocol: RouteProtocol, accountName: string): Promise<CachedRoute | null> {
@@ -251,10 +285,8 @@ function belongsTo(decoded: Decoded<CachedRoute>, owns: (route: CachedRoute) => 
 }
 
 function normaliseIp(ip: string | undefined): string {
-  if (ip === undefined) return '';
-  const lower = ip.toLowerCase();
-  // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; both spellings are one address.
-  return lower.startsWith('::ffff:') && lower.includes('.') ? lower.slice('::ffff:'.length) : lower;
+  // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; every spelling is one address.
+  return ip === undefined ? '' : unmapIpv4(ip).toLowerCase();
 }
 
 function normaliseHost(host: string | undefined): string {

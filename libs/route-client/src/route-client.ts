@@ -7,7 +7,7 @@
  * cache for next time.
  */
 import { ErrorCode, PosternError, RouteLookupContract, type RouteLookupRequest, type RouteLookupResult, type RouteProtocol } from '@postern/contracts';
-import type { CachedRoute, LoginContext, RouteCache } from '@postern/route-cache';
+import { loginContextOf, type RouteCache } from '@postern/route-cache';
 import { requestReply, type Deadline, type NatsConnection } from '@postern/service-kit';
 import { isIpAllowed } from '@postern/ip-address';
 
@@ -25,7 +25,7 @@ export interface RouteResolverPort {
   /** Throws {@link PosternError} (`UNAVAILABLE`/`TIMEOUT`) when neither the cache nor the service can answer in time. */
   resolve(query: RouteQuery, deadline: Deadline): Promise<RouteLookupResult>;
   /** Drops the cached route of an account (after the upstream refused a login: the mailbox may have moved). */
-  forget(accountName: string, accountId: string, login: string, context: LoginContext): Promise<void>;
+  forget(accountName: string, accountId: string, query: Pick<RouteQuery, 'login' | 'protocol' | 'proxyIp' | 'virtualHost'>): Promise<void>;
 }
 
 export class RouteClient implements RouteResolverPort {
@@ -36,9 +36,9 @@ export class RouteClient implements RouteResolverPort {
   ) {}
 
   async resolve(query: RouteQuery, deadline: Deadline): Promise<RouteLookupResult> {
-    const context = contextOf(query);
+    const context = loginContextOf(query);
     if (this.cache) {
-      const cached = await deadline.run('route cache', this.fromCache(query, context)).catch(() => null);
+      const cached = await deadline.run('route cache', this.cache.routeForLogin(query.protocol, query.login, context)).catch(() => null);
       this.onCache?.(cached ? 'hit' : 'miss');
       if (cached && isIpAllowed(query.clientIp, cached.allowedIps)) {
         const { host, port, accountName, accountId, upstreamUser, external } = cached;
@@ -61,25 +61,10 @@ export class RouteClient implements RouteResolverPort {
     return requestReply(this.nc, RouteLookupContract, request, remaining);
   }
 
-  async forget(accountName: string, accountId: string, login: string, context: LoginContext): Promise<void> {
-    await this.cache?.invalidate({ accountName, ...(accountId ? { accountId } : {}), logins: [login.includes('@') ? login : { login, context }] });
+  async forget(accountName: string, accountId: string, query: Pick<RouteQuery, 'login' | 'protocol' | 'proxyIp' | 'virtualHost'>): Promise<void> {
+    const { login } = query;
+    await this.cache?.invalidate({ accountName, ...(accountId ? { accountId } : {}), logins: [login.includes('@') ? login : { login, context: loginContextOf(query) }] });
   }
 
-  private async fromCache(query: RouteQuery, context: LoginContext): Promise<CachedRoute | null> {
-    const cache = this.cache!;
-    const qualified = query.login.includes('@');
-    const [direct, accountName] = await Promise.all([
-      qualified ? cache.route(query.protocol, query.login) : Promise.resolve(null),
-      cache.accountForLogin(query.login, context),
-    ]);
-    if (direct) return direct;
-    return accountName && accountName.toLowerCase() !== query.login.toLowerCase() ? cache.route(query.protocol, accountName) : null;
-  }
-}
 
-/** What qualifies an unqualified login: the virtual host for the web, the proxy address for mail (same rule as the lookup service). */
-export function contextOf(query: Pick<RouteQuery, 'protocol' | 'proxyIp' | 'virtualHost'>): LoginContext {
-  const web = query.protocol === 'http' || query.protocol === 'httpssl';
-  if (web) return query.virtualHost ? { virtualHost: query.virtualHost.toLowerCase() } : {};
-  return query.proxyIp ? { proxyIp: query.proxyIp } : {};
 }
