@@ -6,7 +6,8 @@ import tseslint from 'typescript-eslint';
  *  - type:contracts  subjects, schemas, error codes; depends on nothing of ours
  *  - type:util       small pure helpers every layer may use (client addresses); depends on nothing of ours
  *  - type:config     settings registry; contracts only
- *  - type:data-access the only homes of ldapts (directory) and of the memcached protocol (route-cache)
+ *  - type:driver    the memcached protocol client (memcached): its only home; depends on nothing of ours
+ *  - type:data-access ldapts's only home (directory), and the route cache on the memcached driver
  *  - type:codec      IMAP/POP3 parsing and encoding: bytes in, events out, no I/O; contracts and the wire kit only
  *  - type:wire-kit   what both mail codecs share (SASL, protocol sniffing): pure; contracts only
  *  - type:runtime    NATS, metrics, logging, lifecycle shared by the apps
@@ -29,13 +30,14 @@ export default [
           depConstraints: [
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [], bannedExternalImports: ['net', 'node:net', 'tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: [], bannedExternalImports: ['tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
+            { sourceTag: 'type:driver', onlyDependOnLibsWithTags: [], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:config', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
-            { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config'], bannedExternalImports: ['@nats-io/*', '@nestjs/*'] },
+            { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:driver'], bannedExternalImports: ['@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:runtime', onlyDependOnLibsWithTags: ['type:contracts', 'type:config'], bannedExternalImports: ['ldapts'] },
             { sourceTag: 'type:wire-kit', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:codec', onlyDependOnLibsWithTags: ['type:contracts', 'type:wire-kit'], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
-            { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:data-access', 'type:runtime'], bannedExternalImports: ['ldapts', '@nestjs/*'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:data-access', 'type:runtime', 'type:codec', 'type:wire-kit', 'type:client'], bannedExternalImports: ['ldapts'] },
+            { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:driver', 'type:data-access', 'type:runtime'], bannedExternalImports: ['ldapts', '@nestjs/*'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:driver', 'type:data-access', 'type:runtime', 'type:codec', 'type:wire-kit', 'type:client'], bannedExternalImports: ['ldapts'] },
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:cache', bannedExternalImports: ['ldapts'] },
           ],

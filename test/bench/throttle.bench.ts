@@ -17,7 +17,7 @@
  */
 import { connect } from '@nats-io/transport-node';
 import type { ThrottleCheckRequest } from '@postern/contracts';
-import { MemcachedClient } from '@postern/route-cache';
+import { MemcachedClient } from '@postern/memcached';
 import { Deadline } from '@postern/service-kit';
 import { ThrottleClient } from '@postern/throttle-client';
 import { writeFileSync } from 'node:fs';

@@ -10,14 +10,10 @@ import {
   CacheValueError,
   cacheKey,
   MemcachedClient,
-  RouteCache,
-  routeIdKey,
-  routeKey,
-  ROUTE_PROTOCOLS,
-  type CachedRoute,
   type CacheEvent,
   type MemcachedClientOptions,
-} from '@postern/route-cache';
+} from '@postern/memcached';
+import { RouteCache, routeIdKey, routeKey, ROUTE_PROTOCOLS, type CachedRoute } from '@postern/route-cache';
 import { readdir, readFile } from 'node:fs/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startMemcached, stopAll, waitFor, type MemcachedServer } from '../harness';

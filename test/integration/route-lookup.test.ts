@@ -4,7 +4,8 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { RouteLookupContract, type RouteLookupRequest, type RouteLookupResult } from '@postern/contracts';
-import { MemcachedClient, RouteCache } from '@postern/route-cache';
+import { MemcachedClient } from '@postern/memcached';
+import { RouteCache } from '@postern/route-cache';
 import { requestReply } from '@postern/service-kit';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';

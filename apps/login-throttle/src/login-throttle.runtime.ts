@@ -3,7 +3,7 @@
  * file on SIGHUP: every throttle setting is hot), the memcached client and the policy.
  */
 import { loadBootstrap, type BootstrapConfig } from '@postern/config';
-import { MemcachedClient } from '@postern/route-cache';
+import { MemcachedClient } from '@postern/memcached';
 import type { Logger } from '@postern/service-kit';
 import type { LoginThrottleMetrics } from './login-throttle.metrics';
 import { MemcachedCounterStore } from './memcached-counter-store';

@@ -2,7 +2,7 @@
  * The counter store over the shared memcached pool. Keys come from `cacheKey('throttle', …)`: the
  * user name and address are hashed, never sent raw (CVE-2022-27924).
  */
-import { cacheKey, CacheProtocolError, CacheUnavailableError, type MemcachedClient } from '@postern/route-cache';
+import { cacheKey, CacheProtocolError, CacheUnavailableError, type MemcachedClient } from '@postern/memcached';
 import { CounterStoreError, type CounterId, type CounterStore } from './sliding-window';
 
 /**

@@ -4,7 +4,8 @@
  */
 import { loadBootstrap, resolveSettings, type BootstrapConfig, type EffectiveSettings } from '@postern/config';
 import { LdapDirectory, LdifDirectory, ZimbraDirectory, type DirectoryBackend, type ZimbraQueries } from '@postern/directory';
-import { MemcachedClient, RouteCache } from '@postern/route-cache';
+import { MemcachedClient } from '@postern/memcached';
+import { RouteCache } from '@postern/route-cache';
 import type { Logger } from '@postern/service-kit';
 import { DirectoryMemo } from './directory-memo';
 import { RouteResolver } from './route-resolver';

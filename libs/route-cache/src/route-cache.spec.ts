@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CacheArgumentError, CacheUnavailableError, CacheValueError } from './errors';
+import { CacheArgumentError, CacheUnavailableError, CacheValueError } from '@postern/memcached';
 import { aliasKey, RouteCache, routeIdKey, routeKey, ROUTE_PROTOCOLS, type RouteCacheClient } from './route-cache';
 import type { CachedRoute } from './route-value';
 

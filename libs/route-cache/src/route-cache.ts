@@ -23,10 +23,8 @@
  */
 import { RouteProtocolSchema, type RouteProtocol } from '@postern/contracts';
 import { unmapIpv4 } from '@postern/ip-address';
-import { CacheArgumentError, CacheValueError } from './errors';
-import { cacheKey, DEFAULT_KEY_NAMESPACE } from './keys';
+import { CacheArgumentError, cacheKey, CacheValueError, DEFAULT_KEY_NAMESPACE, type MemcachedClient } from '@postern/memcached';
 import { DEFAULT_ROUTE_TTL_SECONDS } from './limits';
-import type { MemcachedClient } from './memcached-client';
 import { checkRoute, decodeAlias, decodeRoute, encodeAlias, encodeRoute, isName, type CachedRoute, type Decoded } from './route-value';
 
 export type { CachedRoute } from './route-value';
