@@ -21,6 +21,8 @@ export interface ManagedProcess {
   output(): string;
   /** Terminates the process (SIGTERM, then SIGKILL after `graceMs`) and waits for it to exit. */
   stop(graceMs?: number): Promise<void>;
+  /** SIGKILL at once (a crash, for fault drills) and waits for it to exit. */
+  kill(): Promise<void>;
   /** True once the process has exited. */
   readonly exited: boolean;
 }
@@ -149,6 +151,12 @@ export function startProcess(name: string, command: string, args: string[], opti
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
       await exit;
       clearTimeout(timer);
+    },
+    async kill() {
+      running.delete(managed);
+      if (exited) return;
+      child.kill('SIGKILL');
+      await exit;
     },
   };
   running.add(managed);

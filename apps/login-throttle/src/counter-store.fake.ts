@@ -35,6 +35,16 @@ export class FakeCounterStore implements CounterStore {
     return entry.value;
   }
 
+  async claim(id: CounterId, ttlSeconds: number): Promise<boolean> {
+    await this.gate();
+    const key = `claim:${JSON.stringify(id)}`;
+    const now = this.clock.now();
+    const entry = this.entries.get(key);
+    if (entry && entry.expiresAt > now) return false;
+    this.entries.set(key, { value: 1, expiresAt: now + ttlSeconds * 1000 });
+    return true;
+  }
+
   async read(ids: readonly CounterId[]): Promise<number[]> {
     await this.gate();
     const now = this.clock.now();

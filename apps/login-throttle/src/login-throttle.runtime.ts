@@ -5,6 +5,7 @@
 import { loadBootstrap, type BootstrapConfig } from '@postern/config';
 import { MemcachedClient } from '@postern/memcached';
 import type { Logger } from '@postern/service-kit';
+import { CheckClaims } from './check-claims';
 import type { LoginThrottleMetrics } from './login-throttle.metrics';
 import { MemcachedCounterStore } from './memcached-counter-store';
 import { SlidingWindowCounter } from './sliding-window';
@@ -23,7 +24,8 @@ export class LoginThrottleRuntime {
     private readonly env: NodeJS.ProcessEnv,
   ) {
     this.current = config;
-    this.policy = new ThrottlePolicy(new SlidingWindowCounter(new MemcachedCounterStore(memcached)), () => this.current);
+    const store = new MemcachedCounterStore(memcached);
+    this.policy = new ThrottlePolicy(new SlidingWindowCounter(store), () => this.current, new CheckClaims(store));
   }
 
   /** Builds the runtime; throws `ConfigError` naming each invalid attribute. */

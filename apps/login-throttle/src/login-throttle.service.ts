@@ -4,8 +4,8 @@
  * request is lost.
  */
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { ThrottleCheckContract, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
-import { Deadline, LOGGER, NATS_CONNECTION, shortId, startResponderService, type Logger, type NatsConnection, type RunningResponder } from '@postern/service-kit';
+import { ErrorCode, PosternError, ThrottleCheckContract, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
+import { Deadline, LOGGER, LogLimiter, NATS_CONNECTION, shortId, startResponderService, type Logger, type NatsConnection, type RunningResponder } from '@postern/service-kit';
 import { LoginThrottleMetrics } from './login-throttle.metrics';
 import { LoginThrottleRuntime } from './login-throttle.runtime';
 
@@ -18,8 +18,7 @@ const STORE_ERROR_LOG_INTERVAL_MS = 1000;
 @Injectable()
 export class LoginThrottleService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private serving: RunningResponder | undefined;
-  private lastStoreErrorLog = 0;
-  private suppressedStoreErrors = 0;
+  private readonly storeErrorLog = new LogLimiter(STORE_ERROR_LOG_INTERVAL_MS);
 
   constructor(
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
@@ -50,7 +49,11 @@ export class LoginThrottleService implements OnApplicationBootstrap, BeforeAppli
   async check(request: ThrottleCheckRequest): Promise<ThrottleCheckResult> {
     const started = performance.now();
     const config = this.runtime.config;
-    const { result, storeError } = await this.runtime.policy.check(request, new Deadline(config.checkBudgetMs));
+    const { result, storeError } = await this.runtime.policy.check(request, new Deadline(config.checkBudgetMs)).catch((error: unknown) => {
+      // A hedged copy another instance took: answered DUPLICATE (the frontend waits for the other copy).
+      if (error instanceof PosternError && error.code === ErrorCode.Duplicate) this.metrics.duplicates.inc({ kind: request.kind });
+      throw error;
+    });
     this.metrics.checks.inc({ kind: request.kind, verdict: result.verdict });
     this.metrics.duration.observe({ kind: request.kind }, (performance.now() - started) / 1000);
     if (storeError) {
@@ -63,14 +66,8 @@ export class LoginThrottleService implements OnApplicationBootstrap, BeforeAppli
   }
 
   private logStoreError(request: ThrottleCheckRequest, mode: string, error: Error): void {
-    const now = Date.now();
-    if (now - this.lastStoreErrorLog < STORE_ERROR_LOG_INTERVAL_MS) {
-      this.suppressedStoreErrors++;
-      return;
-    }
-    this.lastStoreErrorLog = now;
-    const suppressed = this.suppressedStoreErrors;
-    this.suppressedStoreErrors = 0;
+    const suppressed = this.storeErrorLog.take();
+    if (suppressed === undefined) return;
     this.logger.warn({ rid: request.requestId ?? shortId(), kind: request.kind, mode, err: error, suppressed }, `throttle store unavailable: ${mode === 'fail-closed' ? 'denying' : 'allowing'}`);
   }
 }

@@ -29,6 +29,14 @@ export class MemcachedCounterStore implements CounterStore {
     throw new CounterStoreError('throttle counter vanished between add and incr twice');
   }
 
+  async claim(id: CounterId, ttlSeconds: number): Promise<boolean> {
+    try {
+      return await this.client.add(cacheKey('throttle-claim', id), '1', ttlSeconds);
+    } catch (error) {
+      throw storeError('claim', error);
+    }
+  }
+
   async read(ids: readonly CounterId[]): Promise<number[]> {
     const keys = ids.map((id) => cacheKey('throttle', id));
     let values: (Buffer | null)[];

@@ -44,6 +44,12 @@ export interface CounterStore {
   increment(id: CounterId, delta: number, ttlSeconds: number): Promise<number>;
   /** The values of `ids` (0 for a missing counter), in order. @throws {CounterStoreError} */
   read(ids: readonly CounterId[]): Promise<number[]>;
+  /**
+   * Creates the entry `id` when it does not exist, with a lifetime of `ttlSeconds`; resolves true
+   * when this call created it. Atomic across every node (de-duplication of hedged checks).
+   * @throws {CounterStoreError} when the store cannot answer.
+   */
+  claim(id: CounterId, ttlSeconds: number): Promise<boolean>;
 }
 
 /** The counter store could not answer (down, too slow, or an unreadable value). */

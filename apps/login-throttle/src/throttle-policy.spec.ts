@@ -2,6 +2,7 @@ import type { ThrottleCheckRequest } from '@postern/contracts';
 import { Deadline } from '@postern/service-kit';
 import { describe, expect, it } from 'vitest';
 import { FakeClock, FakeCounterStore, storeDown } from './counter-store.fake';
+import { CheckClaims } from './check-claims';
 import { SlidingWindowCounter } from './sliding-window';
 import { canonicalUser, ThrottlePolicy } from './throttle-policy';
 import { resolveThrottleSettings, type ThrottleConfig } from './throttle-settings';
@@ -24,7 +25,9 @@ function setup(attributes: Record<string, unknown> = BASE) {
   const clock = new FakeClock();
   const store = new FakeCounterStore(clock);
   let config: ThrottleConfig = resolveThrottleSettings(attributes).config;
-  const policy = new ThrottlePolicy(new SlidingWindowCounter(store, clock.now), () => config);
+  const policy = new ThrottlePolicy(new SlidingWindowCounter(store, clock.now), () => config, new CheckClaims(store));
+  // A second instance on the same store, as two login-throttle processes share memcached.
+  const other = new ThrottlePolicy(new SlidingWindowCounter(store, clock.now), () => config, new CheckClaims(store));
   const check = async (request: ThrottleCheckRequest) => (await policy.check(request, new Deadline(1000))).result;
   const verdicts = async (n: number, request: ThrottleCheckRequest) => {
     const out: string[] = [];
@@ -34,7 +37,7 @@ function setup(attributes: Record<string, unknown> = BASE) {
     }
     return out;
   };
-  return { clock, store, policy, check, verdicts, reconfigure: (a: Record<string, unknown>) => (config = resolveThrottleSettings(a).config) };
+  return { clock, store, policy, other, check, verdicts, reconfigure: (a: Record<string, unknown>) => (config = resolveThrottleSettings(a).config) };
 }
 
 const connect = (clientIp: string, protocol: 'imap' | 'pop3' | 'http' = 'imap'): ThrottleCheckRequest => ({ kind: 'connect', protocol, clientIp });
@@ -127,6 +130,33 @@ describe('failed-login limits', () => {
     for (let i = 0; i < 6; i++) await check(login('login-failed', 'frank@example.com', '192.0.2.60'));
     expect(await verdicts(1, login('pre-login', 'frank@example.com', '192.0.2.60'))).toEqual(['ip-failures']);
     expect(await verdicts(1, login('pre-login', 'frank@example.com', '192.0.2.61'))).toEqual(['user-failures']);
+  });
+});
+
+describe('hedged copies of a check (same checkId)', () => {
+  it('are counted once across two instances: the second copy counts nothing and is answered DUPLICATE', async () => {
+    const { policy, other, check } = setup();
+    const copies = (request: ThrottleCheckRequest, id: string) => [policy, other].map((p) => p.check({ ...request, checkId: id }, new Deadline(1000)).then((o) => o.result.verdict, (e: { code: string }) => e.code));
+    // IMAP limit 3 per address: three checks sent twice each fill it exactly, the fourth is denied.
+    for (const id of ['c1', 'c2', 'c3']) expect((await Promise.all(copies(connect('192.0.2.77'), id))).sort()).toEqual(['DUPLICATE', 'allow']);
+    expect(await check(connect('192.0.2.77'))).toMatchObject({ verdict: 'deny', reason: 'ip' });
+    // User limit 2: the same.
+    for (const id of ['s1', 's2']) expect((await Promise.all(copies(login('login-succeeded', 'dup@b.c'), id))).sort()).toEqual(['DUPLICATE', 'allow']);
+    expect(await check(login('login-succeeded', 'dup@b.c'))).toMatchObject({ verdict: 'deny', reason: 'user' });
+    // Failed logins (user limit 4): four reports sent twice each are four failures.
+    for (const id of ['f1', 'f2', 'f3']) await Promise.all(copies(login('login-failed', 'dup2@b.c'), id));
+    expect(await check(login('pre-login', 'dup2@b.c'))).toEqual({ verdict: 'allow' });
+    await Promise.all(copies(login('login-failed', 'dup2@b.c'), 'f4'));
+    expect(await check(login('pre-login', 'dup2@b.c'))).toMatchObject({ verdict: 'deny', reason: 'user-failures' });
+  });
+
+  it('a read-only check is answered by every copy; distinct checks of one session count apart', async () => {
+    const { policy, other, check } = setup();
+    const pre = { ...login('pre-login', 'ro@b.c'), checkId: 'p1' };
+    expect([(await policy.check(pre, new Deadline(1000))).result, (await other.check(pre, new Deadline(1000))).result]).toEqual([{ verdict: 'allow' }, { verdict: 'allow' }]);
+    // One session id, three checks with ids of their own: all three count.
+    for (const id of ['a', 'b', 'c']) expect((await policy.check({ ...connect('192.0.2.78'), requestId: 'session1', checkId: id }, new Deadline(1000))).result.verdict).toBe('allow');
+    expect(await check(connect('192.0.2.78'))).toMatchObject({ verdict: 'deny' });
   });
 });
 

@@ -1,6 +1,8 @@
 /**
  * What each kind of throttle check counts and when it denies. No NATS, no Nest, no memcached:
- * counters go through {@link SlidingWindowCounter} and its store port.
+ * counters go through {@link SlidingWindowCounter} and its store port. A check that would count
+ * first claims its `checkId` ({@link CheckClaims}): a hedged copy of a check already taken by
+ * another instance counts nothing and is answered `DUPLICATE`.
  *
  * | kind | counts | denies when |
  * |---|---|---|
@@ -12,6 +14,7 @@
 import { ErrorCode, PosternError, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
 import type { Deadline } from '@postern/service-kit';
 import { subscriberAddress } from '@postern/ip-address';
+import type { CheckClaims } from './check-claims';
 import { CounterStoreError, type CounterId, type SlidingWindowCounter, type WindowSnapshot } from './sliding-window';
 import type { ThrottleConfig, WindowLimit } from './throttle-settings';
 
@@ -37,12 +40,15 @@ export class ThrottlePolicy {
   constructor(
     private readonly counter: SlidingWindowCounter,
     private readonly config: () => ThrottleConfig,
+    /** Without it every copy of a check counts (a frontend that does not hedge needs none). */
+    private readonly claims?: CheckClaims,
   ) {}
 
   /**
    * Answers one check within `deadline`. When the store fails or is too slow, the verdict is the
    * fail mode's (allow, or deny with the IP message) and `storeError` says why.
-   * @throws anything that is not a store failure (a bug).
+   * @throws {PosternError} `DUPLICATE` for a copy of a check another instance has taken.
+   * @throws anything else that is not a store failure (a bug).
    */
   async check(request: ThrottleCheckRequest, deadline: Deadline): Promise<CheckOutcome> {
     const config = this.config();
@@ -73,6 +79,7 @@ export class ThrottlePolicy {
   private async connect(request: ThrottleCheckRequest, config: ThrottleConfig): Promise<ThrottleCheckResult> {
     const limit = config.ip[request.protocol];
     if (limit.limit === 0 || config.whitelist.matches(request.clientIp)) return ALLOW;
+    await this.claim(request);
     const admission = await this.counter.admit(['ip', limit.scope, subscriberAddress(request.clientIp)], limit.windowMs, limit.limit);
     return admission.admitted ? ALLOW : deny('ip', config.ipMessage, admission.retryAfterMs);
   }
@@ -97,19 +104,28 @@ export class ThrottlePolicy {
   private async loginSucceeded(request: ThrottleCheckRequest, config: ThrottleConfig): Promise<ThrottleCheckResult> {
     const limit = config.user;
     if (limit.limit === 0) return ALLOW;
+    await this.claim(request);
     const admission = await this.counter.admit(['user', canonicalUser(request.user!)], limit.windowMs, limit.limit);
     return admission.admitted ? ALLOW : deny('user', config.userMessage, admission.retryAfterMs);
   }
 
   private async loginFailed(request: ThrottleCheckRequest, config: ThrottleConfig): Promise<ThrottleCheckResult> {
-    const writes: Promise<number>[] = [];
     // Counted only while a limit is set: an idle counter costs memcached writes for nothing.
-    if (config.userFailures.limit > 0) writes.push(this.counter.record(['user-failures', canonicalUser(request.user!)], config.userFailures.windowMs));
-    if (config.ipFailures.limit > 0 && !config.whitelist.matches(request.clientIp)) {
-      writes.push(this.counter.record(['ip-failures', subscriberAddress(request.clientIp)], config.ipFailures.windowMs));
-    }
+    const user = config.userFailures.limit > 0;
+    const ip = config.ipFailures.limit > 0 && !config.whitelist.matches(request.clientIp);
+    if (!user && !ip) return ALLOW;
+    await this.claim(request);
+    const writes: Promise<number>[] = [];
+    if (user) writes.push(this.counter.record(['user-failures', canonicalUser(request.user!)], config.userFailures.windowMs));
+    if (ip) writes.push(this.counter.record(['ip-failures', subscriberAddress(request.clientIp)], config.ipFailures.windowMs));
     await Promise.all(writes);
     return ALLOW;
+  }
+
+  /** Before counting: throws `DUPLICATE` when another copy of this check was claimed first. */
+  private async claim(request: ThrottleCheckRequest): Promise<void> {
+    if (!this.claims || request.checkId === undefined) return;
+    if (!(await this.claims.first(request.checkId))) throw new PosternError(ErrorCode.Duplicate, 'this check was taken by another instance');
   }
 }
 

@@ -17,6 +17,8 @@ export class MailProxyMetrics {
   readonly bytes: Counter<'protocol' | 'direction'>;
   readonly throttleDenials: Counter<'protocol' | 'reason'>;
   readonly throttleFallbacks: Counter<'kind' | 'code' | 'verdict'>;
+  /** Requests sent a second time because the first answer was late (`service`: throttle, route-lookup). */
+  readonly hedges: Counter<'service'>;
   readonly limitViolations: Counter<'protocol' | 'limit'>;
   /** A client's own mistakes (bad or refused commands), by a bounded kind. */
   readonly clientErrors: Counter<'protocol' | 'kind'>;
@@ -33,6 +35,7 @@ export class MailProxyMetrics {
     this.throttleDenials = new Counter({ name: 'postern_mail_throttle_denials_total', help: 'Connections and logins refused by the throttle.', labelNames: ['protocol', 'reason'], registers });
     this.throttleFallbacks = new Counter({ name: 'postern_mail_throttle_fallbacks_total', help: 'Throttle checks the service could not answer, decided by the fail mode (posternThrottleFailClosed).', labelNames: ['kind', 'code', 'verdict'], registers });
     this.clientErrors = new Counter({ name: 'postern_mail_client_errors_total', help: "Commands refused for the client's own mistakes (bad syntax, wrong state, no TLS).", labelNames: ['protocol', 'kind'], registers });
+    this.hedges = new Counter({ name: 'postern_mail_nats_hedges_total', help: 'NATS requests sent once more to their queue group because the first answer was late.', labelNames: ['service'], registers });
     this.limitViolations = new Counter({ name: 'postern_mail_limit_violations_total', help: 'Clients that crossed a protocol limit.', labelNames: ['protocol', 'limit'], registers });
   }
 

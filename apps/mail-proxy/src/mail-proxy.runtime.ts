@@ -10,12 +10,15 @@ import { resolveSettings, type BootstrapConfig, type EffectiveSettings } from '@
 import { MemcachedClient } from '@postern/memcached';
 import { RouteCache } from '@postern/route-cache';
 import { RouteClient } from '@postern/route-client';
-import type { Logger, NatsConnection } from '@postern/service-kit';
+import { LogLimiter, type Logger, type NatsConnection } from '@postern/service-kit';
 import type { MailProxyMetrics } from './mail-proxy.metrics';
 import type { SessionDeps } from './session';
 import { AllowAllThrottle, LimitAwareThrottle, ThrottleClient, type ThrottleLimits, type ThrottlePort } from '@postern/throttle-client';
 import { loadTlsContext } from './tls-context';
 import { TcpUpstreamConnector } from './upstream';
+
+/** During an outage every login falls back the same way: one line a second says so (the metric counts each). */
+const FALLBACK_LOG_INTERVAL_MS = 1000;
 
 export class MailProxyRuntime {
   private current: EffectiveSettings;
@@ -47,7 +50,11 @@ export class MailProxyRuntime {
     const tls: SecureContext | undefined = bootstrap.tlsCertFile && bootstrap.tlsKeyFile ? loadTlsContext(bootstrap.tlsCertFile, bootstrap.tlsKeyFile) : undefined;
     this.deps = {
       settings: () => this.current,
-      routes: new RouteClient(nc, cache),
+      routes: new RouteClient(nc, cache, undefined, {
+        timeoutMs: () => this.current.posternRouteLookupRequestTimeout,
+        hedgeAfterMs: () => this.current.posternRouteLookupHedgeDelay,
+        onHedge: () => metrics.hedges.inc({ service: 'route-lookup' }),
+      }),
       throttle: bootstrap.throttleEnabled ? this.throttleClient(nc, metrics) : new AllowAllThrottle(),
       upstreams: new TcpUpstreamConnector({
         verify: bootstrap.upstreamTlsVerify,
@@ -61,16 +68,22 @@ export class MailProxyRuntime {
   }
 
   /**
-   * The login-throttle service over NATS. When it cannot answer within the login's deadline the
-   * fail mode decides (`posternThrottleFailClosed`, default open as Zimbra), counted and logged.
+   * The login-throttle service over NATS. When it cannot answer within its budget (or the bus is
+   * down) the fail mode decides (`posternThrottleFailClosed`, default open as Zimbra), counted
+   * each time and logged at most once a second.
    */
   private throttleClient(nc: NatsConnection, metrics: MailProxyMetrics): ThrottlePort {
+    const fallbackLog = new LogLimiter(FALLBACK_LOG_INTERVAL_MS);
     const client = new ThrottleClient(nc, {
       failClosed: () => this.current.posternThrottleFailClosed,
       failClosedMessage: () => this.current.zimbraReverseProxyIpThrottleMsg,
+      timeoutMs: () => this.current.posternThrottleCheckTimeout,
+      hedgeAfterMs: () => this.current.posternThrottleCheckHedgeDelay,
+      onHedge: () => metrics.hedges.inc({ service: 'throttle' }),
       onFallback: ({ kind, code, verdict, error }) => {
         metrics.throttleFallbacks.inc({ kind, code, verdict });
-        this.logger.warn({ kind, code, verdict, err: error }, 'throttle unavailable; the fail mode decided');
+        const suppressed = fallbackLog.take();
+        if (suppressed !== undefined) this.logger.warn({ kind, code, verdict, err: error, suppressed }, 'throttle unavailable; the fail mode decided');
       },
     });
     // Checks whose limits are all off are not asked (the service would only say "allow").

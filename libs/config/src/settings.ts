@@ -26,6 +26,11 @@ export const Settings = {
   zimbraReverseProxyCacheFetchTimeout: durationSetting({ attribute: 'zimbraReverseProxyCacheFetchTimeout', default: '3s', hot: false, scope: gs, description: 'Longest wait for a memcached reply before the server is marked down.' }),
   zimbraReverseProxyCacheReconnectInterval: durationSetting({ attribute: 'zimbraReverseProxyCacheReconnectInterval', default: '1m', hot: false, scope: gs, description: 'How long a memcached server that failed is skipped before it is tried again.' }),
   zimbraReverseProxyRouteLookupTimeout: durationSetting({ attribute: 'zimbraReverseProxyRouteLookupTimeout', default: '15s', hot: true, scope: gs, description: 'Longest time a route lookup may take, directory included; past it the client gets a temporary failure.' }),
+  // Postern's own: the budget of one lookup over NATS inside the login's deadline, and when a late
+  // answer is asked again of another instance (lookups are idempotent). A lost instance or bus then
+  // costs a login at most this budget, not zimbraReverseProxyRouteLookupTimeout.
+  posternRouteLookupRequestTimeout: durationSetting({ attribute: 'posternRouteLookupRequestTimeout', default: '3s', maxMs: 600_000, hot: true, scope: gs, description: 'Longest wait for one route lookup over NATS (hedge included), within the login deadline; then the login fails temporarily. Cached routes do not wait on it.' }),
+  posternRouteLookupHedgeDelay: durationSetting({ attribute: 'posternRouteLookupHedgeDelay', default: '500ms', maxMs: 600_000, hot: true, scope: gs, description: 'With no lookup answer after this delay, the lookup is sent once more to the route-lookup queue group (0 = never).' }),
   zimbraReverseProxyAuthWaitInterval: durationSetting({ attribute: 'zimbraReverseProxyAuthWaitInterval', default: '10s', hot: true, scope: gs, description: 'Delay before a failed login is answered.' }),
   zimbraReverseProxyZmlookupCachingEnabled: booleanSetting({ attribute: 'zimbraReverseProxyZmlookupCachingEnabled', default: true, hot: true, scope: gs, description: 'Whether routes are cached in memcached.' }),
   zimbraReverseProxySSLToUpstreamEnabled: booleanSetting({ attribute: 'zimbraReverseProxySSLToUpstreamEnabled', default: true, hot: true, scope: gs, description: 'Talk TLS to the mailbox servers (and use their SSL ports).' }),
@@ -101,7 +106,12 @@ export const Settings = {
   posternFailedLoginUserLimitTime: integerSetting({ attribute: 'posternFailedLoginUserLimitTime', default: 900, min: 1, max: 31_536_000, hot: true, scope: gs, description: 'Per-user failed-login window in seconds (15 minutes: slows a guessing run, lets a user who mistyped back in soon).' }),
   posternFailedLoginIpLimit: integerSetting({ attribute: 'posternFailedLoginIpLimit', default: 0, min: 0, max: 1_000_000_000, hot: true, scope: gs, description: 'Failed logins per client IP (IPv6: per /64) per window before pre-login checks from it are refused (0 = off).' }),
   posternFailedLoginIpLimitTime: integerSetting({ attribute: 'posternFailedLoginIpLimitTime', default: 900, min: 1, max: 31_536_000, hot: true, scope: gs, description: 'Per-IP failed-login window in seconds.' }),
-  posternThrottleFailClosed: booleanSetting({ attribute: 'posternThrottleFailClosed', default: false, hot: true, scope: gs, description: 'When the throttle cannot count (memcached or the service down): FALSE allows (as Zimbra), TRUE denies with the IP throttle message.' }),
+  posternThrottleFailClosed: booleanSetting({ attribute: 'posternThrottleFailClosed', default: false, hot: true, scope: gs, description: 'When the throttle cannot count or cannot be asked (memcached, every throttle instance or NATS down, or no answer within posternThrottleCheckTimeout): FALSE allows (as Zimbra), TRUE denies with the IP throttle message.' }),
+  // The budget of one check over NATS: a lost throttle instance or bus costs a login at most this
+  // (then the fail mode decides), not the login's whole deadline. Capped at 10 s: the service keeps
+  // a check's id for de-duplication longer than that (see apps/login-throttle).
+  posternThrottleCheckTimeout: durationSetting({ attribute: 'posternThrottleCheckTimeout', default: '1s', maxMs: 10_000, hot: true, scope: gs, description: 'Longest wait for one throttle check over NATS (hedge included), within the login deadline; then posternThrottleFailClosed decides.' }),
+  posternThrottleCheckHedgeDelay: durationSetting({ attribute: 'posternThrottleCheckHedgeDelay', default: '100ms', maxMs: 10_000, hot: true, scope: gs, description: 'With no throttle answer after this delay, the check is sent once more to the login-throttle queue group; the service counts it once (0 = never).' }),
 } as const satisfies Record<string, SettingDefinition<unknown>>;
 
 export type SettingName = keyof typeof Settings;

@@ -8,7 +8,7 @@ import { ErrorCode, PosternError } from './errors';
 
 /** The error half of a reply. */
 export const ReplyErrorSchema = z.object({
-  code: z.enum([ErrorCode.BadRequest, ErrorCode.Unavailable, ErrorCode.Timeout, ErrorCode.BadReply, ErrorCode.Internal]),
+  code: z.enum([ErrorCode.BadRequest, ErrorCode.Unavailable, ErrorCode.Timeout, ErrorCode.BadReply, ErrorCode.Internal, ErrorCode.Duplicate]),
   message: z.string().max(1024),
   /** How long the client should wait before retrying (the directory's auth-wait hint, for example). */
   retryAfterMs: z.number().int().min(0).optional(),

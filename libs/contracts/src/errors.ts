@@ -17,6 +17,12 @@ export const ErrorCode = {
   BadReply: 'BAD_REPLY',
   /** A bug: the service failed in a way it did not expect. */
   Internal: 'INTERNAL',
+  /**
+   * Another copy of this request (sent again because the first answer was late) was already taken
+   * by an instance of the queue group, which answers it; this copy is not counted. Not an answer:
+   * the requester waits for that other copy's reply.
+   */
+  Duplicate: 'DUPLICATE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -19,7 +19,14 @@ export const ThrottleCheckRequestSchema = z
     clientIp: IpAddressSchema,
     /** The canonical account name when known, else the login as typed. Required except for `connect`. */
     user: LoginSchema.optional(),
+    /** The frontend session's id, for log correlation (the same for every check of a session). */
     requestId: RequestIdSchema.optional(),
+    /**
+     * Unique per check. The copies of one check (a late answer is hedged: the same check goes to
+     * the queue group again) carry the same id, and the service counts an id at most once, so a
+     * hedge never counts a connection or a login twice. Without it a check is counted as it comes.
+     */
+    checkId: RequestIdSchema.optional(),
   })
   .strict()
   .refine((r) => r.kind === 'connect' || r.user !== undefined, { message: 'user is required after connect', path: ['user'] });

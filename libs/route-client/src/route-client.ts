@@ -5,11 +5,16 @@
  * A cached entry is used only when it is complete: alias → account → route. An unqualified login
  * or one whose alias is not cached goes to the lookup service, which qualifies it and fills the
  * cache for next time.
+ *
+ * A lookup over NATS has a budget of its own (`posternRouteLookupRequestTimeout`) inside the
+ * login's, is sent again to another instance when its answer is late (lookups are idempotent),
+ * and fails `UNAVAILABLE` at once while the bus is down: cached users keep logging in, the others
+ * get a temporary failure without waiting.
  */
 import { ErrorCode, PosternError, RouteLookupContract, type RouteLookupRequest, type RouteLookupResult, type RouteProtocol } from '@postern/contracts';
-import { loginContextOf, type RouteCache } from '@postern/route-cache';
-import { requestReply, type Deadline, type NatsConnection } from '@postern/service-kit';
 import { isIpAllowed } from '@postern/ip-address';
+import { loginContextOf, type RouteCache } from '@postern/route-cache';
+import { hedgedRequest, type Deadline, type NatsConnection } from '@postern/service-kit';
 
 export interface RouteQuery {
   readonly login: string;
@@ -28,11 +33,27 @@ export interface RouteResolverPort {
   forget(accountName: string, accountId: string, query: Pick<RouteQuery, 'login' | 'protocol' | 'proxyIp' | 'virtualHost'>): Promise<void>;
 }
 
+/** How lookups over NATS are sent; functions are read per lookup, so hot settings can be passed as getters. */
+export interface RouteLookupBudget {
+  /** The budget of one lookup (ms), capped by the login's deadline; default {@link DEFAULT_LOOKUP_TIMEOUT_MS}. */
+  readonly timeoutMs?: number | (() => number);
+  /** Sends the lookup once more after this long without an answer (ms; 0 = never); default {@link DEFAULT_LOOKUP_HEDGE_AFTER_MS}. */
+  readonly hedgeAfterMs?: number | (() => number);
+  /** Called when a lookup is sent a second time (for metrics). */
+  readonly onHedge?: () => void;
+}
+
+/** `posternRouteLookupRequestTimeout`'s default. */
+export const DEFAULT_LOOKUP_TIMEOUT_MS = 3000;
+/** `posternRouteLookupHedgeDelay`'s default. */
+export const DEFAULT_LOOKUP_HEDGE_AFTER_MS = 500;
+
 export class RouteClient implements RouteResolverPort {
   constructor(
     private readonly nc: NatsConnection,
     private readonly cache: RouteCache | undefined,
     private readonly onCache?: (result: 'hit' | 'miss') => void,
+    private readonly budget: RouteLookupBudget = {},
   ) {}
 
   async resolve(query: RouteQuery, deadline: Deadline): Promise<RouteLookupResult> {
@@ -46,7 +67,7 @@ export class RouteClient implements RouteResolverPort {
       }
       // A cached route whose domain refuses this client: the lookup service gives the refusal with its wait.
     }
-    const remaining = deadline.remaining();
+    const remaining = Math.min(deadline.remaining(), read(this.budget.timeoutMs) ?? DEFAULT_LOOKUP_TIMEOUT_MS);
     if (remaining < 1) throw new PosternError(ErrorCode.Timeout, 'route lookup: deadline passed');
     const request: RouteLookupRequest = {
       by: 'name',
@@ -58,13 +79,20 @@ export class RouteClient implements RouteResolverPort {
       ...(query.requestId ? { requestId: query.requestId } : {}),
       deadlineMs: Math.min(remaining, 600_000),
     };
-    return requestReply(this.nc, RouteLookupContract, request, remaining);
+    const { onHedge } = this.budget;
+    return hedgedRequest(this.nc, RouteLookupContract, request, {
+      timeoutMs: remaining,
+      hedgeAfterMs: read(this.budget.hedgeAfterMs) ?? DEFAULT_LOOKUP_HEDGE_AFTER_MS,
+      ...(onHedge ? { onHedge } : {}),
+    });
   }
 
   async forget(accountName: string, accountId: string, query: Pick<RouteQuery, 'login' | 'protocol' | 'proxyIp' | 'virtualHost'>): Promise<void> {
     const { login } = query;
     await this.cache?.invalidate({ accountName, ...(accountId ? { accountId } : {}), logins: [login.includes('@') ? login : { login, context: loginContextOf(query) }] });
   }
+}
 
-
+function read<T>(value: T | (() => T) | undefined): T | undefined {
+  return typeof value === 'function' ? (value as () => T)() : value;
 }

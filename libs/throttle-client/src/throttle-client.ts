@@ -1,11 +1,14 @@
 /**
- * The throttle port and its NATS implementation. The check shares the login's deadline: it never
- * waits past `deadline.remaining()`, and whenever the service gives no verdict (TIMEOUT,
+ * The throttle port and its NATS implementation. A check has a budget of its own
+ * (`posternThrottleCheckTimeout`) inside the login's deadline; a late answer is hedged to another
+ * instance of the queue group, with the same `checkId` so the service counts it once; while the
+ * bus is down nothing is sent or awaited. Whenever the service gives no verdict (TIMEOUT,
  * UNAVAILABLE, or a reply that is an error) the frontend's own fail mode decides, as Zimbra's proxy
  * does with memcached: an operator who chose fail-closed gets it for every failure, bugs included.
  */
+import { randomUUID } from 'node:crypto';
 import { ErrorCode, PosternError, ThrottleCheckContract, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
-import { requestReply, type Deadline, type NatsConnection } from '@postern/service-kit';
+import { hedgedRequest, type Deadline, type NatsConnection } from '@postern/service-kit';
 
 /** What a session needs of the throttle. */
 export interface ThrottlePort {
@@ -43,7 +46,18 @@ export interface ThrottleClientOptions {
   readonly failClosedMessage?: string | (() => string);
   /** Called for each verdict given by the fail mode; exceptions it throws are ignored. */
   readonly onFallback?: (fallback: ThrottleFallback) => void;
+  /** The budget of one check (ms), capped by the login's deadline; default {@link DEFAULT_CHECK_TIMEOUT_MS}. */
+  readonly timeoutMs?: number | (() => number);
+  /** Sends the check once more after this long without an answer (ms; 0 = never); default {@link DEFAULT_HEDGE_AFTER_MS}. */
+  readonly hedgeAfterMs?: number | (() => number);
+  /** Called when a check is sent a second time (for metrics). */
+  readonly onHedge?: (kind: ThrottleCheckRequest['kind']) => void;
 }
+
+/** `posternThrottleCheckTimeout`'s default. */
+export const DEFAULT_CHECK_TIMEOUT_MS = 1000;
+/** `posternThrottleCheckHedgeDelay`'s default. */
+export const DEFAULT_HEDGE_AFTER_MS = 100;
 
 /** The throttle over NATS (`postern.throttle.check.v1`). */
 export class ThrottleClient implements ThrottlePort {
@@ -56,7 +70,12 @@ export class ThrottleClient implements ThrottlePort {
     const remaining = deadline.remaining();
     try {
       if (remaining < 1) throw new PosternError(ErrorCode.Timeout, `${ThrottleCheckContract.subject}: deadline passed before the check`);
-      return await requestReply(this.nc, ThrottleCheckContract, request, remaining);
+      const { onHedge } = this.options;
+      return await hedgedRequest(this.nc, ThrottleCheckContract, { ...request, checkId: randomUUID() }, {
+        timeoutMs: Math.min(remaining, read(this.options.timeoutMs) ?? DEFAULT_CHECK_TIMEOUT_MS),
+        hedgeAfterMs: read(this.options.hedgeAfterMs) ?? DEFAULT_HEDGE_AFTER_MS,
+        ...(onHedge ? { onHedge: () => onHedge(request.kind) } : {}),
+      });
     } catch (error) {
       if (!(error instanceof PosternError)) throw error;
       const result = fallbackVerdict(request, read(this.options.failClosed) ?? false, read(this.options.failClosedMessage) ?? DEFAULT_FAIL_CLOSED_MESSAGE);
