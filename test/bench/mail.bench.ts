@@ -88,7 +88,7 @@ const USERS = Number(values.users);
 const SESSIONS = Number(values.sessions);
 const SESSION_BATCH = Number(values['session-batch']);
 const FETCH_REPS = Number(values['fetch-reps']);
-const LOG_LEVEL = values['log-level']!;
+const LOG_LEVEL = values['log-level'];
 
 const MB = 1024 * 1024;
 const MESSAGE_BYTES = 10 * MB;

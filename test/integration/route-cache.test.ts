@@ -191,7 +191,7 @@ describe('three servers', () => {
 
   it('turns a stopped server’s keys into misses within timeoutMs while the other keys still hit', async () => {
     const servers = await Promise.all([startMemcached(), startMemcached(), startMemcached()]);
-    const [, victim] = servers as [MemcachedServer, MemcachedServer, MemcachedServer];
+    const [, victim] = servers;
     const events: CacheEvent[] = [];
     const timeoutMs = 500;
     const client = newClient({ servers: servers.map((s) => s.address), timeoutMs, onEvent: (e) => events.push(e) });
@@ -222,7 +222,7 @@ describe('three servers', () => {
 
   it('fails every request to a hung server with CacheUnavailableError within timeoutMs, then skips it', async () => {
     const servers = await Promise.all([startMemcached(), startMemcached()]);
-    const [hung, healthy] = servers as [MemcachedServer, MemcachedServer];
+    const [hung, healthy] = servers;
     const timeoutMs = 300;
     const client = newClient({ servers: servers.map((s) => s.address), timeoutMs, retryDeadServerMs: 60_000 });
     const all = keys('hang', 40);
@@ -257,7 +257,7 @@ describe('three servers', () => {
 
   it('rejects at once when every server is down, and uses a restarted server again after retryDeadServerMs', async () => {
     const servers = await Promise.all([startMemcached(), startMemcached()]);
-    const [first] = servers as [MemcachedServer, MemcachedServer];
+    const [first] = servers;
     const events: CacheEvent[] = [];
     // 500 ms: short enough to see the restart soon, long enough that the checks made right after
     // the outage is seen still fall inside the retry window on a loaded machine.

@@ -35,7 +35,7 @@ let dir: string;
 const base = { by: 'name', protocol: 'imap', clientIp: '192.0.2.50' } as const;
 
 function lookup(request: Partial<RouteLookupRequest> & { user: string }, timeoutMs = 5000): Promise<RouteLookupResult> {
-  return requestReply(nc, RouteLookupContract, { ...base, ...request } as RouteLookupRequest, timeoutMs);
+  return requestReply(nc, RouteLookupContract, { ...base, ...request }, timeoutMs);
 }
 
 async function route(request: Partial<RouteLookupRequest> & { user: string }) {
@@ -157,7 +157,7 @@ describe('route lookup over NATS', () => {
     ];
     for (const payload of bad) {
       const reply = await nc.request(RouteLookupContract.subject, new TextEncoder().encode(typeof payload === 'string' ? payload : JSON.stringify(payload)), { timeout: 5000 });
-      const body = JSON.parse(new TextDecoder().decode(reply.data));
+      const body: unknown = JSON.parse(new TextDecoder().decode(reply.data));
       expect(body).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
     }
     const after = (await lookupA.metric('postern_route_lookup_rejected_total')) + (await lookupB.metric('postern_route_lookup_rejected_total'));

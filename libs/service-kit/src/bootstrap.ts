@@ -4,6 +4,7 @@
  */
 import { NestFactory } from '@nestjs/core';
 import type { DynamicModule, INestApplication, LoggerService, Type } from '@nestjs/common';
+import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from './logger';
 
 /** Routes Nest's own log lines into pino. */
@@ -40,7 +41,7 @@ export async function startService(module: Type<unknown> | DynamicModule, option
   const app = await NestFactory.create(module, { logger: new PinoNestLogger(options.logger), abortOnError: false });
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen(options.httpPort, options.httpHost);
-  const address = app.getHttpServer().address() as { port: number } | null;
+  const address = (app.getHttpServer() as Server).address() as AddressInfo | null;
   const httpPort = address?.port ?? options.httpPort;
   options.logger.info({ httpHost: options.httpHost, httpPort }, 'service ready');
   return { app, httpPort };
