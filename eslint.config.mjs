@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
  *  - type:config     settings registry; contracts only
  *  - type:data-access the only homes of ldapts (directory) and of the memcached protocol (route-cache)
  *  - type:codec      IMAP/POP3 parsing and encoding: bytes in, events out, no I/O; contracts only (SecretValue)
- *  - type:runtime    NATS, metrics, logging, lifecycle shared by the apps
+ *  - type:runtime    NATS, memcached, settings, metrics, logging, lifecycle shared by the apps (Nest)
  *  - type:client     what a frontend uses to reach the services (route and throttle clients)
  *  - type:app        a deployable service
  *  - type:test       the workspace's tests, harness and benches (test/)
@@ -43,13 +43,14 @@ export default [
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [], bannedExternalImports: ['net', 'node:net', 'tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:config', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:contracts', 'type:config'], bannedExternalImports: ['@nats-io/*', '@nestjs/*'] },
-            { sourceTag: 'type:runtime', onlyDependOnLibsWithTags: ['type:contracts', 'type:config'], bannedExternalImports: ['ldapts'] },
+            // The service kit provides the memcached client (route-cache) to every service.
+            { sourceTag: 'type:runtime', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:data-access'], bannedExternalImports: ['ldapts'] },
             { sourceTag: 'type:codec', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:data-access', 'type:runtime'], bannedExternalImports: ['ldapts', '@nestjs/*'] },
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:data-access', 'type:runtime', 'type:codec', 'type:client'], bannedExternalImports: ['ldapts'] },
             { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:data-access', 'type:runtime', 'type:codec', 'type:client', 'type:app'] },
             // Scopes: what each part of Postern may know of the others.
-            { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
+            { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache'] },
             { sourceTag: 'scope:directory', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:cache', onlyDependOnLibsWithTags: ['scope:shared'], bannedExternalImports: ['ldapts'] },
             { sourceTag: 'scope:mail', onlyDependOnLibsWithTags: ['scope:shared'] },
