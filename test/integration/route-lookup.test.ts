@@ -183,7 +183,8 @@ describe('directory outages', () => {
       expect(cached.source).toBe('cache');
       const started = Date.now();
       await expect(lookup({ user: 'henry@partner.test', protocol: 'imap', deadlineMs: 1500 })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
-      expect(Date.now() - started).toBeLessThan(1500 + 1000);
+      // The deadline plus scheduling room on a loaded machine: far below a hang.
+      expect(Date.now() - started).toBeLessThan(1500 + 2000);
     } finally {
       await slapd.resume();
     }
