@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  directoryEnv,
   DEMO_PASSWORDS,
   directoryLdifFor,
   freePort,
@@ -74,13 +75,7 @@ beforeAll(async () => {
   const [nats, memcached] = await Promise.all([startNats(), startMemcached()]);
   slapd = await startSlapd({ fixture: directoryLdifFor(upstreams) });
   const common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address };
-  lookup = await startService('route-lookup', {
-    ...common,
-    POSTERN_LDAP_URLS: slapd.url,
-    POSTERN_LDAP_BIND_DN: slapd.rootDn,
-    POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword,
-    POSTERN_LDAP_BASE_DN: slapd.baseDn,
-  });
+  lookup = await startService('route-lookup', { ...common, ...directoryEnv(slapd) });
   const caFile = join(dir, 'upstream-ca.pem');
   writeFileSync(caFile, upstreams.caPem!);
   tlsEnv = { ...common, POSTERN_TLS_CERT_FILE: cert.certFile, POSTERN_TLS_KEY_FILE: cert.keyFile, POSTERN_UPSTREAM_CA_FILE: caFile };

@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  directoryEnv,
   DEMO_PASSWORDS,
   directoryLdifFor,
   freePort,
@@ -74,7 +75,7 @@ beforeAll(async () => {
   const throttleConfig = join(dir, 'throttle.json');
   writeFileSync(throttleConfig, JSON.stringify({ attributes: ATTRIBUTES }));
   const started = await Promise.all([
-    startService('route-lookup', { ...common, POSTERN_LDAP_URLS: slapd.url, POSTERN_LDAP_BIND_DN: slapd.rootDn, POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword, POSTERN_LDAP_BASE_DN: slapd.baseDn }),
+    startService('route-lookup', { ...common, ...directoryEnv(slapd) }),
     startService('login-throttle', { ...common, POSTERN_CONFIG_FILE: throttleConfig }),
     startService('login-throttle', { ...common, POSTERN_CONFIG_FILE: throttleConfig }),
     startFrontend('proxy-a', common),

@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  directoryEnv,
   removeDir,
   scratchDir,
   startMemcached,
@@ -53,10 +54,7 @@ beforeAll(async () => {
   const env = {
     POSTERN_NATS_URLS: nats.url,
     POSTERN_MEMCACHED_SERVERS: memcached.address,
-    POSTERN_LDAP_URLS: slapd.url,
-    POSTERN_LDAP_BIND_DN: slapd.rootDn,
-    POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword,
-    POSTERN_LDAP_BASE_DN: slapd.baseDn,
+    ...directoryEnv(slapd),
     POSTERN_LDAP_CONNECT_TIMEOUT_MS: '1000',
     POSTERN_SERVER_NAME: '127.0.0.1',
     POSTERN_CONFIG_FILE: configFile,
