@@ -6,22 +6,37 @@ import tseslint from 'typescript-eslint';
  *  - type:contracts  subjects, schemas, error codes; depends on nothing of ours
  *  - type:util       small pure helpers every layer may use (client addresses); depends on nothing of ours
  *  - type:config     settings registry; contracts only
- *  - type:driver    the memcached protocol client (memcached): its only home; depends on nothing of ours
+ *  - type:driver     the memcached protocol client (memcached): its only home; depends on nothing of ours
  *  - type:data-access ldapts's only home (directory), and the route cache on the memcached driver
- *  - type:codec      IMAP/POP3 parsing and encoding: bytes in, events out, no I/O; contracts and the wire kit only
  *  - type:wire-kit   what both mail codecs share (SASL, protocol sniffing): pure; contracts only
- *  - type:runtime    NATS, metrics, logging, lifecycle shared by the apps
+ *  - type:codec      IMAP/POP3 parsing and encoding: bytes in, events out, no I/O; contracts and the wire kit only
+ *  - type:runtime    NATS, memcached, settings, metrics, logging, lifecycle shared by the apps (Nest)
  *  - type:client     what a frontend uses to reach the services (route and throttle clients)
  *  - type:app        a deployable service
+ *  - type:test       the workspace's tests, harness and benches (test/)
+ * and by scope (which part of Postern a project serves): shared, directory, cache, mail (codecs),
+ * routing and throttle (the frontends' clients), one per app, and test. Every type and every scope
+ * has a constraint: a tag without one would let its projects depend on anything.
  */
 export default [
   { ignores: ['**/dist/**', '**/node_modules/**', '.nx/**', 'tmp/**'] },
-  ...tseslint.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
   {
-    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+  },
+  { files: ['**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+  {
+    files: ['**/*.ts', '**/*.mts'],
     plugins: { '@nx': nx },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // The point of type-aware lint: a promise nobody awaits, or one handed where a callback's
+      // result is ignored, is an error (recommendedTypeChecked has both; named here so they stay).
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      // Off: fakes and ports implement Promise-returning interfaces with async methods that have
+      // nothing to await; the rule would ask for Promise.resolve() wrappers that say less.
+      '@typescript-eslint/require-await': 'off',
       '@nx/enforce-module-boundaries': [
         'error',
         {
@@ -30,16 +45,27 @@ export default [
           depConstraints: [
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [], bannedExternalImports: ['net', 'node:net', 'tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: [], bannedExternalImports: ['tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
-            { sourceTag: 'type:driver', onlyDependOnLibsWithTags: [], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:config', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
+            { sourceTag: 'type:driver', onlyDependOnLibsWithTags: [], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:driver'], bannedExternalImports: ['@nats-io/*', '@nestjs/*'] },
-            { sourceTag: 'type:runtime', onlyDependOnLibsWithTags: ['type:contracts', 'type:config'], bannedExternalImports: ['ldapts'] },
+            // The service kit provides the memcached client to every service.
+            { sourceTag: 'type:runtime', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:driver'], bannedExternalImports: ['ldapts'] },
             { sourceTag: 'type:wire-kit', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:codec', onlyDependOnLibsWithTags: ['type:contracts', 'type:wire-kit'], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
             { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:driver', 'type:data-access', 'type:runtime'], bannedExternalImports: ['ldapts', '@nestjs/*'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:driver', 'type:data-access', 'type:runtime', 'type:codec', 'type:wire-kit', 'type:client'], bannedExternalImports: ['ldapts'] },
-            { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
-            { sourceTag: 'scope:cache', bannedExternalImports: ['ldapts'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:driver', 'type:data-access', 'type:runtime', 'type:wire-kit', 'type:codec', 'type:client'], bannedExternalImports: ['ldapts'] },
+            { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:driver', 'type:data-access', 'type:runtime', 'type:wire-kit', 'type:codec', 'type:client', 'type:app'] },
+            // Scopes: what each part of Postern may know of the others.
+            { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache'] },
+            { sourceTag: 'scope:directory', onlyDependOnLibsWithTags: ['scope:shared'] },
+            { sourceTag: 'scope:cache', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache'], bannedExternalImports: ['ldapts'] },
+            { sourceTag: 'scope:mail', onlyDependOnLibsWithTags: ['scope:shared', 'scope:mail'] },
+            { sourceTag: 'scope:routing', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache'] },
+            { sourceTag: 'scope:throttle', onlyDependOnLibsWithTags: ['scope:shared'] },
+            { sourceTag: 'scope:route-lookup', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache'] },
+            { sourceTag: 'scope:login-throttle', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache'] },
+            { sourceTag: 'scope:mail-proxy', onlyDependOnLibsWithTags: ['scope:shared', 'scope:mail', 'scope:cache', 'scope:routing', 'scope:throttle'] },
+            { sourceTag: 'scope:test', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache', 'scope:mail', 'scope:routing', 'scope:throttle', 'scope:route-lookup', 'scope:login-throttle', 'scope:mail-proxy'] },
           ],
         },
       ],

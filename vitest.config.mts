@@ -9,6 +9,8 @@ const alias = [{ find: /^@postern\/([a-z0-9-]+)$/, replacement: `${root}libs/$1/
 export default defineConfig({
   resolve: { alias },
   test: {
+    // The summary reporter prints the `N passed, N failed` line CI reads (see test/summary-reporter.mjs).
+    reporters: ['default', './test/summary-reporter.mjs'],
     projects: [
       {
         resolve: { alias },

@@ -18,6 +18,7 @@ import {
   startMailboxServers,
   startMemcached,
   startNats,
+  isolateFromTerminalSignals,
   startService,
   stopAll,
 } from '../test/harness';
@@ -30,6 +31,8 @@ async function portOr(preferred: string | undefined, fallback: number): Promise<
 }
 
 async function main(): Promise<void> {
+  // Ctrl-C reaches this process only; stop() below stops the services before what they depend on.
+  isolateFromTerminalSignals();
   const nats = await startNats({ jetstream: true, port: await portOr(process.env.POSTERN_STACK_NATS_PORT, 4222) });
   const memcached = await startMemcached({ port: await portOr(process.env.POSTERN_STACK_MEMCACHED_PORT, 11211) });
   const state = join(root, '.postern');
@@ -80,7 +83,10 @@ async function main(): Promise<void> {
     POSTERN_TLS_KEY_FILE: cert.keyFile,
     POSTERN_UPSTREAM_CA_FILE: upstreamCa,
   });
-  for (const service of [lookup, throttle, mail]) service.process.child.stdout?.pipe(process.stdout);
+  const services = [lookup, throttle, mail];
+  for (const service of services) service.process.child.stdout?.pipe(process.stdout);
+  // A child's last lines can still be in its pipe when it has exited: wait for each pipe to close.
+  const piped = services.map((service) => new Promise<void>((resolve) => service.process.child.stdout?.once('close', () => resolve()) ?? resolve()));
 
   writeFileSync(
     join(state, 'stack.json'),
@@ -125,6 +131,7 @@ Ctrl-C stops everything.
     process.stdout.write('\nstopping...\n');
     // Postern's services first (they drain over NATS), then what they depend on.
     await Promise.allSettled([mail.stop(), throttle.stop(), lookup.stop()]);
+    await Promise.all(piped);
     await mailboxes.stop().catch(() => undefined);
     await stopAll();
     process.exit(0);

@@ -45,7 +45,7 @@ const CLIENTS = Number(values.clients);
 const SECONDS = Number(values.seconds);
 const KILL_AT = Number(values['kill-at']);
 const USERS = Number(values.users);
-const LOG_LEVEL = values['log-level']!;
+const LOG_LEVEL = values['log-level'];
 
 const STANDIN_HOST = '127.0.0.4';
 const NEVER = 1_000_000_000;
@@ -112,7 +112,7 @@ async function drill(part: Part, dir: string): Promise<Row> {
       ...Array.from({ length: throttleCount }, () => startService('login-throttle', { ...common, POSTERN_CONFIG_FILE: throttleConfig })),
       startService('mail-proxy', { ...common, POSTERN_CONFIG_FILE: proxyConfig, POSTERN_BIND_HOST: '127.0.0.1' }),
     ]);
-    const proxy = rest.pop()! as ServiceProcess;
+    const proxy = rest.pop()!;
     const throttles = rest as ServiceProcess[];
     const endpoint: Endpoint = { host: '127.0.0.1', port };
     // Every route cached, as in steady state.

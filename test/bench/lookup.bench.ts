@@ -13,7 +13,7 @@ import { DEFAULT_ZIMBRA_QUERIES, expandQueryTemplate, LdapDirectory } from '@pos
 import { requestReply } from '@postern/service-kit';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import { startMemcached, startNats, startService, startSlapd, stopAll } from '../harness';
+import { directoryEnv, startMemcached, startNats, startService, startSlapd, stopAll } from '../harness';
 import { benchAccountsLdif } from './support/accounts';
 import { measureOps } from './support/load';
 
@@ -28,10 +28,7 @@ async function main(): Promise<void> {
   const env = {
     POSTERN_NATS_URLS: nats.url,
     POSTERN_MEMCACHED_SERVERS: memcached.address,
-    POSTERN_LDAP_URLS: slapd.url,
-    POSTERN_LDAP_BIND_DN: slapd.rootDn,
-    POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword,
-    POSTERN_LDAP_BASE_DN: slapd.baseDn,
+    ...directoryEnv(slapd),
     POSTERN_LOG_LEVEL: 'warn',
   };
   const instances = await Promise.all(Array.from({ length: INSTANCES }, () => startService('route-lookup', env)));

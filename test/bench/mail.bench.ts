@@ -28,6 +28,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  directoryEnv,
   DEMO_PASSWORDS,
   directoryLdifFor,
   freePort,
@@ -88,7 +89,7 @@ const USERS = Number(values.users);
 const SESSIONS = Number(values.sessions);
 const SESSION_BATCH = Number(values['session-batch']);
 const FETCH_REPS = Number(values['fetch-reps']);
-const LOG_LEVEL = values['log-level']!;
+const LOG_LEVEL = values['log-level'];
 
 const MB = 1024 * 1024;
 const MESSAGE_BYTES = 10 * MB;
@@ -435,10 +436,7 @@ async function main(): Promise<void> {
     const [lookup, throttle] = await Promise.all([
       startService('route-lookup', {
         ...common,
-        POSTERN_LDAP_URLS: slapd.url,
-        POSTERN_LDAP_BIND_DN: slapd.rootDn,
-        POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword,
-        POSTERN_LDAP_BASE_DN: slapd.baseDn,
+        ...directoryEnv(slapd),
       }),
       startService('login-throttle', { ...common, POSTERN_CONFIG_FILE: throttleConfig }),
     ]);

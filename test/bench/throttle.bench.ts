@@ -24,7 +24,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, removeDir, scratchDir, startMemcached, startNats, startService, startSlapd, stopAll } from '../harness';
+import { directoryEnv, freePort, removeDir, scratchDir, startMemcached, startNats, startService, startSlapd, stopAll } from '../harness';
 import { standinDirectory } from './support/accounts';
 import { startImapStandin, standinPassword } from './support/imap-standin';
 import { loginCycle, measureLogins, measureOps, type LoginFigures, type OpFigures } from './support/load';
@@ -76,7 +76,7 @@ async function measure(name: string, memcachedOps: string, count: number, concur
 async function loginsThroughTheMailProxy(dir: string, env: Record<string, string>): Promise<{ on: LoginFigures; off: LoginFigures }> {
   const standin = await startImapStandin({ host: STANDIN_HOST, messageBytes: 1024 });
   const slapd = await startSlapd({ ldif: standinDirectory(STANDIN_HOST, standin.port, STANDIN_ACCOUNTS) });
-  await startService('route-lookup', { ...env, POSTERN_LDAP_URLS: slapd.url, POSTERN_LDAP_BIND_DN: slapd.rootDn, POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword, POSTERN_LDAP_BASE_DN: slapd.baseDn });
+  await startService('route-lookup', { ...env, ...directoryEnv(slapd) });
   const proxy = async (name: string, extra: Record<string, string>) => {
     const port = await freePort();
     const file = join(dir, `${name}.json`);

@@ -49,7 +49,7 @@ export class LineClient {
     return this.closed;
   }
   get tlsSocket(): TLSSocket | undefined {
-    return 'encrypted' in this.socket ? (this.socket as TLSSocket) : undefined;
+    return 'encrypted' in this.socket ? (this.socket) : undefined;
   }
 
   send(text: string | Buffer): void {

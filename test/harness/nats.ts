@@ -80,7 +80,7 @@ export async function startNatsCluster(size: number): Promise<NatsCluster> {
     urls: servers.map((s) => s.url),
     async restart(i) {
       servers[i] = await start(i);
-      return servers[i]!;
+      return servers[i];
     },
   };
 }

@@ -106,6 +106,17 @@ export function canConnect(host: string, port: number, timeoutMs = 500): Promise
 }
 
 const running = new Set<ManagedProcess>();
+let ownProcessGroups = false;
+
+/**
+ * Starts every later process in its own process group. A terminal's Ctrl-C signals the whole
+ * foreground group: without this, nats-server and memcached would stop at the same moment as the
+ * services that still need them to drain. With it, only the caller hears Ctrl-C and stops what it
+ * started in order (the single-node stack does).
+ */
+export function isolateFromTerminalSignals(): void {
+  ownProcessGroups = true;
+}
 
 /** Spawns a server in the foreground and tracks it so that it can be stopped even when a test fails. */
 export function startProcess(name: string, command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ManagedProcess {
@@ -113,6 +124,7 @@ export function startProcess(name: string, command: string, args: string[], opti
     cwd: options.cwd,
     env: options.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: ownProcessGroups,
   });
   let log = '';
   const keep = (chunk: Buffer) => {

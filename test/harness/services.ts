@@ -19,6 +19,14 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
+/**
+ * Per-call budgets for the mail proxy's NATS requests in tests that are not about faults: long
+ * enough that a loaded machine cannot run them out (the defaults, 1 s and 3 s, are for production;
+ * a check that ran out would take the fail mode and change what a test counts). The fault drills
+ * set their own.
+ */
+export const PATIENT_BUDGETS = { posternThrottleCheckTimeout: '10s', posternRouteLookupRequestTimeout: '60s' } as const;
+
 /** Starts `apps/<app>/dist/main.js` and waits until /health answers 200. */
 export async function startService(app: string, env: Record<string, string>): Promise<ServiceProcess> {
   const main = join(root, 'apps', app, 'dist', 'main.js');
@@ -52,8 +60,8 @@ export function sumSeries(text: string, name: string, labels: Record<string, str
     if (!line.startsWith(name)) continue;
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
     if (!match || match[1] !== name) continue;
-    const have = Object.fromEntries([...(match[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(match[4]);
+    const have = new Map([...(match[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) sum += Number(match[4]);
   }
   return sum;
 }

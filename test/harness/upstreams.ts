@@ -106,7 +106,7 @@ export async function startMailboxServers(options: MailboxServersOptions = {}): 
   const started = await Promise.allSettled([start('mbox1'), start('mbox2')]);
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
-    await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
+    await Promise.all(started.flatMap((r) => (r.status === 'fulfilled' ? [r.value.stop()] : [])));
     await cleanup();
     throw failed.reason;
   }

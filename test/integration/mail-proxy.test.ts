@@ -8,10 +8,12 @@ import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  directoryEnv,
   DEMO_PASSWORDS,
   directoryLdifFor,
   freePort,
   LineClient,
+  PATIENT_BUDGETS,
   makeCertificate,
   removeDir,
   scratchDir,
@@ -58,6 +60,7 @@ async function startProxy(name: string, env: Record<string, string>, attributes:
         zimbraPop3ProxyBindPort: pop3,
         zimbraPop3SSLProxyBindPort: pop3s,
         zimbraReverseProxyAuthWaitInterval: '200ms',
+        ...PATIENT_BUDGETS,
         ...attributes,
       },
     }),
@@ -74,13 +77,7 @@ beforeAll(async () => {
   const [nats, memcached] = await Promise.all([startNats(), startMemcached()]);
   slapd = await startSlapd({ fixture: directoryLdifFor(upstreams) });
   const common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address };
-  lookup = await startService('route-lookup', {
-    ...common,
-    POSTERN_LDAP_URLS: slapd.url,
-    POSTERN_LDAP_BIND_DN: slapd.rootDn,
-    POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword,
-    POSTERN_LDAP_BASE_DN: slapd.baseDn,
-  });
+  lookup = await startService('route-lookup', { ...common, ...directoryEnv(slapd) });
   const caFile = join(dir, 'upstream-ca.pem');
   writeFileSync(caFile, upstreams.caPem!);
   tlsEnv = { ...common, POSTERN_TLS_CERT_FILE: cert.certFile, POSTERN_TLS_KEY_FILE: cert.keyFile, POSTERN_UPSTREAM_CA_FILE: caFile };

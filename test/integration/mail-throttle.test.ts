@@ -10,10 +10,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  directoryEnv,
   DEMO_PASSWORDS,
   directoryLdifFor,
   freePort,
   LineClient,
+  PATIENT_BUDGETS,
   removeDir,
   scratchDir,
   startMailboxServers,
@@ -61,7 +63,7 @@ async function startFrontend(name: string, env: Record<string, string>): Promise
   const [imap, imaps, pop3, pop3s] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const file = join(dir, `${name}.json`);
   const ports = { zimbraImapProxyBindPort: imap, zimbraImapSSLProxyBindPort: imaps, zimbraPop3ProxyBindPort: pop3, zimbraPop3SSLProxyBindPort: pop3s };
-  writeFileSync(file, JSON.stringify({ attributes: { ...ATTRIBUTES, ...ports } }));
+  writeFileSync(file, JSON.stringify({ attributes: { ...ATTRIBUTES, ...PATIENT_BUDGETS, ...ports } }));
   const service = await startService('mail-proxy', { ...env, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' });
   return { service, imap, pop3 };
 }
@@ -74,7 +76,7 @@ beforeAll(async () => {
   const throttleConfig = join(dir, 'throttle.json');
   writeFileSync(throttleConfig, JSON.stringify({ attributes: ATTRIBUTES }));
   const started = await Promise.all([
-    startService('route-lookup', { ...common, POSTERN_LDAP_URLS: slapd.url, POSTERN_LDAP_BIND_DN: slapd.rootDn, POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword, POSTERN_LDAP_BASE_DN: slapd.baseDn }),
+    startService('route-lookup', { ...common, ...directoryEnv(slapd) }),
     startService('login-throttle', { ...common, POSTERN_CONFIG_FILE: throttleConfig }),
     startService('login-throttle', { ...common, POSTERN_CONFIG_FILE: throttleConfig }),
     startFrontend('proxy-a', common),

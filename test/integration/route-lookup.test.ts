@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  directoryEnv,
   removeDir,
   scratchDir,
   startMemcached,
@@ -36,7 +37,7 @@ let dir: string;
 const base = { by: 'name', protocol: 'imap', clientIp: '192.0.2.50' } as const;
 
 function lookup(request: Partial<RouteLookupRequest> & { user: string }, timeoutMs = 5000): Promise<RouteLookupResult> {
-  return requestReply(nc, RouteLookupContract, { ...base, ...request } as RouteLookupRequest, timeoutMs);
+  return requestReply(nc, RouteLookupContract, { ...base, ...request }, timeoutMs);
 }
 
 async function route(request: Partial<RouteLookupRequest> & { user: string }) {
@@ -54,10 +55,7 @@ beforeAll(async () => {
   const env = {
     POSTERN_NATS_URLS: nats.url,
     POSTERN_MEMCACHED_SERVERS: memcached.address,
-    POSTERN_LDAP_URLS: slapd.url,
-    POSTERN_LDAP_BIND_DN: slapd.rootDn,
-    POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword,
-    POSTERN_LDAP_BASE_DN: slapd.baseDn,
+    ...directoryEnv(slapd),
     POSTERN_LDAP_CONNECT_TIMEOUT_MS: '1000',
     POSTERN_SERVER_NAME: '127.0.0.1',
     POSTERN_CONFIG_FILE: configFile,
@@ -158,7 +156,7 @@ describe('route lookup over NATS', () => {
     ];
     for (const payload of bad) {
       const reply = await nc.request(RouteLookupContract.subject, new TextEncoder().encode(typeof payload === 'string' ? payload : JSON.stringify(payload)), { timeout: 5000 });
-      const body = JSON.parse(new TextDecoder().decode(reply.data));
+      const body: unknown = JSON.parse(new TextDecoder().decode(reply.data));
       expect(body).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
     }
     const after = (await lookupA.metric('postern_route_lookup_rejected_total')) + (await lookupB.metric('postern_route_lookup_rejected_total'));
@@ -184,7 +182,8 @@ describe('directory outages', () => {
       expect(cached.source).toBe('cache');
       const started = Date.now();
       await expect(lookup({ user: 'henry@partner.test', protocol: 'imap', deadlineMs: 1500 })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
-      expect(Date.now() - started).toBeLessThan(1500 + 1000);
+      // The deadline plus scheduling room on a loaded machine: far below a hang.
+      expect(Date.now() - started).toBeLessThan(1500 + 2000);
     } finally {
       await slapd.resume();
     }

@@ -1,29 +1,28 @@
 /** The login throttle service: NATS responder, shared counters in memcached, /metrics and /health. */
 import { Module, type DynamicModule } from '@nestjs/common';
-import type { BootstrapConfig } from '@postern/config';
-import { metricsProvider, serviceModule, type Logger } from '@postern/service-kit';
+import { loadBootstrap, type BootstrapConfig } from '@postern/config';
+import { memcachedProvider, metricsProvider, ServiceKitModule, settingsProvider, type Logger } from '@postern/service-kit';
 import { LoginThrottleMetrics } from './login-throttle.metrics';
-import { LoginThrottleRuntime } from './login-throttle.runtime';
 import { LoginThrottleService } from './login-throttle.service';
+import { throttlePolicyProvider, ThrottleRules } from './throttle-rules';
+import { resolveThrottleSettings } from './throttle-settings';
 
 @Module({})
 export class AppModule {
   // memcached is not a health condition: while it is down the service still answers (fail open or closed, by config).
   static register(bootstrap: BootstrapConfig, logger: Logger): DynamicModule {
-    return serviceModule({
+    return {
       module: AppModule,
-      name: 'login-throttle',
-      natsUrls: bootstrap.natsUrls,
-      logger,
+      imports: [ServiceKitModule.forRoot({ name: 'login-throttle', bootstrap, logger })],
       providers: [
         metricsProvider(LoginThrottleMetrics, (registry) => new LoginThrottleMetrics(registry)),
-        {
-          provide: LoginThrottleRuntime,
-          useFactory: (metrics: LoginThrottleMetrics) => LoginThrottleRuntime.create(logger, metrics, bootstrap),
-          inject: [LoginThrottleMetrics],
-        },
+        // SIGHUP re-reads the config file's attributes.
+        settingsProvider({ load: () => resolveThrottleSettings(loadBootstrap().attributes).settings }),
+        memcachedProvider,
+        ThrottleRules,
+        throttlePolicyProvider,
         LoginThrottleService,
       ],
-    });
+    };
   }
 }

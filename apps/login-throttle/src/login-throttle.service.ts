@@ -3,11 +3,12 @@
  * load and the counters (memcached), and on shutdown the subscription is drained so no accepted
  * request is lost.
  */
-import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { ErrorCode, PosternError, ThrottleCheckContract, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
-import { Deadline, LOGGER, LogLimiter, NATS_CONNECTION, shortId, startResponderService, type Logger, type NatsConnection, type RunningResponder } from '@postern/service-kit';
+import { Deadline, LOGGER, LogLimiter, Responders, shortId, type Logger } from '@postern/service-kit';
 import { LoginThrottleMetrics } from './login-throttle.metrics';
-import { LoginThrottleRuntime } from './login-throttle.runtime';
+import { ThrottlePolicy } from './throttle-policy';
+import { ThrottleRules } from './throttle-rules';
 
 /**
  * During an outage every check fails the same way; one line per second (with how many were left
@@ -16,40 +17,30 @@ import { LoginThrottleRuntime } from './login-throttle.runtime';
 const STORE_ERROR_LOG_INTERVAL_MS = 1000;
 
 @Injectable()
-export class LoginThrottleService implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private serving: RunningResponder | undefined;
+export class LoginThrottleService implements OnApplicationBootstrap {
   private readonly storeErrorLog = new LogLimiter(STORE_ERROR_LOG_INTERVAL_MS);
 
   constructor(
-    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    private readonly responders: Responders,
     @Inject(LOGGER) private readonly logger: Logger,
-    private readonly runtime: LoginThrottleRuntime,
+    private readonly rules: ThrottleRules,
+    private readonly policy: ThrottlePolicy,
     private readonly metrics: LoginThrottleMetrics,
   ) {}
 
+  /** Serves checks once every provider is ready; the service kit drains them on shutdown. */
   onApplicationBootstrap(): void {
-    this.serving = startResponderService({
-      nc: this.nc,
-      contract: ThrottleCheckContract,
-      handler: (request) => this.check(request),
-      logger: this.logger,
+    this.responders.serve(ThrottleCheckContract, (request) => this.check(request), {
       serving: 'throttle checks',
       onBadRequest: () => this.metrics.rejected.inc({ reason: 'bad_request' }),
-      onHangup: () => this.runtime.reload(),
-      close: () => this.runtime.close(),
     });
-  }
-
-  /** Answers the requests already received, then closes NATS and memcached. */
-  async beforeApplicationShutdown(): Promise<void> {
-    await this.serving?.stop();
   }
 
   /** Answers one check within the memcached fetch timeout; every outcome is counted. */
   async check(request: ThrottleCheckRequest): Promise<ThrottleCheckResult> {
     const started = performance.now();
-    const config = this.runtime.config;
-    const { result, storeError } = await this.runtime.policy.check(request, new Deadline(config.checkBudgetMs)).catch((error: unknown) => {
+    const config = this.rules.current;
+    const { result, storeError } = await this.policy.check(request, new Deadline(config.checkBudgetMs)).catch((error: unknown) => {
       // A hedged copy another instance took: answered DUPLICATE (the frontend waits for the other copy).
       if (error instanceof PosternError && error.code === ErrorCode.Duplicate) this.metrics.duplicates.inc({ kind: request.kind });
       throw error;

@@ -4,13 +4,7 @@
  * file's `attributes` (see README); SIGHUP re-reads the file.
  */
 import 'reflect-metadata';
-import { ConfigError, loadBootstrap } from '@postern/config';
 import { serviceMain } from '@postern/service-kit';
 import { AppModule } from './app.module';
 
-void serviceMain({
-  name: 'login-throttle',
-  load: () => loadBootstrap(),
-  isConfigError: (error) => error instanceof ConfigError,
-  module: (bootstrap, logger) => AppModule.register(bootstrap, logger),
-});
+void serviceMain({ name: 'login-throttle', module: (bootstrap, logger) => AppModule.register(bootstrap, logger) });

@@ -59,7 +59,7 @@ export class ThrottlePolicy {
       if (!timedOut && !(error instanceof CounterStoreError)) throw error;
       // A failed login is a report: there is nothing to refuse.
       const deny = config.failClosed && request.kind !== 'login-failed';
-      return { result: deny ? { verdict: 'deny', reason: 'ip', message: config.ipMessage } : ALLOW, storeError: error as Error };
+      return { result: deny ? { verdict: 'deny', reason: 'ip', message: config.ipMessage } : ALLOW, storeError: error };
     }
   }
 

@@ -6,7 +6,7 @@
  * Every setting here is hot: a SIGHUP re-reads the config file and the next check uses the new
  * values. Only the memcached timeouts are read once (the client is built at boot).
  */
-import { ConfigError, resolveSettings, type EffectiveSettings } from '@postern/config';
+import { ConfigError, ipLoginLimit, resolveSettings, type EffectiveSettings } from '@postern/config';
 import { IpMatcher } from '@postern/ip-address';
 import type { LoginProtocol } from '@postern/contracts';
 
@@ -58,20 +58,14 @@ export function resolveThrottleSettings(attributes: Readonly<Record<string, unkn
 
 const SECOND_MS = 1000;
 
-/**
- * A per-protocol limit above 0 replaces the generic limit and its window for that protocol, with
- * its own counter. Protocols without one share the generic counter: the attribute's documented
- * meaning (an aggregate), where Zimbra's code keeps one generic counter per protocol.
- */
+/** The throttle's rules from the settings; the IP limit per protocol is config's {@link ipLoginLimit}. */
 export function throttleConfig(z: EffectiveSettings, whitelist: IpMatcher): ThrottleConfig {
-  const generic: IpLimit = { scope: 'any', limit: z.zimbraReverseProxyIPLoginLimit, windowMs: z.zimbraReverseProxyIPLoginLimitTime * SECOND_MS };
-  const own = (scope: LoginProtocol, limit: number, seconds: number): IpLimit => (limit > 0 ? { scope, limit, windowMs: seconds * SECOND_MS } : generic);
+  const ip = (protocol: LoginProtocol): IpLimit => {
+    const { scope, limit, windowSeconds } = ipLoginLimit(z, protocol);
+    return { scope, limit, windowMs: windowSeconds * SECOND_MS };
+  };
   return {
-    ip: {
-      imap: own('imap', z.zimbraReverseProxyIPLoginImapLimit, z.zimbraReverseProxyIPLoginImapLimitTime),
-      pop3: own('pop3', z.zimbraReverseProxyIPLoginPop3Limit, z.zimbraReverseProxyIPLoginPop3LimitTime),
-      http: generic,
-    },
+    ip: { imap: ip('imap'), pop3: ip('pop3'), http: ip('http') },
     user: { limit: z.zimbraReverseProxyUserLoginLimit, windowMs: z.zimbraReverseProxyUserLoginLimitTime * SECOND_MS },
     userFailures: { limit: z.posternFailedLoginUserLimit, windowMs: z.posternFailedLoginUserLimitTime * SECOND_MS },
     ipFailures: { limit: z.posternFailedLoginIpLimit, windowMs: z.posternFailedLoginIpLimitTime * SECOND_MS },

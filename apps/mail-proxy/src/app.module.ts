@@ -1,29 +1,25 @@
 /** The IMAP/POP3 frontend: listeners, sessions, route and throttle clients, /metrics and /health. */
 import { Module, type DynamicModule } from '@nestjs/common';
-import type { BootstrapConfig } from '@postern/config';
-import { metricsProvider, NATS_CONNECTION, serviceModule, type Logger, type NatsConnection } from '@postern/service-kit';
+import { loadBootstrap, resolveSettings, type BootstrapConfig } from '@postern/config';
+import { memcachedProvider, metricsProvider, ServiceKitModule, settingsProvider, type Logger } from '@postern/service-kit';
 import { MailProxyMetrics } from './mail-proxy.metrics';
-import { MailProxyRuntime } from './mail-proxy.runtime';
 import { MailProxyService } from './mail-proxy.service';
+import { sessionDepsProvider } from './session-deps';
 
 @Module({})
 export class AppModule {
   static register(bootstrap: BootstrapConfig, logger: Logger): DynamicModule {
-    return serviceModule({
+    return {
       module: AppModule,
-      name: 'mail-proxy',
-      natsUrls: bootstrap.natsUrls,
-      logger,
+      imports: [ServiceKitModule.forRoot({ name: 'mail-proxy', bootstrap, logger })],
       providers: [
         metricsProvider(MailProxyMetrics, (registry) => new MailProxyMetrics(registry)),
-        {
-          provide: MailProxyRuntime,
-          useFactory: (nc: NatsConnection, metrics: MailProxyMetrics) => new MailProxyRuntime(bootstrap, nc, metrics, logger),
-          inject: [NATS_CONNECTION, MailProxyMetrics],
-        },
+        // Defaults < the config file's attributes (SIGHUP re-reads the file; hot settings apply to the next session).
+        settingsProvider({ load: () => resolveSettings({ overrides: loadBootstrap().attributes }) }),
+        memcachedProvider,
+        sessionDepsProvider,
         MailProxyService,
       ],
-      health: { inject: [MailProxyService], checks: (service: MailProxyService) => [{ name: 'listeners', check: () => service.listeners.bound.length > 0 }] },
-    });
+    };
   }
 }

@@ -1,42 +1,38 @@
-/** Starts the listeners when the application is up; on shutdown stops accepting and drains. */
-import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { loadBootstrap } from '@postern/config';
-import { LOGGER, NATS_CONNECTION, type Logger, type NatsConnection } from '@postern/service-kit';
+/**
+ * The mail listeners' life in the service: they start once every provider is ready, /health
+ * reports whether any is bound, and on shutdown (the service kit's `serving` step, before NATS
+ * and memcached close) they stop accepting and drain the sessions. The listeners and sessions
+ * themselves are plain TypeScript: nothing of Nest on the data path.
+ */
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { BOOTSTRAP, HealthChecks, ServiceLifecycle, type Logger, LOGGER } from '@postern/service-kit';
+import type { BootstrapConfig } from '@postern/config';
 import { createImapSession } from './imap/imap-session';
 import { MailListeners } from './listeners';
-import { MailProxyRuntime } from './mail-proxy.runtime';
 import { createPop3Session } from './pop3/pop3-session';
+import type { SessionDeps } from './session';
+import { SESSION_DEPS } from './session-deps';
 
 @Injectable()
-export class MailProxyService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class MailProxyService implements OnApplicationBootstrap {
   readonly listeners: MailListeners;
 
   constructor(
-    private readonly runtime: MailProxyRuntime,
-    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    @Inject(SESSION_DEPS) deps: SessionDeps,
+    @Inject(BOOTSTRAP) bootstrap: BootstrapConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly lifecycle: ServiceLifecycle,
+    health: HealthChecks,
   ) {
-    this.listeners = new MailListeners(runtime.deps, { imap: createImapSession, pop3: createPop3Session }, runtime.bootstrap.bindHost);
+    this.listeners = new MailListeners(deps, { imap: createImapSession, pop3: createPop3Session }, bootstrap.bindHost);
+    health.add({ name: 'listeners', check: () => this.listeners.bound.length > 0 });
   }
 
   async onApplicationBootstrap(): Promise<void> {
     await this.listeners.start();
-    process.on('SIGHUP', this.onHangup);
+    this.lifecycle.onShutdown('serving', 'mail listeners', async () => {
+      this.logger.info({ sessions: this.listeners.sessionCount }, 'draining');
+      await this.listeners.stop();
+    });
   }
-
-  async beforeApplicationShutdown(): Promise<void> {
-    process.off('SIGHUP', this.onHangup);
-    this.logger.info({ sessions: this.listeners.sessionCount }, 'draining');
-    await this.listeners.stop();
-    await this.nc.drain();
-    await this.runtime.close();
-  }
-
-  private readonly onHangup = () => {
-    try {
-      this.runtime.reload(loadBootstrap().attributes);
-    } catch (error) {
-      this.logger.error({ err: error }, 'config file unreadable; keeping the previous settings');
-    }
-  };
 }

@@ -1,28 +1,28 @@
 /** The route lookup service: NATS responder, directory, shared cache, /metrics and /health. */
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { BootstrapConfig } from '@postern/config';
-import { metricsProvider, serviceModule, type Logger } from '@postern/service-kit';
+import { ZimbraDirectory, type DirectoryBackend } from '@postern/directory';
+import { memcachedProvider, metricsProvider, ServiceKitModule, settingsProvider, type Logger } from '@postern/service-kit';
+import { DIRECTORY_BACKEND, directoryProvider, loadSettings } from './directory.provider';
 import { RouteLookupMetrics } from './route-lookup.metrics';
-import { RouteLookupRuntime } from './route-lookup.runtime';
 import { RouteLookupService } from './route-lookup.service';
+import { RouteResolution } from './route-resolution';
 
 @Module({})
 export class AppModule {
   static register(bootstrap: BootstrapConfig, logger: Logger): DynamicModule {
-    return serviceModule({
+    return {
       module: AppModule,
-      name: 'route-lookup',
-      natsUrls: bootstrap.natsUrls,
-      logger,
+      imports: [ServiceKitModule.forRoot({ name: 'route-lookup', bootstrap, logger })],
       providers: [
         metricsProvider(RouteLookupMetrics, (registry) => new RouteLookupMetrics(registry)),
-        {
-          provide: RouteLookupRuntime,
-          useFactory: (metrics: RouteLookupMetrics) => RouteLookupRuntime.create(logger, metrics, bootstrap),
-          inject: [RouteLookupMetrics],
-        },
+        directoryProvider,
+        // Every route-lookup setting is hot: SIGHUP re-reads them from the directory.
+        settingsProvider({ inject: [DIRECTORY_BACKEND], load: (backend: DirectoryBackend) => loadSettings(new ZimbraDirectory(backend), bootstrap) }),
+        memcachedProvider,
+        RouteResolution,
         RouteLookupService,
       ],
-    });
+    };
   }
 }

@@ -3,17 +3,8 @@
  * Configuration: POSTERN_* environment variables and the directory (see README).
  */
 import 'reflect-metadata';
-import { ConfigError, loadBootstrap, requireDirectory } from '@postern/config';
+import { requireDirectory } from '@postern/config';
 import { serviceMain } from '@postern/service-kit';
 import { AppModule } from './app.module';
 
-void serviceMain({
-  name: 'route-lookup',
-  load: () => {
-    const bootstrap = loadBootstrap();
-    requireDirectory(bootstrap);
-    return bootstrap;
-  },
-  isConfigError: (error) => error instanceof ConfigError,
-  module: (bootstrap, logger) => AppModule.register(bootstrap, logger),
-});
+void serviceMain({ name: 'route-lookup', check: requireDirectory, module: (bootstrap, logger) => AppModule.register(bootstrap, logger) });

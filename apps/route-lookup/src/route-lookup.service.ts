@@ -2,40 +2,29 @@
  * Serves `postern.route.lookup.v1` in the `route-lookup` queue group: every instance shares the
  * load, and on shutdown the subscription is drained so no accepted request is lost.
  */
-import { Inject, Injectable, type OnApplicationBootstrap, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { ErrorCode, PosternError, RouteLookupContract, type RouteLookupRequest, type RouteLookupResult } from '@postern/contracts';
-import { Deadline, LOGGER, NATS_CONNECTION, shortId, startResponderService, type Logger, type NatsConnection, type RunningResponder } from '@postern/service-kit';
+import { Deadline, LOGGER, Responders, ServiceSettings, shortId, type Logger } from '@postern/service-kit';
 import { RouteLookupMetrics } from './route-lookup.metrics';
-import { RouteLookupRuntime } from './route-lookup.runtime';
+import { RouteResolution } from './route-resolution';
 import type { ResolutionTrace } from './route-resolver';
 
 @Injectable()
-export class RouteLookupService implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private serving: RunningResponder | undefined;
-
+export class RouteLookupService implements OnApplicationBootstrap {
   constructor(
-    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    private readonly responders: Responders,
     @Inject(LOGGER) private readonly logger: Logger,
-    private readonly runtime: RouteLookupRuntime,
+    private readonly settings: ServiceSettings,
+    private readonly resolution: RouteResolution,
     private readonly metrics: RouteLookupMetrics,
   ) {}
 
+  /** Serves lookups once every provider is ready; the service kit drains them on shutdown. */
   onApplicationBootstrap(): void {
-    this.serving = startResponderService({
-      nc: this.nc,
-      contract: RouteLookupContract,
-      handler: (request) => this.lookup(request),
-      logger: this.logger,
+    this.responders.serve(RouteLookupContract, (request) => this.lookup(request), {
       serving: 'route lookups',
       onBadRequest: () => this.metrics.rejected.inc({ reason: 'bad_request' }),
-      onHangup: () => void this.runtime.reload(),
-      close: () => this.runtime.close(),
     });
-  }
-
-  /** Answers the requests already received, then closes NATS and the directory. */
-  async beforeApplicationShutdown(): Promise<void> {
-    await this.serving?.stop();
   }
 
   /** Resolves one request within its deadline; every outcome is counted and logged without secrets. */
@@ -43,13 +32,13 @@ export class RouteLookupService implements OnApplicationBootstrap, BeforeApplica
     const started = performance.now();
     // Log fields, not a child logger: most lookups log nothing, and a child per request costs.
     const ctx = { rid: request.requestId ?? shortId(), protocol: request.protocol };
-    const settings = this.runtime.settings;
+    const settings = this.settings.current;
     const budget = Math.min(request.deadlineMs ?? Number.POSITIVE_INFINITY, settings.zimbraReverseProxyRouteLookupTimeout);
     const deadline = new Deadline(budget);
     const trace: ResolutionTrace = { cache: 'off' };
     let outcome: string;
     try {
-      const result = await deadline.run('route lookup', this.runtime.resolver.resolve(request, trace));
+      const result = await deadline.run('route lookup', this.resolution.resolver.resolve(request, trace));
       outcome = result.outcome;
       if (this.logger.isLevelEnabled('debug')) this.logger.debug({ ...ctx, outcome, source: result.outcome === 'ROUTE' ? result.source : undefined }, 'lookup answered');
       return result;

@@ -59,7 +59,7 @@ let cache: MapCache;
 let resolver: RouteResolver;
 
 const ask = (r: Partial<RouteLookupRequest> & { user: string }, trace?: ResolutionTrace) =>
-  resolver.resolve({ by: 'name', protocol: 'imap', clientIp: '192.0.2.1', ...r } as RouteLookupRequest, trace);
+  resolver.resolve({ by: 'name', protocol: 'imap', clientIp: '192.0.2.1', ...r }, trace);
 
 beforeEach(async () => {
   const zimbra = new ZimbraDirectory(fixture);

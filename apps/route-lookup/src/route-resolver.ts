@@ -164,8 +164,8 @@ export class RouteResolver {
     if (!account.mailHost) return null;
     const [attributeSetting, fallbackSetting] = PORT_SETTINGS[protocol];
     const server = await this.directory.findServer(account.mailHost);
-    const fromServer = server ? attr(server.attributes, settings[attributeSetting] as string) : undefined;
-    const port = fromServer !== undefined && /^\d{1,5}$/.test(fromServer) ? Number(fromServer) : (settings[fallbackSetting] as number);
+    const fromServer = server ? attr(server.attributes, settings[attributeSetting]) : undefined;
+    const port = fromServer !== undefined && /^\d{1,5}$/.test(fromServer) ? Number(fromServer) : (settings[fallbackSetting]);
     return {
       host: account.mailHost,
       port,

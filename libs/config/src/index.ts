@@ -2,3 +2,4 @@ export * from './bootstrap';
 export * from './resolve';
 export * from './setting';
 export * from './settings';
+export * from './login-limits';

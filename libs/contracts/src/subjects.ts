@@ -1,5 +1,5 @@
 /**
- * NATS subjects, queue groups, streams and buckets. Versioned: a breaking change to a payload gets
+ * NATS subjects and queue groups. Versioned: a breaking change to a payload gets
  * a new subject (`.v2`) served side by side with the old one until every client has moved.
  */
 export const Subjects = {
@@ -7,12 +7,6 @@ export const Subjects = {
   routeLookup: 'postern.route.lookup.v1',
   /** Request/reply: login throttle check. Served by `login-throttle`. */
   throttleCheck: 'postern.throttle.check.v1',
-  /** Broadcast (no queue group): an account's route changed; every holder of a cached route drops it. */
-  routeInvalidate: 'postern.route.invalidate.v1',
-  /** Prefix of the config event subjects captured by the {@link Streams.config} stream. */
-  configEventPrefix: 'postern.config',
-  /** Wildcard over every config event. */
-  configEvents: 'postern.config.>',
 } as const;
 
 /** Queue groups: instances in one group share the load; each request goes to one of them. */
@@ -21,8 +15,3 @@ export const QueueGroups = {
   loginThrottle: 'login-throttle',
 } as const;
 
-/** JetStream stream holding every config event, replayable by sequence or time. */
-export const Streams = { config: 'POSTERN_CONFIG' } as const;
-
-/** JetStream key-value bucket holding the current effective config. */
-export const KvBuckets = { config: 'postern-config' } as const;

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configEventSubject, ConfigEventSchema } from './config-events';
 import { PosternError } from './errors';
-import { RouteInvalidateEventSchema } from './route-invalidate';
 import { ThrottleCheckRequestSchema } from './throttle';
 
 describe('throttle check contract', () => {
@@ -9,17 +7,6 @@ describe('throttle check contract', () => {
     expect(ThrottleCheckRequestSchema.safeParse({ kind: 'connect', protocol: 'imap', clientIp: '192.0.2.1' }).success).toBe(true);
     expect(ThrottleCheckRequestSchema.safeParse({ kind: 'pre-login', protocol: 'imap', clientIp: '192.0.2.1' }).success).toBe(false);
     expect(ThrottleCheckRequestSchema.safeParse({ kind: 'login-failed', protocol: 'pop3', clientIp: '192.0.2.1', user: 'bob@example.com' }).success).toBe(true);
-  });
-});
-
-describe('route invalidation and config events', () => {
-  it('accept well-formed events and refuse malformed ones', () => {
-    const at = new Date().toISOString();
-    expect(RouteInvalidateEventSchema.safeParse({ accountName: 'alice@example.com', reason: 'mailbox-move', at }).success).toBe(true);
-    expect(RouteInvalidateEventSchema.safeParse({ accountName: 'alice@example.com', reason: 'because', at }).success).toBe(false);
-    const event = { scope: 'domain', key: 'example.com', kind: 'modified', attributes: ['zimbraVirtualHostname'], before: { zimbraVirtualHostname: ['a'] }, after: { zimbraVirtualHostname: ['b'] }, detectedAt: at };
-    expect(ConfigEventSchema.safeParse(event).success).toBe(true);
-    expect(configEventSubject('domain', 'modified')).toBe('postern.config.domain.modified');
   });
 });
 

@@ -25,7 +25,7 @@ import {
   type Entry,
   type Filter as LdaptsFilter,
 } from 'ldapts';
-import type { Attributes, DirectoryBackend, DirectoryEntry, SearchOptions } from './directory';
+import type { DirectoryBackend, DirectoryEntry, SearchOptions } from './directory';
 import { DirectoryConfigError, DirectoryUnavailableError } from './errors';
 import { parseFilter, type Filter } from './filter';
 
@@ -276,7 +276,7 @@ function toDirectoryEntry(entry: Entry): DirectoryEntry {
     const list: readonly (string | Buffer)[] = Array.isArray(raw) ? raw : [raw];
     attributes[name] = list.map((value) => (Buffer.isBuffer(value) ? value.toString('utf8') : value));
   }
-  return { dn: entry.dn, attributes: attributes as Attributes };
+  return { dn: entry.dn, attributes: attributes };
 }
 
 /**

@@ -38,7 +38,7 @@ describe('ZimbraDirectory (over the LDIF fixture)', () => {
   });
 
   it('undefined options keep the defaults', () => {
-    expect(new ZimbraDirectory(backend, { mailHostQuery: undefined } as never).queries).toEqual(DEFAULT_ZIMBRA_QUERIES);
+    expect(new ZimbraDirectory(backend, { mailHostQuery: undefined }).queries).toEqual(DEFAULT_ZIMBRA_QUERIES);
   });
 
   it('empty inputs find nothing without asking the directory', async () => {

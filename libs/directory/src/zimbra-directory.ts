@@ -246,7 +246,7 @@ function base(searchBase: string): { base?: string } {
 }
 
 function definedOnly(queries: Partial<ZimbraQueries>): Partial<ZimbraQueries> {
-  return Object.fromEntries(Object.entries(queries).filter(([, value]) => value !== undefined)) as Partial<ZimbraQueries>;
+  return Object.fromEntries(Object.entries(queries).filter(([, value]) => value !== undefined));
 }
 
 function validateTemplate(key: string, template: string, variable: string): void {

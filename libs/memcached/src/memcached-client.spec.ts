@@ -93,7 +93,7 @@ describe('MemcachedClient: commands of one tick', () => {
 
     const results = await Promise.allSettled([c.get('a'), c.get('b')]);
 
-    for (const result of results) expect(result).toMatchObject({ status: 'rejected', reason: expect.any(CacheProtocolError) });
+    for (const result of results) expect(result.status === 'rejected' && result.reason).toBeInstanceOf(CacheProtocolError);
     await expect(c.get('c')).resolves.toBeNull();
   });
 
@@ -103,7 +103,7 @@ describe('MemcachedClient: commands of one tick', () => {
 
     const results = await Promise.allSettled([c.get('a'), c.get('b')]);
 
-    for (const result of results) expect(result).toMatchObject({ status: 'rejected', reason: expect.any(CacheProtocolError) });
+    for (const result of results) expect(result.status === 'rejected' && result.reason).toBeInstanceOf(CacheProtocolError);
     await expect(c.get('c')).resolves.toEqual(Buffer.from('3'));
   });
 

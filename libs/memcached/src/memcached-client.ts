@@ -90,7 +90,9 @@ export class MemcachedClient {
 
   /** @throws {CacheArgumentError} on an empty or malformed server list or invalid timeouts. */
   constructor(options: MemcachedClientOptions) {
-    if (!Array.isArray(options.servers) || options.servers.length === 0) throw new CacheArgumentError('servers must list at least one host:port');
+    // Checked as unknown: Array.isArray would narrow the typed list to any[] for the rest of the constructor.
+    const servers: unknown = options.servers;
+    if (!Array.isArray(servers) || servers.length === 0) throw new CacheArgumentError('servers must list at least one host:port');
     const seen = new Set<string>();
     this.endpoints = options.servers.map((address, index) => {
       if (seen.has(address)) throw new CacheArgumentError(`server ${address} is listed twice`);
@@ -171,7 +173,7 @@ export class MemcachedClient {
    */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.endpoints.map((e) => e.connection?.close()));
+    await Promise.all(this.endpoints.flatMap((e) => (e.connection ? [e.connection.close()] : [])));
   }
 
   private run<T>(command: Command<T>): Promise<T> {

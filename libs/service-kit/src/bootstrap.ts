@@ -1,12 +1,15 @@
 /**
- * Starting and stopping a Postern service the same way everywhere: a NestJS application whose
- * HTTP side serves /metrics and /health, with shutdown hooks so SIGTERM drains before exit.
+ * Starting a Postern service the same way everywhere: load and check the bootstrap config (exit
+ * 78, EX_CONFIG, on a bad one), create the Nest application of the service's module, serve
+ * /metrics and /health, and let Nest's shutdown hooks run the ordered stop on SIGTERM and SIGINT.
  */
+import type { AddressInfo, Server } from 'node:net';
 import { NestFactory } from '@nestjs/core';
-import type { DynamicModule, INestApplication, LoggerService, Type } from '@nestjs/common';
-import type { Logger } from './logger';
+import type { DynamicModule, INestApplication, LoggerService } from '@nestjs/common';
+import { ConfigError, loadBootstrap, type BootstrapConfig } from '@postern/config';
+import { createLogger, type Logger } from './logger';
 
-/** Routes Nest's own log lines into pino. */
+/** Routes Nest's own log lines into pino (its chatter at debug level). */
 export class PinoNestLogger implements LoggerService {
   constructor(private readonly logger: Logger) {}
   log(message: unknown, context?: string) {
@@ -32,16 +35,53 @@ export interface RunningService {
   readonly httpPort: number;
 }
 
-/**
- * Creates the Nest application for `module`, listens on host:port and stops cleanly on SIGTERM
- * and SIGINT (Nest runs each provider's shutdown hooks, which drain NATS subscriptions).
- */
-export async function startService(module: Type<unknown> | DynamicModule, options: { logger: Logger; httpHost: string; httpPort: number }): Promise<RunningService> {
+/** Creates the Nest application for `module` and listens on host:port; SIGTERM and SIGINT stop it. */
+export async function startService(module: DynamicModule, options: { logger: Logger; httpHost: string; httpPort: number }): Promise<RunningService> {
   const app = await NestFactory.create(module, { logger: new PinoNestLogger(options.logger), abortOnError: false });
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  // process.exit() after the hooks (rather than re-raising the signal) lets pino flush its last lines.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   await app.listen(options.httpPort, options.httpHost);
-  const address = app.getHttpServer().address() as { port: number } | null;
+  const address = (app.getHttpServer() as Server).address() as AddressInfo | null;
   const httpPort = address?.port ?? options.httpPort;
   options.logger.info({ httpHost: options.httpHost, httpPort }, 'service ready');
   return { app, httpPort };
+}
+
+/** What a service's `main` says about itself. */
+export interface ServiceMainOptions {
+  readonly name: string;
+  /** Checks beyond the bootstrap config's own (throws ConfigError), e.g. that a directory is named. */
+  readonly check?: (bootstrap: BootstrapConfig) => void;
+  /** The service's root module. */
+  readonly module: (bootstrap: BootstrapConfig, logger: Logger) => DynamicModule;
+}
+
+/** Loads the bootstrap config, creates the logger and starts the service; exits on failure. */
+export async function serviceMain(options: ServiceMainOptions): Promise<void> {
+  const exitCode = (error: unknown) => (error instanceof ConfigError ? 78 : 1); // 78: EX_CONFIG (sysexits.h)
+  let bootstrap: BootstrapConfig;
+  try {
+    bootstrap = loadBootstrap();
+    options.check?.(bootstrap);
+  } catch (error) {
+    process.stderr.write(`${options.name}: ${(error as Error).message}\n`);
+    process.exit(exitCode(error));
+  }
+  const logger = createLogger(options.name, bootstrap.logLevel);
+  // A bug that escapes every handler still ends the process (its state is unknown), but with a
+  // structured line saying why, where the operator's log pipeline will find it.
+  const die = (what: string) => (error: unknown) => {
+    logger.fatal({ err: error }, what);
+    logger.flush?.();
+    process.exit(70); // EX_SOFTWARE (sysexits.h)
+  };
+  process.on('unhandledRejection', die('unhandled promise rejection'));
+  process.on('uncaughtException', die('uncaught exception'));
+  try {
+    await startService(options.module(bootstrap, logger), { logger, httpHost: bootstrap.httpHost, httpPort: bootstrap.httpPort });
+  } catch (error) {
+    logger.fatal({ err: error }, `${options.name} failed to start`);
+    logger.flush?.();
+    process.exit(exitCode(error));
+  }
 }

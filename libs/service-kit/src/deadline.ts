@@ -22,16 +22,7 @@ export class Deadline {
     if (left === 0) return Promise.reject(new PosternError(ErrorCode.Timeout, `${what}: deadline passed`));
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => reject(new PosternError(ErrorCode.Timeout, `${what}: no answer within ${left} ms`)), left);
-      work.then(
-        (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        (e: unknown) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      );
+      work.finally(() => clearTimeout(timer)).then(resolve, reject);
     });
   }
 }

@@ -1,4 +1,6 @@
 /** Readiness: each dependency says whether it can serve; /health answers 200 only when all can. */
+import { Injectable } from '@nestjs/common';
+
 export interface HealthCheck {
   readonly name: string;
   /** Resolves true when healthy; must answer quickly (it is polled by orchestrators). */
@@ -17,4 +19,18 @@ export async function runHealthChecks(checks: readonly HealthCheck[]): Promise<{
     }),
   );
   return { healthy: Object.values(results).every(Boolean), checks: results };
+}
+
+/** The checks /health runs: the service kit adds its own (NATS, not stopping), each service its. */
+@Injectable()
+export class HealthChecks {
+  private readonly checks: HealthCheck[] = [];
+
+  add(check: HealthCheck): void {
+    this.checks.push(check);
+  }
+
+  run(): ReturnType<typeof runHealthChecks> {
+    return runHealthChecks(this.checks);
+  }
 }

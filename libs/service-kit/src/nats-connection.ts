@@ -1,5 +1,5 @@
 /**
- * Connecting to NATS with settings suited to a long-running service.
+ * Connecting to NATS with settings suited to a long-running service, and closing it quietly.
  *
  * Several URLs are one cluster: the client connects to one of them (in random order, so the
  * instances of a service spread over the servers), learns the rest of the cluster from it, and on
@@ -13,7 +13,20 @@ import { natsLink } from './nats-link';
 
 export type { NatsConnection };
 
-export async function connectNats(servers: readonly string[], name: string, logger: Logger): Promise<NatsConnection> {
+export interface NatsConnectionOptions {
+  /**
+   * True while the service stops: a disconnect then is expected (a single-node stack stops its
+   * NATS server too) and is logged at info level instead of as a warning.
+   */
+  readonly expectingDisconnect?: () => boolean;
+}
+
+/** True while `nc` is connected to a server (not closed, not between a disconnect and a reconnect). */
+export function isNatsConnected(nc: NatsConnection): boolean {
+  return natsLink(nc).up;
+}
+
+export async function connectNats(servers: readonly string[], name: string, logger: Logger, options: NatsConnectionOptions = {}): Promise<NatsConnection> {
   const nc = await connect({
     servers: [...servers],
     name,
@@ -31,10 +44,30 @@ export async function connectNats(servers: readonly string[], name: string, logg
   void (async () => {
     for await (const status of nc.status()) {
       if (status.type === 'disconnect' || status.type === 'reconnect' || status.type === 'error' || status.type === 'staleConnection') {
-        logger.warn({ nats: status.type, server: 'server' in status ? status.server : undefined }, 'nats connection status');
+        const fields = { nats: status.type, server: 'server' in status ? status.server : undefined };
+        if (options.expectingDisconnect?.()) logger.info(fields, 'nats connection status');
+        else logger.warn(fields, 'nats connection status');
       }
     }
   })();
   logger.info({ servers }, 'connected to nats');
   return nc;
+}
+
+/**
+ * Drains `nc` (pending replies and subscriptions flush) and closes it. When the server is already
+ * gone there is nothing to drain: the connection is closed and that is said at info level.
+ */
+export async function closeNats(nc: NatsConnection, logger: Logger): Promise<void> {
+  if (nc.isClosed()) return;
+  if (isNatsConnected(nc)) {
+    try {
+      await nc.drain();
+      return;
+    } catch (error) {
+      if (isNatsConnected(nc)) throw error;
+    }
+  }
+  logger.info('nats server gone before the drain; closing the connection');
+  await nc.close();
 }

@@ -169,7 +169,7 @@ export async function hedgedRequest<Req extends z.ZodType, Res extends z.ZodType
         (error: unknown) => {
           inFlight--;
           const silent = error instanceof PosternError && (error.code === ErrorCode.Duplicate || error.code === ErrorCode.Timeout);
-          if (!silent) return finish(() => reject(error));
+          if (!silent) return finish(() => reject(error instanceof Error ? error : new Error(String(error))));
           // Another copy is still out, or is about to be sent: its answer decides.
           if (inFlight > 0 || hedgeDue) return;
           finish(() => reject(new PosternError(ErrorCode.Timeout, `${contract.subject}: no reply within ${budget} ms`, { cause: error })));

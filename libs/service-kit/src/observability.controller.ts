@@ -1,12 +1,8 @@
 /** `/metrics` (Prometheus text format) and `/health` (readiness with per-dependency status). */
 import { Controller, Get, Header, HttpCode, Inject, Res } from '@nestjs/common';
 import type { Registry } from 'prom-client';
-import { runHealthChecks, type HealthCheck } from './health';
-
-/** Injection tokens shared by every service. */
-export const METRICS_REGISTRY = Symbol('METRICS_REGISTRY');
-export const HEALTH_CHECKS = Symbol('HEALTH_CHECKS');
-export const LOGGER = Symbol('LOGGER');
+import { HealthChecks } from './health';
+import { METRICS_REGISTRY } from './tokens';
 
 interface ResponseLike {
   status(code: number): ResponseLike;
@@ -17,7 +13,7 @@ interface ResponseLike {
 export class ObservabilityController {
   constructor(
     @Inject(METRICS_REGISTRY) private readonly registry: Registry,
-    @Inject(HEALTH_CHECKS) private readonly checks: HealthCheck[],
+    private readonly checks: HealthChecks,
   ) {}
 
   @Get('metrics')
@@ -29,7 +25,7 @@ export class ObservabilityController {
   @Get('health')
   @HttpCode(200)
   async health(@Res() res: ResponseLike): Promise<void> {
-    const report = await runHealthChecks(this.checks);
+    const report = await this.checks.run();
     res.status(report.healthy ? 200 : 503).json(report);
   }
 }

@@ -4,6 +4,7 @@
  * frontend reads the same settings as the service (the same attributes, from the same config),
  * so it can tell when a question has only one answer.
  */
+import { ipLoginLimit, type EffectiveSettings } from '@postern/config';
 import type { LoginProtocol, ThrottleCheckRequest, ThrottleCheckResult } from '@postern/contracts';
 import type { Deadline } from '@postern/service-kit';
 import type { ThrottlePort } from './throttle-client';
@@ -15,6 +16,16 @@ export interface ThrottleLimits {
   readonly user: number;
   readonly userFailures: number;
   readonly ipFailures: number;
+}
+
+/** The limits of the settings, read as the throttle service reads them (config's {@link ipLoginLimit}). */
+export function throttleLimitsOf(s: EffectiveSettings): ThrottleLimits {
+  return {
+    ip: { imap: ipLoginLimit(s, 'imap').limit, pop3: ipLoginLimit(s, 'pop3').limit, http: ipLoginLimit(s, 'http').limit },
+    user: s.zimbraReverseProxyUserLoginLimit,
+    userFailures: s.posternFailedLoginUserLimit,
+    ipFailures: s.posternFailedLoginIpLimit,
+  };
 }
 
 /** True when the service could deny or count something for this request under these limits. */

@@ -67,7 +67,7 @@ describe('ThrottleClient', () => {
     expect(ids[0]).not.toBe(ids[1]);
 
     const seen: ThrottleFallback[] = [];
-    const closedBus = { ...bus, isClosed: () => true } as unknown as NatsConnection;
+    const closedBus = { ...bus, isClosed: () => true };
     const offline = new ThrottleClient(closedBus, { failClosed: true, onFallback: (f) => seen.push(f) });
     expect(await offline.check({ kind: 'connect', protocol: 'imap', clientIp: '192.0.2.1' }, new Deadline(60_000))).toMatchObject({ verdict: 'deny' });
     expect(seen.map((f) => f.code)).toEqual(['UNAVAILABLE']);

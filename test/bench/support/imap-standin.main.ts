@@ -12,7 +12,7 @@ const { values } = parseArgs({ options: { host: { type: 'string', default: '127.
 async function main(): Promise<void> {
   // The same bytes the bench generates to check what it fetched.
   const message = generateMessage({ user: STANDIN_MESSAGE_USER, index: 0, sizeBytes: Number(values['message-bytes']) });
-  const standin = await createImapStandin({ host: values.host!, message });
+  const standin = await createImapStandin({ host: values.host, message });
   announceReady(standin.port);
 }
 

@@ -234,7 +234,7 @@ export interface OpFigures {
 
 /** Runs `count` operations with `concurrency` in flight (the request benches' loop). */
 export async function measureOps(name: string, count: number, concurrency: number, op: (i: number) => Promise<void>): Promise<OpFigures> {
-  const latencies: number[] = new Array(count);
+  const latencies = new Array<number>(count);
   let next = 0;
   const started = performance.now();
   await Promise.all(

@@ -16,7 +16,7 @@ const { values } = parseArgs({ options: { routes: { type: 'string', default: '{}
 
 /** Login (lower case) → mailbox server address and port. */
 const routes = new Map<string, { host: string; port: string }>(
-  Object.entries(JSON.parse(values.routes!) as Record<string, string>).map(([user, address]) => {
+  Object.entries(JSON.parse(values.routes) as Record<string, string>).map(([user, address]) => {
     const at = address.lastIndexOf(':');
     return [user.toLowerCase(), { host: address.slice(0, at), port: address.slice(at + 1) }];
   }),

@@ -1,0 +1,64 @@
+/**
+ * The throttle's rules as the live settings say: derived at boot and again after every SIGHUP
+ * (every throttle setting is hot), the reload counted and the effective limits logged. The
+ * policy that applies them is a provider over the shared memcached counters.
+ */
+import { Inject, Injectable, type FactoryProvider } from '@nestjs/common';
+import type { EffectiveSettings } from '@postern/config';
+import { IpMatcher } from '@postern/ip-address';
+import { MemcachedClient } from '@postern/memcached';
+import { LOGGER, ServiceSettings, type Logger } from '@postern/service-kit';
+import { CheckClaims } from './check-claims';
+import { LoginThrottleMetrics } from './login-throttle.metrics';
+import { MemcachedCounterStore } from './memcached-counter-store';
+import { SlidingWindowCounter } from './sliding-window';
+import { ThrottlePolicy } from './throttle-policy';
+import { throttleConfig, type ThrottleConfig } from './throttle-settings';
+
+@Injectable()
+export class ThrottleRules {
+  private value: ThrottleConfig;
+
+  constructor(settings: ServiceSettings, metrics: LoginThrottleMetrics, @Inject(LOGGER) logger: Logger) {
+    this.value = derive(settings.current);
+    logger.info(describe(this.value), 'throttle settings');
+    settings.onReload((result, next) => {
+      metrics.reloads.inc({ result });
+      if (result !== 'ok') return;
+      this.value = derive(next);
+      logger.info(describe(this.value), 'throttle settings');
+    });
+  }
+
+  get current(): ThrottleConfig {
+    return this.value;
+  }
+}
+
+/** The policy over the shared counters, always with the rules in effect. */
+export const throttlePolicyProvider: FactoryProvider<ThrottlePolicy> = {
+  provide: ThrottlePolicy,
+  inject: [MemcachedClient, ThrottleRules],
+  useFactory: (memcached: MemcachedClient, rules: ThrottleRules) => {
+    const store = new MemcachedCounterStore(memcached);
+    // Claims make a hedged check count once, whichever instance takes it.
+    return new ThrottlePolicy(new SlidingWindowCounter(store), () => rules.current, new CheckClaims(store));
+  },
+};
+
+/** The settings were validated when read (resolveThrottleSettings), the whitelist included. */
+function derive(settings: EffectiveSettings): ThrottleConfig {
+  return throttleConfig(settings, new IpMatcher(settings.zimbraReverseProxyIPThrottleWhitelist));
+}
+
+/** The effective limits, for the log (no secrets here, and no addresses but the whitelist's size). */
+function describe(config: ThrottleConfig): Record<string, unknown> {
+  return {
+    ip: config.ip,
+    user: config.user,
+    userFailures: config.userFailures,
+    ipFailures: config.ipFailures,
+    whitelistEntries: config.whitelist.size,
+    failClosed: config.failClosed,
+  };
+}

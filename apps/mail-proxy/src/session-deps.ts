@@ -1,0 +1,90 @@
+/**
+ * What every mail session is given (SessionDeps), as a provider: the live settings, the route
+ * client over the shared cache and the lookup service, the throttle client (or none), the
+ * upstream connector, the TLS context, metrics and logger.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SecureContext } from 'node:tls';
+import type { FactoryProvider } from '@nestjs/common';
+import type { BootstrapConfig, EffectiveSettings } from '@postern/config';
+import { MemcachedClient } from '@postern/memcached';
+import { RouteCache } from '@postern/route-cache';
+import { RouteClient } from '@postern/route-client';
+import { BOOTSTRAP, LOGGER, LogLimiter, NATS_CONNECTION, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
+import { AllowAllThrottle, LimitAwareThrottle, ThrottleClient, throttleLimitsOf, type ThrottlePort } from '@postern/throttle-client';
+import { MailProxyMetrics } from './mail-proxy.metrics';
+import type { SessionDeps } from './session';
+import { loadTlsContext } from './tls-context';
+import { TcpUpstreamConnector } from './upstream';
+
+/** During an outage every login falls back the same way: one line a second says so (the metric counts each). */
+const FALLBACK_LOG_INTERVAL_MS = 1000;
+
+/** Injection token of the sessions' {@link SessionDeps}. */
+export const SESSION_DEPS = Symbol('SESSION_DEPS');
+
+export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
+  provide: SESSION_DEPS,
+  inject: [BOOTSTRAP, ServiceSettings, NATS_CONNECTION, MemcachedClient, MailProxyMetrics, LOGGER],
+  useFactory: (bootstrap: BootstrapConfig, settings: ServiceSettings, nc: NatsConnection, memcached: MemcachedClient, metrics: MailProxyMetrics, logger: Logger): SessionDeps => {
+    const current = () => settings.current;
+    // Read once: whether the shared cache is used, and its TTL, take effect at the next start.
+    const cache = current().zimbraReverseProxyZmlookupCachingEnabled
+      ? new RouteCache(memcached, {
+          ttlSeconds: Math.ceil(current().zimbraReverseProxyCacheEntryTTL / 1000),
+          onError: (op, error) => logger.warn({ op, err: error }, 'route cache error (treated as a miss)'),
+        })
+      : undefined;
+    const tls: SecureContext | undefined = bootstrap.tlsCertFile && bootstrap.tlsKeyFile ? loadTlsContext(bootstrap.tlsCertFile, bootstrap.tlsKeyFile) : undefined;
+    return {
+      settings: current,
+      routes: new RouteClient(nc, cache, undefined, {
+        timeoutMs: () => current().posternRouteLookupRequestTimeout,
+        hedgeAfterMs: () => current().posternRouteLookupHedgeDelay,
+        onHedge: () => metrics.hedges.inc({ service: 'route-lookup' }),
+      }),
+      throttle: bootstrap.throttleEnabled ? throttleClient(nc, current, metrics, logger) : new AllowAllThrottle(),
+      upstreams: new TcpUpstreamConnector({
+        verify: bootstrap.upstreamTlsVerify,
+        ...(bootstrap.upstreamCaFile ? { ca: readFileSync(bootstrap.upstreamCaFile, 'utf8') } : {}),
+      }),
+      metrics,
+      logger,
+      tls,
+      version: packageVersion(),
+    };
+  },
+};
+
+/**
+ * The login-throttle service over NATS. When it cannot answer within its budget (or the bus is
+ * down) the fail mode decides (`posternThrottleFailClosed`, default open as Zimbra), counted
+ * each time and logged at most once a second.
+ */
+function throttleClient(nc: NatsConnection, settings: () => EffectiveSettings, metrics: MailProxyMetrics, logger: Logger): ThrottlePort {
+  const fallbackLog = new LogLimiter(FALLBACK_LOG_INTERVAL_MS);
+  const client = new ThrottleClient(nc, {
+    failClosed: () => settings().posternThrottleFailClosed,
+    failClosedMessage: () => settings().zimbraReverseProxyIpThrottleMsg,
+    timeoutMs: () => settings().posternThrottleCheckTimeout,
+    hedgeAfterMs: () => settings().posternThrottleCheckHedgeDelay,
+    onHedge: () => metrics.hedges.inc({ service: 'throttle' }),
+    onFallback: ({ kind, code, verdict, error }) => {
+      metrics.throttleFallbacks.inc({ kind, code, verdict });
+      const suppressed = fallbackLog.take();
+      if (suppressed !== undefined) logger.warn({ kind, code, verdict, err: error, suppressed }, 'throttle unavailable; the fail mode decided');
+    },
+  });
+  // Checks whose limits are all off are not asked (the service would only say "allow").
+  return new LimitAwareThrottle(client, () => throttleLimitsOf(settings()));
+}
+
+/** The version in this app's package.json (one directory above src/ and dist/). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}

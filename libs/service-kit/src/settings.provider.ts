@@ -1,0 +1,75 @@
+/**
+ * A service's effective settings as a provider: read at boot (an invalid config fails the start,
+ * naming the attribute), re-read on SIGHUP. A change that fails validation is refused and logged,
+ * and the previous settings stay; listeners hear of every reload (metrics, derived state).
+ */
+import type { BeforeApplicationShutdown, FactoryProvider, InjectionToken, OnApplicationBootstrap } from '@nestjs/common';
+import type { EffectiveSettings } from '@postern/config';
+import type { Logger } from './logger';
+import { LOGGER } from './tokens';
+
+/** How a reload ended: `ok`, or `refused` when the new config was invalid and the old one stayed. */
+export type ReloadResult = 'ok' | 'refused';
+
+export class ServiceSettings implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly listeners: ((result: ReloadResult, settings: EffectiveSettings) => void)[] = [];
+  private readonly hangup = () => void this.reload();
+
+  constructor(
+    private value: EffectiveSettings,
+    private readonly read: () => Promise<EffectiveSettings>,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The settings in effect now (hot settings are read from here on every use). */
+  get current(): EffectiveSettings {
+    return this.value;
+  }
+
+  /** Calls `listener` after every reload, with its result and the settings then in effect. */
+  onReload(listener: (result: ReloadResult, settings: EffectiveSettings) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Re-reads the settings; an invalid change is refused and the previous settings stay. */
+  async reload(): Promise<ReloadResult> {
+    let result: ReloadResult;
+    try {
+      this.value = await this.read();
+      result = 'ok';
+      this.logger.info('settings reloaded');
+    } catch (error) {
+      result = 'refused';
+      this.logger.error({ err: error }, 'settings reload refused; keeping the previous settings');
+    }
+    for (const listener of this.listeners) listener(result, this.value);
+    return result;
+  }
+
+  onApplicationBootstrap(): void {
+    process.on('SIGHUP', this.hangup);
+  }
+
+  beforeApplicationShutdown(): void {
+    process.off('SIGHUP', this.hangup);
+  }
+}
+
+export interface SettingsProviderOptions<D extends unknown[]> {
+  /** Providers `load` needs (the directory, for a service that reads its settings there). */
+  readonly inject?: { [K in keyof D]: InjectionToken };
+  /** Reads and validates the settings, at boot and on every SIGHUP; throws on an invalid config. */
+  readonly load: (...deps: D) => Promise<EffectiveSettings> | EffectiveSettings;
+}
+
+/** The {@link ServiceSettings} provider of a service, from where it reads its settings. */
+export function settingsProvider<D extends unknown[]>(options: SettingsProviderOptions<D>): FactoryProvider<Promise<ServiceSettings>> {
+  return {
+    provide: ServiceSettings,
+    inject: [LOGGER, ...(options.inject ?? [])],
+    useFactory: async (logger: Logger, ...deps: unknown[]) => {
+      const read = async () => options.load(...(deps as D));
+      return new ServiceSettings(await read(), read, logger);
+    },
+  };
+}
