@@ -43,18 +43,66 @@ export default [
           enforceBuildableLibDependency: false,
           allow: [],
           depConstraints: [
-            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [], bannedExternalImports: ['net', 'node:net', 'tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
+            {
+              sourceTag: 'type:contracts',
+              onlyDependOnLibsWithTags: [],
+              bannedExternalImports: ['net', 'node:net', 'tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'],
+            },
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: [], bannedExternalImports: ['tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
-            { sourceTag: 'type:config', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'] },
+            {
+              sourceTag: 'type:config',
+              onlyDependOnLibsWithTags: ['type:contracts'],
+              bannedExternalImports: ['tls', 'node:tls', 'ldapts', '@nats-io/*', '@nestjs/*'],
+            },
             { sourceTag: 'type:driver', onlyDependOnLibsWithTags: [], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
-            { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:driver'], bannedExternalImports: ['@nats-io/*', '@nestjs/*'] },
+            {
+              sourceTag: 'type:data-access',
+              onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:driver'],
+              bannedExternalImports: ['@nats-io/*', '@nestjs/*'],
+            },
             // The service kit provides the memcached client to every service.
             { sourceTag: 'type:runtime', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:driver'], bannedExternalImports: ['ldapts'] },
             { sourceTag: 'type:wire-kit', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
-            { sourceTag: 'type:codec', onlyDependOnLibsWithTags: ['type:contracts', 'type:wire-kit'], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
-            { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:driver', 'type:data-access', 'type:runtime'], bannedExternalImports: ['ldapts', '@nestjs/*'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:driver', 'type:data-access', 'type:runtime', 'type:wire-kit', 'type:codec', 'type:client'], bannedExternalImports: ['ldapts'] },
-            { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:driver', 'type:data-access', 'type:runtime', 'type:wire-kit', 'type:codec', 'type:client', 'type:app'] },
+            {
+              sourceTag: 'type:codec',
+              onlyDependOnLibsWithTags: ['type:contracts', 'type:wire-kit'],
+              bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'],
+            },
+            {
+              sourceTag: 'type:client',
+              onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:driver', 'type:data-access', 'type:runtime'],
+              bannedExternalImports: ['ldapts', '@nestjs/*'],
+            },
+            {
+              sourceTag: 'type:app',
+              onlyDependOnLibsWithTags: [
+                'type:contracts',
+                'type:util',
+                'type:config',
+                'type:driver',
+                'type:data-access',
+                'type:runtime',
+                'type:wire-kit',
+                'type:codec',
+                'type:client',
+              ],
+              bannedExternalImports: ['ldapts'],
+            },
+            {
+              sourceTag: 'type:test',
+              onlyDependOnLibsWithTags: [
+                'type:contracts',
+                'type:util',
+                'type:config',
+                'type:driver',
+                'type:data-access',
+                'type:runtime',
+                'type:wire-kit',
+                'type:codec',
+                'type:client',
+                'type:app',
+              ],
+            },
             // Scopes: what each part of Postern may know of the others.
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache'] },
             { sourceTag: 'scope:directory', onlyDependOnLibsWithTags: ['scope:shared'] },
@@ -65,7 +113,20 @@ export default [
             { sourceTag: 'scope:route-lookup', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache'] },
             { sourceTag: 'scope:login-throttle', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache'] },
             { sourceTag: 'scope:mail-proxy', onlyDependOnLibsWithTags: ['scope:shared', 'scope:mail', 'scope:cache', 'scope:routing', 'scope:throttle'] },
-            { sourceTag: 'scope:test', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache', 'scope:mail', 'scope:routing', 'scope:throttle', 'scope:route-lookup', 'scope:login-throttle', 'scope:mail-proxy'] },
+            {
+              sourceTag: 'scope:test',
+              onlyDependOnLibsWithTags: [
+                'scope:shared',
+                'scope:directory',
+                'scope:cache',
+                'scope:mail',
+                'scope:routing',
+                'scope:throttle',
+                'scope:route-lookup',
+                'scope:login-throttle',
+                'scope:mail-proxy',
+              ],
+            },
           ],
         },
       ],
@@ -75,7 +136,15 @@ export default [
   {
     files: ['libs/contracts/**/*.ts', 'libs/*-codec/**/*.ts', 'libs/sasl/**/*.ts', 'libs/protocol-sniff/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: ['net', 'node:net', 'tls', 'node:tls', 'dgram', 'node:dgram', 'http', 'node:http'].map((name) => ({ name, message: 'contracts and codecs are pure: no I/O' })) }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['net', 'node:net', 'tls', 'node:tls', 'dgram', 'node:dgram', 'http', 'node:http'].map((name) => ({
+            name,
+            message: 'contracts and codecs are pure: no I/O',
+          })),
+        },
+      ],
     },
   },
 ];

@@ -12,10 +12,17 @@ import { parseArgs } from 'node:util';
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { 'proxy-ip': { type: 'string' }, 'client-ip': { type: 'string', default: '127.0.0.1' }, vhost: { type: 'string' }, 'by-id': { type: 'boolean', default: false }, nats: { type: 'string' } },
+    options: {
+      'proxy-ip': { type: 'string' },
+      'client-ip': { type: 'string', default: '127.0.0.1' },
+      vhost: { type: 'string' },
+      'by-id': { type: 'boolean', default: false },
+      nats: { type: 'string' },
+    },
   });
   const [user, protocol = 'imap'] = positionals;
-  if (!user) throw new Error('usage: npm run lookup -- USER [imap|imapssl|pop3|pop3ssl|http|httpssl] [--proxy-ip IP] [--client-ip IP] [--vhost HOST] [--by-id]');
+  if (!user)
+    throw new Error('usage: npm run lookup -- USER [imap|imapssl|pop3|pop3ssl|http|httpssl] [--proxy-ip IP] [--client-ip IP] [--vhost HOST] [--by-id]');
   const natsUrl = values.nats ?? (JSON.parse(readFileSync(join(__dirname, '..', '.postern', 'stack.json'), 'utf8')) as { nats: string }).nats;
   const nc = await connect({ servers: natsUrl });
   try {

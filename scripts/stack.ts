@@ -54,7 +54,10 @@ async function main(): Promise<void> {
     POSTERN_DIRECTORY_LDIF: ldif,
     POSTERN_SERVER_NAME: '127.0.0.1',
   };
-  const [lookup, throttle] = await Promise.all([startService('route-lookup', common), startService('login-throttle', { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address })]);
+  const [lookup, throttle] = await Promise.all([
+    startService('route-lookup', common),
+    startService('login-throttle', { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address }),
+  ]);
   const ports = {
     imap: await portOr(process.env.POSTERN_STACK_IMAP_PORT, 143),
     imaps: await portOr(process.env.POSTERN_STACK_IMAPS_PORT, 993),
@@ -90,7 +93,21 @@ async function main(): Promise<void> {
 
   writeFileSync(
     join(state, 'stack.json'),
-    JSON.stringify({ nats: nats.url, memcached: memcached.address, directory: ldif, ports, services: { 'route-lookup': { metrics: `http://127.0.0.1:${lookup.httpPort}/metrics` }, 'login-throttle': { metrics: `http://127.0.0.1:${throttle.httpPort}/metrics` }, 'mail-proxy': { metrics: `http://127.0.0.1:${mail.httpPort}/metrics` } } }, null, 2),
+    JSON.stringify(
+      {
+        nats: nats.url,
+        memcached: memcached.address,
+        directory: ldif,
+        ports,
+        services: {
+          'route-lookup': { metrics: `http://127.0.0.1:${lookup.httpPort}/metrics` },
+          'login-throttle': { metrics: `http://127.0.0.1:${throttle.httpPort}/metrics` },
+          'mail-proxy': { metrics: `http://127.0.0.1:${mail.httpPort}/metrics` },
+        },
+      },
+      null,
+      2,
+    ),
   );
 
   // What the directory says of the accounts that do not simply log in (libs/directory/fixtures/directory.ldif).
@@ -100,7 +117,10 @@ async function main(): Promise<void> {
     'grace@example.com': 'locked: refused',
     'henry@partner.test': "routes to the partner's own servers",
   };
-  const accounts = DEMO_ACCOUNTS.map((a) => `    ${a.user.padEnd(22)} password ${a.password.padEnd(16)} on ${a.server} (${mailboxes[a.server].host}:${mailboxes[a.server].imapPort})${notes[a.user] ? `  ${notes[a.user]}` : ''}`).join('\n');
+  const accounts = DEMO_ACCOUNTS.map(
+    (a) =>
+      `    ${a.user.padEnd(22)} password ${a.password.padEnd(16)} on ${a.server} (${mailboxes[a.server].host}:${mailboxes[a.server].imapPort})${notes[a.user] ? `  ${notes[a.user]}` : ''}`,
+  ).join('\n');
   process.stdout.write(`
 Postern is running on this machine:
   IMAP  127.0.0.1:${ports.imap} (STARTTLS required)   IMAPS 127.0.0.1:${ports.imaps}

@@ -7,7 +7,9 @@ import { dirname } from 'node:path';
 
 export default class SummaryReporter {
   onTestRunEnd(testModules) {
-    let passed = 0, failed = 0, skipped = 0;
+    let passed = 0,
+      failed = 0,
+      skipped = 0;
     for (const mod of testModules) {
       for (const test of mod.children.allTests()) {
         const state = test.result().state;

@@ -108,7 +108,13 @@ async function drill(part: Part, dir: string): Promise<Row> {
     );
     const throttleCount = part === 'one of two login-throttles' ? 2 : 1;
     const [lookup, ...rest] = await Promise.all([
-      startService('route-lookup', { ...common, POSTERN_LDAP_URLS: slapd.url, POSTERN_LDAP_BIND_DN: slapd.rootDn, POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword, POSTERN_LDAP_BASE_DN: slapd.baseDn }),
+      startService('route-lookup', {
+        ...common,
+        POSTERN_LDAP_URLS: slapd.url,
+        POSTERN_LDAP_BIND_DN: slapd.rootDn,
+        POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword,
+        POSTERN_LDAP_BASE_DN: slapd.baseDn,
+      }),
       ...Array.from({ length: throttleCount }, () => startService('login-throttle', { ...common, POSTERN_CONFIG_FILE: throttleConfig })),
       startService('mail-proxy', { ...common, POSTERN_CONFIG_FILE: proxyConfig, POSTERN_BIND_HOST: '127.0.0.1' }),
     ]);
@@ -156,7 +162,10 @@ async function drill(part: Part, dir: string): Promise<Row> {
       () => `OK in ${((performance.now() - afterStarted) / 1000).toFixed(1)} s`,
       (error: unknown) => `failed: ${(error as Error).message}`,
     );
-    const after = await Promise.race([afterLogin, new Promise<string>((r) => setTimeout(() => r(`still waiting after ${AFTER_WAIT_MS / 1000} s`), AFTER_WAIT_MS))]);
+    const after = await Promise.race([
+      afterLogin,
+      new Promise<string>((r) => setTimeout(() => r(`still waiting after ${AFTER_WAIT_MS / 1000} s`), AFTER_WAIT_MS)),
+    ]);
     times.sort((a, b) => a - b);
     return {
       part,
@@ -176,8 +185,26 @@ async function drill(part: Part, dir: string): Promise<Row> {
 }
 
 function table(rows: readonly Row[]): string {
-  const head = ['part killed', 'logins/s over the run', 'failed logins', 'p99 login ms', 'slowest login ms', 'throttle fallbacks', 'hedges', 'a new login afterwards'];
-  const lines = rows.map((r) => [r.part, Math.round(r.ok / SECONDS).toLocaleString('en-US'), String(r.failed), r.p99.toFixed(0), r.slowest.toFixed(0), String(r.fallbacks), String(r.hedges), r.after]);
+  const head = [
+    'part killed',
+    'logins/s over the run',
+    'failed logins',
+    'p99 login ms',
+    'slowest login ms',
+    'throttle fallbacks',
+    'hedges',
+    'a new login afterwards',
+  ];
+  const lines = rows.map((r) => [
+    r.part,
+    Math.round(r.ok / SECONDS).toLocaleString('en-US'),
+    String(r.failed),
+    r.p99.toFixed(0),
+    r.slowest.toFixed(0),
+    String(r.fallbacks),
+    String(r.hedges),
+    r.after,
+  ]);
   const md = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   const out = [md(head), md(head.map(() => '---')), ...lines.map(md)];
   for (const r of rows) if (r.firstError) out.push(`\n${r.part}: first failure: ${r.firstError}`);
@@ -185,7 +212,9 @@ function table(rows: readonly Row[]): string {
 }
 
 async function main(): Promise<void> {
-  process.stdout.write(`bench:faults — ${CLIENTS} clients, ${SECONDS} s per row, one part killed with SIGKILL at ${KILL_AT} s; every login limit on (${NEVER}), fail open\n\n`);
+  process.stdout.write(
+    `bench:faults — ${CLIENTS} clients, ${SECONDS} s per row, one part killed with SIGKILL at ${KILL_AT} s; every login limit on (${NEVER}), fail open\n\n`,
+  );
   const dir = await scratchDir('bench-faults');
   try {
     const rows: Row[] = [];

@@ -174,7 +174,13 @@ const CPU_LABELS: Readonly<Record<(typeof CPU_GROUPS)[number], string>> = {
 };
 
 /** Measures `count` logins with `op`, reading the proxy's histograms (for Postern) and every process's CPU around the pass. */
-async function measuredPass(name: string, count: number, op: (i: number) => ReturnType<typeof loginCycle>, probes: readonly CpuProbe[], postern?: Proxy): Promise<Row> {
+async function measuredPass(
+  name: string,
+  count: number,
+  op: (i: number) => ReturnType<typeof loginCycle>,
+  probes: readonly CpuProbe[],
+  postern?: Proxy,
+): Promise<Row> {
   const metricsBefore = postern ? await metricsText(postern.service) : '';
   const cpuBefore = await cpuSnapshot(probes);
   const figures = await measureLogins(name, count, CONCURRENCY, op);
@@ -290,7 +296,9 @@ async function sessionMemory(proxy: Proxy, standinPid: number): Promise<SessionF
   while (held.length < target && failures === 0) {
     const batch = Math.min(SESSION_BATCH, target - held.length);
     const offset = held.length;
-    const results = await Promise.allSettled(Array.from({ length: batch }, (_, k) => openSession(proxy.endpoint, benchUser(offset + k), standinPassword(benchUser(offset + k)))));
+    const results = await Promise.allSettled(
+      Array.from({ length: batch }, (_, k) => openSession(proxy.endpoint, benchUser(offset + k), standinPassword(benchUser(offset + k)))),
+    );
     for (const r of results) {
       if (r.status === 'fulfilled') held.push(r.value);
       else {
@@ -304,15 +312,36 @@ async function sessionMemory(proxy: Proxy, standinPid: number): Promise<SessionF
   for (let k = 0; k < held.length; k += SESSION_BATCH) {
     await Promise.all(held.slice(k, k + SESSION_BATCH).map((c) => c.command('n', 'NOOP', performance.now() + 30_000)));
   }
-  await waitFor(`${held.length} spliced sessions in the proxy's gauge`, async () => (await proxy.service.metric('postern_mail_sessions', { state: 'proxied' })) === held.length);
+  await waitFor(
+    `${held.length} spliced sessions in the proxy's gauge`,
+    async () => (await proxy.service.metric('postern_mail_sessions', { state: 'proxied' })) === held.length,
+  );
   const rssHeld = await procStatusBytes(pid, 'VmRSS');
   const heapHeld = await heap();
   const hwm = await procStatusBytes(pid, 'VmHWM');
   const fdsHeld = await openDescriptors(pid);
   for (const c of held) c.close();
-  await waitFor('the spliced sessions to end', async () => (await proxy.service.metric('postern_mail_sessions', { state: 'proxied' })) === 0, { timeoutMs: 60_000 });
+  await waitFor('the spliced sessions to end', async () => (await proxy.service.metric('postern_mail_sessions', { state: 'proxied' })) === 0, {
+    timeoutMs: 60_000,
+  });
   const rssAfter = await procStatusBytes(pid, 'VmRSS');
-  return { asked: SESSIONS, held: held.length, bound, idleFds, fdsHeld, openSeconds, failures, firstFailure, rssFresh, rssIdle, rssHeld, hwm, rssAfter, heapIdle, heapHeld };
+  return {
+    asked: SESSIONS,
+    held: held.length,
+    bound,
+    idleFds,
+    fdsHeld,
+    openSeconds,
+    failures,
+    firstFailure,
+    rssFresh,
+    rssIdle,
+    rssHeld,
+    hwm,
+    rssAfter,
+    heapIdle,
+    heapHeld,
+  };
 }
 
 // --- output ----------------------------------------------------------------------------------
@@ -330,7 +359,10 @@ const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
 const signed = (n: number) => `${n >= 0 ? '+' : ''}${fmt(n)}`;
 
 function loginTable(title: string, rows: readonly Row[], direct: Row, nginx: Row): string {
-  const out = [`\n${title}\n`, `${pad('what', NAME)}${pad('logins/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('greet p50', 11)}${pad('LOGIN p50', 11)}${pad('errors', 8)}${pad('rate vs direct', 16)}${pad('rate vs nginx', 15)}p99 vs nginx\n`];
+  const out = [
+    `\n${title}\n`,
+    `${pad('what', NAME)}${pad('logins/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('greet p50', 11)}${pad('LOGIN p50', 11)}${pad('errors', 8)}${pad('rate vs direct', 16)}${pad('rate vs nginx', 15)}p99 vs nginx\n`,
+  ];
   for (const r of rows) {
     out.push(
       `${pad(r.name, NAME)}${pad(fmt(r.rate, 0), 10)}${pad(fmt(r.p50), 9)}${pad(fmt(r.p99), 9)}${pad(fmt(r.greetingP50), 11)}${pad(fmt(r.loginP50), 11)}${pad(String(r.errors), 8)}` +
@@ -372,7 +404,9 @@ function phaseTable(rows: readonly (readonly [string, Row])[]): string {
     const p = r.phases;
     if (!p) continue;
     const rest = r.mean - p.lookup - p.upstreamConnect - p.upstreamLogin;
-    out.push(`${pad(label, NAME)}${pad(`${p.cacheHits}/${p.logins}`, 14)}${pad(fmt(p.lookup), 10)}${pad(fmt(p.upstreamConnect), 30)}${pad(fmt(p.upstreamLogin), 22)}${pad(fmt(r.mean), 15)}${fmt(rest)}\n`);
+    out.push(
+      `${pad(label, NAME)}${pad(`${p.cacheHits}/${p.logins}`, 14)}${pad(fmt(p.lookup), 10)}${pad(fmt(p.upstreamConnect), 30)}${pad(fmt(p.upstreamLogin), 22)}${pad(fmt(r.mean), 15)}${fmt(rest)}\n`,
+    );
   }
   return out.join('');
 }
@@ -380,7 +414,10 @@ function phaseTable(rows: readonly (readonly [string, Row])[]): string {
 function fetchTable(title: string, rows: readonly FetchRow[]): string {
   const direct = rows[0]!;
   const out = [`\n${title}\n`, `${pad('what', NAME)}${pad('median ms', 11)}${pad('MB/s', 9)}${pad('bytes equal', 13)}time vs direct\n`];
-  for (const r of rows) out.push(`${pad(r.name, NAME)}${pad(fmt(r.ms, 1), 11)}${pad(fmt(r.mbPerSecond, 0), 9)}${pad(r.mismatches === 0 ? `${FETCH_REPS}/${FETCH_REPS}` : `${FETCH_REPS - r.mismatches}/${FETCH_REPS}`, 13)}${ratio(r.ms, direct.ms)}\n`);
+  for (const r of rows)
+    out.push(
+      `${pad(r.name, NAME)}${pad(fmt(r.ms, 1), 11)}${pad(fmt(r.mbPerSecond, 0), 9)}${pad(r.mismatches === 0 ? `${FETCH_REPS}/${FETCH_REPS}` : `${FETCH_REPS - r.mismatches}/${FETCH_REPS}`, 13)}${ratio(r.ms, direct.ms)}\n`,
+    );
   return out.join('');
 }
 
@@ -429,10 +466,7 @@ async function main(): Promise<void> {
     const slapd = await startSlapd({ fixture: directoryLdifFor(upstreams), ldif: standinDirectory(STANDIN_HOST, standin.port, USERS) });
     const common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address, POSTERN_LOG_LEVEL: LOG_LEVEL };
     const throttleConfig = join(dir, 'login-throttle.json');
-    writeFileSync(
-      throttleConfig,
-      JSON.stringify({ attributes: THROTTLE_LIMITS }),
-    );
+    writeFileSync(throttleConfig, JSON.stringify({ attributes: THROTTLE_LIMITS }));
     const [lookup, throttle] = await Promise.all([
       startService('route-lookup', {
         ...common,
@@ -530,7 +564,12 @@ async function main(): Promise<void> {
     const d = {
       direct: await loginRow({ name: 'Dovecot direct', endpoint: (i) => dovecotOf(dovecotUser(i)) }, dovecotUser, dovecotPassword, probes),
       postern: await loginRow({ name: 'Postern (throttle on)', endpoint: at(postern.endpoint), postern }, dovecotUser, dovecotPassword, probes),
-      posternOff: await loginRow({ name: 'Postern (throttle off)', endpoint: at(posternNoThrottle.endpoint), postern: posternNoThrottle }, dovecotUser, dovecotPassword, probes),
+      posternOff: await loginRow(
+        { name: 'Postern (throttle off)', endpoint: at(posternNoThrottle.endpoint), postern: posternNoThrottle },
+        dovecotUser,
+        dovecotPassword,
+        probes,
+      ),
       nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxDovecot) }, dovecotUser, dovecotPassword, probes),
     };
     progress(`part 1: FETCH of alice's ${MESSAGE_BYTES / MB} MB message, ${FETCH_REPS} times each`);
@@ -550,12 +589,23 @@ async function main(): Promise<void> {
     progress(`part 2: Postern's cold pass (first login of each of the ${USERS} stand-in accounts: cache miss, route-lookup, slapd)`);
     const standinEndpoint: Endpoint = { host: STANDIN_HOST, port: standin.port };
     const password = (user: string) => standinPassword(user);
-    const coldRow = await measuredPass('Postern, cold cache (1st login)', USERS, (i) => loginCycle(postern.endpoint, benchUser(i), password(benchUser(i))), probes, postern);
+    const coldRow = await measuredPass(
+      'Postern, cold cache (1st login)',
+      USERS,
+      (i) => loginCycle(postern.endpoint, benchUser(i), password(benchUser(i))),
+      probes,
+      postern,
+    );
     progress('part 2: logins against the stand-in (routes now cached: the steady state)');
     const s = {
       direct: await loginRow({ name: 'stand-in direct', endpoint: at(standinEndpoint) }, benchUser, password, probes),
       postern: await loginRow({ name: 'Postern (throttle on)', endpoint: at(postern.endpoint), postern }, benchUser, password, probes),
-      posternOff: await loginRow({ name: 'Postern (throttle off)', endpoint: at(posternNoThrottle.endpoint), postern: posternNoThrottle }, benchUser, password, probes),
+      posternOff: await loginRow(
+        { name: 'Postern (throttle off)', endpoint: at(posternNoThrottle.endpoint), postern: posternNoThrottle },
+        benchUser,
+        password,
+        probes,
+      ),
       nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxStandin) }, benchUser, password, probes),
     };
     progress(`part 2: FETCH of the stand-in's ${MESSAGE_BYTES / MB} MB message, ${FETCH_REPS} times each`);
@@ -576,11 +626,37 @@ async function main(): Promise<void> {
 
     // --- report ---
     const out: string[] = [];
-    out.push(loginTable(`1. Logins against real Dovecot mailbox servers (${DOVECOT_USERS.join(', ')}), ${LOGINS} cycles, ${CONCURRENCY} in flight`, [d.direct, d.postern, d.posternOff, d.nginx], d.direct, d.nginx));
+    out.push(
+      loginTable(
+        `1. Logins against real Dovecot mailbox servers (${DOVECOT_USERS.join(', ')}), ${LOGINS} cycles, ${CONCURRENCY} in flight`,
+        [d.direct, d.postern, d.posternOff, d.nginx],
+        d.direct,
+        d.nginx,
+      ),
+    );
     out.push(throttleCostLine(d.postern, d.posternOff));
-    out.push(cpuTable('CPU per login against Dovecot (ms of user+system time from /proc over the measured pass, every process)', [d.direct, d.postern, d.posternOff, d.nginx]));
-    out.push(fetchTable(`FETCH 1 BODY.PEEK[] of a ${MESSAGE_BYTES / MB} MB message from Dovecot (median of ${FETCH_REPS}; MB = 2^20 bytes; every copy compared byte for byte)`, dovecotFetch));
-    out.push(loginTable(`2. Logins against the IMAP stand-in (${USERS} accounts, routes cached after the warm-up), ${LOGINS} cycles, ${CONCURRENCY} in flight`, [s.direct, s.postern, s.posternOff, s.nginx, coldRow], s.direct, s.nginx));
+    out.push(
+      cpuTable('CPU per login against Dovecot (ms of user+system time from /proc over the measured pass, every process)', [
+        d.direct,
+        d.postern,
+        d.posternOff,
+        d.nginx,
+      ]),
+    );
+    out.push(
+      fetchTable(
+        `FETCH 1 BODY.PEEK[] of a ${MESSAGE_BYTES / MB} MB message from Dovecot (median of ${FETCH_REPS}; MB = 2^20 bytes; every copy compared byte for byte)`,
+        dovecotFetch,
+      ),
+    );
+    out.push(
+      loginTable(
+        `2. Logins against the IMAP stand-in (${USERS} accounts, routes cached after the warm-up), ${LOGINS} cycles, ${CONCURRENCY} in flight`,
+        [s.direct, s.postern, s.posternOff, s.nginx, coldRow],
+        s.direct,
+        s.nginx,
+      ),
+    );
     out.push(throttleCostLine(s.postern, s.posternOff));
     out.push(cpuTable('CPU per login against the stand-in (ms, as above)', [s.direct, s.postern, s.posternOff, s.nginx, coldRow]));
     out.push(fetchTable(`FETCH of a ${MESSAGE_BYTES / MB} MB message from the stand-in (median of ${FETCH_REPS})`, standinFetch));

@@ -80,14 +80,22 @@ async function loginsThroughTheMailProxy(dir: string, env: Record<string, string
   const proxy = async (name: string, extra: Record<string, string>) => {
     const port = await freePort();
     const file = join(dir, `${name}.json`);
-    const attributes = { ...LIMITS, zimbraImapProxyBindPort: port, zimbraReverseProxyMailPop3Enabled: false, zimbraReverseProxySSLToUpstreamEnabled: false, zimbraReverseProxyImapStartTlsMode: 'off', zimbraReverseProxyMailMode: 'http' };
+    const attributes = {
+      ...LIMITS,
+      zimbraImapProxyBindPort: port,
+      zimbraReverseProxyMailPop3Enabled: false,
+      zimbraReverseProxySSLToUpstreamEnabled: false,
+      zimbraReverseProxyImapStartTlsMode: 'off',
+      zimbraReverseProxyMailMode: 'http',
+    };
     writeFileSync(file, JSON.stringify({ attributes }));
     await startService('mail-proxy', { ...env, ...extra, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' });
     return { host: '127.0.0.1', port };
   };
   const [on, off] = await Promise.all([proxy('throttle-on', {}), proxy('throttle-off', { POSTERN_THROTTLE_ENABLED: 'false' })]);
   const user = (i: number) => `bench${i % STANDIN_ACCOUNTS}@example.com`;
-  const pass = (name: string, endpoint: { host: string; port: number }, count: number) => measureLogins(name, count, CONCURRENCY, (i) => loginCycle(endpoint, user(i), standinPassword(user(i))));
+  const pass = (name: string, endpoint: { host: string; port: number }, count: number) =>
+    measureLogins(name, count, CONCURRENCY, (i) => loginCycle(endpoint, user(i), standinPassword(user(i))));
   // Warm-up: JIT, and every account's route in the cache, on both.
   await pass('warm-up', off, 1000);
   await pass('warm-up', on, 1000);
@@ -99,7 +107,9 @@ async function loginsThroughTheMailProxy(dir: string, env: Record<string, string
 const address = (i: number) => `198.18.${(i >> 8) & 255}.${i & 255}`;
 
 async function main(): Promise<void> {
-  process.stdout.write(`bench:throttle — ${CHECKS} checks per row, ${CONCURRENCY} in flight, ${INSTANCES} login-throttle instance(s), ${ADDRESSES} addresses, ${USERS} users\n`);
+  process.stdout.write(
+    `bench:throttle — ${CHECKS} checks per row, ${CONCURRENCY} in flight, ${INSTANCES} login-throttle instance(s), ${ADDRESSES} addresses, ${USERS} users\n`,
+  );
   const [nats, memcached] = await Promise.all([startNats({ jetstream: false }), startMemcached()]);
   const dir = await scratchDir('bench-throttle');
   const configFile = join(dir, 'postern.json');
@@ -124,30 +134,48 @@ async function main(): Promise<void> {
     const incr = await measure('memcached incr, our client (reference)', '1', CHECKS, CONCURRENCY, async (i) => {
       await raw.incr(keys[i % keys.length]!, 1);
     });
-    const floor = await measure('connect, whitelisted (NATS floor)', '0', CHECKS, CONCURRENCY, (i) => throttle({ kind: 'connect', protocol: 'imap', clientIp: `10.1.${(i >> 8) & 255}.${i & 255}` }));
-    const connects = await measure('connect, IP limit on', '10 get + add + incr', CHECKS, CONCURRENCY, (i) => throttle({ kind: 'connect', protocol: 'imap', clientIp: address(i % ADDRESSES) }));
-    const preLogin = await measure('pre-login (3 limits)', '30 get', CHECKS, CONCURRENCY, (i) => throttle({ kind: 'pre-login', protocol: 'imap', clientIp: address(i % ADDRESSES), user: `user${i % USERS}@example.com` }));
-    const succeeded = await measure('login-succeeded', '10 get + add + incr', CHECKS, CONCURRENCY, (i) => throttle({ kind: 'login-succeeded', protocol: 'imap', clientIp: address(i % ADDRESSES), user: `user${i % USERS}@example.com` }));
+    const floor = await measure('connect, whitelisted (NATS floor)', '0', CHECKS, CONCURRENCY, (i) =>
+      throttle({ kind: 'connect', protocol: 'imap', clientIp: `10.1.${(i >> 8) & 255}.${i & 255}` }),
+    );
+    const connects = await measure('connect, IP limit on', '10 get + add + incr', CHECKS, CONCURRENCY, (i) =>
+      throttle({ kind: 'connect', protocol: 'imap', clientIp: address(i % ADDRESSES) }),
+    );
+    const preLogin = await measure('pre-login (3 limits)', '30 get', CHECKS, CONCURRENCY, (i) =>
+      throttle({ kind: 'pre-login', protocol: 'imap', clientIp: address(i % ADDRESSES), user: `user${i % USERS}@example.com` }),
+    );
+    const succeeded = await measure('login-succeeded', '10 get + add + incr', CHECKS, CONCURRENCY, (i) =>
+      throttle({ kind: 'login-succeeded', protocol: 'imap', clientIp: address(i % ADDRESSES), user: `user${i % USERS}@example.com` }),
+    );
     const pair = await measure('pre-login + login-succeeded', '42', CHECKS / 2, CONCURRENCY, async (i) => {
       const request = { protocol: 'imap', clientIp: address(i % ADDRESSES), user: `pair${i % USERS}@example.com` } as const;
       await throttle({ kind: 'pre-login', ...request });
       await throttle({ kind: 'login-succeeded', ...request });
     });
 
-    const perLogin = await loginsThroughTheMailProxy(dir, { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address, POSTERN_LOG_LEVEL: 'warn' });
+    const perLogin = await loginsThroughTheMailProxy(dir, {
+      POSTERN_NATS_URLS: nats.url,
+      POSTERN_MEMCACHED_SERVERS: memcached.address,
+      POSTERN_LOG_LEVEL: 'warn',
+    });
 
     const rows = [incr, floor, connects, preLogin, succeeded, pair];
     const pad = (s: string, n: number) => s.padEnd(n);
-    process.stdout.write(`\n${pad('what', 40)}${pad('memcached ops', 22)}${pad('ops/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('vs incr', 9)}vs floor\n`);
+    process.stdout.write(
+      `\n${pad('what', 40)}${pad('memcached ops', 22)}${pad('ops/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('vs incr', 9)}vs floor\n`,
+    );
     for (const r of rows) {
       process.stdout.write(
         `${pad(r.name, 40)}${pad(r.memcachedOps, 22)}${pad(r.ops.toFixed(0), 10)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(`${(r.ops / incr.ops).toFixed(3)}x`, 9)}${(r.ops / floor.ops).toFixed(2)}x\n`,
       );
     }
     process.stdout.write(`\nIMAP logins through one mail-proxy to a minimal IMAP stand-in (${LOGINS} per row, ${CONCURRENCY} in flight, routes cached)\n`);
-    process.stdout.write(`${pad('what', 40)}${pad('logins/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('greet p50', 11)}${pad('LOGIN p50', 11)}errors\n`);
+    process.stdout.write(
+      `${pad('what', 40)}${pad('logins/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('greet p50', 11)}${pad('LOGIN p50', 11)}errors\n`,
+    );
     for (const r of [perLogin.off, perLogin.on]) {
-      process.stdout.write(`${pad(r.name, 40)}${pad(r.rate.toFixed(0), 10)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.greetingP50.toFixed(2), 11)}${pad(r.loginP50.toFixed(2), 11)}${r.errors}\n`);
+      process.stdout.write(
+        `${pad(r.name, 40)}${pad(r.rate.toFixed(0), 10)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.greetingP50.toFixed(2), 11)}${pad(r.loginP50.toFixed(2), 11)}${r.errors}\n`,
+      );
     }
     process.stdout.write(
       `${pad('added per login (on − off)', 40)}p50 +${(perLogin.on.p50 - perLogin.off.p50).toFixed(2)} ms, p99 +${(perLogin.on.p99 - perLogin.off.p99).toFixed(2)} ms, ` +

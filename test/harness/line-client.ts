@@ -49,7 +49,7 @@ export class LineClient {
     return this.closed;
   }
   get tlsSocket(): TLSSocket | undefined {
-    return 'encrypted' in this.socket ? (this.socket) : undefined;
+    return 'encrypted' in this.socket ? this.socket : undefined;
   }
 
   send(text: string | Buffer): void {
@@ -113,7 +113,9 @@ export class LineClient {
     raw.removeAllListeners('data');
     raw.removeAllListeners('close');
     const secure = await new Promise<TLSSocket>((resolve, reject) => {
-      const s = tlsConnect({ socket: raw, ca: this.options.ca, rejectUnauthorized: this.options.ca !== undefined, servername: this.options.servername }, () => resolve(s));
+      const s = tlsConnect({ socket: raw, ca: this.options.ca, rejectUnauthorized: this.options.ca !== undefined, servername: this.options.servername }, () =>
+        resolve(s),
+      );
       s.once('error', reject);
     });
     this.socket = secure;

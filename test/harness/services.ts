@@ -36,11 +36,15 @@ export async function startService(app: string, env: Record<string, string>): Pr
     env: { ...process.env, POSTERN_HTTP_HOST: '127.0.0.1', POSTERN_HTTP_PORT: String(httpPort), POSTERN_LOG_LEVEL: 'info', ...env },
   });
   const base = `http://127.0.0.1:${httpPort}`;
-  await waitFor(`${app} /health`, async () => {
-    if (proc.exited) throw new Error(`${app} exited: ${proc.output()}`);
-    const response = await fetch(`${base}/health`).catch(() => undefined);
-    return response?.status === 200;
-  }, { timeoutMs: 30_000 });
+  await waitFor(
+    `${app} /health`,
+    async () => {
+      if (proc.exited) throw new Error(`${app} exited: ${proc.output()}`);
+      const response = await fetch(`${base}/health`).catch(() => undefined);
+      return response?.status === 200;
+    },
+    { timeoutMs: 30_000 },
+  );
   return {
     name: app,
     process: proc,

@@ -48,7 +48,12 @@ export interface SlapdOptions {
 
 /** The environment that points a route-lookup service at `slapd`, bound as its manager. */
 export function directoryEnv(slapd: SlapdServer): Record<string, string> {
-  return { POSTERN_LDAP_URLS: slapd.url, POSTERN_LDAP_BIND_DN: slapd.rootDn, POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword, POSTERN_LDAP_BASE_DN: slapd.baseDn };
+  return {
+    POSTERN_LDAP_URLS: slapd.url,
+    POSTERN_LDAP_BIND_DN: slapd.rootDn,
+    POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword,
+    POSTERN_LDAP_BASE_DN: slapd.baseDn,
+  };
 }
 
 export interface SlapdServer {

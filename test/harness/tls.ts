@@ -65,10 +65,22 @@ export async function makeCertificate(options: CertificateOptions): Promise<Test
     const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
     // The CA: self-signed, allowed to sign certificates only.
     await openssl([
-      'req', '-x509', '-new', ...ec, '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', days,
-      '-subj', `/O=Postern tests/CN=Postern test CA ${Date.now()}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE',
-      '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+      'req',
+      '-x509',
+      '-new',
+      ...ec,
+      '-keyout',
+      file('ca.key'),
+      '-out',
+      file('ca.pem'),
+      '-days',
+      days,
+      '-subj',
+      `/O=Postern tests/CN=Postern test CA ${Date.now()}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
     ]);
     // The leaf: a request, then signed by the CA with the server extensions.
     await openssl(['req', '-new', ...ec, '-keyout', file('key.pem'), '-out', file('leaf.csr'), '-subj', `/CN=${escapeSubject(options.commonName)}`]);
@@ -86,8 +98,23 @@ export async function makeCertificate(options: CertificateOptions): Promise<Test
       ].join('\n'),
     );
     await openssl([
-      'x509', '-req', '-in', file('leaf.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-set_serial', `0x${Date.now().toString(16)}`,
-      '-days', days, '-sha256', '-extfile', file('leaf.ext'), '-out', file('cert.pem'),
+      'x509',
+      '-req',
+      '-in',
+      file('leaf.csr'),
+      '-CA',
+      file('ca.pem'),
+      '-CAkey',
+      file('ca.key'),
+      '-set_serial',
+      `0x${Date.now().toString(16)}`,
+      '-days',
+      days,
+      '-sha256',
+      '-extfile',
+      file('leaf.ext'),
+      '-out',
+      file('cert.pem'),
     ]);
     const [certPem, keyPem, caPem] = await Promise.all(['cert.pem', 'key.pem', 'ca.pem'].map((name) => readFile(file(name), 'utf8')));
     const chainPem = `${certPem!.trimEnd()}\n${caPem!.trimEnd()}\n`;

@@ -73,7 +73,12 @@ function check(request: ThrottleCheckRequest, budgetMs = CHECK_BUDGET_MS): Promi
   return client.check(request, new Deadline(budgetMs));
 }
 const connectFrom = (clientIp: string, protocol: 'imap' | 'pop3' | 'http' = 'imap'): ThrottleCheckRequest => ({ kind: 'connect', protocol, clientIp });
-const loginEvent = (kind: 'pre-login' | 'login-succeeded' | 'login-failed', user: string, clientIp: string): ThrottleCheckRequest => ({ kind, protocol: 'imap', clientIp, user });
+const loginEvent = (kind: 'pre-login' | 'login-succeeded' | 'login-failed', user: string, clientIp: string): ThrottleCheckRequest => ({
+  kind,
+  protocol: 'imap',
+  clientIp,
+  user,
+});
 const label = (r: ThrottleCheckResult) => (r.verdict === 'allow' ? 'allow' : r.reason);
 
 async function sequence(n: number, request: ThrottleCheckRequest): Promise<string[]> {
@@ -190,7 +195,11 @@ describe('user limit', () => {
       expect(label(await check(loginEvent('login-failed', user, `192.0.2.${100 + i}`)))).toBe('allow');
     }
     expect(await sequence(USER_LIMIT, loginEvent('login-succeeded', user, '192.0.2.99'))).toEqual(Array<string>(USER_LIMIT).fill('allow'));
-    expect(await check(loginEvent('pre-login', 'BOB@Example.com', '192.0.2.98'))).toMatchObject({ verdict: 'deny', reason: 'user', message: 'Too many logins for this account' });
+    expect(await check(loginEvent('pre-login', 'BOB@Example.com', '192.0.2.98'))).toMatchObject({
+      verdict: 'deny',
+      reason: 'user',
+      message: 'Too many logins for this account',
+    });
     expect(label(await check(loginEvent('pre-login', 'bobby@example.com', '192.0.2.98')))).toBe('allow');
   });
 });
@@ -199,12 +208,20 @@ describe('failed-login limits', () => {
   it("refuses a user's pre-login after too many failures from any addresses", async () => {
     const user = 'carol@example.com';
     for (let i = 0; i < USER_FAILURES; i++) await check(loginEvent('login-failed', user, `192.0.2.${150 + i}`));
-    expect(await check(loginEvent('pre-login', user, '192.0.2.199'))).toMatchObject({ verdict: 'deny', reason: 'user-failures', message: 'Too many logins for this account' });
+    expect(await check(loginEvent('pre-login', user, '192.0.2.199'))).toMatchObject({
+      verdict: 'deny',
+      reason: 'user-failures',
+      message: 'Too many logins for this account',
+    });
   });
 
   it("refuses an address's pre-logins after too many failures for any users; not a whitelisted one", async () => {
     for (let i = 0; i < IP_FAILURES; i++) await check(loginEvent('login-failed', `guess${i}@example.com`, '192.0.2.60'));
-    expect(await check(loginEvent('pre-login', 'fresh@example.com', '192.0.2.60'))).toMatchObject({ verdict: 'deny', reason: 'ip-failures', message: 'Too many connections from your address' });
+    expect(await check(loginEvent('pre-login', 'fresh@example.com', '192.0.2.60'))).toMatchObject({
+      verdict: 'deny',
+      reason: 'ip-failures',
+      message: 'Too many connections from your address',
+    });
     for (let i = 0; i < IP_FAILURES + 5; i++) await check(loginEvent('login-failed', `guess${i}@example.org`, '203.0.113.60'));
     expect(label(await check(loginEvent('pre-login', 'fresh@example.org', '203.0.113.60')))).toBe('allow');
   });
@@ -223,7 +240,9 @@ describe('requests', () => {
       'not json at all',
     ];
     for (const payload of bad) {
-      const reply = await nc.request(ThrottleCheckContract.subject, new TextEncoder().encode(typeof payload === 'string' ? payload : JSON.stringify(payload)), { timeout: 5000 });
+      const reply = await nc.request(ThrottleCheckContract.subject, new TextEncoder().encode(typeof payload === 'string' ? payload : JSON.stringify(payload)), {
+        timeout: 5000,
+      });
       expect(JSON.parse(new TextDecoder().decode(reply.data))).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
     }
     const after = await both(name);

@@ -73,7 +73,13 @@ beforeAll(async () => {
   dir = await scratchDir('mail-proxy');
   const cert = await makeCertificate({ commonName: 'postern.test', altNames: ['postern.test', 'localhost', '127.0.0.1', '127.0.0.2', '127.0.0.3'] });
   ca = cert.caPem;
-  upstreams = await startMailboxServers({ tls: true, messages: [{ user: 'alice@example.com', count: 1, sizeBytes: BIG_MESSAGE_BYTES }, { user: 'bob@example.com', count: 2 }] });
+  upstreams = await startMailboxServers({
+    tls: true,
+    messages: [
+      { user: 'alice@example.com', count: 1, sizeBytes: BIG_MESSAGE_BYTES },
+      { user: 'bob@example.com', count: 2 },
+    ],
+  });
   const [nats, memcached] = await Promise.all([startNats(), startMemcached()]);
   slapd = await startSlapd({ fixture: directoryLdifFor(upstreams) });
   const common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address };
@@ -83,7 +89,13 @@ beforeAll(async () => {
   tlsEnv = { ...common, POSTERN_TLS_CERT_FILE: cert.certFile, POSTERN_TLS_KEY_FILE: cert.keyFile, POSTERN_UPSTREAM_CA_FILE: caFile };
   [plain, secure] = await Promise.all([
     // A user limit no test reaches: the proxy asks the throttle service, which is not running.
-    startProxy('plain', tlsEnv, { zimbraReverseProxySSLToUpstreamEnabled: false, zimbraReverseProxyImapStartTlsMode: 'on', zimbraReverseProxyPop3StartTlsMode: 'on', zimbraReverseProxyMailMode: 'http', zimbraReverseProxyUserLoginLimit: 1_000_000 }),
+    startProxy('plain', tlsEnv, {
+      zimbraReverseProxySSLToUpstreamEnabled: false,
+      zimbraReverseProxyImapStartTlsMode: 'on',
+      zimbraReverseProxyPop3StartTlsMode: 'on',
+      zimbraReverseProxyMailMode: 'http',
+      zimbraReverseProxyUserLoginLimit: 1_000_000,
+    }),
     startProxy('secure', tlsEnv, { zimbraReverseProxyImapExposeVersionOnBanner: true, zimbraReverseProxyPop3ExposeVersionOnBanner: true }),
   ]);
 }, 120_000);
@@ -162,7 +174,10 @@ describe('IMAP through the proxy', () => {
       startProxy('upstream-strict', untrusting, { zimbraReverseProxyImapStartTlsMode: 'off' }),
       startProxy('upstream-lax', { ...untrusting, POSTERN_UPSTREAM_TLS_VERIFY: 'false' }, { zimbraReverseProxyImapStartTlsMode: 'off' }),
     ]);
-    for (const [proxy, expected] of [[strict, /^v1 NO \[UNAVAILABLE\]/], [lax, /^v1 OK/]] as const) {
+    for (const [proxy, expected] of [
+      [strict, /^v1 NO \[UNAVAILABLE\]/],
+      [lax, /^v1 OK/],
+    ] as const) {
       const c = await LineClient.connect({ port: proxy.imap });
       await c.line();
       c.send('v1 LOGIN bob@example.com bob-secret\r\n');
@@ -173,7 +188,12 @@ describe('IMAP through the proxy', () => {
   });
 
   it('STARTTLS "off": neither announced nor accepted, and AUTH=PLAIN offered in the clear', async () => {
-    const proxy = await startProxy('starttls-off', tlsEnv, { zimbraReverseProxySSLToUpstreamEnabled: false, zimbraReverseProxyImapStartTlsMode: 'off', zimbraReverseProxyPop3StartTlsMode: 'off', zimbraReverseProxyMailMode: 'http' });
+    const proxy = await startProxy('starttls-off', tlsEnv, {
+      zimbraReverseProxySSLToUpstreamEnabled: false,
+      zimbraReverseProxyImapStartTlsMode: 'off',
+      zimbraReverseProxyPop3StartTlsMode: 'off',
+      zimbraReverseProxyMailMode: 'http',
+    });
     const c = await LineClient.connect({ port: proxy.imap });
     const greeting = await c.line();
     expect(greeting).not.toMatch(/STARTTLS|LOGINDISABLED/);
@@ -355,7 +375,11 @@ describe('IMAP through the proxy', () => {
   });
 
   it('shuts down gracefully: BYE before login, spliced sessions finish', async () => {
-    const proxy = await startProxy('draining', tlsEnv, { zimbraReverseProxySSLToUpstreamEnabled: false, zimbraReverseProxyImapStartTlsMode: 'off', zimbraReverseProxyMailMode: 'http' });
+    const proxy = await startProxy('draining', tlsEnv, {
+      zimbraReverseProxySSLToUpstreamEnabled: false,
+      zimbraReverseProxyImapStartTlsMode: 'off',
+      zimbraReverseProxyMailMode: 'http',
+    });
     const idle = await LineClient.connect({ port: proxy.imap });
     await idle.line();
     const busy = await LineClient.connect({ port: proxy.imap });

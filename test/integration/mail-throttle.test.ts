@@ -106,7 +106,8 @@ async function imapLogin(i: number, from: string, user: string, password: string
   return lines;
 }
 
-const sum = async (name: string, labels: Record<string, string>) => (await Promise.all(proxies.map((p) => p.service.metric(name, labels)))).reduce((a, b) => a + b, 0);
+const sum = async (name: string, labels: Record<string, string>) =>
+  (await Promise.all(proxies.map((p) => p.service.metric(name, labels)))).reduce((a, b) => a + b, 0);
 
 describe('throttle through two mail proxies and two throttle instances', () => {
   it('IMAP: the IP limit counts connections across both proxies, then says BYE with the IP message', async () => {

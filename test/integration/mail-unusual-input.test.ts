@@ -222,7 +222,11 @@ describe("a client's mistakes do not fill the logs", () => {
       await c.until('m2 ');
       c.close();
     }
-    const lines = proxy.service.process.output().split('\n').slice(before).filter((l) => l.startsWith('{'));
+    const lines = proxy.service.process
+      .output()
+      .split('\n')
+      .slice(before)
+      .filter((l) => l.startsWith('{'));
     const records = lines.map((l) => JSON.parse(l) as { level: number; msg: string });
     expect(records.filter((r) => r.level >= 40)).toEqual([]);
     expect(records.filter((r) => r.msg === 'bad command' || r.msg === 'client crossed a limit').length).toBeLessThanOrEqual(5);
@@ -250,7 +254,9 @@ describe('any login the codec accepts', () => {
           expect(reply).not.toContain('UNAVAILABLE');
           // A refusal is NO (wrong credentials, unknown user) or BAD (a password IMAP cannot carry, such as NUL).
           const good = DEMO_PASSWORDS[u] === secret && accounts.includes(u);
-          expect({ reply: reply.startsWith(`${t} OK `) ? 'OK' : reply.startsWith(`${t} NO `) || reply.startsWith(`${t} BAD `) ? 'refused' : reply }).toEqual({ reply: good ? 'OK' : 'refused' });
+          expect({ reply: reply.startsWith(`${t} OK `) ? 'OK' : reply.startsWith(`${t} NO `) || reply.startsWith(`${t} BAD `) ? 'refused' : reply }).toEqual({
+            reply: good ? 'OK' : 'refused',
+          });
         } finally {
           c.close();
         }

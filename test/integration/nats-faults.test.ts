@@ -86,7 +86,13 @@ function startThrottle(common: Record<string, string>, attributes: Record<string
 }
 
 function startLookup(common: Record<string, string>, slapd: SlapdServer): Promise<ServiceProcess> {
-  return startService('route-lookup', { ...common, POSTERN_LDAP_URLS: slapd.url, POSTERN_LDAP_BIND_DN: slapd.rootDn, POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword, POSTERN_LDAP_BASE_DN: slapd.baseDn });
+  return startService('route-lookup', {
+    ...common,
+    POSTERN_LDAP_URLS: slapd.url,
+    POSTERN_LDAP_BIND_DN: slapd.rootDn,
+    POSTERN_LDAP_BIND_PASSWORD: slapd.rootPassword,
+    POSTERN_LDAP_BASE_DN: slapd.baseDn,
+  });
 }
 
 /** One IMAP login and logout; resolves the greeting when the proxy refused the connection. */
@@ -180,10 +186,20 @@ describe('one NATS server, limits on: instances and the bus die under a login lo
 
   beforeAll(async () => {
     upstreams = await startMailboxServers();
-    const [natsServer, memcached, slapd] = await Promise.all([startNats({ jetstream: false }), startMemcached(), startSlapd({ fixture: directoryLdifFor(upstreams) })]);
+    const [natsServer, memcached, slapd] = await Promise.all([
+      startNats({ jetstream: false }),
+      startMemcached(),
+      startSlapd({ fixture: directoryLdifFor(upstreams) }),
+    ]);
     nats = natsServer;
     common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address };
-    const started = await Promise.all([startLookup(common, slapd), startThrottle(common), startThrottle(common), startFrontend('open', common), startFrontend('closed', common, FAIL_CLOSED)]);
+    const started = await Promise.all([
+      startLookup(common, slapd),
+      startThrottle(common),
+      startThrottle(common),
+      startFrontend('open', common),
+      startFrontend('closed', common, FAIL_CLOSED),
+    ]);
     throttles = [started[1], started[2]];
     open = started[3];
     closed = started[4];
@@ -261,8 +277,21 @@ describe('a check sent twice is counted once across two throttle instances', () 
     const CHECKS = 12;
     const outcomes = await Promise.all(
       Array.from({ length: CHECKS }, async (_, i) => {
-        const request: ThrottleCheckRequest = { kind: 'login-succeeded', protocol: 'imap', clientIp: '192.0.2.1', user: 'twice@example.com', checkId: `twice-${i}` };
-        const copies = await Promise.all([0, 1].map(() => requestReply(nc, ThrottleCheckContract, request, 10_000).then((r) => r.verdict, (e: PosternError) => e.code)));
+        const request: ThrottleCheckRequest = {
+          kind: 'login-succeeded',
+          protocol: 'imap',
+          clientIp: '192.0.2.1',
+          user: 'twice@example.com',
+          checkId: `twice-${i}`,
+        };
+        const copies = await Promise.all(
+          [0, 1].map(() =>
+            requestReply(nc, ThrottleCheckContract, request, 10_000).then(
+              (r) => r.verdict,
+              (e: PosternError) => e.code,
+            ),
+          ),
+        );
         return copies.sort();
       }),
     );

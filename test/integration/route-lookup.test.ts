@@ -79,7 +79,7 @@ describe('route lookup over NATS', () => {
     expect((await route({ user: 'bob@example.com' })).route).toMatchObject({ host: '127.0.0.3', port: 7143 });
   });
 
-  it("falls back to the global port when the server has none for the protocol", async () => {
+  it('falls back to the global port when the server has none for the protocol', async () => {
     expect((await route({ user: 'bob@example.com', protocol: 'pop3ssl' })).route).toMatchObject({ host: '127.0.0.3', port: 7995 });
   });
 
@@ -143,7 +143,10 @@ describe('route lookup over NATS', () => {
     }
     await route({ user: 'carol@example.org', clientIp: '192.0.2.9', protocol: 'pop3' });
     expect((await route({ user: 'carol@example.org', clientIp: '192.0.2.9', protocol: 'pop3' })).source).toBe('cache');
-    expect(await lookup({ user: 'carol@example.org', clientIp: '203.0.113.1', protocol: 'pop3' })).toMatchObject({ outcome: 'NOT_ALLOWED', reason: 'client-ip' });
+    expect(await lookup({ user: 'carol@example.org', clientIp: '203.0.113.1', protocol: 'pop3' })).toMatchObject({
+      outcome: 'NOT_ALLOWED',
+      reason: 'client-ip',
+    });
   });
 
   it('answers a malformed request with BAD_REQUEST and a metric, and keeps serving', async () => {
@@ -155,7 +158,9 @@ describe('route lookup over NATS', () => {
       'not json at all',
     ];
     for (const payload of bad) {
-      const reply = await nc.request(RouteLookupContract.subject, new TextEncoder().encode(typeof payload === 'string' ? payload : JSON.stringify(payload)), { timeout: 5000 });
+      const reply = await nc.request(RouteLookupContract.subject, new TextEncoder().encode(typeof payload === 'string' ? payload : JSON.stringify(payload)), {
+        timeout: 5000,
+      });
       const body: unknown = JSON.parse(new TextDecoder().decode(reply.data));
       expect(body).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
     }
@@ -197,7 +202,10 @@ describe('directory outages', () => {
     } finally {
       await slapd.restart();
     }
-    await waitFor('lookups after the directory restart', async () => (await lookup({ user: 'grace@example.com', protocol: 'pop3' }).catch(() => null))?.outcome === 'NOT_ALLOWED');
+    await waitFor(
+      'lookups after the directory restart',
+      async () => (await lookup({ user: 'grace@example.com', protocol: 'pop3' }).catch(() => null))?.outcome === 'NOT_ALLOWED',
+    );
   });
 });
 

@@ -26,30 +26,58 @@ describe('module boundaries', () => {
     ['contracts importing sockets', 'libs/contracts/src/x.ts', "import { connect } from 'node:net';\nexport const x = connect;\n"],
     ['the route cache importing ldapts', 'libs/route-cache/src/x.ts', "import { Client } from 'ldapts';\nexport const x = Client;\n"],
     ['an app importing ldapts directly', 'apps/route-lookup/src/x.ts', "import { Client } from 'ldapts';\nexport const x = Client;\n"],
-    ['the directory importing the route cache', 'libs/directory/src/x.ts', "import { RouteCache } from '@postern/route-cache';\nexport const x = RouteCache;\n"],
+    [
+      'the directory importing the route cache',
+      'libs/directory/src/x.ts',
+      "import { RouteCache } from '@postern/route-cache';\nexport const x = RouteCache;\n",
+    ],
     ['config importing the service kit', 'libs/config/src/x.ts', "import { Deadline } from '@postern/service-kit';\nexport const x = Deadline;\n"],
     // Allowed by type, refused by scope: each app and client knows only the parts it serves.
-    ['the login throttle importing the directory', 'apps/login-throttle/src/x.ts', "import { ZimbraDirectory } from '@postern/directory';\nexport const x = ZimbraDirectory;\n"],
-    ['the route lookup importing a mail codec', 'apps/route-lookup/src/x.ts', "import { parseCommand } from '@postern/imap-codec';\nexport const x = parseCommand;\n"],
-    ['the mail proxy importing the directory', 'apps/mail-proxy/src/x.ts', "import { ZimbraDirectory } from '@postern/directory';\nexport const x = ZimbraDirectory;\n"],
-    ['the route client importing the directory', 'libs/route-client/src/x.ts', "import { ZimbraDirectory } from '@postern/directory';\nexport const x = ZimbraDirectory;\n"],
-    ['the throttle client importing the route cache', 'libs/throttle-client/src/x.ts', "import { RouteCache } from '@postern/route-cache';\nexport const x = RouteCache;\n"],
+    [
+      'the login throttle importing the directory',
+      'apps/login-throttle/src/x.ts',
+      "import { ZimbraDirectory } from '@postern/directory';\nexport const x = ZimbraDirectory;\n",
+    ],
+    [
+      'the route lookup importing a mail codec',
+      'apps/route-lookup/src/x.ts',
+      "import { parseCommand } from '@postern/imap-codec';\nexport const x = parseCommand;\n",
+    ],
+    [
+      'the mail proxy importing the directory',
+      'apps/mail-proxy/src/x.ts',
+      "import { ZimbraDirectory } from '@postern/directory';\nexport const x = ZimbraDirectory;\n",
+    ],
+    [
+      'the route client importing the directory',
+      'libs/route-client/src/x.ts',
+      "import { ZimbraDirectory } from '@postern/directory';\nexport const x = ZimbraDirectory;\n",
+    ],
+    [
+      'the throttle client importing the route cache',
+      'libs/throttle-client/src/x.ts',
+      "import { RouteCache } from '@postern/route-cache';\nexport const x = RouteCache;\n",
+    ],
   ])('refuses %s', async (_what, file, code) => {
     expect(await boundaryErrors(file, code)).not.toEqual([]);
   });
 
   it('allows an app to use the libraries', async () => {
-    const code = "import { RouteCache } from '@postern/route-cache';\nimport { ZimbraDirectory } from '@postern/directory';\nexport const x = [RouteCache, ZimbraDirectory];\n";
+    const code =
+      "import { RouteCache } from '@postern/route-cache';\nimport { ZimbraDirectory } from '@postern/directory';\nexport const x = [RouteCache, ZimbraDirectory];\n";
     expect(await boundaryErrors('apps/route-lookup/src/x.ts', code)).toEqual([]);
   });
 
   it('allows the mail proxy its codecs and clients', async () => {
-    const code = "import { parseCommand } from '@postern/imap-codec';\nimport { ThrottleClient } from '@postern/throttle-client';\nimport { RouteClient } from '@postern/route-client';\nexport const x = [parseCommand, ThrottleClient, RouteClient];\n";
+    const code =
+      "import { parseCommand } from '@postern/imap-codec';\nimport { ThrottleClient } from '@postern/throttle-client';\nimport { RouteClient } from '@postern/route-client';\nexport const x = [parseCommand, ThrottleClient, RouteClient];\n";
     expect(await boundaryErrors('apps/mail-proxy/src/x.ts', code)).toEqual([]);
   });
 
   it('gives every tag in use a constraint', async () => {
-    const config = (await eslint.calculateConfigForFile(join(root, 'apps/mail-proxy/src/x.ts'))) as { rules: Record<string, [string, { depConstraints: { sourceTag: string }[] }]> };
+    const config = (await eslint.calculateConfigForFile(join(root, 'apps/mail-proxy/src/x.ts'))) as {
+      rules: Record<string, [string, { depConstraints: { sourceTag: string }[] }]>;
+    };
     const constrained = new Set(config.rules['@nx/enforce-module-boundaries']![1].depConstraints.map((c) => c.sourceTag));
     const file = join(mkdtempSync(join(tmpdir(), 'postern-graph-')), 'graph.json');
     execFileSync('npx', ['nx', 'graph', `--file=${file}`], { cwd: root, stdio: 'ignore', env: { ...process.env, NX_DAEMON: 'false' } });

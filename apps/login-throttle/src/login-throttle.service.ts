@@ -59,6 +59,9 @@ export class LoginThrottleService implements OnApplicationBootstrap {
   private logStoreError(request: ThrottleCheckRequest, mode: string, error: Error): void {
     const suppressed = this.storeErrorLog.take();
     if (suppressed === undefined) return;
-    this.logger.warn({ rid: request.requestId ?? shortId(), kind: request.kind, mode, err: error, suppressed }, `throttle store unavailable: ${mode === 'fail-closed' ? 'denying' : 'allowing'}`);
+    this.logger.warn(
+      { rid: request.requestId ?? shortId(), kind: request.kind, mode, err: error, suppressed },
+      `throttle store unavailable: ${mode === 'fail-closed' ? 'denying' : 'allowing'}`,
+    );
   }
 }

@@ -58,6 +58,7 @@ export class MemcachedCounterStore implements CounterStore {
 
 /** An unreachable or misbehaving server is the store's failure; a bad key or argument is our bug and stays as it is. */
 function storeError(op: string, error: unknown): Error {
-  if (error instanceof CacheUnavailableError || error instanceof CacheProtocolError) return new CounterStoreError(`throttle counter ${op}: ${error.message}`, { cause: error });
+  if (error instanceof CacheUnavailableError || error instanceof CacheProtocolError)
+    return new CounterStoreError(`throttle counter ${op}: ${error.message}`, { cause: error });
   return error instanceof Error ? error : new Error(String(error));
 }

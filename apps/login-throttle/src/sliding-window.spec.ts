@@ -74,7 +74,7 @@ describe('SlidingWindowCounter.admit', () => {
 
   it('is never stricter than an exact window and misses at most the oldest sub-bucket (random streams)', async () => {
     let seed = 42;
-    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     for (let run = 0; run < 20; run++) {
       const { counter, clock } = setup(1_700_000_000_000 + Math.floor(random() * W));
       const events: number[] = [];
@@ -110,6 +110,6 @@ describe('SlidingWindowCounter.record and snapshot', () => {
     const { counter, store, clock } = setup();
     await counter.record(['f'], W);
     clock.advance(W + B + 2000);
-    expect((await store.read([...store.entries.keys()].map((k) => JSON.parse(k) as string[])))).toEqual([0]);
+    expect(await store.read([...store.entries.keys()].map((k) => JSON.parse(k) as string[]))).toEqual([0]);
   });
 });

@@ -41,7 +41,12 @@ function setup(attributes: Record<string, unknown> = BASE) {
 }
 
 const connect = (clientIp: string, protocol: 'imap' | 'pop3' | 'http' = 'imap'): ThrottleCheckRequest => ({ kind: 'connect', protocol, clientIp });
-const login = (kind: 'pre-login' | 'login-succeeded' | 'login-failed', user: string, clientIp = '192.0.2.10'): ThrottleCheckRequest => ({ kind, protocol: 'imap', clientIp, user });
+const login = (kind: 'pre-login' | 'login-succeeded' | 'login-failed', user: string, clientIp = '192.0.2.10'): ThrottleCheckRequest => ({
+  kind,
+  protocol: 'imap',
+  clientIp,
+  user,
+});
 
 describe('connect (IP limit)', () => {
   it('denies past the limit with the IP message and a retry hint', async () => {
@@ -113,14 +118,22 @@ describe('failed-login limits', () => {
   it("denies a user's pre-login after too many failures, from any address", async () => {
     const { verdicts, check } = setup();
     for (let i = 0; i < 4; i++) await check(login('login-failed', 'dave@example.com', `192.0.2.${100 + i}`));
-    expect(await check(login('pre-login', 'dave@example.com', '192.0.2.200'))).toMatchObject({ verdict: 'deny', reason: 'user-failures', message: 'go away, user' });
+    expect(await check(login('pre-login', 'dave@example.com', '192.0.2.200'))).toMatchObject({
+      verdict: 'deny',
+      reason: 'user-failures',
+      message: 'go away, user',
+    });
     expect(await verdicts(1, login('pre-login', 'erin@example.com', '192.0.2.200'))).toEqual(['allow']);
   });
 
   it("denies an address's pre-logins after too many failures, for any user; the whitelist is exempt", async () => {
     const { verdicts, check } = setup();
     for (let i = 0; i < 6; i++) await check(login('login-failed', `user${i}@example.com`, '192.0.2.50'));
-    expect(await check(login('pre-login', 'fresh@example.com', '192.0.2.50'))).toMatchObject({ verdict: 'deny', reason: 'ip-failures', message: 'go away, address' });
+    expect(await check(login('pre-login', 'fresh@example.com', '192.0.2.50'))).toMatchObject({
+      verdict: 'deny',
+      reason: 'ip-failures',
+      message: 'go away, address',
+    });
     for (let i = 0; i < 20; i++) await check(login('login-failed', `user${i}@example.com`, '203.0.113.5'));
     expect(await verdicts(1, login('pre-login', 'fresh@example.com', '203.0.113.5'))).toEqual(['allow']);
   });
@@ -136,7 +149,13 @@ describe('failed-login limits', () => {
 describe('hedged copies of a check (same checkId)', () => {
   it('are counted once across two instances: the second copy counts nothing and is answered DUPLICATE', async () => {
     const { policy, other, check } = setup();
-    const copies = (request: ThrottleCheckRequest, id: string) => [policy, other].map((p) => p.check({ ...request, checkId: id }, new Deadline(1000)).then((o) => o.result.verdict, (e: { code: string }) => e.code));
+    const copies = (request: ThrottleCheckRequest, id: string) =>
+      [policy, other].map((p) =>
+        p.check({ ...request, checkId: id }, new Deadline(1000)).then(
+          (o) => o.result.verdict,
+          (e: { code: string }) => e.code,
+        ),
+      );
     // IMAP limit 3 per address: three checks sent twice each fill it exactly, the fourth is denied.
     for (const id of ['c1', 'c2', 'c3']) expect((await Promise.all(copies(connect('192.0.2.77'), id))).sort()).toEqual(['DUPLICATE', 'allow']);
     expect(await check(connect('192.0.2.77'))).toMatchObject({ verdict: 'deny', reason: 'ip' });
@@ -153,9 +172,13 @@ describe('hedged copies of a check (same checkId)', () => {
   it('a read-only check is answered by every copy; distinct checks of one session count apart', async () => {
     const { policy, other, check } = setup();
     const pre = { ...login('pre-login', 'ro@b.c'), checkId: 'p1' };
-    expect([(await policy.check(pre, new Deadline(1000))).result, (await other.check(pre, new Deadline(1000))).result]).toEqual([{ verdict: 'allow' }, { verdict: 'allow' }]);
+    expect([(await policy.check(pre, new Deadline(1000))).result, (await other.check(pre, new Deadline(1000))).result]).toEqual([
+      { verdict: 'allow' },
+      { verdict: 'allow' },
+    ]);
     // One session id, three checks with ids of their own: all three count.
-    for (const id of ['a', 'b', 'c']) expect((await policy.check({ ...connect('192.0.2.78'), requestId: 'session1', checkId: id }, new Deadline(1000))).result.verdict).toBe('allow');
+    for (const id of ['a', 'b', 'c'])
+      expect((await policy.check({ ...connect('192.0.2.78'), requestId: 'session1', checkId: id }, new Deadline(1000))).result.verdict).toBe('allow');
     expect(await check(connect('192.0.2.78'))).toMatchObject({ verdict: 'deny' });
   });
 });

@@ -29,7 +29,12 @@ describe('resolveThrottleSettings', () => {
   });
 
   it("reads Postern's own settings from the same attributes, names case-insensitive", () => {
-    const { config, settings } = resolveThrottleSettings({ PosternFailedLoginUserLimit: '5', posternFailedLoginIpLimit: 20, posternFailedLoginIpLimitTime: 60, posternThrottleFailClosed: 'TRUE' });
+    const { config, settings } = resolveThrottleSettings({
+      PosternFailedLoginUserLimit: '5',
+      posternFailedLoginIpLimit: 20,
+      posternFailedLoginIpLimitTime: 60,
+      posternThrottleFailClosed: 'TRUE',
+    });
     expect(settings.posternFailedLoginUserLimit).toBe(5);
     expect(config.userFailures).toEqual({ limit: 5, windowMs: 900_000 });
     expect(config.ipFailures).toEqual({ limit: 20, windowMs: 60_000 });
@@ -39,13 +44,19 @@ describe('resolveThrottleSettings', () => {
   it('names every invalid attribute at once, unknown names included', () => {
     let error: unknown;
     try {
-      resolveThrottleSettings({ zimbraReverseProxyIPLoginLimit: -1, posternFailedLoginUserLimitTime: 0, posternThrottleFailClosed: 'maybe', zimbraNoSuchThing: 1 });
+      resolveThrottleSettings({
+        zimbraReverseProxyIPLoginLimit: -1,
+        posternFailedLoginUserLimitTime: 0,
+        posternThrottleFailClosed: 'maybe',
+        zimbraNoSuchThing: 1,
+      });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as Error).message;
-    for (const name of ['zimbraReverseProxyIPLoginLimit', 'posternFailedLoginUserLimitTime', 'posternThrottleFailClosed', 'zimbraNoSuchThing']) expect(message).toContain(name);
+    for (const name of ['zimbraReverseProxyIPLoginLimit', 'posternFailedLoginUserLimitTime', 'posternThrottleFailClosed', 'zimbraNoSuchThing'])
+      expect(message).toContain(name);
   });
 
   it('refuses a whitelist entry that is not an address or a CIDR block', () => {

@@ -10,7 +10,12 @@ import { haltingDecoder } from './halting-decoder';
 import { Limits } from './limits';
 
 const bytes = (text: string) => Buffer.from(text, 'latin1');
-const imapDecoder = () => haltingDecoder(new ImapCommandFramer({ maxLineBytes: Limits.preAuthLineBytes, maxLiteralBytes: Limits.preAuthLiteralBytes }), toImapClientInput, imapInputHalts);
+const imapDecoder = () =>
+  haltingDecoder(
+    new ImapCommandFramer({ maxLineBytes: Limits.preAuthLineBytes, maxLiteralBytes: Limits.preAuthLiteralBytes }),
+    toImapClientInput,
+    imapInputHalts,
+  );
 const pop3Decoder = () => haltingDecoder(new Pop3CommandFramer({ maxLineBytes: Limits.passwordBytes + 16 }), toPop3ClientInput, pop3InputHalts);
 const kinds = (inputs: ImapClientInput[]) => inputs.map((i) => (i.kind === 'command' ? `${i.command.tag} ${i.command.name}` : i.kind));
 const pop3Kinds = (inputs: Pop3ClientInput[]) => inputs.map((i) => (i.kind === 'command' ? i.command.name : i.kind));

@@ -28,7 +28,11 @@ export interface ClientDecoder<Input> {
   drainBuffered(): Uint8Array;
 }
 
-export function haltingDecoder<Event, Input>(framer: PullFramer<Event>, toInput: (event: Event) => Input, halts: (input: Input) => boolean): ClientDecoder<Input> {
+export function haltingDecoder<Event, Input>(
+  framer: PullFramer<Event>,
+  toInput: (event: Event) => Input,
+  halts: (input: Input) => boolean,
+): ClientDecoder<Input> {
   let halted = false;
   const pull = (): Input[] => {
     const out: Input[] = [];

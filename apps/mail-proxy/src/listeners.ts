@@ -53,7 +53,9 @@ export class MailListeners {
   async start(): Promise<void> {
     for (const spec of listenerSpecs(this.deps)) {
       // allowHalfOpen: a client's FIN does not end the proxy's side; its replies are still owed (see splice.ts).
-      const server = createTcpServer({ noDelay: true, allowHalfOpen: true }, (socket) => (spec.implicitTls ? this.handshake(socket, spec) : this.accept(socket, spec)));
+      const server = createTcpServer({ noDelay: true, allowHalfOpen: true }, (socket) =>
+        spec.implicitTls ? this.handshake(socket, spec) : this.accept(socket, spec),
+      );
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(spec.port, this.bindHost, () => {

@@ -19,9 +19,20 @@ class FakeSocket extends Duplex {
   }
 }
 
-const route: RouteLookupResult = { outcome: 'ROUTE', source: 'cache', route: { host: '127.0.0.1', port: 1, accountName: 'bob@example.com', accountId: 'id', upstreamUser: 'bob@example.com', external: false } };
+const route: RouteLookupResult = {
+  outcome: 'ROUTE',
+  source: 'cache',
+  route: { host: '127.0.0.1', port: 1, accountName: 'bob@example.com', accountId: 'id', upstreamUser: 'bob@example.com', external: false },
+};
 
-function setup(options: { found?: RouteLookupResult; verdicts?: Partial<Record<ThrottleCheckRequest['kind'], ThrottleCheckResult>>; answer?: UpstreamAnswer; abortAt?: 'route' } = {}) {
+function setup(
+  options: {
+    found?: RouteLookupResult;
+    verdicts?: Partial<Record<ThrottleCheckRequest['kind'], ThrottleCheckResult>>;
+    answer?: UpstreamAnswer;
+    abortAt?: 'route';
+  } = {},
+) {
   const checks: ThrottleCheckRequest['kind'][] = [];
   const forgotten: string[] = [];
   const socket = new FakeSocket();

@@ -100,7 +100,12 @@ export function outcomeOf(result: LoginResult): LoginOutcome {
   }
 }
 
-export async function runLogin<E extends { raw?: Uint8Array }, G>(ports: LoginPorts, context: LoginContext, request: LoginRequest, protocolLogin: UpstreamLogin<E, G>): Promise<LoginResult> {
+export async function runLogin<E extends { raw?: Uint8Array }, G>(
+  ports: LoginPorts,
+  context: LoginContext,
+  request: LoginRequest,
+  protocolLogin: UpstreamLogin<E, G>,
+): Promise<LoginResult> {
   const { settings: s, protocol, clientIp, signal, log } = context;
   const deadline = new Deadline(s.zimbraReverseProxyConnectTimeout);
   const routed = request.authzid ?? request.user;
@@ -113,7 +118,9 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(ports: LoginPo
   const reportFailure = (user: string) => {
     // Never waited for: the failure limits are the throttle's business, not this client's reply.
     const counting = new Deadline(Math.max(1, deadline.remaining()));
-    ports.throttle.check({ kind: 'login-failed', protocol, clientIp, user, requestId: context.requestId }, counting).catch((error: unknown) => log.debug({ err: error }, 'reporting a failed login failed'));
+    ports.throttle
+      .check({ kind: 'login-failed', protocol, clientIp, user, requestId: context.requestId }, counting)
+      .catch((error: unknown) => log.debug({ err: error }, 'reporting a failed login failed'));
   };
 
   // 1. Route. It comes first so the user throttle counts the account, not one of its spellings
@@ -158,7 +165,10 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(ports: LoginPo
   connecting.catch(() => undefined);
   const verdict = await preLogin;
   if (verdict.verdict === 'deny' || signal.aborted) {
-    connecting.then(({ upstream }) => upstream.close(), () => undefined);
+    connecting.then(
+      ({ upstream }) => upstream.close(),
+      () => undefined,
+    );
     return verdict.verdict === 'deny' ? { kind: 'throttled', message: verdict.message, reason: verdict.reason } : { kind: 'aborted' };
   }
   let upstream: UpstreamConnection<E>;
@@ -195,12 +205,17 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(ports: LoginPo
     ports.routes.forget(route.accountName, route.accountId, query).catch(() => undefined);
     await authWait(s.zimbraReverseProxyAuthWaitInterval);
     log.info({ account: route.accountName, upstream: `${route.host}:${route.port}` }, 'upstream refused the login');
-    return s.zimbraReverseProxyPassErrors && answer.refusal ? { kind: 'refused', outcome: 'rejected', reply: answer.reply } : { kind: 'refused', outcome: 'rejected' };
+    return s.zimbraReverseProxyPassErrors && answer.refusal
+      ? { kind: 'refused', outcome: 'rejected', reply: answer.reply }
+      : { kind: 'refused', outcome: 'rejected' };
   }
 
   // 5. Count the success; over the user limit the login is refused after all (as Zimbra does).
   try {
-    const counted = await ports.throttle.check({ kind: 'login-succeeded', protocol, clientIp, user: route.accountName, requestId: context.requestId }, deadline);
+    const counted = await ports.throttle.check(
+      { kind: 'login-succeeded', protocol, clientIp, user: route.accountName, requestId: context.requestId },
+      deadline,
+    );
     if (counted.verdict === 'deny') {
       upstream.close();
       return { kind: 'throttled', message: counted.message, reason: counted.reason };

@@ -25,18 +25,81 @@ export class MailProxyMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.connections = new Counter({ name: 'postern_mail_connections_total', help: 'Client connections accepted.', labelNames: ['protocol', 'tls'], registers });
-    this.logins = new Counter({ name: 'postern_mail_logins_total', help: 'Login attempts by protocol and outcome.', labelNames: ['protocol', 'outcome'], registers });
-    this.sessions = new Gauge({ name: 'postern_mail_sessions', help: 'Open client sessions by protocol and state (preauth, proxied).', labelNames: ['protocol', 'state'], registers });
-    this.upstreamConnect = new Histogram({ name: 'postern_mail_upstream_connect_seconds', help: 'Time to connect to the mailbox server and read its greeting.', labelNames: ['protocol'], buckets: LATENCY_BUCKETS_SECONDS, registers });
-    this.upstreamLogin = new Histogram({ name: 'postern_mail_upstream_login_seconds', help: 'Time from sending the login upstream to its tagged reply.', labelNames: ['protocol'], buckets: LATENCY_BUCKETS_SECONDS, registers });
-    this.lookup = new Histogram({ name: 'postern_mail_route_lookup_seconds', help: 'Time to find the route (cache or lookup service).', labelNames: ['source'], buckets: LATENCY_BUCKETS_SECONDS, registers });
-    this.bytes = new Counter({ name: 'postern_mail_spliced_bytes_total', help: 'Bytes relayed after login, by direction.', labelNames: ['protocol', 'direction'], registers });
-    this.throttleDenials = new Counter({ name: 'postern_mail_throttle_denials_total', help: 'Connections and logins refused by the throttle.', labelNames: ['protocol', 'reason'], registers });
-    this.throttleFallbacks = new Counter({ name: 'postern_mail_throttle_fallbacks_total', help: 'Throttle checks the service could not answer, decided by the fail mode (posternThrottleFailClosed).', labelNames: ['kind', 'code', 'verdict'], registers });
-    this.clientErrors = new Counter({ name: 'postern_mail_client_errors_total', help: "Commands refused for the client's own mistakes (bad syntax, wrong state, no TLS).", labelNames: ['protocol', 'kind'], registers });
-    this.hedges = new Counter({ name: 'postern_mail_nats_hedges_total', help: 'NATS requests sent once more to their queue group because the first answer was late.', labelNames: ['service'], registers });
-    this.limitViolations = new Counter({ name: 'postern_mail_limit_violations_total', help: 'Clients that crossed a protocol limit.', labelNames: ['protocol', 'limit'], registers });
+    this.connections = new Counter({
+      name: 'postern_mail_connections_total',
+      help: 'Client connections accepted.',
+      labelNames: ['protocol', 'tls'],
+      registers,
+    });
+    this.logins = new Counter({
+      name: 'postern_mail_logins_total',
+      help: 'Login attempts by protocol and outcome.',
+      labelNames: ['protocol', 'outcome'],
+      registers,
+    });
+    this.sessions = new Gauge({
+      name: 'postern_mail_sessions',
+      help: 'Open client sessions by protocol and state (preauth, proxied).',
+      labelNames: ['protocol', 'state'],
+      registers,
+    });
+    this.upstreamConnect = new Histogram({
+      name: 'postern_mail_upstream_connect_seconds',
+      help: 'Time to connect to the mailbox server and read its greeting.',
+      labelNames: ['protocol'],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    });
+    this.upstreamLogin = new Histogram({
+      name: 'postern_mail_upstream_login_seconds',
+      help: 'Time from sending the login upstream to its tagged reply.',
+      labelNames: ['protocol'],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    });
+    this.lookup = new Histogram({
+      name: 'postern_mail_route_lookup_seconds',
+      help: 'Time to find the route (cache or lookup service).',
+      labelNames: ['source'],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    });
+    this.bytes = new Counter({
+      name: 'postern_mail_spliced_bytes_total',
+      help: 'Bytes relayed after login, by direction.',
+      labelNames: ['protocol', 'direction'],
+      registers,
+    });
+    this.throttleDenials = new Counter({
+      name: 'postern_mail_throttle_denials_total',
+      help: 'Connections and logins refused by the throttle.',
+      labelNames: ['protocol', 'reason'],
+      registers,
+    });
+    this.throttleFallbacks = new Counter({
+      name: 'postern_mail_throttle_fallbacks_total',
+      help: 'Throttle checks the service could not answer, decided by the fail mode (posternThrottleFailClosed).',
+      labelNames: ['kind', 'code', 'verdict'],
+      registers,
+    });
+    this.clientErrors = new Counter({
+      name: 'postern_mail_client_errors_total',
+      help: "Commands refused for the client's own mistakes (bad syntax, wrong state, no TLS).",
+      labelNames: ['protocol', 'kind'],
+      registers,
+    });
+    this.hedges = new Counter({
+      name: 'postern_mail_nats_hedges_total',
+      help: 'NATS requests sent once more to their queue group because the first answer was late.',
+      labelNames: ['service'],
+      registers,
+    });
+    this.limitViolations = new Counter({
+      name: 'postern_mail_limit_violations_total',
+      help: 'Clients that crossed a protocol limit.',
+      labelNames: ['protocol', 'limit'],
+      registers,
+    });
   }
 
   limit(protocol: MailProtocol, limit: LimitName): void {

@@ -75,7 +75,10 @@ class ScriptedThrottle implements ThrottlePort {
   readonly requests: ThrottleCheckRequest[] = [];
   private release: (() => void) | undefined;
   private readonly gate: Promise<void>;
-  constructor(private readonly verdicts: Partial<Record<ThrottleCheckRequest['kind'], ThrottleCheckResult>> = {}, held = false) {
+  constructor(
+    private readonly verdicts: Partial<Record<ThrottleCheckRequest['kind'], ThrottleCheckResult>> = {},
+    held = false,
+  ) {
     this.gate = held ? new Promise((resolve) => (this.release = resolve)) : Promise.resolve();
   }
   open(): void {
@@ -119,7 +122,14 @@ afterEach(async () => {
 async function listen(protocol: 'imap' | 'pop3', overrides: Partial<SessionDeps>, attributes: Record<string, unknown> = {}): Promise<Harness> {
   const registry = new Registry();
   const metrics = new MailProxyMetrics(registry);
-  const settings = resolveSettings({ overrides: { zimbraReverseProxyAuthWaitInterval: '10ms', zimbraReverseProxyImapStartTlsMode: 'off', zimbraReverseProxyPop3StartTlsMode: 'off', ...attributes } });
+  const settings = resolveSettings({
+    overrides: {
+      zimbraReverseProxyAuthWaitInterval: '10ms',
+      zimbraReverseProxyImapStartTlsMode: 'off',
+      zimbraReverseProxyPop3StartTlsMode: 'off',
+      ...attributes,
+    },
+  });
   const deps: SessionDeps = {
     settings: () => settings,
     routes: routes({ outcome: 'NOT_FOUND', waitMs: 0 }),
@@ -159,7 +169,11 @@ const tcpConnector: UpstreamConnector = {
 
 /** bob's route, to a mailbox server on this port. */
 function routeTo(port: number): RouteLookupResult {
-  return { outcome: 'ROUTE', source: 'cache', route: { host: '127.0.0.1', port, accountName: 'bob@example.com', accountId: 'id', upstreamUser: 'bob@example.com', external: false } };
+  return {
+    outcome: 'ROUTE',
+    source: 'cache',
+    route: { host: '127.0.0.1', port, accountName: 'bob@example.com', accountId: 'id', upstreamUser: 'bob@example.com', external: false },
+  };
 }
 
 /** A scripted mailbox server: greets, records every line it receives, and answers through `reply`. */
@@ -247,7 +261,11 @@ describe('a session before login', () => {
     expect(await p.line()).toBe('-ERR [SYS/TEMP] Service temporarily unavailable, try again later');
     p.close();
 
-    const route = { outcome: 'ROUTE', source: 'cache', route: { host: '127.0.0.1', port: 1, accountName: 'bob@example.com', accountId: 'id', upstreamUser: 'bob@example.com', external: false } } as const;
+    const route = {
+      outcome: 'ROUTE',
+      source: 'cache',
+      route: { host: '127.0.0.1', port: 1, accountName: 'bob@example.com', accountId: 'id', upstreamUser: 'bob@example.com', external: false },
+    } as const;
     const upstreamDown = await listen('imap', { routes: routes(route) });
     const c = await LineClient.connect({ port: upstreamDown.port });
     await c.line();
@@ -367,7 +385,11 @@ describe('a session before login', () => {
   it('bounds what a client may send while its login is relayed', async () => {
     // A mailbox server that never answers the login.
     const upstream = await fakeMailbox(() => undefined, '* OK [CAPABILITY IMAP4rev1 LITERAL+] ready');
-    const { port, registry } = await listen('imap', { routes: routes(routeTo(upstream.port)), upstreams: tcpConnector }, { zimbraReverseProxySendImapId: false });
+    const { port, registry } = await listen(
+      'imap',
+      { routes: routes(routeTo(upstream.port)), upstreams: tcpConnector },
+      { zimbraReverseProxySendImapId: false },
+    );
     const c = await LineClient.connect({ port });
     await c.line();
     c.send('a LOGIN bob secret\r\n');

@@ -203,7 +203,10 @@ export abstract class MailSession<Input> implements Session {
   private async greet(): Promise<void> {
     try {
       const deadline = new Deadline(this.deps.settings().zimbraReverseProxyRouteLookupTimeout);
-      const verdict = await this.deps.throttle.check({ kind: 'connect', protocol: this.protocol, clientIp: this.link.clientIp, requestId: this.requestId }, deadline);
+      const verdict = await this.deps.throttle.check(
+        { kind: 'connect', protocol: this.protocol, clientIp: this.link.clientIp, requestId: this.requestId },
+        deadline,
+      );
       if (this.state === 'closed') return;
       if (verdict.verdict === 'deny') {
         this.deps.metrics.throttleDenials.inc({ protocol: this.protocol, reason: verdict.reason });
@@ -298,7 +301,10 @@ export abstract class MailSession<Input> implements Session {
    * The SASL PLAIN exchange of AUTHENTICATE and AUTH (RFC 4616): the initial response, or a `+`
    * challenge and the client's next line. Returns the credentials or why there are none.
    */
-  protected async saslPlain(initialResponse: SecretValue | null, asSaslLine: (input: Input) => { kind: 'abort' } | { kind: 'invalid' } | { kind: 'response'; base64: SecretValue } | undefined): Promise<LoginRequest | SaslFailure> {
+  protected async saslPlain(
+    initialResponse: SecretValue | null,
+    asSaslLine: (input: Input) => { kind: 'abort' } | { kind: 'invalid' } | { kind: 'response'; base64: SecretValue } | undefined,
+  ): Promise<LoginRequest | SaslFailure> {
     let response = initialResponse;
     if (response === null) {
       this.write('+ \r\n');

@@ -27,7 +27,14 @@ export const SESSION_DEPS = Symbol('SESSION_DEPS');
 export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
   provide: SESSION_DEPS,
   inject: [BOOTSTRAP, ServiceSettings, NATS_CONNECTION, MemcachedClient, MailProxyMetrics, LOGGER],
-  useFactory: (bootstrap: BootstrapConfig, settings: ServiceSettings, nc: NatsConnection, memcached: MemcachedClient, metrics: MailProxyMetrics, logger: Logger): SessionDeps => {
+  useFactory: (
+    bootstrap: BootstrapConfig,
+    settings: ServiceSettings,
+    nc: NatsConnection,
+    memcached: MemcachedClient,
+    metrics: MailProxyMetrics,
+    logger: Logger,
+  ): SessionDeps => {
     const current = () => settings.current;
     // Read once: whether the shared cache is used, and its TTL, take effect at the next start.
     const cache = current().zimbraReverseProxyZmlookupCachingEnabled
@@ -36,7 +43,8 @@ export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
           onError: (op, error) => logger.warn({ op, err: error }, 'route cache error (treated as a miss)'),
         })
       : undefined;
-    const tls: SecureContext | undefined = bootstrap.tlsCertFile && bootstrap.tlsKeyFile ? loadTlsContext(bootstrap.tlsCertFile, bootstrap.tlsKeyFile) : undefined;
+    const tls: SecureContext | undefined =
+      bootstrap.tlsCertFile && bootstrap.tlsKeyFile ? loadTlsContext(bootstrap.tlsCertFile, bootstrap.tlsKeyFile) : undefined;
     return {
       settings: current,
       routes: new RouteClient(nc, cache, undefined, {

@@ -49,9 +49,16 @@ export class TcpUpstreamConnector implements UpstreamConnector {
       const fail = (error: Error) => {
         clearTimeout(timer);
         socket.destroy();
-        reject(error instanceof PosternError ? error : new PosternError(ErrorCode.Unavailable, `upstream ${target.host}:${target.port}: ${error.message}`, { cause: error }));
+        reject(
+          error instanceof PosternError
+            ? error
+            : new PosternError(ErrorCode.Unavailable, `upstream ${target.host}:${target.port}: ${error.message}`, { cause: error }),
+        );
       };
-      const timer = setTimeout(() => fail(new PosternError(ErrorCode.Unavailable, `upstream ${target.host}:${target.port}: no connection within ${left} ms`)), left);
+      const timer = setTimeout(
+        () => fail(new PosternError(ErrorCode.Unavailable, `upstream ${target.host}:${target.port}: no connection within ${left} ms`)),
+        left,
+      );
       const ready = () => {
         clearTimeout(timer);
         socket.removeListener('error', fail);

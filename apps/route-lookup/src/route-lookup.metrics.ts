@@ -13,10 +13,36 @@ export class RouteLookupMetrics {
   readonly rejected: Counter<'reason'>;
 
   constructor(registry: Registry) {
-    this.lookups = new Counter({ name: 'postern_route_lookups_total', help: 'Route lookups by protocol and outcome.', labelNames: ['protocol', 'outcome'], registers: [registry] });
-    this.duration = new Histogram({ name: 'postern_route_lookup_duration_seconds', help: 'Time to answer a route lookup.', labelNames: ['outcome'], buckets: LATENCY_BUCKETS_SECONDS, registers: [registry] });
-    this.cache = new Counter({ name: 'postern_route_cache_requests_total', help: 'Route cache reads by result.', labelNames: ['result'], registers: [registry] });
-    this.directoryErrors = new Counter({ name: 'postern_directory_errors_total', help: 'Directory failures by kind.', labelNames: ['kind'], registers: [registry] });
-    this.rejected = new Counter({ name: 'postern_route_lookup_rejected_total', help: 'Route lookup requests refused as malformed.', labelNames: ['reason'], registers: [registry] });
+    this.lookups = new Counter({
+      name: 'postern_route_lookups_total',
+      help: 'Route lookups by protocol and outcome.',
+      labelNames: ['protocol', 'outcome'],
+      registers: [registry],
+    });
+    this.duration = new Histogram({
+      name: 'postern_route_lookup_duration_seconds',
+      help: 'Time to answer a route lookup.',
+      labelNames: ['outcome'],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers: [registry],
+    });
+    this.cache = new Counter({
+      name: 'postern_route_cache_requests_total',
+      help: 'Route cache reads by result.',
+      labelNames: ['result'],
+      registers: [registry],
+    });
+    this.directoryErrors = new Counter({
+      name: 'postern_directory_errors_total',
+      help: 'Directory failures by kind.',
+      labelNames: ['kind'],
+      registers: [registry],
+    });
+    this.rejected = new Counter({
+      name: 'postern_route_lookup_rejected_total',
+      help: 'Route lookup requests refused as malformed.',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
   }
 }

@@ -40,13 +40,11 @@ export class RouteLookupService implements OnApplicationBootstrap {
     try {
       const result = await deadline.run('route lookup', this.resolution.resolver.resolve(request, trace));
       outcome = result.outcome;
-      if (this.logger.isLevelEnabled('debug')) this.logger.debug({ ...ctx, outcome, source: result.outcome === 'ROUTE' ? result.source : undefined }, 'lookup answered');
+      if (this.logger.isLevelEnabled('debug'))
+        this.logger.debug({ ...ctx, outcome, source: result.outcome === 'ROUTE' ? result.source : undefined }, 'lookup answered');
       return result;
     } catch (error) {
-      const typed =
-        error instanceof PosternError
-          ? error
-          : new PosternError(ErrorCode.Internal, 'internal error', { cause: error });
+      const typed = error instanceof PosternError ? error : new PosternError(ErrorCode.Internal, 'internal error', { cause: error });
       if (typed.code === ErrorCode.Timeout) {
         // The requester sees a temporary failure, like a directory outage.
         outcome = ErrorCode.Unavailable;

@@ -44,12 +44,24 @@ class SwitchableDirectory implements DirectoryPort {
     this.searches++;
     return this.down ? Promise.reject(new DirectoryUnavailableError('directory is down')) : f();
   }
-  findAccount(n: string) { return this.guard(() => this.inner.findAccount(n)); }
-  findDomainByName(n: string) { return this.guard(() => this.inner.findDomainByName(n)); }
-  findDomainById(n: string) { return this.guard(() => this.inner.findDomainById(n)); }
-  findDomainByVirtualIp(n: string) { return this.guard(() => this.inner.findDomainByVirtualIp(n)); }
-  findDomainByVirtualHostname(n: string) { return this.guard(() => this.inner.findDomainByVirtualHostname(n)); }
-  findServer(n: string) { return this.guard(() => this.inner.findServer(n)); }
+  findAccount(n: string) {
+    return this.guard(() => this.inner.findAccount(n));
+  }
+  findDomainByName(n: string) {
+    return this.guard(() => this.inner.findDomainByName(n));
+  }
+  findDomainById(n: string) {
+    return this.guard(() => this.inner.findDomainById(n));
+  }
+  findDomainByVirtualIp(n: string) {
+    return this.guard(() => this.inner.findDomainByVirtualIp(n));
+  }
+  findDomainByVirtualHostname(n: string) {
+    return this.guard(() => this.inner.findDomainByVirtualHostname(n));
+  }
+  findServer(n: string) {
+    return this.guard(() => this.inner.findServer(n));
+  }
 }
 
 const fixture = LdifDirectory.fromFile(DIRECTORY_FIXTURE_PATH);
@@ -81,12 +93,17 @@ describe('RouteResolver', () => {
     ['ALICE@EXAMPLE.NET', 'imap', '127.0.0.2', 7143],
   ] as const)('%s over %s → %s:%i', async (user, protocol, host, port) => {
     const result = await ask({ user, protocol });
-    expect(result).toMatchObject({ outcome: 'ROUTE', route: { host, port, accountName: user.startsWith('b') ? 'bob@example.com' : 'alice@example.com', external: false } });
+    expect(result).toMatchObject({
+      outcome: 'ROUTE',
+      route: { host, port, accountName: user.startsWith('b') ? 'bob@example.com' : 'alice@example.com', external: false },
+    });
   });
 
   it('qualifies unqualified logins: virtual IP, virtual host, default domain', async () => {
     expect(await ask({ user: 'carol', proxyIp: '127.0.0.11', clientIp: '127.0.0.1' })).toMatchObject({ route: { accountName: 'carol@example.org' } });
-    expect(await ask({ user: 'alice', protocol: 'httpssl', virtualHost: 'WEBMAIL.example.com' })).toMatchObject({ route: { accountName: 'alice@example.com' } });
+    expect(await ask({ user: 'alice', protocol: 'httpssl', virtualHost: 'WEBMAIL.example.com' })).toMatchObject({
+      route: { accountName: 'alice@example.com' },
+    });
     expect(await ask({ user: 'bob' })).toMatchObject({ route: { accountName: 'bob@example.com' } });
     settings = { ...settings, zimbraDefaultDomainName: '' };
     expect(await ask({ user: 'bob', proxyIp: '127.0.0.99' })).toMatchObject({ outcome: 'NOT_FOUND' });
@@ -99,10 +116,14 @@ describe('RouteResolver', () => {
   });
 
   it('routes externally: account, then domain, then unknown users of the domain', async () => {
-    expect(await ask({ user: 'erin@example.com', protocol: 'imapssl' })).toMatchObject({ route: { host: 'imap.erin.test', port: 1993, external: true, upstreamUser: 'erin@example.com' } });
+    expect(await ask({ user: 'erin@example.com', protocol: 'imapssl' })).toMatchObject({
+      route: { host: 'imap.erin.test', port: 1993, external: true, upstreamUser: 'erin@example.com' },
+    });
     expect(await ask({ user: 'erin@example.com', protocol: 'pop3' })).toMatchObject({ route: { host: '127.0.0.2', external: false } });
     expect(await ask({ user: 'henry@partner.test' })).toMatchObject({ route: { host: 'imap.partner.test', port: 143, external: true } });
-    expect(await ask({ user: 'Someone@partner.test', protocol: 'pop3' })).toMatchObject({ route: { host: 'pop.partner.test', port: 110, accountId: '', upstreamUser: 'Someone@partner.test' } });
+    expect(await ask({ user: 'Someone@partner.test', protocol: 'pop3' })).toMatchObject({
+      route: { host: 'pop.partner.test', port: 110, accountId: '', upstreamUser: 'Someone@partner.test' },
+    });
     expect(await ask({ user: 'someone@partner.test', protocol: 'http' })).toMatchObject({ outcome: 'NOT_FOUND' });
   });
 
@@ -112,7 +133,11 @@ describe('RouteResolver', () => {
     expect(trace.cache).toBe('miss');
     directory.down = true;
     const again: ResolutionTrace = { cache: 'off' };
-    expect(await ask({ user: 'al@example.com', protocol: 'imapssl' }, again)).toMatchObject({ outcome: 'ROUTE', source: 'cache', route: { accountName: 'alice@example.com' } });
+    expect(await ask({ user: 'al@example.com', protocol: 'imapssl' }, again)).toMatchObject({
+      outcome: 'ROUTE',
+      source: 'cache',
+      route: { accountName: 'alice@example.com' },
+    });
     expect(again.cache).toBe('hit');
     expect(await ask({ user: 'alice@example.com', protocol: 'imapssl' })).toMatchObject({ source: 'cache' });
     const id = (await cache.route('imapssl', 'alice@example.com'))!.accountId;
@@ -129,7 +154,10 @@ describe('RouteResolver', () => {
   it('caches an unqualified login under its context, so the same name on another virtual IP is not confused', async () => {
     await ask({ user: 'carol', proxyIp: '127.0.0.11', clientIp: '127.0.0.1' });
     directory.down = true;
-    expect(await ask({ user: 'carol', proxyIp: '127.0.0.11', clientIp: '127.0.0.1' })).toMatchObject({ source: 'cache', route: { accountName: 'carol@example.org' } });
+    expect(await ask({ user: 'carol', proxyIp: '127.0.0.11', clientIp: '127.0.0.1' })).toMatchObject({
+      source: 'cache',
+      route: { accountName: 'carol@example.org' },
+    });
     await expect(ask({ user: 'carol', proxyIp: '127.0.0.10', clientIp: '127.0.0.1' })).rejects.toMatchObject({ code: 'UNAVAILABLE', retryAfterMs: 10_000 });
   });
 

@@ -101,7 +101,13 @@ export class RouteResolver {
         const external = externalRoute(domain.attributes, protocol);
         if (external) {
           if (!isIpAllowed(request.clientIp, domain.allowedIps)) return { outcome: 'NOT_ALLOWED', reason: 'client-ip', waitMs };
-          const route: Route = { ...external, accountName: login.toLowerCase(), accountId: '', upstreamUser: includeOriginal(domain, undefined) ? request.user : login, external: true };
+          const route: Route = {
+            ...external,
+            accountName: login.toLowerCase(),
+            accountId: '',
+            upstreamUser: includeOriginal(domain, undefined) ? request.user : login,
+            external: true,
+          };
           return { outcome: 'ROUTE', route, source: 'directory' };
         }
       }
@@ -144,7 +150,6 @@ export class RouteResolver {
     return request.by === 'id' ? this.cache.routeById(request.protocol, request.user) : routeForLogin(this.cache, request.protocol, request.user, context);
   }
 
-
   /** The account's external route, else its domain's, for mail protocols; `null` when not configured or incomplete. */
   private async externalFor(account: Account, domain: Domain | null, protocol: RouteProtocol, typed: string): Promise<Route | null> {
     const owner = isTrue(attr(account.attributes, 'zimbraReverseProxyUseExternalRoute'))
@@ -165,7 +170,7 @@ export class RouteResolver {
     const [attributeSetting, fallbackSetting] = PORT_SETTINGS[protocol];
     const server = await this.directory.findServer(account.mailHost);
     const fromServer = server ? attr(server.attributes, settings[attributeSetting]) : undefined;
-    const port = fromServer !== undefined && /^\d{1,5}$/.test(fromServer) ? Number(fromServer) : (settings[fallbackSetting]);
+    const port = fromServer !== undefined && /^\d{1,5}$/.test(fromServer) ? Number(fromServer) : settings[fallbackSetting];
     return {
       host: account.mailHost,
       port,
@@ -187,7 +192,9 @@ function externalRoute(attributes: Account['attributes'], protocol: RouteProtoco
 }
 
 function includeOriginal(domain: Domain | null, account: Account | undefined): boolean {
-  const value = (account && attr(account.attributes, 'zimbraReverseProxyExternalRouteIncludeOriginalAuthusername')) ?? (domain && attr(domain.attributes, 'zimbraReverseProxyExternalRouteIncludeOriginalAuthusername'));
+  const value =
+    (account && attr(account.attributes, 'zimbraReverseProxyExternalRouteIncludeOriginalAuthusername')) ??
+    (domain && attr(domain.attributes, 'zimbraReverseProxyExternalRouteIncludeOriginalAuthusername'));
   return isTrue(value ?? undefined);
 }
 

@@ -76,7 +76,10 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 function list(value: string | undefined): string[] | undefined {
   if (value === undefined || value.trim() === '') return undefined;
-  return value.split(',').map((s) => s.trim()).filter(Boolean);
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /**
@@ -136,7 +139,8 @@ export function loadBootstrap(env: Env = process.env): BootstrapConfig {
     }
   }
   const logLevel = env.POSTERN_LOG_LEVEL ?? fromFile('logLevel', isString) ?? DEFAULT_BOOTSTRAP.logLevel;
-  if (!(LEVELS as readonly string[]).includes(logLevel)) problems.push(new Error(`POSTERN_LOG_LEVEL: invalid value ${JSON.stringify(logLevel)}; accepted: ${LEVELS.join(', ')}`));
+  if (!(LEVELS as readonly string[]).includes(logLevel))
+    problems.push(new Error(`POSTERN_LOG_LEVEL: invalid value ${JSON.stringify(logLevel)}; accepted: ${LEVELS.join(', ')}`));
 
   const config: BootstrapConfig = {
     natsUrls: list(env.POSTERN_NATS_URLS) ?? fromFile('natsUrls', isStrings) ?? DEFAULT_BOOTSTRAP.natsUrls,
@@ -145,7 +149,13 @@ export function loadBootstrap(env: Env = process.env): BootstrapConfig {
     ldapBindDn: env.POSTERN_LDAP_BIND_DN ?? fromFile('ldapBindDn', isString),
     ldapBindPassword: password,
     ldapBaseDn: env.POSTERN_LDAP_BASE_DN ?? fromFile('ldapBaseDn', isString) ?? DEFAULT_BOOTSTRAP.ldapBaseDn,
-    ldapConnectTimeoutMs: int('POSTERN_LDAP_CONNECT_TIMEOUT_MS', env.POSTERN_LDAP_CONNECT_TIMEOUT_MS ?? fromFile('ldapConnectTimeoutMs', isNumber)?.toString(), DEFAULT_BOOTSTRAP.ldapConnectTimeoutMs, 1, 600_000),
+    ldapConnectTimeoutMs: int(
+      'POSTERN_LDAP_CONNECT_TIMEOUT_MS',
+      env.POSTERN_LDAP_CONNECT_TIMEOUT_MS ?? fromFile('ldapConnectTimeoutMs', isNumber)?.toString(),
+      DEFAULT_BOOTSTRAP.ldapConnectTimeoutMs,
+      1,
+      600_000,
+    ),
     directoryLdif: env.POSTERN_DIRECTORY_LDIF ?? fromFile('directoryLdif', isString),
     serverName: env.POSTERN_SERVER_NAME ?? fromFile('serverName', isString),
     httpHost: env.POSTERN_HTTP_HOST ?? fromFile('httpHost', isString) ?? DEFAULT_BOOTSTRAP.httpHost,
@@ -155,14 +165,28 @@ export function loadBootstrap(env: Env = process.env): BootstrapConfig {
     bindHost: env.POSTERN_BIND_HOST ?? fromFile('bindHost', isString) ?? DEFAULT_BOOTSTRAP.bindHost,
     tlsCertFile: env.POSTERN_TLS_CERT_FILE ?? fromFile('tlsCertFile', isString),
     tlsKeyFile: env.POSTERN_TLS_KEY_FILE ?? fromFile('tlsKeyFile', isString),
-    upstreamTlsVerify: bool('POSTERN_UPSTREAM_TLS_VERIFY', env.POSTERN_UPSTREAM_TLS_VERIFY ?? fromFile('upstreamTlsVerify', isBoolean)?.toString(), DEFAULT_BOOTSTRAP.upstreamTlsVerify),
+    upstreamTlsVerify: bool(
+      'POSTERN_UPSTREAM_TLS_VERIFY',
+      env.POSTERN_UPSTREAM_TLS_VERIFY ?? fromFile('upstreamTlsVerify', isBoolean)?.toString(),
+      DEFAULT_BOOTSTRAP.upstreamTlsVerify,
+    ),
     upstreamCaFile: env.POSTERN_UPSTREAM_CA_FILE ?? fromFile('upstreamCaFile', isString),
-    throttleEnabled: bool('POSTERN_THROTTLE_ENABLED', env.POSTERN_THROTTLE_ENABLED ?? fromFile('throttleEnabled', isBoolean)?.toString(), DEFAULT_BOOTSTRAP.throttleEnabled),
+    throttleEnabled: bool(
+      'POSTERN_THROTTLE_ENABLED',
+      env.POSTERN_THROTTLE_ENABLED ?? fromFile('throttleEnabled', isBoolean)?.toString(),
+      DEFAULT_BOOTSTRAP.throttleEnabled,
+    ),
   };
-  for (const url of config.natsUrls) if (!/^(nats|tls):\/\/[^\s/]+$/.test(url)) problems.push(new Error(`POSTERN_NATS_URLS: invalid URL ${JSON.stringify(url)}; accepted: nats://host:port`));
-  for (const server of config.memcachedServers) if (!/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/.test(server)) problems.push(new Error(`POSTERN_MEMCACHED_SERVERS: invalid server ${JSON.stringify(server)}; accepted: host:port`));
-  for (const url of config.ldapUrls) if (!/^ldaps?:\/\/[^\s]+$/.test(url)) problems.push(new Error(`POSTERN_LDAP_URLS: invalid URL ${JSON.stringify(url)}; accepted: ldap://host:port or ldaps://host:port`));
-  if ((config.tlsCertFile === undefined) !== (config.tlsKeyFile === undefined)) problems.push(new Error('POSTERN_TLS_CERT_FILE and POSTERN_TLS_KEY_FILE: set both or neither'));
+  for (const url of config.natsUrls)
+    if (!/^(nats|tls):\/\/[^\s/]+$/.test(url)) problems.push(new Error(`POSTERN_NATS_URLS: invalid URL ${JSON.stringify(url)}; accepted: nats://host:port`));
+  for (const server of config.memcachedServers)
+    if (!/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/.test(server))
+      problems.push(new Error(`POSTERN_MEMCACHED_SERVERS: invalid server ${JSON.stringify(server)}; accepted: host:port`));
+  for (const url of config.ldapUrls)
+    if (!/^ldaps?:\/\/[^\s]+$/.test(url))
+      problems.push(new Error(`POSTERN_LDAP_URLS: invalid URL ${JSON.stringify(url)}; accepted: ldap://host:port or ldaps://host:port`));
+  if ((config.tlsCertFile === undefined) !== (config.tlsKeyFile === undefined))
+    problems.push(new Error('POSTERN_TLS_CERT_FILE and POSTERN_TLS_KEY_FILE: set both or neither'));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

@@ -87,7 +87,11 @@ export const ALLOWED_MAILBOX_MAIL_MODES: Readonly<Record<string, readonly string
 export function checkProxyMailMode(sslToUpstream: boolean, proxyMode: string): ConfigValueError | undefined {
   const allowed: readonly string[] = sslToUpstream ? ALLOWED_PROXY_MAIL_MODES.ssl : ALLOWED_PROXY_MAIL_MODES.plain;
   if (allowed.includes(proxyMode)) return undefined;
-  return new ConfigValueError('zimbraReverseProxyMailMode', proxyMode, `with zimbraReverseProxySSLToUpstreamEnabled=${sslToUpstream ? 'TRUE' : 'FALSE'}: ${allowed.join(', ')}`);
+  return new ConfigValueError(
+    'zimbraReverseProxyMailMode',
+    proxyMode,
+    `with zimbraReverseProxySSLToUpstreamEnabled=${sslToUpstream ? 'TRUE' : 'FALSE'}: ${allowed.join(', ')}`,
+  );
 }
 
 /** Checks a mailbox server's `zimbraMailMode` against the proxy's settings. */

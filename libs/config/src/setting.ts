@@ -137,7 +137,9 @@ export function enumSetting<const V extends string>(def: Common & { default: V; 
 }
 
 /** A multi-valued attribute. Each value is checked by `item` when given. */
-export function listSetting(def: Common & { default: readonly string[]; item?: { test(value: string): boolean; accepted: string } }): SettingDefinition<readonly string[]> {
+export function listSetting(
+  def: Common & { default: readonly string[]; item?: { test(value: string): boolean; accepted: string } },
+): SettingDefinition<readonly string[]> {
   const accepted = def.item ? `a list of ${def.item.accepted}` : 'a list of text values';
   return {
     ...def,

@@ -32,7 +32,9 @@ describe('settings', () => {
   it('names every invalid attribute and what it accepts, all at once', () => {
     let error: unknown;
     try {
-      resolveSettings({ global: { zimbraReverseProxySSLToUpstreamEnabled: ['yes'], zimbraImapBindPort: ['70000'], zimbraReverseProxyImapStartTlsMode: ['sometimes'] } });
+      resolveSettings({
+        global: { zimbraReverseProxySSLToUpstreamEnabled: ['yes'], zimbraImapBindPort: ['70000'], zimbraReverseProxyImapStartTlsMode: ['sometimes'] },
+      });
     } catch (e) {
       error = e;
     }
@@ -49,7 +51,9 @@ describe('settings', () => {
   });
 
   it('refuses a proxy mail mode the upstream scheme does not allow', () => {
-    expect(() => resolveSettings({ global: { zimbraReverseProxySSLToUpstreamEnabled: ['FALSE'], zimbraReverseProxyMailMode: ['https'] } })).toThrow(/zimbraReverseProxyMailMode.*both, http/);
+    expect(() => resolveSettings({ global: { zimbraReverseProxySSLToUpstreamEnabled: ['FALSE'], zimbraReverseProxyMailMode: ['https'] } })).toThrow(
+      /zimbraReverseProxyMailMode.*both, http/,
+    );
   });
 
   it.each([
@@ -93,7 +97,15 @@ describe('bootstrap', () => {
     const dir = mkdtempSync(join(tmpdir(), 'postern-config-'));
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'postern.json');
-    writeFileSync(file, JSON.stringify({ natsUrls: ['nats://10.0.0.1:4222'], memcachedServers: ['10.0.0.2:11211'], directoryLdif: '/x.ldif', attributes: { zimbraImapBindPort: 1143 } }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        natsUrls: ['nats://10.0.0.1:4222'],
+        memcachedServers: ['10.0.0.2:11211'],
+        directoryLdif: '/x.ldif',
+        attributes: { zimbraImapBindPort: 1143 },
+      }),
+    );
     const secretFile = join(dir, 'secret');
     writeFileSync(secretFile, 's3cret\n');
     const b = loadBootstrap({ POSTERN_CONFIG_FILE: file, POSTERN_MEMCACHED_SERVERS: '127.0.0.1:1,127.0.0.1:2', POSTERN_LDAP_BIND_PASSWORD_FILE: secretFile });

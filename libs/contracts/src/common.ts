@@ -49,4 +49,8 @@ export const VirtualHostSchema = z
 export const PortSchema = z.number().int().min(1).max(65535);
 
 /** A correlation id carried from the frontend's session into every log line of the request. */
-export const RequestIdSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/);
+export const RequestIdSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/);

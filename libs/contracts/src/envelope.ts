@@ -35,9 +35,7 @@ export interface EventContract<Ev extends z.ZodType> {
   readonly event: Ev;
 }
 
-export function defineRequest<Req extends z.ZodType, Res extends z.ZodType>(
-  contract: RequestContract<Req, Res>,
-): RequestContract<Req, Res> {
+export function defineRequest<Req extends z.ZodType, Res extends z.ZodType>(contract: RequestContract<Req, Res>): RequestContract<Req, Res> {
   return contract;
 }
 
@@ -71,10 +69,7 @@ export function encodePayload<S extends z.ZodType>(schema: S, value: z.input<S>)
  * Decodes and validates bytes from the bus. Returns a result rather than throwing: the caller
  * decides whether a bad payload is the peer's fault (BAD_REQUEST) or a broken reply (BAD_REPLY).
  */
-export function decodePayload<S extends z.ZodType>(
-  schema: S,
-  bytes: Uint8Array,
-): { ok: true; value: z.output<S> } | { ok: false; message: string } {
+export function decodePayload<S extends z.ZodType>(schema: S, bytes: Uint8Array): { ok: true; value: z.output<S> } | { ok: false; message: string } {
   if (bytes.byteLength > MAX_PAYLOAD_BYTES) return { ok: false, message: `payload of ${bytes.byteLength} bytes exceeds ${MAX_PAYLOAD_BYTES}` };
   let json: unknown;
   try {
@@ -99,10 +94,7 @@ export function replySchema<Res extends z.ZodType>(result: Res) {
 }
 
 function buildReplySchema<Res extends z.ZodType>(result: Res) {
-  return z.discriminatedUnion('ok', [
-    z.object({ ok: z.literal(true), result }),
-    z.object({ ok: z.literal(false), error: ReplyErrorSchema }),
-  ]);
+  return z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), result }), z.object({ ok: z.literal(false), error: ReplyErrorSchema })]);
 }
 
 type ReplySchema<Res extends z.ZodType> = ReturnType<typeof buildReplySchema<Res>>;

@@ -14,4 +14,3 @@ export const QueueGroups = {
   routeLookup: 'route-lookup',
   loginThrottle: 'login-throttle',
 } as const;
-

@@ -110,7 +110,13 @@ describe('parseFilter', () => {
         type: 'and',
         filters: [
           { type: 'equal', attribute: 'objectClass', value: 'zimbraServer' },
-          { type: 'or', filters: [{ type: 'equal', attribute: 'cn', value: 'a' }, { type: 'not', filter: { type: 'equal', attribute: 'cn', value: 'b' } }] },
+          {
+            type: 'or',
+            filters: [
+              { type: 'equal', attribute: 'cn', value: 'a' },
+              { type: 'not', filter: { type: 'equal', attribute: 'cn', value: 'b' } },
+            ],
+          },
         ],
       },
     ],

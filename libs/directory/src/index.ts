@@ -11,31 +11,10 @@
  * ship beside `src/`; {@link DIRECTORY_SCHEMA_PATH} and {@link DIRECTORY_FIXTURE_PATH} locate them.
  */
 export type { Attributes, DirectoryBackend, DirectoryEntry, SearchOptions } from './directory';
-export {
-  DirectoryConfigError,
-  DirectoryErrorCode,
-  DirectoryQueryError,
-  DirectoryUnavailableError,
-  LdifSyntaxError,
-} from './errors';
+export { DirectoryConfigError, DirectoryErrorCode, DirectoryQueryError, DirectoryUnavailableError, LdifSyntaxError } from './errors';
 export { escapeFilterValue, expandQueryTemplate } from './filter';
 export { parseLdif } from './ldif';
 export { LdifDirectory, type LdifDirectoryOptions } from './memory-backend';
-export {
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_OPERATION_TIMEOUT_MS,
-  DEFAULT_RETRY_INTERVAL_MS,
-  LdapDirectory,
-  type LdapDirectoryOptions,
-} from './ldap-backend';
-export {
-  attr,
-  attrs,
-  DEFAULT_ZIMBRA_QUERIES,
-  ZimbraDirectory,
-  type Account,
-  type Domain,
-  type Server,
-  type ZimbraQueries,
-} from './zimbra-directory';
+export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_OPERATION_TIMEOUT_MS, DEFAULT_RETRY_INTERVAL_MS, LdapDirectory, type LdapDirectoryOptions } from './ldap-backend';
+export { attr, attrs, DEFAULT_ZIMBRA_QUERIES, ZimbraDirectory, type Account, type Domain, type Server, type ZimbraQueries } from './zimbra-directory';
 export { DIRECTORY_FIXTURE_PATH, DIRECTORY_SCHEMA_PATH } from './paths';

@@ -7,7 +7,21 @@ import { DIRECTORY_FIXTURE_PATH } from './paths';
 describe('parseLdif (RFC 2849)', () => {
   it('reads records, several values, comments and the version line', () => {
     const entries = parseLdif(
-      ['version: 1', '', '# a comment', 'dn: cn=a,dc=test', 'objectClass: top', 'objectClass: person', 'cn: a', 'sn: A', '', '', 'dn: cn=b,dc=test', 'cn: b', ''].join('\n'),
+      [
+        'version: 1',
+        '',
+        '# a comment',
+        'dn: cn=a,dc=test',
+        'objectClass: top',
+        'objectClass: person',
+        'cn: a',
+        'sn: A',
+        '',
+        '',
+        'dn: cn=b,dc=test',
+        'cn: b',
+        '',
+      ].join('\n'),
     );
     expect(entries).toEqual([
       { dn: 'cn=a,dc=test', attributes: { objectClass: ['top', 'person'], cn: ['a'], sn: ['A'] } },

@@ -31,7 +31,9 @@ describe('LdifDirectory', () => {
   });
 
   it('includes the base entry itself (subtree scope)', async () => {
-    expect(await dns('(objectClass=*)', { base: 'cn=mbox1,cn=servers,cn=zimbra,dc=postern,dc=test' })).toEqual(['cn=mbox1,cn=servers,cn=zimbra,dc=postern,dc=test']);
+    expect(await dns('(objectClass=*)', { base: 'cn=mbox1,cn=servers,cn=zimbra,dc=postern,dc=test' })).toEqual([
+      'cn=mbox1,cn=servers,cn=zimbra,dc=postern,dc=test',
+    ]);
   });
 
   it('selects attributes case-insensitively and honours the size limit', async () => {

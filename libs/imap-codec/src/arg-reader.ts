@@ -13,15 +13,7 @@ const BACKSLASH = 0x5c;
 
 /** Why a command did not parse. */
 export type ImapParseErrorReason =
-  | 'bad-tag'
-  | 'bad-verb'
-  | 'syntax'
-  | 'unexpected-arguments'
-  | 'missing-arguments'
-  | 'nul-byte'
-  | 'invalid-utf8'
-  | 'id-too-large'
-  | 'bad-initial-response';
+  'bad-tag' | 'bad-verb' | 'syntax' | 'unexpected-arguments' | 'missing-arguments' | 'nul-byte' | 'invalid-utf8' | 'id-too-large' | 'bad-initial-response';
 
 /** A grammar violation inside a command (internal; `parseCommand` returns it as `{ ok: false }`). */
 export class ImapSyntaxError extends Error {

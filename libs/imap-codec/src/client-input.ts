@@ -41,7 +41,9 @@ export function toImapClientInput(event: ImapFramerEvent): ImapClientInput {
     case 'raw-line':
       return { kind: 'sasl-line', response: parseSaslResponseLine(event.line) };
     case 'error':
-      return event.reason === 'bad-literal' ? { kind: 'bad', tag: event.tag, message: 'Invalid literal' } : { kind: 'limit', limit: event.reason, tag: event.tag, fatal: event.fatal };
+      return event.reason === 'bad-literal'
+        ? { kind: 'bad', tag: event.tag, message: 'Invalid literal' }
+        : { kind: 'limit', limit: event.reason, tag: event.tag, fatal: event.fatal };
     case 'command': {
       const first = event.frame.segments[0];
       if (first && looksLikeHttp(first)) return { kind: 'http' };

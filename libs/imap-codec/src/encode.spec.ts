@@ -28,7 +28,11 @@ describe('IMAP encoders', () => {
     ['ID NIL', encodeIdResponse(null), '* ID NIL\r\n'],
     [
       'ID list',
-      encodeIdResponse([{ key: 'NAME', value: 'Zimbra' }, { key: 'VERSION', value: '10.1' }, { key: 'RELEASE', value: null }]),
+      encodeIdResponse([
+        { key: 'NAME', value: 'Zimbra' },
+        { key: 'VERSION', value: '10.1' },
+        { key: 'RELEASE', value: null },
+      ]),
       '* ID ("NAME" "Zimbra" "VERSION" "10.1" "RELEASE" NIL)\r\n',
     ],
     ['ID value needing a literal', encodeIdResponse([{ key: 'name', value: 'Почта' }]), '* ID ("name" {10}\r\n\xd0\x9f\xd0\xbe\xd1\x87\xd1\x82\xd0\xb0)\r\n'],
@@ -55,7 +59,9 @@ describe('IMAP encoders', () => {
 
   describe('upstream LOGIN', () => {
     it('with LITERAL+: one write, both literals inline', () => {
-      expect(texts(encodeLoginCommand('a3', 'alice@example.com', 'sec ret', { literalPlus: true }))).toEqual(['a3 LOGIN {17+}\r\nalice@example.com {7+}\r\nsec ret\r\n']);
+      expect(texts(encodeLoginCommand('a3', 'alice@example.com', 'sec ret', { literalPlus: true }))).toEqual([
+        'a3 LOGIN {17+}\r\nalice@example.com {7+}\r\nsec ret\r\n',
+      ]);
     });
 
     it('without LITERAL+: three chunks, each after a continuation', () => {
@@ -64,7 +70,10 @@ describe('IMAP encoders', () => {
 
     it('quoted when asked and possible', () => {
       expect(texts(encodeLoginCommand('a3', 'alice', 'p"w', { literalPlus: false, literals: 'when-needed' }))).toEqual(['a3 LOGIN "alice" "p\\"w"\r\n']);
-      expect(texts(encodeLoginCommand('a3', 'alice', 'pä', { literalPlus: false, literals: 'when-needed' }))).toEqual(['a3 LOGIN "alice" {3}\r\n', 'p\xc3\xa4\r\n']);
+      expect(texts(encodeLoginCommand('a3', 'alice', 'pä', { literalPlus: false, literals: 'when-needed' }))).toEqual([
+        'a3 LOGIN "alice" {3}\r\n',
+        'p\xc3\xa4\r\n',
+      ]);
     });
 
     it('sends a byte password as is', () => {

@@ -33,7 +33,11 @@ const cmd = (tag: string | undefined, segments: string[], literals: string[] = [
 describe('ImapCommandFramer', () => {
   it.each<[string, string, unknown[]]>([
     ['a simple command', 'a1 CAPABILITY\r\n', [cmd('a1', ['a1 CAPABILITY'])]],
-    ['pipelined commands, in order', 'a1 NOOP\r\na2 CAPABILITY\r\na3 LOGOUT\r\n', [cmd('a1', ['a1 NOOP']), cmd('a2', ['a2 CAPABILITY']), cmd('a3', ['a3 LOGOUT'])]],
+    [
+      'pipelined commands, in order',
+      'a1 NOOP\r\na2 CAPABILITY\r\na3 LOGOUT\r\n',
+      [cmd('a1', ['a1 NOOP']), cmd('a2', ['a2 CAPABILITY']), cmd('a3', ['a3 LOGOUT'])],
+    ],
     ['a bare LF line end', 'a1 NOOP\n', [cmd('a1', ['a1 NOOP'])]],
     ['an incomplete line: nothing yet', 'a1 NOO', []],
     ['an empty line', '\r\n', [cmd(undefined, [''])]],

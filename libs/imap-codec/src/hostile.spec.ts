@@ -74,7 +74,11 @@ describe('hostile client input', () => {
       ['STARTTLS a', 'drained "b LOGIN alice secret\\r\\n"'],
     ],
     ['an HTTP request', 'GET / HTTP/1.1\r\nHost: mail.example.com\r\n\r\n', ['UNKNOWN GET /', 'UNKNOWN Host: MAIL.EXAMPLE.COM', 'BAD bad-tag tag=*']],
-    ['a literal announced in a rejected command', 'a LOGIN {9000+}\r\n' + 'x'.repeat(9000) + ' {5}\r\nb NOOP\r\n', ['framing literal-too-large tag=a', 'NOOP b']],
+    [
+      'a literal announced in a rejected command',
+      'a LOGIN {9000+}\r\n' + 'x'.repeat(9000) + ' {5}\r\nb NOOP\r\n',
+      ['framing literal-too-large tag=a', 'NOOP b'],
+    ],
     ['many tiny literals', 'a ID (' + '"k" {0+}\r\n '.repeat(8000) + ')\r\n', ['framing line-too-long fatal tag=a']],
   ])('%s', (_name, input, expected) => {
     expect(outcomes(input)).toEqual(expected);

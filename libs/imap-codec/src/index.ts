@@ -28,14 +28,7 @@ export {
   type ImapTaggedStatus,
 } from './encode';
 export { ImapCommandFramer, type ImapFrame, type ImapFrameLiteral, type ImapFramerEvent, type ImapFramingErrorReason } from './framer';
-export {
-  IMAP_FRAMER_DEFAULTS,
-  IMAP_ID_DEFAULTS,
-  IMAP_RESPONSE_DEFAULTS,
-  type ImapFramerLimits,
-  type ImapIdLimits,
-  type ImapResponseLimits,
-} from './limits';
+export { IMAP_FRAMER_DEFAULTS, IMAP_ID_DEFAULTS, IMAP_RESPONSE_DEFAULTS, type ImapFramerLimits, type ImapIdLimits, type ImapResponseLimits } from './limits';
 export { parseCommand, redactCommand, type ImapParseOptions, type ImapParseResult } from './parse-command';
 export { ImapResponseReader, parseCapabilities, type ImapResponseCode, type ImapResponseEvent, type ImapUntaggedStatus } from './response-reader';
 export { REDACTED_TEXT, secret, type SecretValue } from './secret';

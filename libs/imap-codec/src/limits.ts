@@ -73,4 +73,3 @@ export interface ImapIdLimits {
 }
 
 export const IMAP_ID_DEFAULTS: ImapIdLimits = { maxPairs: 30, maxKeyBytes: 30, maxValueBytes: 1024 };
-

@@ -68,9 +68,26 @@ describe('parseCommand', () => {
     ['a ID ()\r\n', { tag: 'a', name: 'ID', params: [] }],
     [
       'a2 ID ("name" "Thunderbird" "version" "115.0")\r\n',
-      { tag: 'a2', name: 'ID', params: [{ key: 'name', value: 'Thunderbird' }, { key: 'version', value: '115.0' }] },
+      {
+        tag: 'a2',
+        name: 'ID',
+        params: [
+          { key: 'name', value: 'Thunderbird' },
+          { key: 'version', value: '115.0' },
+        ],
+      },
     ],
-    ['a ID ("name" NIL "os" {5+}\r\nLinux)\r\n', { tag: 'a', name: 'ID', params: [{ key: 'name', value: null }, { key: 'os', value: 'Linux' }] }],
+    [
+      'a ID ("name" NIL "os" {5+}\r\nLinux)\r\n',
+      {
+        tag: 'a',
+        name: 'ID',
+        params: [
+          { key: 'name', value: null },
+          { key: 'os', value: 'Linux' },
+        ],
+      },
+    ],
     ['a ID ("k" "v\\"q")\r\n', { tag: 'a', name: 'ID', params: [{ key: 'k', value: 'v"q' }] }],
     ['a ID ("name")\r\n', { error: 'syntax', tag: 'a', verb: 'ID' }],
     ['a ID (name "x")\r\n', { error: 'syntax', tag: 'a', verb: 'ID' }],

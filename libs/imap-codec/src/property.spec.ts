@@ -26,7 +26,11 @@ function decode(pieces: readonly Uint8Array[]): unknown[] {
     framer.push(piece);
     for (let e = framer.next(); e; e = framer.next()) {
       const input = toImapClientInput(e);
-      out.push(input.kind === 'command' && input.command.name === 'LOGIN' ? { ...input.command, password: Buffer.from(input.command.password.bytes()).toString('hex') } : input);
+      out.push(
+        input.kind === 'command' && input.command.name === 'LOGIN'
+          ? { ...input.command, password: Buffer.from(input.command.password.bytes()).toString('hex') }
+          : input,
+      );
     }
   }
   return out;
@@ -49,7 +53,13 @@ const command = fc.oneof(
   fc.tuple(tag, userid, password).map(([t, u, p]) => Buffer.concat(encodeLoginCommand(t, u, p, { literalPlus: true }))),
   fc.tuple(tag, fc.constantFrom('NOOP', 'CAPABILITY', 'LOGOUT', 'SELECT')).map(([t, verb]) => Buffer.concat(encodeCommand(t, verb, [], { literalPlus: true }))),
   fc.tuple(tag, fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 10 }), fc.string({ maxLength: 20 })), { maxLength: 4 })).map(([t, pairs]) =>
-    Buffer.concat(encodeIdCommand(t, pairs.map(([key, value]) => ({ key, value })), { literalPlus: true })),
+    Buffer.concat(
+      encodeIdCommand(
+        t,
+        pairs.map(([key, value]) => ({ key, value })),
+        { literalPlus: true },
+      ),
+    ),
   ),
 );
 

@@ -26,7 +26,11 @@ function clientSession() {
           continue;
         }
         const c = r.command;
-        out.push({ ...c, ...(c.name === 'LOGIN' ? { password: c.password.reveal() } : {}), ...(c.name === 'AUTHENTICATE' ? { initialResponse: c.initialResponse?.reveal() ?? null } : {}) });
+        out.push({
+          ...c,
+          ...(c.name === 'LOGIN' ? { password: c.password.reveal() } : {}),
+          ...(c.name === 'AUTHENTICATE' ? { initialResponse: c.initialResponse?.reveal() ?? null } : {}),
+        });
         if (c.name === 'AUTHENTICATE' && c.initialResponse === null) framer.expectRawLine();
       }
     },
@@ -100,7 +104,14 @@ describe('re-chunking', () => {
   it('the client transcript means what it says', () => {
     expect(run(clientSession, [thunderbird])).toEqual([
       { tag: 'a1', name: 'CAPABILITY' },
-      { tag: 'a2', name: 'ID', params: [{ key: 'name', value: 'Thunderbird' }, { key: 'version', value: '115.0' }] },
+      {
+        tag: 'a2',
+        name: 'ID',
+        params: [
+          { key: 'name', value: 'Thunderbird' },
+          { key: 'version', value: '115.0' },
+        ],
+      },
       { type: 'continue', tag: 'a3', size: 17 },
       { type: 'continue', tag: 'a3', size: 8 },
       { tag: 'a3', name: 'LOGIN', userid: 'alice@example.com', password: 'hunter2!' },

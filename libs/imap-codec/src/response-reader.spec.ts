@@ -23,10 +23,18 @@ describe('ImapResponseReader', () => {
         },
       ],
     ],
-    ['an alert', '* OK [ALERT] Maintenance at 22:00\r\n', [{ type: 'untagged', status: 'OK', code: { name: 'ALERT', text: '' }, text: 'Maintenance at 22:00', raw: '* OK [ALERT] Maintenance at 22:00\r\n' }]],
+    [
+      'an alert',
+      '* OK [ALERT] Maintenance at 22:00\r\n',
+      [{ type: 'untagged', status: 'OK', code: { name: 'ALERT', text: '' }, text: 'Maintenance at 22:00', raw: '* OK [ALERT] Maintenance at 22:00\r\n' }],
+    ],
     ['BYE', '* BYE shutting down\r\n', [{ type: 'untagged', status: 'BYE', text: 'shutting down', raw: '* BYE shutting down\r\n' }]],
     ['PREAUTH without text', '* PREAUTH\r\n', [{ type: 'untagged', status: 'PREAUTH', text: '', raw: '* PREAUTH\r\n' }]],
-    ['a data response', '* CAPABILITY IMAP4rev1 ID\r\n', [{ type: 'untagged', keyword: 'CAPABILITY', text: 'IMAP4rev1 ID', raw: '* CAPABILITY IMAP4rev1 ID\r\n' }]],
+    [
+      'a data response',
+      '* CAPABILITY IMAP4rev1 ID\r\n',
+      [{ type: 'untagged', keyword: 'CAPABILITY', text: 'IMAP4rev1 ID', raw: '* CAPABILITY IMAP4rev1 ID\r\n' }],
+    ],
     [
       'a data response with a literal',
       '* ID ("name" {7}\r\nDovecot)\r\n',
@@ -36,12 +44,30 @@ describe('ImapResponseReader', () => {
     [
       'a tagged OK with code',
       'a3 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n',
-      [{ type: 'tagged', tag: 'a3', status: 'OK', code: { name: 'CAPABILITY', text: 'IMAP4rev1 IDLE' }, text: 'Logged in', raw: 'a3 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n' }],
+      [
+        {
+          type: 'tagged',
+          tag: 'a3',
+          status: 'OK',
+          code: { name: 'CAPABILITY', text: 'IMAP4rev1 IDLE' },
+          text: 'Logged in',
+          raw: 'a3 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n',
+        },
+      ],
     ],
     [
       'a tagged NO',
       'a3 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n',
-      [{ type: 'tagged', tag: 'a3', status: 'NO', code: { name: 'AUTHENTICATIONFAILED', text: '' }, text: 'Authentication failed.', raw: 'a3 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n' }],
+      [
+        {
+          type: 'tagged',
+          tag: 'a3',
+          status: 'NO',
+          code: { name: 'AUTHENTICATIONFAILED', text: '' },
+          text: 'Authentication failed.',
+          raw: 'a3 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n',
+        },
+      ],
     ],
     ['a continuation', '+ OK\r\n', [{ type: 'continuation', text: 'OK', raw: '+ OK\r\n' }]],
     ['a bare continuation', '+\r\n', [{ type: 'continuation', text: '', raw: '+\r\n' }]],

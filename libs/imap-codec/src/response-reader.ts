@@ -35,7 +35,14 @@ export type ImapResponseEvent =
       readonly text: string;
       readonly raw: Uint8Array;
     }
-  | { readonly type: 'tagged'; readonly tag: string; readonly status: 'OK' | 'NO' | 'BAD'; readonly code?: ImapResponseCode; readonly text: string; readonly raw: Uint8Array }
+  | {
+      readonly type: 'tagged';
+      readonly tag: string;
+      readonly status: 'OK' | 'NO' | 'BAD';
+      readonly code?: ImapResponseCode;
+      readonly text: string;
+      readonly raw: Uint8Array;
+    }
   | { readonly type: 'continuation'; readonly text: string; readonly raw: Uint8Array }
   /**
    * `malformed` (not fatal): a line that is no IMAP response; `raw` holds it. `line-too-long`,

@@ -60,8 +60,14 @@ describe('encoding', () => {
 describe('reply interpretation', () => {
   it('maps replies to results', () => {
     expect(getCommand('k').interpret({ type: 'values', items: [] })).toEqual({ ok: true, value: null });
-    expect(getCommand('k').interpret({ type: 'values', items: [{ key: 'k', flags: 0, value: Buffer.from('v'), cas: null }] })).toEqual({ ok: true, value: Buffer.from('v') });
-    expect(getsCommand('k').interpret({ type: 'values', items: [{ key: 'k', flags: 0, value: Buffer.from('v'), cas: '7' }] })).toEqual({ ok: true, value: { value: Buffer.from('v'), cas: '7' } });
+    expect(getCommand('k').interpret({ type: 'values', items: [{ key: 'k', flags: 0, value: Buffer.from('v'), cas: null }] })).toEqual({
+      ok: true,
+      value: Buffer.from('v'),
+    });
+    expect(getsCommand('k').interpret({ type: 'values', items: [{ key: 'k', flags: 0, value: Buffer.from('v'), cas: '7' }] })).toEqual({
+      ok: true,
+      value: { value: Buffer.from('v'), cas: '7' },
+    });
     expect(addCommand('k', 'v', 0).interpret({ type: 'status', status: 'NOT_STORED' })).toEqual({ ok: true, value: false });
     expect(casCommand('k', 'v', 0, '1').interpret({ type: 'status', status: 'EXISTS' })).toEqual({ ok: true, value: 'exists' });
     expect(casCommand('k', 'v', 0, '1').interpret({ type: 'status', status: 'NOT_FOUND' })).toEqual({ ok: true, value: 'not_found' });
@@ -81,7 +87,11 @@ describe('reply interpretation', () => {
   });
 
   it('reports CLIENT_ERROR and SERVER_ERROR replies as protocol errors without a reset', () => {
-    const outcome = incrCommand('k', 1).interpret({ type: 'error', kind: 'CLIENT_ERROR', line: 'CLIENT_ERROR cannot increment or decrement non-numeric value' });
+    const outcome = incrCommand('k', 1).interpret({
+      type: 'error',
+      kind: 'CLIENT_ERROR',
+      line: 'CLIENT_ERROR cannot increment or decrement non-numeric value',
+    });
     expect(outcome).toMatchObject({ ok: false, reset: false });
     if (!outcome.ok) {
       expect(outcome.error).toBeInstanceOf(CacheProtocolError);

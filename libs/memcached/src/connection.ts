@@ -66,7 +66,7 @@ export class Connection {
     // A connection finished in the meantime has handed its requests on (or failed them).
     if (this.done || batch.length === 0) return;
     const chunks: Buffer[] = [];
-    for (let start = 0; start < batch.length; ) {
+    for (let start = 0; start < batch.length;) {
       const first = batch[start]!;
       let end = start + 1;
       if (first.mergeableGet) {
@@ -250,4 +250,3 @@ export function settle(request: PendingRequest, ok: boolean, value: unknown): vo
   if (ok) request.resolve(value);
   else request.reject(value instanceof Error ? value : new Error(String(value)));
 }
-

@@ -17,7 +17,10 @@ describe('cacheKey', () => {
 
   it('encodes parts unambiguously', () => {
     const pairs: [readonly (string | number)[], readonly (string | number)[]][] = [
-      [['a:b', 'c'], ['a', 'b:c']],
+      [
+        ['a:b', 'c'],
+        ['a', 'b:c'],
+      ],
       [['a', 'b'], ['ab']],
       [['a,b'], ['a', 'b']],
       [['"a","b"'], ['a', 'b']],

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { encodeAuth, encodeAuthPlain, encodeCapa, encodeContinuation, encodeErr, encodeMultiline, encodeOk, encodePass, encodeUser, encodeXoip } from './encode';
+import {
+  encodeAuth,
+  encodeAuthPlain,
+  encodeCapa,
+  encodeContinuation,
+  encodeErr,
+  encodeMultiline,
+  encodeOk,
+  encodePass,
+  encodeUser,
+  encodeXoip,
+} from './encode';
 import { secret } from './secret';
 
 const text = (b: Uint8Array) => Buffer.from(b).toString('latin1');
@@ -12,7 +23,11 @@ describe('POP3 encoders', () => {
     ['-ERR [SYS/TEMP]', encodeErr('try again later', 'SYS/TEMP'), '-ERR [SYS/TEMP] try again later\r\n'],
     ['-ERR [AUTH]', encodeErr('authentication failed', 'AUTH'), '-ERR [AUTH] authentication failed\r\n'],
     ['-ERR [IN-USE]', encodeErr('mailbox locked', 'IN-USE'), '-ERR [IN-USE] mailbox locked\r\n'],
-    ['CAPA with dot-stuffing', encodeMultiline('Capability list follows', ['TOP', 'USER', '.hidden', 'SASL PLAIN']), '+OK Capability list follows\r\nTOP\r\nUSER\r\n..hidden\r\nSASL PLAIN\r\n.\r\n'],
+    [
+      'CAPA with dot-stuffing',
+      encodeMultiline('Capability list follows', ['TOP', 'USER', '.hidden', 'SASL PLAIN']),
+      '+OK Capability list follows\r\nTOP\r\nUSER\r\n..hidden\r\nSASL PLAIN\r\n.\r\n',
+    ],
     ['empty challenge', encodeContinuation(), '+ \r\n'],
     ['challenge', encodeContinuation('YWJj'), '+ YWJj\r\n'],
     ['USER', encodeUser('alice@example.com'), 'USER alice@example.com\r\n'],

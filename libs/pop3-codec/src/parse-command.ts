@@ -5,7 +5,8 @@
 import { POP3_VERBS, Pop3SyntaxError, logWord, type Pop3Command, type Pop3ParseErrorReason } from './commands';
 
 /** The outcome of parsing one line. The session answers `-ERR` on failure. */
-export type Pop3ParseResult = { readonly ok: true; readonly command: Pop3Command } | { readonly ok: false; readonly keyword?: string; readonly reason: Pop3ParseErrorReason };
+export type Pop3ParseResult =
+  { readonly ok: true; readonly command: Pop3Command } | { readonly ok: false; readonly keyword?: string; readonly reason: Pop3ParseErrorReason };
 
 /** Parses a command line (line end removed). Never throws. */
 export function parsePop3Command(line: Uint8Array): Pop3ParseResult {

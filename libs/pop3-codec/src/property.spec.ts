@@ -85,7 +85,8 @@ describe('POP3 codec properties', () => {
           expect(error).toBeInstanceOf(TypeError);
           expect(password.length === 0 || [...password].some((b) => b === 0 || b === 0x0a || b === 0x0d)).toBe(true);
         }
-        if (passLine && [...password].every((b) => b >= 0x20 && b !== 0x7f)) expect(decode([passLine])).toEqual([{ pass: Buffer.from(password).toString('hex') }]);
+        if (passLine && [...password].every((b) => b >= 0x20 && b !== 0x7f))
+          expect(decode([passLine])).toEqual([{ pass: Buffer.from(password).toString('hex') }]);
       }),
     );
   });

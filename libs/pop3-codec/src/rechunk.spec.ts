@@ -71,7 +71,17 @@ function feedings(data: Buffer): [string, Buffer[]][] {
 }
 
 const client = Buffer.from(
-  ['CAPA\r\n', 'USER alice@example.com\r\n', 'PASS hunter 2\r\n', 'AUTH PLAIN\r\n', 'AGFsaWNlAHB3ZA==\r\n', 'AUTH PLAIN\r\n', '*\r\n', 'AUTH PLAIN AGFsaWNlAHB3ZA==\r\n', 'QUIT\r\n'].join(''),
+  [
+    'CAPA\r\n',
+    'USER alice@example.com\r\n',
+    'PASS hunter 2\r\n',
+    'AUTH PLAIN\r\n',
+    'AGFsaWNlAHB3ZA==\r\n',
+    'AUTH PLAIN\r\n',
+    '*\r\n',
+    'AUTH PLAIN AGFsaWNlAHB3ZA==\r\n',
+    'QUIT\r\n',
+  ].join(''),
 );
 
 const dovecot = Buffer.from(

@@ -13,7 +13,11 @@ describe('Pop3ResponseReader', () => {
   it.each<[string, string, unknown[]]>([
     ['a greeting', '+OK Dovecot ready.\r\n', [{ type: 'ok', text: 'Dovecot ready.', raw: '+OK Dovecot ready.\r\n' }]],
     ['a bare +OK', '+OK\r\n', [{ type: 'ok', text: '', raw: '+OK\r\n' }]],
-    ['-ERR with a code', '-ERR [AUTH] Authentication failed.\r\n', [{ type: 'err', code: 'AUTH', text: 'Authentication failed.', raw: '-ERR [AUTH] Authentication failed.\r\n' }]],
+    [
+      '-ERR with a code',
+      '-ERR [AUTH] Authentication failed.\r\n',
+      [{ type: 'err', code: 'AUTH', text: 'Authentication failed.', raw: '-ERR [AUTH] Authentication failed.\r\n' }],
+    ],
     ['-ERR [SYS/TEMP]', '-ERR [SYS/TEMP] try later\r\n', [{ type: 'err', code: 'SYS/TEMP', text: 'try later', raw: '-ERR [SYS/TEMP] try later\r\n' }]],
     ['a continuation', '+ \r\n', [{ type: 'continuation', text: '', raw: '+ \r\n' }]],
     ['a bare LF', '+OK hi\n', [{ type: 'ok', text: 'hi', raw: '+OK hi\n' }]],

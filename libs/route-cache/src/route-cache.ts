@@ -37,7 +37,11 @@ export type { RouteProtocol };
  * What qualifies an unqualified login, the same rule on every side: the virtual host for the web,
  * the proxy address the mail client reached for mail.
  */
-export function loginContextOf(query: { readonly protocol: RouteProtocol; readonly proxyIp?: string | undefined; readonly virtualHost?: string | undefined }): LoginContext {
+export function loginContextOf(query: {
+  readonly protocol: RouteProtocol;
+  readonly proxyIp?: string | undefined;
+  readonly virtualHost?: string | undefined;
+}): LoginContext {
   const web = query.protocol === 'http' || query.protocol === 'httpssl';
   if (web) return query.virtualHost ? { virtualHost: query.virtualHost.toLowerCase() } : {};
   return query.proxyIp ? { proxyIp: query.proxyIp } : {};
@@ -55,7 +59,10 @@ export interface RouteReads {
  * alias entry names; both reads at once. The one cache-read rule of the frontends and the lookup service.
  */
 export async function routeForLogin(cache: RouteReads, protocol: RouteProtocol, login: string, context: LoginContext): Promise<CachedRoute | null> {
-  const [direct, accountName] = await Promise.all([login.includes('@') ? cache.route(protocol, login) : Promise.resolve(null), cache.accountForLogin(login, context)]);
+  const [direct, accountName] = await Promise.all([
+    login.includes('@') ? cache.route(protocol, login) : Promise.resolve(null),
+    cache.accountForLogin(login, context),
+  ]);
   if (direct) return direct;
   return accountName && accountName.toLowerCase() !== login.toLowerCase() ? cache.route(protocol, accountName) : null;
 }
@@ -157,7 +164,6 @@ export class RouteCache {
   routeForLogin(protocol: RouteProtocol, login: string, context: LoginContext): Promise<CachedRoute | null> {
     return routeForLogin(this, protocol, login, context);
   }
-
 
   /** The cached route of an account for a protocol, or null. */
   route(protocol: RouteProtocol, accountName: string): Promise<CachedRoute | null> {

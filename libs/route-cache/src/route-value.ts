@@ -98,7 +98,11 @@ function parseJson(raw: Buffer): Decoded<unknown> {
 }
 
 /** The object when it has all `fields`, and no own keys besides them and `optional`, else why not. */
-function exactObject<F extends string, O extends string = never>(value: unknown, fields: readonly F[], optional: readonly O[] = []): Record<F | O, unknown> | string {
+function exactObject<F extends string, O extends string = never>(
+  value: unknown,
+  fields: readonly F[],
+  optional: readonly O[] = [],
+): Record<F | O, unknown> | string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'value is not an object';
   const allowed = new Set<string>([...fields, ...optional]);
   const keys = Object.keys(value);

@@ -89,7 +89,11 @@ export class RouteClient implements RouteResolverPort {
 
   async forget(accountName: string, accountId: string, query: Pick<RouteQuery, 'login' | 'protocol' | 'proxyIp' | 'virtualHost'>): Promise<void> {
     const { login } = query;
-    await this.cache?.invalidate({ accountName, ...(accountId ? { accountId } : {}), logins: [login.includes('@') ? login : { login, context: loginContextOf(query) }] });
+    await this.cache?.invalidate({
+      accountName,
+      ...(accountId ? { accountId } : {}),
+      logins: [login.includes('@') ? login : { login, context: loginContextOf(query) }],
+    });
   }
 }
 

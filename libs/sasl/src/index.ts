@@ -3,4 +3,15 @@
  * (RFC 4616), client continuation lines (RFC 9051 §6.2.2, RFC 5034 §4) and strict base64.
  * Pure: no sockets, no timers.
  */
-export { BASE64, decodeSaslPlain, encodeSaslPlain, encodeSaslResponseLine, parseSaslResponseLine, SASL_PLAIN_DEFAULTS, type SaslPlainCredentials, type SaslPlainError, type SaslPlainLimits, type SaslResponseLine } from './sasl';
+export {
+  BASE64,
+  decodeSaslPlain,
+  encodeSaslPlain,
+  encodeSaslResponseLine,
+  parseSaslResponseLine,
+  SASL_PLAIN_DEFAULTS,
+  type SaslPlainCredentials,
+  type SaslPlainError,
+  type SaslPlainLimits,
+  type SaslResponseLine,
+} from './sasl';

@@ -70,7 +70,13 @@ export function decodeSaslPlain(
 export function encodeSaslPlain(credentials: { authzid?: string; authcid: string; password: string | Uint8Array | SecretValue }): string {
   const pw = credentials.password;
   const password = typeof pw === 'string' ? Buffer.from(pw, 'utf8') : pw instanceof Uint8Array ? pw : pw.bytes();
-  return Buffer.concat([Buffer.from(credentials.authzid ?? '', 'utf8'), Buffer.from([0]), Buffer.from(credentials.authcid, 'utf8'), Buffer.from([0]), password]).toString('base64');
+  return Buffer.concat([
+    Buffer.from(credentials.authzid ?? '', 'utf8'),
+    Buffer.from([0]),
+    Buffer.from(credentials.authcid, 'utf8'),
+    Buffer.from([0]),
+    password,
+  ]).toString('base64');
 }
 
 /** A SASL response on its own line (after the server's `+`): the base64 text and CRLF. */
@@ -80,10 +86,7 @@ export function encodeSaslResponseLine(base64: string): Uint8Array {
 }
 
 /** A client's answer to a SASL challenge. */
-export type SaslResponseLine =
-  | { readonly kind: 'abort' }
-  | { readonly kind: 'response'; readonly base64: SecretValue }
-  | { readonly kind: 'invalid' };
+export type SaslResponseLine = { readonly kind: 'abort' } | { readonly kind: 'response'; readonly base64: SecretValue } | { readonly kind: 'invalid' };
 
 /** Classifies a continuation line: `*` aborts (RFC 9051 §6.2.2), base64 answers, anything else is invalid. */
 export function parseSaslResponseLine(line: Uint8Array | string): SaslResponseLine {

@@ -3,7 +3,10 @@ import { ErrorCode, PosternError } from '@postern/contracts';
 
 export class Deadline {
   private readonly expiresAt: number;
-  constructor(budgetMs: number, private readonly now: () => number = Date.now) {
+  constructor(
+    budgetMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
     this.expiresAt = now() + budgetMs;
   }
   /** Milliseconds left (0 when expired). */

@@ -8,7 +8,10 @@ describe('ServiceLifecycle', () => {
   it('stops in order: serving, then the bus, then the stores, whatever the registration order', async () => {
     const lifecycle = new ServiceLifecycle(silent);
     const order: string[] = [];
-    const step = (name: string, ms = 0) => () => new Promise<void>((resolve) => setTimeout(() => (order.push(name), resolve()), ms));
+    const step =
+      (name: string, ms = 0) =>
+      () =>
+        new Promise<void>((resolve) => setTimeout(() => (order.push(name), resolve()), ms));
     lifecycle.onShutdown('stores', 'memcached', step('memcached'));
     lifecycle.onShutdown('bus', 'nats', step('nats'));
     // A slow drain still finishes before NATS closes.

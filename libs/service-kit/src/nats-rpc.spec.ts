@@ -59,7 +59,11 @@ const until = async (what: () => boolean) => {
   while (!what()) await new Promise((r) => setTimeout(r, 1));
 };
 /** The error a request failed with (undefined when it succeeded). */
-const failure = (p: Promise<unknown>): Promise<PosternError | undefined> => p.then(() => undefined, (e: unknown) => e as PosternError);
+const failure = (p: Promise<unknown>): Promise<PosternError | undefined> =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e as PosternError,
+  );
 
 describe('hedgedRequest', () => {
   it('answers from the first copy when it is in time, sending nothing more', async () => {
@@ -128,7 +132,9 @@ describe('hedgedRequest', () => {
 
   it('refuses a request its schema refuses without sending it', async () => {
     const bus = new FakeBus();
-    await expect(hedgedRequest(bus.nc, ThrottleCheckContract, { ...check, clientIp: 'nope' }, { timeoutMs: 100, hedgeAfterMs: 0 })).rejects.toMatchObject({ code: ErrorCode.BadRequest });
+    await expect(hedgedRequest(bus.nc, ThrottleCheckContract, { ...check, clientIp: 'nope' }, { timeoutMs: 100, hedgeAfterMs: 0 })).rejects.toMatchObject({
+      code: ErrorCode.BadRequest,
+    });
     expect(bus.sent).toHaveLength(0);
   });
 });

@@ -216,7 +216,11 @@ async function sendOnce<Req extends z.ZodType, Res extends z.ZodType>(
   if (!decoded.ok) throw new PosternError(ErrorCode.BadReply, `${contract.subject}: ${decoded.message}`);
   const reply = decoded.value as Reply<z.output<Res>>;
   if (reply.ok) return reply.result;
-  throw new PosternError(reply.error.code, reply.error.message, reply.error.retryAfterMs === undefined ? undefined : { retryAfterMs: reply.error.retryAfterMs });
+  throw new PosternError(
+    reply.error.code,
+    reply.error.message,
+    reply.error.retryAfterMs === undefined ? undefined : { retryAfterMs: reply.error.retryAfterMs },
+  );
 }
 
 /** Publishes a broadcast event after validating it. */

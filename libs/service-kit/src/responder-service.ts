@@ -29,7 +29,11 @@ export class Responders {
   ) {}
 
   /** Serves `contract` with `handler` until the service stops; then drains before NATS closes. */
-  serve<Req extends z.ZodType, Res extends z.ZodType>(contract: RequestContract<Req, Res>, handler: (request: z.output<Req>) => Promise<z.input<Res>>, options: ResponderOptions): Responder {
+  serve<Req extends z.ZodType, Res extends z.ZodType>(
+    contract: RequestContract<Req, Res>,
+    handler: (request: z.output<Req>) => Promise<z.input<Res>>,
+    options: ResponderOptions,
+  ): Responder {
     const { logger, nc } = this;
     const responder = serveRequests(nc, contract, handler, {
       logger,

@@ -10,11 +10,20 @@ function busAnswering(reply: (request: unknown) => unknown): NatsConnection {
   return {
     isClosed: () => false,
     status: () => ({ [Symbol.asyncIterator]: () => ({ next: () => new Promise(() => undefined) }) }),
-    request: async (_subject: string, data: Uint8Array) => ({ data: new TextEncoder().encode(JSON.stringify(reply(JSON.parse(new TextDecoder().decode(data))))) }),
+    request: async (_subject: string, data: Uint8Array) => ({
+      data: new TextEncoder().encode(JSON.stringify(reply(JSON.parse(new TextDecoder().decode(data))))),
+    }),
   } as unknown as NatsConnection;
 }
 
-const untouchable = new Proxy({}, { get: () => { throw new Error('the bus must not be used'); } }) as NatsConnection;
+const untouchable = new Proxy(
+  {},
+  {
+    get: () => {
+      throw new Error('the bus must not be used');
+    },
+  },
+) as NatsConnection;
 
 describe('fallbackVerdict', () => {
   it('allows when failing open, denies with the message when failing closed, and never refuses a failed-login report', () => {
@@ -44,12 +53,20 @@ describe('ThrottleClient', () => {
     const answersInternal = busAnswering(() => ({ ok: false, error: { code: 'INTERNAL', message: 'internal error' } }));
     const seen: ThrottleFallback[] = [];
     const client = new ThrottleClient(answersInternal, { failClosed: true, onFallback: (f) => seen.push(f) });
-    expect(await client.check({ kind: 'pre-login', protocol: 'imap', clientIp: '192.0.2.1', user: 'bob@example.com' }, new Deadline(1000))).toEqual({ verdict: 'deny', reason: 'ip', message: 'Login rejected from this IP' });
+    expect(await client.check({ kind: 'pre-login', protocol: 'imap', clientIp: '192.0.2.1', user: 'bob@example.com' }, new Deadline(1000))).toEqual({
+      verdict: 'deny',
+      reason: 'ip',
+      message: 'Login rejected from this IP',
+    });
     expect(seen.map((f) => f.code)).toEqual(['INTERNAL']);
   });
 
   it('keeps the verdict when the fallback callback throws', async () => {
-    const client = new ThrottleClient(untouchable, { onFallback: () => { throw new Error('metrics broke'); } });
+    const client = new ThrottleClient(untouchable, {
+      onFallback: () => {
+        throw new Error('metrics broke');
+      },
+    });
     expect(await client.check({ kind: 'connect', protocol: 'pop3', clientIp: '192.0.2.1' }, new Deadline(0))).toEqual({ verdict: 'allow' });
   });
 

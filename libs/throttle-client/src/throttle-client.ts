@@ -71,11 +71,16 @@ export class ThrottleClient implements ThrottlePort {
     try {
       if (remaining < 1) throw new PosternError(ErrorCode.Timeout, `${ThrottleCheckContract.subject}: deadline passed before the check`);
       const { onHedge } = this.options;
-      return await hedgedRequest(this.nc, ThrottleCheckContract, { ...request, checkId: randomUUID() }, {
-        timeoutMs: Math.min(remaining, read(this.options.timeoutMs) ?? DEFAULT_CHECK_TIMEOUT_MS),
-        hedgeAfterMs: read(this.options.hedgeAfterMs) ?? DEFAULT_HEDGE_AFTER_MS,
-        ...(onHedge ? { onHedge: () => onHedge(request.kind) } : {}),
-      });
+      return await hedgedRequest(
+        this.nc,
+        ThrottleCheckContract,
+        { ...request, checkId: randomUUID() },
+        {
+          timeoutMs: Math.min(remaining, read(this.options.timeoutMs) ?? DEFAULT_CHECK_TIMEOUT_MS),
+          hedgeAfterMs: read(this.options.hedgeAfterMs) ?? DEFAULT_HEDGE_AFTER_MS,
+          ...(onHedge ? { onHedge: () => onHedge(request.kind) } : {}),
+        },
+      );
     } catch (error) {
       if (!(error instanceof PosternError)) throw error;
       const result = fallbackVerdict(request, read(this.options.failClosed) ?? false, read(this.options.failClosedMessage) ?? DEFAULT_FAIL_CLOSED_MESSAGE);

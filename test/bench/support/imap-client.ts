@@ -53,10 +53,13 @@ export class BenchImapClient {
   static connect(endpoint: Endpoint, deadline: number): Promise<BenchImapClient> {
     return new Promise((resolve, reject) => {
       const socket = connect({ host: endpoint.host, port: endpoint.port, noDelay: true });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new Error(`no connection to ${endpoint.host}:${endpoint.port} in time`));
-      }, Math.max(0, deadline - performance.now()));
+      const timer = setTimeout(
+        () => {
+          socket.destroy();
+          reject(new Error(`no connection to ${endpoint.host}:${endpoint.port} in time`));
+        },
+        Math.max(0, deadline - performance.now()),
+      );
       socket.once('error', (error) => {
         clearTimeout(timer);
         reject(error);

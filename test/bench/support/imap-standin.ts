@@ -218,7 +218,7 @@ export function tokenize(parts: readonly Part[]): string[] {
         i++;
       } else if (c === '"') {
         let word = '';
-        for (i++; i < part.length && part[i] !== '"'; i++) word += part[i] === '\\' ? part[++i] ?? '' : part[i];
+        for (i++; i < part.length && part[i] !== '"'; i++) word += part[i] === '\\' ? (part[++i] ?? '') : part[i];
         i++;
         words.push(word);
       } else {
@@ -245,6 +245,11 @@ export interface ImapStandinProcess extends TsChild {
 
 /** Starts the stand-in as its own process on `host` (a loopback address) with a `messageBytes` message. */
 export async function startImapStandin(options: { host: string; messageBytes: number }): Promise<ImapStandinProcess> {
-  const child = await startTsChild('imap-standin', join(__dirname, 'imap-standin.main.ts'), ['--host', options.host, '--message-bytes', String(options.messageBytes)]);
+  const child = await startTsChild('imap-standin', join(__dirname, 'imap-standin.main.ts'), [
+    '--host',
+    options.host,
+    '--message-bytes',
+    String(options.messageBytes),
+  ]);
   return { ...child, host: options.host };
 }

@@ -122,8 +122,14 @@ export async function measureLogins(name: string, count: number, concurrency: nu
     mean: total.reduce((sum, t) => sum + t, 0) / Math.max(1, total.length),
     p50: percentile(total, 0.5),
     p99: percentile(total, 0.99),
-    greetingP50: percentile(samples.map((s) => s.greeting).sort((a, b) => a - b), 0.5),
-    loginP50: percentile(samples.map((s) => s.login).sort((a, b) => a - b), 0.5),
+    greetingP50: percentile(
+      samples.map((s) => s.greeting).sort((a, b) => a - b),
+      0.5,
+    ),
+    loginP50: percentile(
+      samples.map((s) => s.login).sort((a, b) => a - b),
+      0.5,
+    ),
   };
 }
 
@@ -134,7 +140,10 @@ export function percentile(sorted: readonly number[], q: number): number {
 }
 
 export function median(values: readonly number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 0.5);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 }
 
 /** A field of /proc/<pid>/status in bytes (VmRSS, VmHWM: the kernel reports kB). */

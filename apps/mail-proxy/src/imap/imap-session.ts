@@ -3,7 +3,21 @@
  * against the codec's verb table, the login relayed to the user's mailbox server (see
  * imap-upstream-login.ts), then a splice. What IMAP and POP3 share is in MailSession.
  */
-import { encodeCapability, encodeContinuation, encodeIdResponse, encodeTagged, encodeUntaggedStatus, IMAP_VERBS, ImapCommandFramer, imapInputHalts, redactCommand, toImapClientInput, type ImapClientInput, type ImapCommand, type ImapIdParam } from '@postern/imap-codec';
+import {
+  encodeCapability,
+  encodeContinuation,
+  encodeIdResponse,
+  encodeTagged,
+  encodeUntaggedStatus,
+  IMAP_VERBS,
+  ImapCommandFramer,
+  imapInputHalts,
+  redactCommand,
+  toImapClientInput,
+  type ImapClientInput,
+  type ImapCommand,
+  type ImapIdParam,
+} from '@postern/imap-codec';
 import type { AcceptedConnection } from '../client-link';
 import type { Refusal, StartTlsMode } from '../command-policy';
 import { haltingDecoder } from '../halting-decoder';
@@ -35,7 +49,11 @@ const SASL_FAILURES: Record<Exclude<SaslFailure, 'gone'>, string> = {
 class ImapSession extends MailSession<ImapClientInput> {
   protected readonly postAuthIdleMs = Limits.postAuthIdleImapMs;
   protected readonly preAuthState = 'not-authenticated';
-  protected readonly decoder = haltingDecoder(new ImapCommandFramer({ maxLineBytes: Limits.preAuthLineBytes, maxLiteralBytes: Limits.preAuthLiteralBytes }), toImapClientInput, imapInputHalts);
+  protected readonly decoder = haltingDecoder(
+    new ImapCommandFramer({ maxLineBytes: Limits.preAuthLineBytes, maxLiteralBytes: Limits.preAuthLiteralBytes }),
+    toImapClientInput,
+    imapInputHalts,
+  );
   private clientName: string | undefined;
   private clientVersion: string | undefined;
 
@@ -47,7 +65,10 @@ class ImapSession extends MailSession<ImapClientInput> {
     return encodeUntaggedStatus('BYE', text);
   }
   protected loginFailedReply(tag: string | undefined, kind: 'failed' | 'temporary'): Uint8Array {
-    const { text, code } = kind === 'failed' ? { text: 'Authentication failed', code: 'AUTHENTICATIONFAILED' } : { text: 'Service temporarily unavailable, try again later', code: 'UNAVAILABLE' };
+    const { text, code } =
+      kind === 'failed'
+        ? { text: 'Authentication failed', code: 'AUTHENTICATIONFAILED' }
+        : { text: 'Service temporarily unavailable, try again later', code: 'UNAVAILABLE' };
     return tag === undefined ? encodeUntaggedStatus('NO', text, code) : encodeTagged(tag, 'NO', text, code);
   }
   protected startTlsMode(): StartTlsMode {
@@ -119,7 +140,8 @@ class ImapSession extends MailSession<ImapClientInput> {
       case 'LOGIN':
         return this.logIn(tag, 'LOGIN', { user: command.userid, password: command.password, authzid: undefined });
       case 'AUTHENTICATE': {
-        if (command.mechanism !== 'PLAIN' || !this.deps.settings().zimbraReverseProxyImapSaslPlainEnabled) return this.reply(tag, 'NO', 'Unsupported authentication mechanism', 'CANNOT');
+        if (command.mechanism !== 'PLAIN' || !this.deps.settings().zimbraReverseProxyImapSaslPlainEnabled)
+          return this.reply(tag, 'NO', 'Unsupported authentication mechanism', 'CANNOT');
         const credentials = await this.saslPlain(command.initialResponse, (input) => (input.kind === 'sasl-line' ? input.response : undefined));
         if (typeof credentials !== 'string') return this.logIn(tag, 'AUTHENTICATE', credentials);
         if (credentials !== 'gone') this.reply(tag, 'BAD', SASL_FAILURES[credentials]);

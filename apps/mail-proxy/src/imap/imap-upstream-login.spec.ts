@@ -6,8 +6,12 @@ const bytes = (text: string) => Buffer.from(text, 'latin1');
 describe('IMAP upstream reader', () => {
   it('reads a greeting with capabilities, and hands back what follows the tagged reply', () => {
     const reader = createImapUpstreamReader();
-    expect(reader.push(bytes('* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+] ready\r\n'))).toMatchObject([{ type: 'untagged', status: 'OK', code: { name: 'CAPABILITY' } }]);
-    expect(reader.push(bytes('p2 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n* 3 EXI'))).toMatchObject([{ type: 'tagged', tag: 'p2', status: 'OK', code: { name: 'CAPABILITY' } }]);
+    expect(reader.push(bytes('* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+] ready\r\n'))).toMatchObject([
+      { type: 'untagged', status: 'OK', code: { name: 'CAPABILITY' } },
+    ]);
+    expect(reader.push(bytes('p2 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n* 3 EXI'))).toMatchObject([
+      { type: 'tagged', tag: 'p2', status: 'OK', code: { name: 'CAPABILITY' } },
+    ]);
     expect(Buffer.from(reader.drainBuffered()).toString('latin1')).toBe('* 3 EXI');
   });
 

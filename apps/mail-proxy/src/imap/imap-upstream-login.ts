@@ -7,7 +7,15 @@
  * would not (`a]`, a long one) must not turn good credentials into a failure. The final reply goes
  * back to the client under the client's tag.
  */
-import { encodeCommand, encodeIdCommand, encodeLoginCommand, ImapResponseReader, parseCapabilities, type ImapIdParam, type ImapResponseEvent } from '@postern/imap-codec';
+import {
+  encodeCommand,
+  encodeIdCommand,
+  encodeLoginCommand,
+  ImapResponseReader,
+  parseCapabilities,
+  type ImapIdParam,
+  type ImapResponseEvent,
+} from '@postern/imap-codec';
 import { encodeSaslPlain, encodeSaslResponseLine } from '@postern/sasl';
 import type { Deadline } from '@postern/service-kit';
 import { Limits } from '../limits';
@@ -37,7 +45,8 @@ export function imapUpstreamLogin(options: ImapLoginOptions): UpstreamLogin<Imap
     createReader: createImapUpstreamReader,
     async greeting(upstream, deadline) {
       const greeting = await upstream.next(deadline, 'greeting');
-      if (greeting.type !== 'untagged' || greeting.status !== 'OK') throw unavailable(`upstream greeting was not OK: ${greeting.type === 'untagged' ? greeting.status : greeting.type}`);
+      if (greeting.type !== 'untagged' || greeting.status !== 'OK')
+        throw unavailable(`upstream greeting was not OK: ${greeting.type === 'untagged' ? greeting.status : greeting.type}`);
       return greeting.code?.name === 'CAPABILITY' ? new Set(parseCapabilities(greeting.code.text)) : new Set<string>();
     },
     credentials: (upstream, login, deadline) => credentials(upstream, login, deadline, options),
@@ -49,7 +58,12 @@ export function imapUpstreamLogin(options: ImapLoginOptions): UpstreamLogin<Imap
  * Zimbra announce) it is pipelined behind ID: one round trip instead of two. Otherwise each
  * synchronizing part waits for the server's `+`.
  */
-async function credentials(upstream: UpstreamConnection<ImapUpstreamEvent>, login: UpstreamLoginInput<Set<string>>, deadline: Deadline, options: ImapLoginOptions): Promise<UpstreamAnswer> {
+async function credentials(
+  upstream: UpstreamConnection<ImapUpstreamEvent>,
+  login: UpstreamLoginInput<Set<string>>,
+  deadline: Deadline,
+  options: ImapLoginOptions,
+): Promise<UpstreamAnswer> {
   const relay = login.context.relay;
   const parts = loginParts(login, options.verb);
   const id = options.id ? encodeIdCommand(UPSTREAM_ID_TAG, options.id, { literalPlus: false })[0]! : undefined;
@@ -94,7 +108,12 @@ function loginParts({ route, request, greeting: capabilities }: UpstreamLoginInp
 }
 
 /** The tagged reply to `tag`, or how the login ended before it (a BYE). Untagged responses are handled on the way. */
-async function nextTagged(upstream: UpstreamConnection<ImapUpstreamEvent>, tag: string, deadline: Deadline, relay: (bytes: Uint8Array) => void): Promise<Tagged | UpstreamAnswer> {
+async function nextTagged(
+  upstream: UpstreamConnection<ImapUpstreamEvent>,
+  tag: string,
+  deadline: Deadline,
+  relay: (bytes: Uint8Array) => void,
+): Promise<Tagged | UpstreamAnswer> {
   for (;;) {
     const event = await upstream.next(deadline, 'tagged reply');
     if (event.type === 'tagged' && event.tag === tag) return event;
@@ -104,7 +123,12 @@ async function nextTagged(upstream: UpstreamConnection<ImapUpstreamEvent>, tag: 
 }
 
 /** Waits for the upstream's `+`: undefined when it came, else how the command ended instead. */
-async function continuation(upstream: UpstreamConnection<ImapUpstreamEvent>, deadline: Deadline, relay: (bytes: Uint8Array) => void, clientTag: string): Promise<UpstreamAnswer | undefined> {
+async function continuation(
+  upstream: UpstreamConnection<ImapUpstreamEvent>,
+  deadline: Deadline,
+  relay: (bytes: Uint8Array) => void,
+  clientTag: string,
+): Promise<UpstreamAnswer | undefined> {
   for (;;) {
     const event = await upstream.next(deadline, 'continuation');
     if (event.type === 'continuation') return undefined;

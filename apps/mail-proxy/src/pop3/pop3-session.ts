@@ -4,7 +4,18 @@
  * the user's mailbox server (see pop3-upstream-login.ts), then a splice. What IMAP and POP3 share
  * is in MailSession.
  */
-import { encodeErr, encodeMultiline, encodeOk, Pop3CommandFramer, pop3InputHalts, POP3_VERBS, redactPop3Command, toPop3ClientInput, type Pop3ClientInput, type Pop3Command } from '@postern/pop3-codec';
+import {
+  encodeErr,
+  encodeMultiline,
+  encodeOk,
+  Pop3CommandFramer,
+  pop3InputHalts,
+  POP3_VERBS,
+  redactPop3Command,
+  toPop3ClientInput,
+  type Pop3ClientInput,
+  type Pop3Command,
+} from '@postern/pop3-codec';
 import type { AcceptedConnection } from '../client-link';
 import type { Refusal, StartTlsMode } from '../command-policy';
 import { haltingDecoder } from '../halting-decoder';

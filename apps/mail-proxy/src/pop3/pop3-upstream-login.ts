@@ -37,7 +37,12 @@ export function pop3UpstreamLogin(options: Pop3LoginOptions): UpstreamLogin<Pop3
   };
 }
 
-async function credentials(upstream: UpstreamConnection<Pop3UpstreamEvent>, login: UpstreamLoginInput<Greeting>, deadline: Deadline, options: Pop3LoginOptions): Promise<UpstreamAnswer> {
+async function credentials(
+  upstream: UpstreamConnection<Pop3UpstreamEvent>,
+  login: UpstreamLoginInput<Greeting>,
+  deadline: Deadline,
+  options: Pop3LoginOptions,
+): Promise<UpstreamAnswer> {
   const { route, request, greeting, context } = login;
   if (greeting.xclient) {
     upstream.write(encodeXclient(context.clientIp, context.clientPort));
@@ -71,7 +76,9 @@ async function credentials(upstream: UpstreamConnection<Pop3UpstreamEvent>, logi
 }
 
 function answer(event: Pop3UpstreamEvent): UpstreamAnswer {
-  return event.type === 'ok' || event.type === 'multiline' ? { kind: 'ok', reply: event.raw } : { kind: 'refused', reply: event.raw, refusal: event.type === 'err' };
+  return event.type === 'ok' || event.type === 'multiline'
+    ? { kind: 'ok', reply: event.raw }
+    : { kind: 'refused', reply: event.raw, refusal: event.type === 'err' };
 }
 
 /** The codec's reader: a line that is no POP3 reply is skipped; a stopped reader fails the login. */

@@ -15,7 +15,6 @@ export interface AuthenticateArgs {
   readonly initialResponse: SecretValue | null;
 }
 
-
 function parse(r: ArgReader): AuthenticateArgs {
   r.sp();
   const mechanism = r.atom().toUpperCase();
