@@ -68,8 +68,19 @@ export class ClientLink {
     return !this.closed && !this.current.destroyed && this.current.writable;
   }
 
+  /**
+   * Queues a reply. Replies written in the same turn of the event loop (answers to pipelined
+   * commands, a tagged line after its untagged ones) leave in one write: the socket is corked until
+   * the turn ends.
+   */
   write(data: string | Uint8Array): void {
-    if (this.writable) this.current.write(data);
+    if (!this.writable) return;
+    const socket = this.current;
+    if (socket.writableCorked === 0) {
+      socket.cork();
+      process.nextTick(() => socket.uncork());
+    }
+    socket.write(data);
   }
 
   /** Ends the connection after the queued writes (a goodbye); destroys it if the client lingers. */

@@ -1,6 +1,9 @@
 /**
  * Every directory setting Postern reads, by its Zimbra attribute name, with Zimbra's default
  * (see the reference on Zimbra's proxy) unless a comment says why Postern differs.
+ *
+ * Long on purpose: it is the registry, one entry per attribute, grouped by the part that reads
+ * it; splitting it would scatter what an operator looks up in one place.
  */
 import { booleanSetting, durationSetting, enumSetting, integerSetting, listSetting, portSetting, stringSetting, type SettingDefinition } from './setting';
 
