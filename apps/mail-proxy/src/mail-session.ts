@@ -30,6 +30,12 @@ export type SessionState = 'greeting' | 'ready' | 'tls-handshake' | 'login' | 'p
 /** Why a SASL PLAIN exchange gave no credentials; each protocol words its own reply. */
 export type SaslFailure = 'aborted' | 'invalid-line' | 'not-a-response' | 'invalid-plain' | 'gone';
 
+/** Starts a session (greeting after the connect check, timers) and hands it to the listener. */
+export function startSession(session: MailSession<unknown>): Session {
+  session.start();
+  return session;
+}
+
 /** One limiter per process: client notices are rate-limited per address across all sessions. */
 const processNotices = new ClientNoticeLimiter();
 

@@ -18,20 +18,16 @@ import {
   type ImapCommand,
   type ImapIdParam,
 } from '@postern/imap-codec';
-import type { AcceptedConnection } from '../client-link';
 import type { Refusal, StartTlsMode } from '../command-policy';
 import { haltingDecoder } from '../halting-decoder';
 import { Limits } from '../limits';
 import type { LoginRequest } from '../login-flow';
-import { MailSession, type SaslFailure } from '../mail-session';
-import type { Session, SessionDeps } from '../session';
+import { MailSession, startSession, type SaslFailure } from '../mail-session';
+import type { SessionFactory } from '../session';
 import { imapUpstreamLogin } from './imap-upstream-login';
 
-export function createImapSession(connection: AcceptedConnection, deps: SessionDeps): Session {
-  const session = new ImapSession(connection, deps);
-  session.start();
-  return session;
-}
+/** Starts an IMAP session on an accepted connection. */
+export const createImapSession: SessionFactory = (connection, deps) => startSession(new ImapSession(connection, deps));
 
 const REFUSALS: Record<Refusal, { status: 'BAD' | 'NO'; text: string; code?: string }> = {
   'wrong-state': { status: 'BAD', text: 'Command not valid before login' },

@@ -16,20 +16,16 @@ import {
   type Pop3ClientInput,
   type Pop3Command,
 } from '@postern/pop3-codec';
-import type { AcceptedConnection } from '../client-link';
 import type { Refusal, StartTlsMode } from '../command-policy';
 import { haltingDecoder } from '../halting-decoder';
 import { Limits } from '../limits';
 import type { LoginRequest } from '../login-flow';
-import { MailSession, type SaslFailure } from '../mail-session';
-import type { Session, SessionDeps } from '../session';
+import { MailSession, startSession, type SaslFailure } from '../mail-session';
+import type { SessionFactory } from '../session';
 import { pop3UpstreamLogin } from './pop3-upstream-login';
 
-export function createPop3Session(connection: AcceptedConnection, deps: SessionDeps): Session {
-  const session = new Pop3Session(connection, deps);
-  session.start();
-  return session;
-}
+/** Starts a POP3 session on an accepted connection. */
+export const createPop3Session: SessionFactory = (connection, deps) => startSession(new Pop3Session(connection, deps));
 
 const REFUSALS: Record<Refusal, { text: string; code?: string }> = {
   'wrong-state': { text: 'Command not valid in this state' },
