@@ -65,8 +65,16 @@ class LineClient {
   async closedByServer(): Promise<void> {
     while (!this.ended) await new Promise<void>((resolve) => (this.wake = resolve));
   }
+  /** Sends FIN: nothing more from this client, replies still welcome. */
+  halfClose(): void {
+    this.socket.end();
+  }
   close(): void {
     this.socket.destroy();
+  }
+  /** Leaves with a reset (RST): a client gone for good, not one that half-closed. */
+  reset(): void {
+    this.socket.resetAndDestroy();
   }
 }
 
@@ -112,6 +120,8 @@ interface Harness {
   metrics: MailProxyMetrics;
   registry: Registry;
   sessions: Session[];
+  /** The server side of each accepted connection. */
+  sockets: Socket[];
 }
 
 const servers: Server[] = [];
@@ -142,14 +152,17 @@ async function listen(protocol: 'imap' | 'pop3', overrides: Partial<SessionDeps>
     ...overrides,
   };
   const sessions: Session[] = [];
-  const server = createServer((socket) => {
+  const sockets: Socket[] = [];
+  // Half-open as the real listeners are: a client's FIN leaves the session to answer and close.
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
     const create = protocol === 'imap' ? createImapSession : createPop3Session;
+    sockets.push(socket);
     sessions.push(create({ socket, protocol, implicitTls: false, id: `s${sessions.length}` }, deps));
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
-  return { port: typeof address === 'object' && address ? address.port : 0, metrics, registry, sessions };
+  return { port: typeof address === 'object' && address ? address.port : 0, metrics, registry, sessions, sockets };
 }
 
 async function metric(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
@@ -214,6 +227,19 @@ describe('a session before login', () => {
     expect(await metric(registry, 'postern_mail_limit_violations_total', { limit: 'talked-before-greeting' })).toBe(1);
     // The login was never looked at: only the connect check reached the throttle.
     expect(throttle.requests.map((r) => r.kind)).toEqual(['connect']);
+  });
+
+  it('greets a client that half-closed during the connect check, then closes', async () => {
+    const throttle = new ScriptedThrottle({}, true);
+    const { port, registry, sockets } = await listen('imap', { throttle });
+    const client = await LineClient.connect({ port });
+    client.halfClose();
+    // The FIN has reached the session before its greeting.
+    await until(async () => sockets[0]?.readableEnded === true);
+    throttle.open();
+    expect(await client.line()).toMatch(/^\* OK /);
+    await client.closedByServer();
+    expect(await metric(registry, 'postern_mail_sessions', {})).toBe(0);
   });
 
   it('says the IP message instead of a greeting when the connect check denies', async () => {
@@ -287,7 +313,7 @@ describe('a session before login', () => {
     c.close();
   });
 
-  it('closes the upstream and counts nothing when the client leaves during the login', async () => {
+  it('closes the upstream and counts nothing when the client resets the connection during the login', async () => {
     // A mailbox server that greets at once and answers LOGIN only once the client has gone.
     let loginSeen!: () => void;
     let upstreamClosed!: () => void;
@@ -298,7 +324,7 @@ describe('a session before login', () => {
       socket.write('* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n');
       socket.on('data', (data: Buffer) => {
         if (!/LOGIN/.test(data.toString('latin1'))) return;
-        answer = () => socket.writable && socket.write('a OK Logged in\r\n');
+        answer = () => socket.writable && socket.write('p2 OK Logged in\r\n');
         loginSeen();
       });
       socket.on('close', upstreamClosed);
@@ -313,7 +339,8 @@ describe('a session before login', () => {
     await c.line();
     c.send('a LOGIN bob@example.com secret\r\n');
     await seen;
-    c.close();
+    // A FIN would be a half-close, answered after the login; a reset is a client gone.
+    c.reset();
     // Once the proxy has seen the client go (its pre-auth session count drops), the upstream says OK.
     await until(async () => (await metric(registry, 'postern_mail_sessions', { state: 'preauth' })) === 0);
     answer!();

@@ -225,6 +225,8 @@ export abstract class MailSession<Input> implements Session {
     if (this.state !== 'greeting') return;
     this.state = 'ready';
     this.write(this.greetingLine());
+    // A client that half-closed while the connect check ran has nothing more to say.
+    if (this.link.ended) this.close();
   }
 
   /** Handles queued client input one item at a time: replies keep the order of the commands. */
