@@ -240,20 +240,27 @@ describe('any login the codec accepts', () => {
   // The fixture's accounts whose mailbox server runs here (frank and grace are locked; erin and
   // henry have external routes to servers of their own, which do not run in this test).
   const accounts = ['alice@example.com', 'bob@example.com', 'carol@example.org'];
-  const user = fc.oneof(fc.constantFrom(...accounts), fc.string({ minLength: 1, maxLength: 40, unit: 'grapheme' }));
+  // Names of Object.prototype's members too: a lookup keyed by user name must not find them.
+  const user = fc.oneof(
+    fc.constantFrom(...accounts),
+    fc.constantFrom('constructor', '__proto__', 'toString'),
+    fc.string({ minLength: 1, maxLength: 40, unit: 'grapheme' }),
+  );
   const password = fc.oneof(fc.constant(undefined), fc.string({ minLength: 1, maxLength: 40, unit: 'binary' }));
 
   it('logs in or gets a defined refusal, never UNAVAILABLE while the mailbox server is up', async () => {
     await fc.assert(
       fc.asyncProperty(tag, user, password, async (t, u, p) => {
-        const secret = p ?? DEMO_PASSWORDS[u] ?? 'x';
+        // Own keys only: a generated name such as `constructor` is no account.
+        const known = Object.hasOwn(DEMO_PASSWORDS, u) ? DEMO_PASSWORDS[u] : undefined;
+        const secret = p ?? known ?? 'x';
         const c = await greeted(proxy.imap);
         try {
           c.send(login(t, u, secret));
           const reply = (await c.until(`${t} `)).at(-1)!;
           expect(reply).not.toContain('UNAVAILABLE');
           // A refusal is NO (wrong credentials, unknown user) or BAD (a password IMAP cannot carry, such as NUL).
-          const good = DEMO_PASSWORDS[u] === secret && accounts.includes(u);
+          const good = known === secret && accounts.includes(u);
           expect({ reply: reply.startsWith(`${t} OK `) ? 'OK' : reply.startsWith(`${t} NO `) || reply.startsWith(`${t} BAD `) ? 'refused' : reply }).toEqual({
             reply: good ? 'OK' : 'refused',
           });
