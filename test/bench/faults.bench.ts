@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   freePort,
+  LIMITS_ON_NEVER_DENY,
   removeDir,
   scratchDir,
   startMemcached,
@@ -48,13 +49,7 @@ const USERS = Number(values.users);
 const LOG_LEVEL = values['log-level'];
 
 const STANDIN_HOST = '127.0.0.4';
-const NEVER = 1_000_000_000;
-const LIMITS_ON = {
-  zimbraReverseProxyIPLoginImapLimit: NEVER,
-  zimbraReverseProxyUserLoginLimit: NEVER,
-  posternFailedLoginUserLimit: NEVER,
-  posternFailedLoginIpLimit: NEVER,
-};
+const LIMITS_ON = LIMITS_ON_NEVER_DENY;
 /** How long the login after the drill is waited for before it is reported as still waiting. */
 const AFTER_WAIT_MS = 15_000;
 
@@ -213,7 +208,7 @@ function table(rows: readonly Row[]): string {
 
 async function main(): Promise<void> {
   process.stdout.write(
-    `bench:faults — ${CLIENTS} clients, ${SECONDS} s per row, one part killed with SIGKILL at ${KILL_AT} s; every login limit on (${NEVER}), fail open\n\n`,
+    `bench:faults — ${CLIENTS} clients, ${SECONDS} s per row, one part killed with SIGKILL at ${KILL_AT} s; every login limit on (${LIMITS_ON.zimbraReverseProxyUserLoginLimit}), fail open\n\n`,
   );
   const dir = await scratchDir('bench-faults');
   try {

@@ -2,7 +2,7 @@
  * Starts Postern's own services as real processes from their build output (`npm run build`),
  * exactly as an operator runs them: configuration through POSTERN_* variables.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, startProcess, waitFor, type ManagedProcess } from './process';
 
@@ -55,6 +55,36 @@ export async function startService(app: string, env: Record<string, string>): Pr
     },
     stop: () => proc.stop(15_000),
   };
+}
+
+/** Every login limit on, set too high to deny: each login is checked (and counted) by the throttle. */
+export const LIMITS_ON_NEVER_DENY = {
+  zimbraReverseProxyIPLoginImapLimit: 1_000_000_000,
+  zimbraReverseProxyUserLoginLimit: 1_000_000_000,
+  posternFailedLoginUserLimit: 1_000_000_000,
+  posternFailedLoginIpLimit: 1_000_000_000,
+} as const;
+
+/** A mail-proxy process and the ports it listens on (loopback). */
+export interface MailProxyProcess {
+  readonly service: ServiceProcess;
+  readonly imap: number;
+  readonly imaps: number;
+  readonly pop3: number;
+  readonly pop3s: number;
+}
+
+/**
+ * Starts a mail-proxy on four free loopback ports with `attributes` (Zimbra settings) in a config
+ * file `<dir>/<name>.json`; `env` names NATS, memcached, certificates.
+ */
+export async function startMailProxy(dir: string, name: string, env: Record<string, string>, attributes: Record<string, unknown>): Promise<MailProxyProcess> {
+  const [imap, imaps, pop3, pop3s] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const file = join(dir, `${name}.json`);
+  const ports = { zimbraImapProxyBindPort: imap, zimbraImapSSLProxyBindPort: imaps, zimbraPop3ProxyBindPort: pop3, zimbraPop3SSLProxyBindPort: pop3s };
+  writeFileSync(file, JSON.stringify({ attributes: { ...attributes, ...ports } }));
+  const service = await startService('mail-proxy', { ...env, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' });
+  return { service, imap, imaps, pop3, pop3s };
 }
 
 /** Sums the samples of `name` whose labels include `labels`, in Prometheus text format. */

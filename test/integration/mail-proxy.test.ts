@@ -11,7 +11,6 @@ import {
   directoryEnv,
   DEMO_PASSWORDS,
   directoryLdifFor,
-  freePort,
   LineClient,
   PATIENT_BUDGETS,
   makeCertificate,
@@ -20,53 +19,31 @@ import {
   startMailboxServers,
   startMemcached,
   startNats,
+  startMailProxy,
   startService,
   startSlapd,
   stopAll,
   type MailboxServers,
+  type MailProxyProcess,
   type ServiceProcess,
   type SlapdServer,
   waitFor,
 } from '../harness';
 
-interface Proxy {
-  service: ServiceProcess;
-  imap: number;
-  imaps: number;
-  pop3: number;
-  pop3s: number;
-}
-
 let dir: string;
 let ca: string;
 let upstreams: MailboxServers;
-let plain: Proxy; // plain to upstream, STARTTLS "on"
-let secure: Proxy; // TLS to upstream, STARTTLS "only" (the default)
+let plain: MailProxyProcess; // plain to upstream, STARTTLS "on"
+let secure: MailProxyProcess; // TLS to upstream, STARTTLS "only" (the default)
 let lookup: ServiceProcess;
 let slapd: SlapdServer;
 let tlsEnv: Record<string, string>;
 
 const BIG_MESSAGE_BYTES = 10 * 1024 * 1024;
 
-async function startProxy(name: string, env: Record<string, string>, attributes: Record<string, unknown>): Promise<Proxy> {
-  const [imap, imaps, pop3, pop3s] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const file = join(dir, `${name}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify({
-      attributes: {
-        zimbraImapProxyBindPort: imap,
-        zimbraImapSSLProxyBindPort: imaps,
-        zimbraPop3ProxyBindPort: pop3,
-        zimbraPop3SSLProxyBindPort: pop3s,
-        zimbraReverseProxyAuthWaitInterval: '200ms',
-        ...PATIENT_BUDGETS,
-        ...attributes,
-      },
-    }),
-  );
-  const service = await startService('mail-proxy', { ...env, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' });
-  return { service, imap, imaps, pop3, pop3s };
+/** A mail-proxy with this file's common settings (a short auth-wait, patient NATS budgets) and `attributes`. */
+function startProxy(name: string, env: Record<string, string>, attributes: Record<string, unknown>): Promise<MailProxyProcess> {
+  return startMailProxy(dir, name, env, { zimbraReverseProxyAuthWaitInterval: '200ms', ...PATIENT_BUDGETS, ...attributes });
 }
 
 beforeAll(async () => {

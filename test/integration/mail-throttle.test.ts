@@ -13,7 +13,6 @@ import {
   directoryEnv,
   DEMO_PASSWORDS,
   directoryLdifFor,
-  freePort,
   LineClient,
   PATIENT_BUDGETS,
   removeDir,
@@ -25,6 +24,8 @@ import {
   startSlapd,
   stopAll,
   type ServiceProcess,
+  startMailProxy,
+  type MailProxyProcess,
 } from '../harness';
 
 const IMAP_IP_LIMIT = 4;
@@ -49,23 +50,12 @@ const ATTRIBUTES = {
   zimbraReverseProxyMailMode: 'http',
 };
 
-interface Frontend {
-  service: ServiceProcess;
-  imap: number;
-  pop3: number;
-}
-
 let dir: string;
-let proxies: [Frontend, Frontend];
+let proxies: [MailProxyProcess, MailProxyProcess];
 let throttles: ServiceProcess[];
 
-async function startFrontend(name: string, env: Record<string, string>): Promise<Frontend> {
-  const [imap, imaps, pop3, pop3s] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const file = join(dir, `${name}.json`);
-  const ports = { zimbraImapProxyBindPort: imap, zimbraImapSSLProxyBindPort: imaps, zimbraPop3ProxyBindPort: pop3, zimbraPop3SSLProxyBindPort: pop3s };
-  writeFileSync(file, JSON.stringify({ attributes: { ...ATTRIBUTES, ...PATIENT_BUDGETS, ...ports } }));
-  const service = await startService('mail-proxy', { ...env, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' });
-  return { service, imap, pop3 };
+function startFrontend(name: string, env: Record<string, string>): Promise<MailProxyProcess> {
+  return startMailProxy(dir, name, env, { ...ATTRIBUTES, ...PATIENT_BUDGETS });
 }
 
 beforeAll(async () => {

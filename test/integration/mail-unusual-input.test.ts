@@ -3,14 +3,11 @@
  * server would refuse, clients that half-close, clients that never log in, clients that make the
  * same mistake thousands of times, and any login the codec accepts (fast-check).
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DEMO_PASSWORDS,
   directoryLdifFor,
-  freePort,
   LineClient,
   PATIENT_BUDGETS,
   makeCertificate,
@@ -19,49 +16,31 @@ import {
   startMailboxServers,
   startMemcached,
   startNats,
+  startMailProxy,
   startService,
   startSlapd,
   stopAll,
   type MailboxServers,
-  type ServiceProcess,
+  type MailProxyProcess,
 } from '../harness';
-
-interface Proxy {
-  service: ServiceProcess;
-  imap: number;
-  imaps: number;
-  pop3: number;
-}
 
 let dir: string;
 let ca: string;
 let upstreams: MailboxServers;
-let proxy: Proxy;
-let patient: Proxy; // a short time limit to log in
+let proxy: MailProxyProcess;
+let patient: MailProxyProcess; // a short time limit to log in
 
-async function startProxy(name: string, env: Record<string, string>, attributes: Record<string, unknown>): Promise<Proxy> {
-  const [imap, imaps, pop3, pop3s] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const file = join(dir, `${name}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify({
-      attributes: {
-        zimbraImapProxyBindPort: imap,
-        zimbraImapSSLProxyBindPort: imaps,
-        zimbraPop3ProxyBindPort: pop3,
-        zimbraPop3SSLProxyBindPort: pop3s,
-        zimbraReverseProxyAuthWaitInterval: '10ms',
-        ...PATIENT_BUDGETS,
-        zimbraReverseProxySSLToUpstreamEnabled: false,
-        zimbraReverseProxyImapStartTlsMode: 'on',
-        zimbraReverseProxyPop3StartTlsMode: 'on',
-        zimbraReverseProxyMailMode: 'http',
-        ...attributes,
-      },
-    }),
-  );
-  const service = await startService('mail-proxy', { ...env, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' });
-  return { service, imap, imaps, pop3 };
+/** A mail-proxy with plain upstreams, STARTTLS offered, a short auth-wait and patient NATS budgets, plus `attributes`. */
+function startProxy(name: string, env: Record<string, string>, attributes: Record<string, unknown>): Promise<MailProxyProcess> {
+  return startMailProxy(dir, name, env, {
+    zimbraReverseProxyAuthWaitInterval: '10ms',
+    ...PATIENT_BUDGETS,
+    zimbraReverseProxySSLToUpstreamEnabled: false,
+    zimbraReverseProxyImapStartTlsMode: 'on',
+    zimbraReverseProxyPop3StartTlsMode: 'on',
+    zimbraReverseProxyMailMode: 'http',
+    ...attributes,
+  });
 }
 
 beforeAll(async () => {

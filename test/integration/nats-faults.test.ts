@@ -20,7 +20,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DEMO_PASSWORDS,
   directoryLdifFor,
-  freePort,
   LineClient,
   removeDir,
   scratchDir,
@@ -36,15 +35,12 @@ import {
   type NatsServer,
   type ServiceProcess,
   type SlapdServer,
+  LIMITS_ON_NEVER_DENY,
+  startMailProxy,
+  type MailProxyProcess,
 } from '../harness';
 
-const NEVER = 1_000_000_000;
-const LIMITS_ON = {
-  zimbraReverseProxyIPLoginImapLimit: NEVER,
-  zimbraReverseProxyUserLoginLimit: NEVER,
-  posternFailedLoginUserLimit: NEVER,
-  posternFailedLoginIpLimit: NEVER,
-};
+const LIMITS_ON = LIMITS_ON_NEVER_DENY;
 const FRONTEND = {
   ...LIMITS_ON,
   zimbraReverseProxyAuthWaitInterval: '100ms',
@@ -66,17 +62,8 @@ const LOGINS_AFTER_FAULT = 30;
 
 let dir: string;
 
-interface Frontend {
-  readonly service: ServiceProcess;
-  readonly imap: number;
-}
-
-async function startFrontend(name: string, common: Record<string, string>, attributes: Record<string, unknown> = {}): Promise<Frontend> {
-  const [imap, imaps, pop3, pop3s] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const file = join(dir, `${name}.json`);
-  const ports = { zimbraImapProxyBindPort: imap, zimbraImapSSLProxyBindPort: imaps, zimbraPop3ProxyBindPort: pop3, zimbraPop3SSLProxyBindPort: pop3s };
-  writeFileSync(file, JSON.stringify({ attributes: { ...FRONTEND, ...attributes, ...ports } }));
-  return { service: await startService('mail-proxy', { ...common, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' }), imap };
+function startFrontend(name: string, common: Record<string, string>, attributes: Record<string, unknown> = {}): Promise<MailProxyProcess> {
+  return startMailProxy(dir, name, common, { ...FRONTEND, ...attributes });
 }
 
 function startThrottle(common: Record<string, string>, attributes: Record<string, unknown> = LIMITS_ON): Promise<ServiceProcess> {
@@ -154,10 +141,10 @@ async function greeting(port: number): Promise<{ line: string; ms: number }> {
 }
 
 const checksAnswered = (throttle: ServiceProcess) => throttle.metric('postern_throttle_checks_total');
-const fallbacks = (proxy: Frontend, labels: Record<string, string> = {}) => proxy.service.metric('postern_mail_throttle_fallbacks_total', labels);
+const fallbacks = (proxy: MailProxyProcess, labels: Record<string, string> = {}) => proxy.service.metric('postern_mail_throttle_fallbacks_total', labels);
 
 /** Three connections to the fail-closed proxy are refused with the IP message, at once, and counted. */
-async function expectImmediateRefusals(closed: Frontend): Promise<void> {
+async function expectImmediateRefusals(closed: MailProxyProcess): Promise<void> {
   const before = await fallbacks(closed, { verdict: 'deny', code: ErrorCode.Unavailable });
   for (let i = 0; i < 3; i++) {
     const { line, ms } = await greeting(closed.imap);
@@ -181,8 +168,8 @@ describe('one NATS server, limits on: instances and the bus die under a login lo
   let nats: NatsServer;
   let common: Record<string, string>;
   let throttles: ServiceProcess[];
-  let open: Frontend;
-  let closed: Frontend;
+  let open: MailProxyProcess;
+  let closed: MailProxyProcess;
 
   beforeAll(async () => {
     upstreams = await startMailboxServers();
