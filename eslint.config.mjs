@@ -18,6 +18,19 @@ import tseslint from 'typescript-eslint';
  * routing and throttle (the frontends' clients), one per app, and test. Every type and every scope
  * has a constraint: a tag without one would let its projects depend on anything.
  */
+/** Every library type: what an app may use (and the tests, apps too). */
+const LIBRARY_TYPES = [
+  'type:contracts',
+  'type:util',
+  'type:config',
+  'type:driver',
+  'type:data-access',
+  'type:runtime',
+  'type:wire-kit',
+  'type:codec',
+  'type:client',
+];
+
 export default [
   { ignores: ['**/dist/**', '**/node_modules/**', '.nx/**', 'tmp/**'] },
   ...tseslint.configs.recommendedTypeChecked,
@@ -75,33 +88,12 @@ export default [
             },
             {
               sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: [
-                'type:contracts',
-                'type:util',
-                'type:config',
-                'type:driver',
-                'type:data-access',
-                'type:runtime',
-                'type:wire-kit',
-                'type:codec',
-                'type:client',
-              ],
+              onlyDependOnLibsWithTags: LIBRARY_TYPES,
               bannedExternalImports: ['ldapts'],
             },
             {
               sourceTag: 'type:test',
-              onlyDependOnLibsWithTags: [
-                'type:contracts',
-                'type:util',
-                'type:config',
-                'type:driver',
-                'type:data-access',
-                'type:runtime',
-                'type:wire-kit',
-                'type:codec',
-                'type:client',
-                'type:app',
-              ],
+              onlyDependOnLibsWithTags: [...LIBRARY_TYPES, 'type:app'],
             },
             // Scopes: what each part of Postern may know of the others.
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache'] },
