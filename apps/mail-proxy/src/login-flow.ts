@@ -14,6 +14,7 @@ import type { Socket } from 'node:net';
 import { ErrorCode, PosternError, type Route, type RouteProtocol, type SecretValue, type ThrottleCheckResult } from '@postern/contracts';
 import type { EffectiveSettings } from '@postern/config';
 import type { RouteResolverPort } from '@postern/route-client';
+import { encodeSaslPlain } from '@postern/sasl';
 import { Deadline } from '@postern/service-kit';
 import type { ThrottlePort } from '@postern/throttle-client';
 import type { LoginOutcome, MailProtocol, MailProxyMetrics } from './mail-proxy.metrics';
@@ -259,6 +260,17 @@ async function openUpstream<E extends { raw?: Uint8Array }, G>(
 /** The auth-wait delay: one timer, no thread held. */
 export function authWait(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The SASL PLAIN response a login sends upstream (RFC 4616), the same for IMAP and POP3: the
+ * account's upstream name with the client's password, or, for a delegated login (authzid set),
+ * the client's own identity authenticating for the account the route found.
+ */
+export function upstreamSaslPlain({ route, request }: Pick<UpstreamLoginInput<unknown>, 'route' | 'request'>): string {
+  return request.authzid !== undefined
+    ? encodeSaslPlain({ authzid: route.upstreamUser, authcid: request.user, password: request.password })
+    : encodeSaslPlain({ authcid: route.upstreamUser, password: request.password });
 }
 
 /** A greeting or reply that is not what the protocol expects: a temporary failure for the client. */

@@ -16,10 +16,10 @@ import {
   type ImapIdParam,
   type ImapResponseEvent,
 } from '@postern/imap-codec';
-import { encodeSaslPlain, encodeSaslResponseLine } from '@postern/sasl';
+import { encodeSaslResponseLine } from '@postern/sasl';
 import type { Deadline } from '@postern/service-kit';
 import { Limits } from '../limits';
-import { unavailable, type UpstreamAnswer, type UpstreamLogin, type UpstreamLoginInput } from '../login-flow';
+import { unavailable, upstreamSaslPlain, type UpstreamAnswer, type UpstreamLogin, type UpstreamLoginInput } from '../login-flow';
 import type { ResponseReader, UpstreamConnection } from '../upstream-connection';
 
 /** What the upstream sends during a login, unreadable lines left out. */
@@ -93,12 +93,7 @@ async function credentials(
 /** The login command as writes: the first at once, each next one after the server's `+`. */
 function loginParts({ route, request, greeting: capabilities }: UpstreamLoginInput<Set<string>>, verb: 'LOGIN' | 'AUTHENTICATE'): readonly Uint8Array[] {
   if (verb === 'AUTHENTICATE' || request.authzid !== undefined) {
-    // Delegated (authzid set): the client's own identity authenticates, for the account the route
-    // found; otherwise the account's upstream name with the client's password.
-    const response =
-      request.authzid !== undefined
-        ? encodeSaslPlain({ authzid: route.upstreamUser, authcid: request.user, password: request.password })
-        : encodeSaslPlain({ authcid: route.upstreamUser, password: request.password });
+    const response = upstreamSaslPlain({ route, request });
     const plain = { atom: 'PLAIN' };
     return capabilities.has('SASL-IR')
       ? [encodeCommand(UPSTREAM_LOGIN_TAG, 'AUTHENTICATE', [plain, { atom: response }], { literalPlus: false })[0]!]

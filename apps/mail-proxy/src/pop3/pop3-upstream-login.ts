@@ -7,9 +7,8 @@
  * the codec's encoding: a name or password with a line break in it never becomes a second command.
  */
 import { encodeAuthPlain, encodePass, encodeUser, encodeXclient, encodeXoip, Pop3ResponseReader, type Pop3ResponseEvent } from '@postern/pop3-codec';
-import { encodeSaslPlain } from '@postern/sasl';
 import type { Deadline } from '@postern/service-kit';
-import { unavailable, type UpstreamAnswer, type UpstreamLogin, type UpstreamLoginInput } from '../login-flow';
+import { unavailable, upstreamSaslPlain, type UpstreamAnswer, type UpstreamLogin, type UpstreamLoginInput } from '../login-flow';
 import type { ResponseReader, UpstreamConnection } from '../upstream-connection';
 
 /** What the upstream sends during a login, unreadable lines left out. */
@@ -53,11 +52,7 @@ async function credentials(
     await upstream.next(deadline, 'XOIP');
   }
   if (options.sasl || request.authzid !== undefined) {
-    // Delegated (authzid set): the client's own identity authenticates, for the account the route found.
-    const response =
-      request.authzid !== undefined
-        ? encodeSaslPlain({ authzid: route.upstreamUser, authcid: request.user, password: request.password })
-        : encodeSaslPlain({ authcid: route.upstreamUser, password: request.password });
+    const response = upstreamSaslPlain({ route, request });
     const [first, ...rest] = encodeAuthPlain(response);
     upstream.write(first!);
     for (const part of rest) {
