@@ -71,7 +71,7 @@ export async function removeDir(dir: string): Promise<void> {
 /** Polls `probe` until it resolves true or the deadline passes. */
 export async function waitFor(
   what: string,
-  probe: () => Promise<boolean>,
+  probe: () => Promise<boolean> | boolean,
   { timeoutMs = 15_000, intervalMs = 25 }: { timeoutMs?: number; intervalMs?: number } = {},
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -27,13 +27,16 @@ export interface ServiceProcess {
  */
 export const PATIENT_BUDGETS = { posternThrottleCheckTimeout: '10s', posternRouteLookupRequestTimeout: '60s' } as const;
 
-/** Starts `apps/<app>/dist/main.js` and waits until /health answers 200. */
+/**
+ * Starts `apps/<app>/dist/main.js` and waits until /health answers 200. A frontend runs one worker
+ * process unless `env` sets POSTERN_WORKERS (the cluster has its own test).
+ */
 export async function startService(app: string, env: Record<string, string>): Promise<ServiceProcess> {
   const main = join(root, 'apps', app, 'dist', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
   const httpPort = await freePort();
   const proc = startProcess(app, process.execPath, [main], {
-    env: { ...process.env, POSTERN_HTTP_HOST: '127.0.0.1', POSTERN_HTTP_PORT: String(httpPort), POSTERN_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, POSTERN_HTTP_HOST: '127.0.0.1', POSTERN_HTTP_PORT: String(httpPort), POSTERN_LOG_LEVEL: 'info', POSTERN_WORKERS: '1', ...env },
   });
   const base = `http://127.0.0.1:${httpPort}`;
   await waitFor(

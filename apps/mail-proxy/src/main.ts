@@ -1,10 +1,11 @@
 /**
- * mail-proxy: the IMAP, IMAPS, POP3 and POP3S frontend.
+ * mail-proxy: the IMAP, IMAPS, POP3 and POP3S frontend, a worker process per core
+ * (`POSTERN_WORKERS`, default auto) sharing the listeners.
  * Configuration: POSTERN_* environment variables and the config file's `attributes` (see README);
- * SIGHUP re-reads the file.
+ * SIGHUP re-reads the file in every worker.
  */
 import 'reflect-metadata';
 import { serviceMain } from '@postern/service-kit';
 import { AppModule } from './app.module';
 
-void serviceMain({ name: 'mail-proxy', module: (bootstrap, logger) => AppModule.register(bootstrap, logger) });
+void serviceMain({ name: 'mail-proxy', workers: true, module: (bootstrap, logger) => AppModule.register(bootstrap, logger) });

@@ -3,6 +3,7 @@
  * and the directory are, and its own name). From the environment, over a JSON config file.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { ConfigError } from './resolve';
 
 export interface BootstrapConfig {
@@ -45,6 +46,12 @@ export interface BootstrapConfig {
    * throttle's cost.
    */
   readonly throttleEnabled: boolean;
+  /**
+   * Worker processes of a service that runs one per core (the mail proxy), sharing its listeners
+   * (`POSTERN_WORKERS`: a number, or `auto` for one per core, as nginx's `worker_processes auto`).
+   * 1 runs the service in a single process, without a primary.
+   */
+  readonly workers: number;
 }
 
 /** The defaults: a single node with everything on loopback at the servers' standard ports. */
@@ -68,6 +75,7 @@ export const DEFAULT_BOOTSTRAP: BootstrapConfig = {
   upstreamTlsVerify: true,
   upstreamCaFile: undefined,
   throttleEnabled: true,
+  workers: availableParallelism(),
 };
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -142,6 +150,16 @@ export function loadBootstrap(env: Env = process.env): BootstrapConfig {
   if (!(LEVELS as readonly string[]).includes(logLevel))
     problems.push(new Error(`POSTERN_LOG_LEVEL: invalid value ${JSON.stringify(logLevel)}; accepted: ${LEVELS.join(', ')}`));
 
+  const workersText = env.POSTERN_WORKERS ?? fromFile('workers', (v): v is number | string => isNumber(v) || isString(v))?.toString();
+  let workers = DEFAULT_BOOTSTRAP.workers;
+  if (workersText !== undefined && workersText.trim() !== '' && workersText.trim().toLowerCase() !== 'auto') {
+    workers = Number(workersText);
+    if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+      problems.push(new Error(`POSTERN_WORKERS: invalid value ${JSON.stringify(workersText)}; accepted: auto (one per core) or an integer from 1 to 256`));
+      workers = DEFAULT_BOOTSTRAP.workers;
+    }
+  }
+
   const config: BootstrapConfig = {
     natsUrls: list(env.POSTERN_NATS_URLS) ?? fromFile('natsUrls', isStrings) ?? DEFAULT_BOOTSTRAP.natsUrls,
     memcachedServers: list(env.POSTERN_MEMCACHED_SERVERS) ?? fromFile('memcachedServers', isStrings) ?? DEFAULT_BOOTSTRAP.memcachedServers,
@@ -176,6 +194,7 @@ export function loadBootstrap(env: Env = process.env): BootstrapConfig {
       env.POSTERN_THROTTLE_ENABLED ?? fromFile('throttleEnabled', isBoolean)?.toString(),
       DEFAULT_BOOTSTRAP.throttleEnabled,
     ),
+    workers,
   };
   for (const url of config.natsUrls)
     if (!/^(nats|tls):\/\/[^\s/]+$/.test(url)) problems.push(new Error(`POSTERN_NATS_URLS: invalid URL ${JSON.stringify(url)}; accepted: nats://host:port`));

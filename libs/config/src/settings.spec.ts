@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadBootstrap, requireDirectory } from './bootstrap';
@@ -121,5 +121,13 @@ describe('bootstrap', () => {
     expect(() => requireDirectory(loadBootstrap({}))).toThrow(/POSTERN_LDAP_URLS or POSTERN_DIRECTORY_LDIF/);
     expect(() => loadBootstrap({ POSTERN_TLS_CERT_FILE: '/c.pem' })).toThrow(/set both or neither/);
     expect(() => loadBootstrap({ POSTERN_UPSTREAM_TLS_VERIFY: 'maybe' })).toThrow(/POSTERN_UPSTREAM_TLS_VERIFY/);
+    expect(() => loadBootstrap({ POSTERN_WORKERS: '0' })).toThrow(/POSTERN_WORKERS: invalid value "0"; accepted: auto/);
+    expect(() => loadBootstrap({ POSTERN_WORKERS: 'many' })).toThrow(/POSTERN_WORKERS/);
+  });
+
+  it('runs a worker per core unless told a number', () => {
+    expect(loadBootstrap({}).workers).toBe(availableParallelism());
+    expect(loadBootstrap({ POSTERN_WORKERS: 'auto' }).workers).toBe(availableParallelism());
+    expect(loadBootstrap({ POSTERN_WORKERS: '3' }).workers).toBe(3);
   });
 });

@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { shortId } from './logger';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { createLogger, shortId, TurnBufferedOutput } from './logger';
 
 describe('shortId', () => {
   it('gives ids of the asked length from its alphabet, distinct across pool refills', () => {
@@ -8,5 +11,41 @@ describe('shortId', () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(shortId(20)).toHaveLength(20);
     expect(shortId(5000)).toHaveLength(5000);
+  });
+});
+
+describe('TurnBufferedOutput', () => {
+  it('writes the lines of one turn together, after the turn, in order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'postern-log-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const fd = openSync(join(dir, 'out'), 'w');
+    onTestFinished(() => closeSync(fd));
+    const output = new TurnBufferedOutput(fd);
+    const logger = createLogger('test', 'info', output);
+    logger.info({ password: 'hunter2' }, 'one');
+    logger.info('two');
+    expect(readFileSync(join(dir, 'out'), 'utf8')).toBe('');
+    await new Promise((resolve) => setImmediate(resolve));
+    const lines = readFileSync(join(dir, 'out'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.map((line) => line.msg)).toEqual(['one', 'two']);
+    expect(lines[0]!.password).toBe('[redacted]');
+  });
+
+  it('writes at once when a turn holds more than its bound, and on flush', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'postern-log-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const fd = openSync(join(dir, 'out'), 'w');
+    onTestFinished(() => closeSync(fd));
+    const output = new TurnBufferedOutput(fd);
+    output.write(`${'x'.repeat(70_000)}\n`);
+    expect(readFileSync(join(dir, 'out'), 'utf8')).toHaveLength(70_001);
+    output.write('y\n');
+    let flushed = false;
+    output.flush(() => (flushed = true));
+    expect(flushed).toBe(true);
+    expect(readFileSync(join(dir, 'out'), 'utf8').endsWith('x\ny\n')).toBe(true);
   });
 });
