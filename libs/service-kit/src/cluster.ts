@@ -45,6 +45,7 @@ interface HealthReport {
   readonly healthy: boolean;
   readonly checks: Record<string, boolean>;
 }
+const NOT_READY: HealthReport = { healthy: false, checks: { ready: false } };
 
 export interface ClusterPrimaryOptions {
   readonly name: string;
@@ -137,7 +138,7 @@ export async function runClusterPrimary(options: ClusterPrimaryOptions): Promise
         const [workers, own] = await Promise.all([aggregator.clusterMetrics(), registry.metrics()]);
         reply(200, registry.contentType, `${workers}\n${own}`);
       } else if (request.method === 'GET' && request.url === '/health') {
-        const reports = await Promise.all(slots.map((slot) => (slot.ready ? askHealth(slot.worker) : { healthy: false, checks: { ready: false } })));
+        const reports = await Promise.all(slots.map((slot) => (slot.ready ? askHealth(slot.worker) : Promise.resolve(NOT_READY))));
         const healthy = !stopping && reports.length === options.workers && reports.every((r) => r.healthy);
         reply(healthy ? 200 : 503, 'application/json', JSON.stringify({ healthy, serving: !stopping, workers: reports }));
       } else {
