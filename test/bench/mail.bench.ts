@@ -10,7 +10,8 @@
  *    its own, so the proxies' own cost shows. Postern runs its whole path: the connect, pre-login
  *    and login-succeeded throttle checks (login-throttle over NATS, counters in memcached), the route
  *    from the shared memcached cache (route-lookup and slapd on a miss). Once more with the throttle
- *    off (POSTERN_THROTTLE_ENABLED=false) for the throttle's cost per login.
+ *    off (POSTERN_THROTTLE_ENABLED=false) for the throttle's cost per login. Each Postern row is one
+ *    worker process (POSTERN_WORKERS=1) against nginx's one worker, and a last row runs two workers.
  * 3. RSS of one mail-proxy process holding N logged-in sessions spliced to the stand-in.
  *
  * nginx is Debian's, with ngx_mail_module, `worker_processes 1` (one event loop, like one
@@ -21,7 +22,7 @@
  * Everything is real and on loopback, on ports from the kernel. Options: --logins N (default 5000
  * per row), --concurrency C (16), --warmup W (500 logins per target before its row), --users U
  * (1000 stand-in accounts), --sessions S (10000), --session-batch B (500 logins in flight while
- * opening them), --fetch-reps R (15), --log-level L (warn, for Postern; nginx logs at warn too).
+ * opening them), --fetch-reps R (15), --log-level L (info, Postern's default: a line per login; nginx logs at warn).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -79,7 +80,7 @@ const { values } = parseArgs({
     sessions: { type: 'string', default: '10000' },
     'session-batch': { type: 'string', default: '500' },
     'fetch-reps': { type: 'string', default: '15' },
-    'log-level': { type: 'string', default: 'warn' },
+    'log-level': { type: 'string', default: 'info' },
   },
 });
 const LOGINS = Number(values.logins);
@@ -361,11 +362,11 @@ const signed = (n: number) => `${n >= 0 ? '+' : ''}${fmt(n)}`;
 function loginTable(title: string, rows: readonly Row[], direct: Row, nginx: Row): string {
   const out = [
     `\n${title}\n`,
-    `${pad('what', NAME)}${pad('logins/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('greet p50', 11)}${pad('LOGIN p50', 11)}${pad('errors', 8)}${pad('rate vs direct', 16)}${pad('rate vs nginx', 15)}p99 vs nginx\n`,
+    `${pad('what', NAME)}${pad('logins/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('max ms', 9)}${pad('greet p50', 11)}${pad('LOGIN p50', 11)}${pad('errors', 8)}${pad('rate vs direct', 16)}${pad('rate vs nginx', 15)}p99 vs nginx\n`,
   ];
   for (const r of rows) {
     out.push(
-      `${pad(r.name, NAME)}${pad(fmt(r.rate, 0), 10)}${pad(fmt(r.p50), 9)}${pad(fmt(r.p99), 9)}${pad(fmt(r.greetingP50), 11)}${pad(fmt(r.loginP50), 11)}${pad(String(r.errors), 8)}` +
+      `${pad(r.name, NAME)}${pad(fmt(r.rate, 0), 10)}${pad(fmt(r.p50), 9)}${pad(fmt(r.p99), 9)}${pad(fmt(r.max), 9)}${pad(fmt(r.greetingP50), 11)}${pad(fmt(r.loginP50), 11)}${pad(String(r.errors), 8)}` +
         `${pad(ratio(r.rate, direct.rate), 16)}${pad(ratio(r.rate, nginx.rate), 15)}${ratio(r.p99, nginx.p99)}\n`,
     );
   }
@@ -498,7 +499,11 @@ async function main(): Promise<void> {
       return { service, endpoint: { host: '127.0.0.1', port } };
     };
     progress('starting two mail-proxy processes (throttle on, throttle off), nginx and its auth_http service');
-    const [postern, posternNoThrottle] = await Promise.all([startProxy('postern'), startProxy('postern-no-throttle', { POSTERN_THROTTLE_ENABLED: 'false' })]);
+    const [postern, posternNoThrottle, postern2] = await Promise.all([
+      startProxy('postern'),
+      startProxy('postern-no-throttle', { POSTERN_THROTTLE_ENABLED: 'false' }),
+      startProxy('postern-2-workers', { POSTERN_WORKERS: '2' }),
+    ]);
 
     const dovecotOf = (user: string): Endpoint => {
       const server = upstreams.serverOf(user);
@@ -543,6 +548,7 @@ async function main(): Promise<void> {
     const probes: CpuProbe[] = [
       { group: 'mail-proxy', pid: postern.service.process.pid },
       { group: 'mail-proxy', pid: posternNoThrottle.service.process.pid },
+      { group: 'mail-proxy', pid: postern2.service.process.pid, tree: true },
       { group: 'nginx', pid: nginx.process.pid, tree: true },
       { group: 'auth_http', pid: auth.process.pid },
       { group: 'login-throttle', pid: throttle.process.pid },
@@ -571,6 +577,12 @@ async function main(): Promise<void> {
         probes,
       ),
       nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxDovecot) }, dovecotUser, dovecotPassword, probes),
+      postern2: await loginRow(
+        { name: 'Postern, 2 workers (throttle on)', endpoint: at(postern2.endpoint), postern: postern2 },
+        dovecotUser,
+        dovecotPassword,
+        probes,
+      ),
     };
     progress(`part 1: FETCH of alice's ${MESSAGE_BYTES / MB} MB message, ${FETCH_REPS} times each`);
     const alice = 'alice@example.com';
@@ -607,6 +619,7 @@ async function main(): Promise<void> {
         probes,
       ),
       nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxStandin) }, benchUser, password, probes),
+      postern2: await loginRow({ name: 'Postern, 2 workers (throttle on)', endpoint: at(postern2.endpoint), postern: postern2 }, benchUser, password, probes),
     };
     progress(`part 2: FETCH of the stand-in's ${MESSAGE_BYTES / MB} MB message, ${FETCH_REPS} times each`);
     const standinFetch = await fetchRows(
@@ -629,7 +642,7 @@ async function main(): Promise<void> {
     out.push(
       loginTable(
         `1. Logins against real Dovecot mailbox servers (${DOVECOT_USERS.join(', ')}), ${LOGINS} cycles, ${CONCURRENCY} in flight`,
-        [d.direct, d.postern, d.posternOff, d.nginx],
+        [d.direct, d.postern, d.posternOff, d.nginx, d.postern2],
         d.direct,
         d.nginx,
       ),
@@ -641,6 +654,7 @@ async function main(): Promise<void> {
         d.postern,
         d.posternOff,
         d.nginx,
+        d.postern2,
       ]),
     );
     out.push(
@@ -652,13 +666,13 @@ async function main(): Promise<void> {
     out.push(
       loginTable(
         `2. Logins against the IMAP stand-in (${USERS} accounts, routes cached after the warm-up), ${LOGINS} cycles, ${CONCURRENCY} in flight`,
-        [s.direct, s.postern, s.posternOff, s.nginx, coldRow],
+        [s.direct, s.postern, s.posternOff, s.nginx, s.postern2, coldRow],
         s.direct,
         s.nginx,
       ),
     );
     out.push(throttleCostLine(s.postern, s.posternOff));
-    out.push(cpuTable('CPU per login against the stand-in (ms, as above)', [s.direct, s.postern, s.posternOff, s.nginx, coldRow]));
+    out.push(cpuTable('CPU per login against the stand-in (ms, as above)', [s.direct, s.postern, s.posternOff, s.nginx, s.postern2, coldRow]));
     out.push(fetchTable(`FETCH of a ${MESSAGE_BYTES / MB} MB message from the stand-in (median of ${FETCH_REPS})`, standinFetch));
     out.push(
       phaseTable([
@@ -672,6 +686,15 @@ async function main(): Promise<void> {
     out.push(sessionTable(sessions));
 
     const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+    const groupCpu = (r: Row, groups: readonly string[]) => groups.reduce((sum, g) => sum + (r.cpu.get(g) ?? 0), 0);
+    const cpuLine = (p: Row, n: Row) => {
+      const [a, b] = [groupCpu(p, ['mail-proxy']), groupCpu(n, ['nginx'])];
+      return `${fmt(a, 3)} vs ${fmt(b, 3)} ms (${ratio(a, b)}) → ${met(a <= b)}`;
+    };
+    const stackLine = (p: Row, n: Row) => {
+      const [a, b] = [groupCpu(p, ['mail-proxy', 'login-throttle', 'route-lookup', 'nats-server', 'memcached']), groupCpu(n, ['nginx', 'auth_http'])];
+      return `${fmt(a, 3)} vs ${fmt(b, 3)} ms (${ratio(a, b)})`;
+    };
     const fetchOk = (rows: readonly FetchRow[]) => rows[1]!.ms <= rows[0]!.ms * 1.1;
     const perSession = (sessions.rssHeld - sessions.rssIdle) / Math.max(1, sessions.held);
     const at10k = sessions.held >= 10_000 ? sessions.rssHeld : sessions.rssIdle + perSession * 10_000;
@@ -680,10 +703,14 @@ async function main(): Promise<void> {
         `  Postern logins/s ≥ nginx's, Dovecot:     ${ratio(d.postern.rate, d.nginx.rate)} → ${met(d.postern.rate >= d.nginx.rate)}; p99 ${fmt(d.postern.p99)} vs ${fmt(d.nginx.p99)} ms → ${met(d.postern.p99 <= d.nginx.p99)}\n` +
         `  Postern logins/s ≥ nginx's, stand-in:    ${ratio(s.postern.rate, s.nginx.rate)} → ${met(s.postern.rate >= s.nginx.rate)}; p99 ${fmt(s.postern.p99)} vs ${fmt(s.nginx.p99)} ms → ${met(s.postern.p99 <= s.nginx.p99)}\n` +
         `  FETCH through Postern within 10% of direct: Dovecot ${ratio(dovecotFetch[1]!.ms, dovecotFetch[0]!.ms)} → ${met(fetchOk(dovecotFetch))}; stand-in ${ratio(standinFetch[1]!.ms, standinFetch[0]!.ms)} → ${met(fetchOk(standinFetch))}\n` +
+        `  CPU per login ≤ nginx's (mail-proxy vs nginx):      Dovecot ${cpuLine(d.postern, d.nginx)}; stand-in ${cpuLine(s.postern, s.nginx)}\n` +
+        `  CPU per login, whole stack vs nginx + auth_http:  Dovecot ${stackLine(d.postern, d.nginx)}; stand-in ${stackLine(s.postern, s.nginx)}\n` +
+        `  throttle costs ≤ 10% of logins/s:        Dovecot ${ratio(d.postern.rate, d.posternOff.rate)} → ${met(d.postern.rate >= 0.9 * d.posternOff.rate)}; stand-in ${ratio(s.postern.rate, s.posternOff.rate)} → ${met(s.postern.rate >= 0.9 * s.posternOff.rate)}\n` +
+        `  2 workers against 1 (rate):              Dovecot ${ratio(d.postern2.rate, d.postern.rate)}; stand-in ${ratio(s.postern2.rate, s.postern.rate)} (the load generator and the upstreams share the same ${cpus().length} cores)\n` +
         `  10,000 sessions ≤ 300 MB:                 ${mb(at10k)}${sessions.held >= 10_000 ? '' : ` (extrapolated from ${sessions.held})`} → ${met(at10k <= 300 * MB)}\n`,
     );
     out.push(
-      `\nPostern: one mail-proxy process per row, its whole login path (throttle checks over NATS unless off, route from memcached),\n` +
+      `\nPostern: one mail-proxy worker per row (the last row: a primary and two workers), its whole login path (throttle checks over NATS unless off, route from memcached),\n` +
         `logging at ${LOG_LEVEL}; upstream it sends ID (the client's address), then LOGIN with non-synchronizing literals: two round trips.\n` +
         `nginx ${nginxVersion()}: worker_processes 1 (one event loop, like one mail-proxy process), error_log at warn, proxy_buffer as shipped;\n` +
         `upstream it sends LOGIN with synchronizing literals (three round trips), and it asks auth_http over a new HTTP/1.0\n` +

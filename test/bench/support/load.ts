@@ -84,6 +84,8 @@ export interface LoginFigures {
   readonly mean: number;
   readonly p50: number;
   readonly p99: number;
+  /** The slowest cycle, ms. */
+  readonly max: number;
   readonly greetingP50: number;
   readonly loginP50: number;
 }
@@ -122,6 +124,7 @@ export async function measureLogins(name: string, count: number, concurrency: nu
     mean: total.reduce((sum, t) => sum + t, 0) / Math.max(1, total.length),
     p50: percentile(total, 0.5),
     p99: percentile(total, 0.99),
+    max: total.at(-1) ?? Number.NaN,
     greetingP50: percentile(
       samples.map((s) => s.greeting).sort((a, b) => a - b),
       0.5,
@@ -239,6 +242,7 @@ export interface OpFigures {
   readonly seconds: number;
   readonly p50: number;
   readonly p99: number;
+  readonly max: number;
 }
 
 /** Runs `count` operations with `concurrency` in flight (the request benches' loop). */
@@ -257,5 +261,5 @@ export async function measureOps(name: string, count: number, concurrency: numbe
   );
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  return { name, ops: count / seconds, seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
+  return { name, ops: count / seconds, seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: latencies.at(-1) ?? Number.NaN };
 }
