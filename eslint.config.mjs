@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
  *  - type:util       small pure helpers every layer may use (client addresses); depends on nothing of ours
  *  - type:config     settings registry; contracts only
  *  - type:driver     the memcached protocol client (memcached): its only home; depends on nothing of ours
- *  - type:data-access ldapts's only home (directory), and the route cache on the memcached driver
+ *  - type:data-access ldapts's only home (directory), and the route cache and throttle windows on the memcached driver
  *  - type:wire-kit   what both mail codecs share (SASL, protocol sniffing): pure; contracts only
  *  - type:codec      IMAP/POP3 parsing and encoding: bytes in, events out, no I/O; contracts and the wire kit only
  *  - type:runtime    NATS, memcached, settings, metrics, logging, lifecycle shared by the apps (Nest)

@@ -9,8 +9,9 @@
  * 2. The same against a minimal IMAP stand-in (support/imap-standin.ts) that does no login work of
  *    its own, so the proxies' own cost shows. Postern runs its whole path: the connect, pre-login
  *    and login-succeeded throttle checks (login-throttle over NATS, counters in memcached), the route
- *    from the shared memcached cache (route-lookup and slapd on a miss). Once more with the throttle
- *    off (POSTERN_THROTTLE_ENABLED=false) for the throttle's cost per login. Each Postern row is one
+ *    from the shared memcached cache (route-lookup and slapd on a miss). Again with the throttle
+ *    decided in the proxy against the same counters (posternThrottleChecks: local), and with it off
+ *    (POSTERN_THROTTLE_ENABLED=false) for the throttle's cost per login. Each Postern row is one
  *    worker process (POSTERN_WORKERS=1) against nginx's one worker, and a last row runs two workers.
  * 3. RSS of one mail-proxy process holding N logged-in sessions spliced to the stand-in.
  *
@@ -375,11 +376,11 @@ function loginTable(title: string, rows: readonly Row[], direct: Row, nginx: Row
 }
 
 /** The row for the throttle's cost: the same proxy path with and without it, in the same run. */
-function throttleCostLine(on: Row, off: Row): string {
+function throttleCostLine(how: string, on: Row, off: Row): string {
   const cpu = (r: Row, groups: readonly string[]) => groups.reduce((sum, g) => sum + (r.cpu.get(g) ?? 0), 0);
   const part = (g: string) => `${g} ${signed(cpu(on, [g]) - cpu(off, [g]))}`;
   return (
-    `${pad('throttle cost per login (on − off)', NAME)}p50 ${signed(on.p50 - off.p50)} ms, p99 ${signed(on.p99 - off.p99)} ms, greeting p50 ${signed(on.greetingP50 - off.greetingP50)} ms, ` +
+    `${pad(`throttle ${how}: cost per login`, NAME)}p50 ${signed(on.p50 - off.p50)} ms, p99 ${signed(on.p99 - off.p99)} ms, greeting p50 ${signed(on.greetingP50 - off.greetingP50)} ms, ` +
     `LOGIN p50 ${signed(on.loginP50 - off.loginP50)} ms; rate ${ratio(on.rate, off.rate)}; CPU ${signed(cpu(on, CPU_GROUPS) - cpu(off, CPU_GROUPS))} ms ` +
     `(${['mail-proxy', 'login-throttle', 'nats-server', 'memcached'].map(part).join(', ')})\n`
   );
@@ -476,7 +477,7 @@ async function main(): Promise<void> {
       startService('login-throttle', { ...common, POSTERN_CONFIG_FILE: throttleConfig }),
     ]);
 
-    const startProxy = async (name: string, env: Record<string, string> = {}): Promise<Proxy> => {
+    const startProxy = async (name: string, env: Record<string, string> = {}, attributes: Record<string, unknown> = {}): Promise<Proxy> => {
       const port = await freePort();
       const file = join(dir, `${name}.json`);
       writeFileSync(
@@ -492,17 +493,20 @@ async function main(): Promise<void> {
             // The same limits as the throttle service: with every limit off the proxy would not
             // ask it at all, and the "throttle on" rows would measure nothing.
             ...THROTTLE_LIMITS,
+            ...attributes,
           },
         }),
       );
       const service = await startService('mail-proxy', { ...common, ...env, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' });
       return { service, endpoint: { host: '127.0.0.1', port } };
     };
-    progress('starting two mail-proxy processes (throttle on, throttle off), nginx and its auth_http service');
-    const [postern, posternNoThrottle, postern2] = await Promise.all([
+    progress('starting four mail-proxies (throttle service, local, off; two workers), nginx and its auth_http service');
+    const local = { posternThrottleChecks: 'local' };
+    const [postern, posternLocal, posternNoThrottle, postern2] = await Promise.all([
       startProxy('postern'),
+      startProxy('postern-local-throttle', {}, local),
       startProxy('postern-no-throttle', { POSTERN_THROTTLE_ENABLED: 'false' }),
-      startProxy('postern-2-workers', { POSTERN_WORKERS: '2' }),
+      startProxy('postern-2-workers', { POSTERN_WORKERS: '2' }, local),
     ]);
 
     const dovecotOf = (user: string): Endpoint => {
@@ -548,6 +552,7 @@ async function main(): Promise<void> {
     const probes: CpuProbe[] = [
       { group: 'mail-proxy', pid: postern.service.process.pid },
       { group: 'mail-proxy', pid: posternNoThrottle.service.process.pid },
+      { group: 'mail-proxy', pid: posternLocal.service.process.pid },
       { group: 'mail-proxy', pid: postern2.service.process.pid, tree: true },
       { group: 'nginx', pid: nginx.process.pid, tree: true },
       { group: 'auth_http', pid: auth.process.pid },
@@ -569,7 +574,7 @@ async function main(): Promise<void> {
     const dovecotPassword = (user: string) => DEMO_PASSWORDS[user]!;
     const d = {
       direct: await loginRow({ name: 'Dovecot direct', endpoint: (i) => dovecotOf(dovecotUser(i)) }, dovecotUser, dovecotPassword, probes),
-      postern: await loginRow({ name: 'Postern (throttle on)', endpoint: at(postern.endpoint), postern }, dovecotUser, dovecotPassword, probes),
+      postern: await loginRow({ name: 'Postern (throttle service)', endpoint: at(postern.endpoint), postern }, dovecotUser, dovecotPassword, probes),
       posternOff: await loginRow(
         { name: 'Postern (throttle off)', endpoint: at(posternNoThrottle.endpoint), postern: posternNoThrottle },
         dovecotUser,
@@ -577,8 +582,14 @@ async function main(): Promise<void> {
         probes,
       ),
       nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxDovecot) }, dovecotUser, dovecotPassword, probes),
+      posternLocal: await loginRow(
+        { name: 'Postern (throttle local)', endpoint: at(posternLocal.endpoint), postern: posternLocal },
+        dovecotUser,
+        dovecotPassword,
+        probes,
+      ),
       postern2: await loginRow(
-        { name: 'Postern, 2 workers (throttle on)', endpoint: at(postern2.endpoint), postern: postern2 },
+        { name: 'Postern, 2 workers (throttle local)', endpoint: at(postern2.endpoint), postern: postern2 },
         dovecotUser,
         dovecotPassword,
         probes,
@@ -611,7 +622,7 @@ async function main(): Promise<void> {
     progress('part 2: logins against the stand-in (routes now cached: the steady state)');
     const s = {
       direct: await loginRow({ name: 'stand-in direct', endpoint: at(standinEndpoint) }, benchUser, password, probes),
-      postern: await loginRow({ name: 'Postern (throttle on)', endpoint: at(postern.endpoint), postern }, benchUser, password, probes),
+      postern: await loginRow({ name: 'Postern (throttle service)', endpoint: at(postern.endpoint), postern }, benchUser, password, probes),
       posternOff: await loginRow(
         { name: 'Postern (throttle off)', endpoint: at(posternNoThrottle.endpoint), postern: posternNoThrottle },
         benchUser,
@@ -619,7 +630,18 @@ async function main(): Promise<void> {
         probes,
       ),
       nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxStandin) }, benchUser, password, probes),
-      postern2: await loginRow({ name: 'Postern, 2 workers (throttle on)', endpoint: at(postern2.endpoint), postern: postern2 }, benchUser, password, probes),
+      posternLocal: await loginRow(
+        { name: 'Postern (throttle local)', endpoint: at(posternLocal.endpoint), postern: posternLocal },
+        benchUser,
+        password,
+        probes,
+      ),
+      postern2: await loginRow(
+        { name: 'Postern, 2 workers (throttle local)', endpoint: at(postern2.endpoint), postern: postern2 },
+        benchUser,
+        password,
+        probes,
+      ),
     };
     progress(`part 2: FETCH of the stand-in's ${MESSAGE_BYTES / MB} MB message, ${FETCH_REPS} times each`);
     const standinFetch = await fetchRows(
@@ -642,16 +664,18 @@ async function main(): Promise<void> {
     out.push(
       loginTable(
         `1. Logins against real Dovecot mailbox servers (${DOVECOT_USERS.join(', ')}), ${LOGINS} cycles, ${CONCURRENCY} in flight`,
-        [d.direct, d.postern, d.posternOff, d.nginx, d.postern2],
+        [d.direct, d.postern, d.posternLocal, d.posternOff, d.nginx, d.postern2],
         d.direct,
         d.nginx,
       ),
     );
-    out.push(throttleCostLine(d.postern, d.posternOff));
+    out.push(throttleCostLine('service', d.postern, d.posternOff));
+    out.push(throttleCostLine('local', d.posternLocal, d.posternOff));
     out.push(
       cpuTable('CPU per login against Dovecot (ms of user+system time from /proc over the measured pass, every process)', [
         d.direct,
         d.postern,
+        d.posternLocal,
         d.posternOff,
         d.nginx,
         d.postern2,
@@ -666,19 +690,22 @@ async function main(): Promise<void> {
     out.push(
       loginTable(
         `2. Logins against the IMAP stand-in (${USERS} accounts, routes cached after the warm-up), ${LOGINS} cycles, ${CONCURRENCY} in flight`,
-        [s.direct, s.postern, s.posternOff, s.nginx, s.postern2, coldRow],
+        [s.direct, s.postern, s.posternLocal, s.posternOff, s.nginx, s.postern2, coldRow],
         s.direct,
         s.nginx,
       ),
     );
-    out.push(throttleCostLine(s.postern, s.posternOff));
-    out.push(cpuTable('CPU per login against the stand-in (ms, as above)', [s.direct, s.postern, s.posternOff, s.nginx, s.postern2, coldRow]));
+    out.push(throttleCostLine('service', s.postern, s.posternOff));
+    out.push(throttleCostLine('local', s.posternLocal, s.posternOff));
+    out.push(cpuTable('CPU per login against the stand-in (ms, as above)', [s.direct, s.postern, s.posternLocal, s.posternOff, s.nginx, s.postern2, coldRow]));
     out.push(fetchTable(`FETCH of a ${MESSAGE_BYTES / MB} MB message from the stand-in (median of ${FETCH_REPS})`, standinFetch));
     out.push(
       phaseTable([
-        ['Dovecot, throttle on', d.postern],
+        ['Dovecot, throttle service', d.postern],
+        ['Dovecot, throttle local', d.posternLocal],
         ['Dovecot, throttle off', d.posternOff],
-        ['stand-in, throttle on', s.postern],
+        ['stand-in, throttle service', s.postern],
+        ['stand-in, throttle local', s.posternLocal],
         ['stand-in, throttle off', s.posternOff],
         ['stand-in, cold cache (1st login)', coldRow],
       ]),
@@ -700,13 +727,14 @@ async function main(): Promise<void> {
     const at10k = sessions.held >= 10_000 ? sessions.rssHeld : sessions.rssIdle + perSession * 10_000;
     out.push(
       `\nTargets (information, not asserted)\n` +
-        `  Postern logins/s ≥ nginx's, Dovecot:     ${ratio(d.postern.rate, d.nginx.rate)} → ${met(d.postern.rate >= d.nginx.rate)}; p99 ${fmt(d.postern.p99)} vs ${fmt(d.nginx.p99)} ms → ${met(d.postern.p99 <= d.nginx.p99)}\n` +
-        `  Postern logins/s ≥ nginx's, stand-in:    ${ratio(s.postern.rate, s.nginx.rate)} → ${met(s.postern.rate >= s.nginx.rate)}; p99 ${fmt(s.postern.p99)} vs ${fmt(s.nginx.p99)} ms → ${met(s.postern.p99 <= s.nginx.p99)}\n` +
+        `  Postern logins/s ≥ nginx's, Dovecot:     ${ratio(d.posternLocal.rate, d.nginx.rate)} → ${met(d.posternLocal.rate >= d.nginx.rate)}; p99 ${fmt(d.posternLocal.p99)} vs ${fmt(d.nginx.p99)} ms → ${met(d.posternLocal.p99 <= d.nginx.p99)}\n` +
+        `  Postern logins/s ≥ nginx's, stand-in:    ${ratio(s.posternLocal.rate, s.nginx.rate)} → ${met(s.posternLocal.rate >= s.nginx.rate)}; p99 ${fmt(s.posternLocal.p99)} vs ${fmt(s.nginx.p99)} ms → ${met(s.posternLocal.p99 <= s.nginx.p99)}\n` +
         `  FETCH through Postern within 10% of direct: Dovecot ${ratio(dovecotFetch[1]!.ms, dovecotFetch[0]!.ms)} → ${met(fetchOk(dovecotFetch))}; stand-in ${ratio(standinFetch[1]!.ms, standinFetch[0]!.ms)} → ${met(fetchOk(standinFetch))}\n` +
-        `  CPU per login ≤ nginx's (mail-proxy vs nginx):      Dovecot ${cpuLine(d.postern, d.nginx)}; stand-in ${cpuLine(s.postern, s.nginx)}\n` +
-        `  CPU per login, whole stack vs nginx + auth_http:  Dovecot ${stackLine(d.postern, d.nginx)}; stand-in ${stackLine(s.postern, s.nginx)}\n` +
-        `  throttle costs ≤ 10% of logins/s:        Dovecot ${ratio(d.postern.rate, d.posternOff.rate)} → ${met(d.postern.rate >= 0.9 * d.posternOff.rate)}; stand-in ${ratio(s.postern.rate, s.posternOff.rate)} → ${met(s.postern.rate >= 0.9 * s.posternOff.rate)}\n` +
-        `  2 workers against 1 (rate):              Dovecot ${ratio(d.postern2.rate, d.postern.rate)}; stand-in ${ratio(s.postern2.rate, s.postern.rate)} (the load generator and the upstreams share the same ${cpus().length} cores)\n` +
+        `  CPU per login ≤ nginx's (mail-proxy vs nginx):      Dovecot ${cpuLine(d.posternLocal, d.nginx)}; stand-in ${cpuLine(s.posternLocal, s.nginx)}\n` +
+        `  CPU per login, whole stack vs nginx + auth_http:  Dovecot ${stackLine(d.posternLocal, d.nginx)}; stand-in ${stackLine(s.posternLocal, s.nginx)}\n` +
+        `  throttle costs ≤ 10% of logins/s, local:   Dovecot ${ratio(d.posternLocal.rate, d.posternOff.rate)} → ${met(d.posternLocal.rate >= 0.9 * d.posternOff.rate)}; stand-in ${ratio(s.posternLocal.rate, s.posternOff.rate)} → ${met(s.posternLocal.rate >= 0.9 * s.posternOff.rate)}\n` +
+        `  throttle costs ≤ 10% of logins/s, service: Dovecot ${ratio(d.postern.rate, d.posternOff.rate)} → ${met(d.postern.rate >= 0.9 * d.posternOff.rate)}; stand-in ${ratio(s.postern.rate, s.posternOff.rate)} → ${met(s.postern.rate >= 0.9 * s.posternOff.rate)}\n` +
+        `  2 workers against 1 (rate):              Dovecot ${ratio(d.postern2.rate, d.posternLocal.rate)}; stand-in ${ratio(s.postern2.rate, s.posternLocal.rate)} (the load generator and the upstreams share the same ${cpus().length} cores)\n` +
         `  10,000 sessions ≤ 300 MB:                 ${mb(at10k)}${sessions.held >= 10_000 ? '' : ` (extrapolated from ${sessions.held})`} → ${met(at10k <= 300 * MB)}\n`,
     );
     out.push(

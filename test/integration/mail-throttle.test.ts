@@ -1,7 +1,10 @@
 /**
- * The throttle as clients meet it: two mail-proxy processes and two login-throttle processes share
- * one count in memcached, so a limit of N across both proxies is enforced at N; IMAP and POP3
- * clients see the configured messages. Real Dovecot, slapd, route-lookup, memcached and NATS.
+ * The throttle as clients meet it: two mail-proxy processes share one count in memcached, so a
+ * limit of N across both proxies is enforced at N; IMAP and POP3 clients see the configured
+ * messages. proxy-a asks two login-throttle processes over NATS, proxy-b decides its checks itself
+ * (`posternThrottleChecks: local`) against the same counters: every test alternates between them,
+ * so each limit below is also one limit across the two ways of checking. Real Dovecot, slapd,
+ * route-lookup, memcached and NATS.
  *
  * Every test connects from its own loopback address (127.0.0.x) so the IP counters of one test
  * never reach another's.
@@ -54,8 +57,8 @@ let dir: string;
 let proxies: [MailProxyProcess, MailProxyProcess];
 let throttles: ServiceProcess[];
 
-function startFrontend(name: string, env: Record<string, string>): Promise<MailProxyProcess> {
-  return startMailProxy(dir, name, env, { ...ATTRIBUTES, ...PATIENT_BUDGETS });
+function startFrontend(name: string, env: Record<string, string>, checks: 'service' | 'local'): Promise<MailProxyProcess> {
+  return startMailProxy(dir, name, env, { ...ATTRIBUTES, ...PATIENT_BUDGETS, posternThrottleChecks: checks });
 }
 
 beforeAll(async () => {
@@ -69,8 +72,8 @@ beforeAll(async () => {
     startService('route-lookup', { ...common, ...directoryEnv(slapd) }),
     startService('login-throttle', { ...common, POSTERN_CONFIG_FILE: throttleConfig }),
     startService('login-throttle', { ...common, POSTERN_CONFIG_FILE: throttleConfig }),
-    startFrontend('proxy-a', common),
-    startFrontend('proxy-b', common),
+    startFrontend('proxy-a', common, 'service'),
+    startFrontend('proxy-b', common, 'local'),
   ]);
   throttles = [started[1], started[2]];
   proxies = [started[3], started[4]];
@@ -160,8 +163,10 @@ describe('throttle through two mail proxies and two throttle instances', () => {
     expect(replies[USER_LIMIT]).toBe(`-ERR ${USER_MESSAGE}`);
   });
 
-  it('both throttle instances answered checks (one queue group)', async () => {
+  it("both throttle instances answered proxy-a's checks (one queue group); proxy-b decided its own", async () => {
     const counts = await Promise.all(throttles.map((t) => t.metric('postern_throttle_checks_total')));
     expect(counts.every((n) => n > 0)).toBe(true);
+    const says = (proxy: MailProxyProcess) => proxy.service.process.output().match(/"checks":"(\w+)","msg":"login throttle"/)?.[1];
+    expect([says(proxies[0]), says(proxies[1])]).toEqual(['service', 'local']);
   });
 });

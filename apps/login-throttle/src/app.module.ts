@@ -5,7 +5,7 @@ import { memcachedProvider, metricsProvider, ServiceKitModule, settingsProvider,
 import { LoginThrottleMetrics } from './login-throttle.metrics';
 import { LoginThrottleService } from './login-throttle.service';
 import { throttlePolicyProvider, ThrottleRules } from './throttle-rules';
-import { resolveThrottleSettings } from './throttle-settings';
+import { resolveThrottleSettings } from '@postern/throttle-policy';
 
 @Module({})
 export class AppModule {

@@ -7,7 +7,7 @@ import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common'
 import { ErrorCode, PosternError, ThrottleCheckContract, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
 import { Deadline, LOGGER, LogLimiter, Responders, shortId, type Logger } from '@postern/service-kit';
 import { LoginThrottleMetrics } from './login-throttle.metrics';
-import { ThrottlePolicy } from './throttle-policy';
+import { ThrottlePolicy } from '@postern/throttle-policy';
 import { ThrottleRules } from './throttle-rules';
 
 /**

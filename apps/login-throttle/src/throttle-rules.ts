@@ -4,16 +4,10 @@
  * policy that applies them is a provider over the shared memcached counters.
  */
 import { Inject, Injectable, type FactoryProvider } from '@nestjs/common';
-import type { EffectiveSettings } from '@postern/config';
-import { IpMatcher } from '@postern/ip-address';
 import { MemcachedClient } from '@postern/memcached';
 import { LOGGER, ServiceSettings, type Logger } from '@postern/service-kit';
-import { CheckClaims } from './check-claims';
+import { CheckClaims, MemcachedCounterStore, SlidingWindowCounter, ThrottlePolicy, throttleConfigOf, type ThrottleConfig } from '@postern/throttle-policy';
 import { LoginThrottleMetrics } from './login-throttle.metrics';
-import { MemcachedCounterStore } from './memcached-counter-store';
-import { SlidingWindowCounter } from './sliding-window';
-import { ThrottlePolicy } from './throttle-policy';
-import { throttleConfig, type ThrottleConfig } from './throttle-settings';
 
 @Injectable()
 export class ThrottleRules {
@@ -47,9 +41,7 @@ export const throttlePolicyProvider: FactoryProvider<ThrottlePolicy> = {
 };
 
 /** The settings were validated when read (resolveThrottleSettings), the whitelist included. */
-function derive(settings: EffectiveSettings): ThrottleConfig {
-  return throttleConfig(settings, new IpMatcher(settings.zimbraReverseProxyIPThrottleWhitelist));
-}
+const derive = throttleConfigOf;
 
 /** The effective limits, for the log (no secrets here, and no addresses but the whitelist's size). */
 function describe(config: ThrottleConfig): Record<string, unknown> {

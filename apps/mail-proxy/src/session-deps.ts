@@ -13,6 +13,7 @@ import { RouteCache } from '@postern/route-cache';
 import { RouteClient } from '@postern/route-client';
 import { BOOTSTRAP, LOGGER, LogLimiter, NATS_CONNECTION, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
 import { AllowAllThrottle, LimitAwareThrottle, ThrottleClient, throttleLimitsOf, type ThrottlePort } from '@postern/throttle-client';
+import { LocalThrottle } from './local-throttle';
 import { MailProxyMetrics } from './mail-proxy.metrics';
 import type { SessionDeps } from './session';
 import { loadTlsContext } from './tls-context';
@@ -52,7 +53,7 @@ export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
         hedgeAfterMs: () => current().posternRouteLookupHedgeDelay,
         onHedge: () => metrics.hedges.inc({ service: 'route-lookup' }),
       }),
-      throttle: bootstrap.throttleEnabled ? throttleClient(nc, current, metrics, logger) : new AllowAllThrottle(),
+      throttle: bootstrap.throttleEnabled ? throttlePort(settings, nc, memcached, metrics, logger) : new AllowAllThrottle(),
       upstreams: new TcpUpstreamConnector({
         verify: bootstrap.upstreamTlsVerify,
         ...(bootstrap.upstreamCaFile ? { ca: readFileSync(bootstrap.upstreamCaFile, 'utf8') } : {}),
@@ -66,26 +67,34 @@ export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
 };
 
 /**
- * The login-throttle service over NATS. When it cannot answer within its budget (or the bus is
- * down) the fail mode decides (`posternThrottleFailClosed`, default open as Zimbra), counted
- * each time and logged at most once a second.
+ * The throttle as `posternThrottleChecks` says: the login-throttle service over NATS, or the same
+ * policy run here against the shared counters (local-throttle.ts). When a verdict cannot be had
+ * within its budget (service, bus or memcached down) the fail mode decides
+ * (`posternThrottleFailClosed`, default open as Zimbra), counted each time and logged at most
+ * once a second.
  */
-function throttleClient(nc: NatsConnection, settings: () => EffectiveSettings, metrics: MailProxyMetrics, logger: Logger): ThrottlePort {
+function throttlePort(service: ServiceSettings, nc: NatsConnection, memcached: MemcachedClient, metrics: MailProxyMetrics, logger: Logger): ThrottlePort {
+  const settings = (): EffectiveSettings => service.current;
   const fallbackLog = new LogLimiter(FALLBACK_LOG_INTERVAL_MS);
-  const client = new ThrottleClient(nc, {
-    failClosed: () => settings().posternThrottleFailClosed,
-    failClosedMessage: () => settings().zimbraReverseProxyIpThrottleMsg,
-    timeoutMs: () => settings().posternThrottleCheckTimeout,
-    hedgeAfterMs: () => settings().posternThrottleCheckHedgeDelay,
-    onHedge: () => metrics.hedges.inc({ service: 'throttle' }),
-    onFallback: ({ kind, code, verdict, error }) => {
-      metrics.throttleFallbacks.inc({ kind, code, verdict });
-      const suppressed = fallbackLog.take();
-      if (suppressed !== undefined) logger.warn({ kind, code, verdict, err: error, suppressed }, 'throttle unavailable; the fail mode decided');
-    },
-  });
-  // Checks whose limits are all off are not asked (the service would only say "allow").
-  return new LimitAwareThrottle(client, () => throttleLimitsOf(settings()));
+  const onFallback = ({ kind, code, verdict, error }: { kind: string; code: string; verdict: string; error: Error }) => {
+    metrics.throttleFallbacks.inc({ kind, code, verdict });
+    const suppressed = fallbackLog.take();
+    if (suppressed !== undefined) logger.warn({ kind, code, verdict, err: error, suppressed }, 'throttle unavailable; the fail mode decided');
+  };
+  const checks =
+    settings().posternThrottleChecks === 'local'
+      ? new LocalThrottle(memcached, service, logger, onFallback)
+      : new ThrottleClient(nc, {
+          failClosed: () => settings().posternThrottleFailClosed,
+          failClosedMessage: () => settings().zimbraReverseProxyIpThrottleMsg,
+          timeoutMs: () => settings().posternThrottleCheckTimeout,
+          hedgeAfterMs: () => settings().posternThrottleCheckHedgeDelay,
+          onHedge: () => metrics.hedges.inc({ service: 'throttle' }),
+          onFallback,
+        });
+  logger.info({ checks: settings().posternThrottleChecks }, 'login throttle');
+  // Checks whose limits are all off are not made (they could only say "allow").
+  return new LimitAwareThrottle(checks, () => throttleLimitsOf(settings()));
 }
 
 /** The version in this app's package.json (one directory above src/ and dist/). */

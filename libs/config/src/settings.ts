@@ -507,6 +507,17 @@ export const Settings = {
     scope: gs,
     description: 'Per-IP failed-login window in seconds.',
   }),
+  // Where a frontend's checks are decided. Both count in the same memcached windows, so nodes of
+  // either kind enforce one limit together.
+  posternThrottleChecks: enumSetting({
+    attribute: 'posternThrottleChecks',
+    default: 'service',
+    values: ['service', 'local'],
+    hot: false,
+    scope: gs,
+    description:
+      'service: frontends ask the login-throttle service over NATS (a round trip per check). local: each frontend decides its checks itself against the same shared memcached counters, with the same rules (no round trip, no service needed). Read at start.',
+  }),
   posternThrottleFailClosed: booleanSetting({
     attribute: 'posternThrottleFailClosed',
     default: false,

@@ -1,11 +1,21 @@
-import type { ThrottleCheckRequest } from '@postern/contracts';
-import { Deadline } from '@postern/service-kit';
+import { ErrorCode, PosternError, type ThrottleCheckRequest } from '@postern/contracts';
 import { describe, expect, it } from 'vitest';
 import { FakeClock, FakeCounterStore, storeDown } from './counter-store.fake';
 import { CheckClaims } from './check-claims';
 import { SlidingWindowCounter } from './sliding-window';
-import { canonicalUser, ThrottlePolicy } from './throttle-policy';
+import { canonicalUser, ThrottlePolicy, type CheckDeadline } from './throttle-policy';
 import { resolveThrottleSettings, type ThrottleConfig } from './throttle-settings';
+
+/** A deadline of `ms` for a check (as service-kit's Deadline behaves). */
+function within(ms: number): CheckDeadline {
+  return {
+    run: <T>(what: string, work: Promise<T>) =>
+      new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new PosternError(ErrorCode.Timeout, `${what}: no answer within ${ms} ms`)), ms);
+        work.finally(() => clearTimeout(timer)).then(resolve, reject);
+      }),
+  };
+}
 
 const BASE = {
   zimbraReverseProxyIPLoginImapLimit: 3,
@@ -28,7 +38,7 @@ function setup(attributes: Record<string, unknown> = BASE) {
   const policy = new ThrottlePolicy(new SlidingWindowCounter(store, clock.now), () => config, new CheckClaims(store));
   // A second instance on the same store, as two login-throttle processes share memcached.
   const other = new ThrottlePolicy(new SlidingWindowCounter(store, clock.now), () => config, new CheckClaims(store));
-  const check = async (request: ThrottleCheckRequest) => (await policy.check(request, new Deadline(1000))).result;
+  const check = async (request: ThrottleCheckRequest) => (await policy.check(request, within(1000))).result;
   const verdicts = async (n: number, request: ThrottleCheckRequest) => {
     const out: string[] = [];
     for (let i = 0; i < n; i++) {
@@ -151,7 +161,7 @@ describe('hedged copies of a check (same checkId)', () => {
     const { policy, other, check } = setup();
     const copies = (request: ThrottleCheckRequest, id: string) =>
       [policy, other].map((p) =>
-        p.check({ ...request, checkId: id }, new Deadline(1000)).then(
+        p.check({ ...request, checkId: id }, within(1000)).then(
           (o) => o.result.verdict,
           (e: { code: string }) => e.code,
         ),
@@ -172,13 +182,13 @@ describe('hedged copies of a check (same checkId)', () => {
   it('a read-only check is answered by every copy; distinct checks of one session count apart', async () => {
     const { policy, other, check } = setup();
     const pre = { ...login('pre-login', 'ro@b.c'), checkId: 'p1' };
-    expect([(await policy.check(pre, new Deadline(1000))).result, (await other.check(pre, new Deadline(1000))).result]).toEqual([
+    expect([(await policy.check(pre, within(1000))).result, (await other.check(pre, within(1000))).result]).toEqual([
       { verdict: 'allow' },
       { verdict: 'allow' },
     ]);
     // One session id, three checks with ids of their own: all three count.
     for (const id of ['a', 'b', 'c'])
-      expect((await policy.check({ ...connect('192.0.2.78'), requestId: 'session1', checkId: id }, new Deadline(1000))).result.verdict).toBe('allow');
+      expect((await policy.check({ ...connect('192.0.2.78'), requestId: 'session1', checkId: id }, within(1000))).result.verdict).toBe('allow');
     expect(await check(connect('192.0.2.78'))).toMatchObject({ verdict: 'deny' });
   });
 });
@@ -188,7 +198,7 @@ describe('when the store fails', () => {
     const { policy, store } = setup();
     store.failure = storeDown();
     for (const request of [connect('192.0.2.1'), login('pre-login', 'a@b.c'), login('login-succeeded', 'a@b.c'), login('login-failed', 'a@b.c')]) {
-      const outcome = await policy.check(request, new Deadline(1000));
+      const outcome = await policy.check(request, within(1000));
       expect(outcome.result).toEqual({ verdict: 'allow' });
       expect(outcome.storeError?.name).toBe('CounterStoreError');
     }
@@ -197,16 +207,16 @@ describe('when the store fails', () => {
   it('fails closed when configured: denies with the IP message, but a failed-login report is still just a report', async () => {
     const { policy, store } = setup({ ...BASE, posternThrottleFailClosed: true });
     store.failure = storeDown();
-    expect((await policy.check(connect('192.0.2.1'), new Deadline(1000))).result).toEqual({ verdict: 'deny', reason: 'ip', message: 'go away, address' });
-    expect((await policy.check(login('pre-login', 'a@b.c'), new Deadline(1000))).result).toMatchObject({ verdict: 'deny', reason: 'ip' });
-    expect((await policy.check(login('login-failed', 'a@b.c'), new Deadline(1000))).result).toEqual({ verdict: 'allow' });
+    expect((await policy.check(connect('192.0.2.1'), within(1000))).result).toEqual({ verdict: 'deny', reason: 'ip', message: 'go away, address' });
+    expect((await policy.check(login('pre-login', 'a@b.c'), within(1000))).result).toMatchObject({ verdict: 'deny', reason: 'ip' });
+    expect((await policy.check(login('login-failed', 'a@b.c'), within(1000))).result).toEqual({ verdict: 'allow' });
   });
 
   it('answers a hung store within the deadline, with the fail mode', async () => {
     const { policy, store } = setup();
     store.stall = new Promise(() => undefined);
     const started = Date.now();
-    const outcome = await policy.check(connect('192.0.2.1'), new Deadline(50));
+    const outcome = await policy.check(connect('192.0.2.1'), within(50));
     expect(outcome.result).toEqual({ verdict: 'allow' });
     expect(outcome.storeError).toMatchObject({ code: 'TIMEOUT' });
     expect(Date.now() - started).toBeLessThan(500);
@@ -215,7 +225,7 @@ describe('when the store fails', () => {
   it('does not hide a bug behind the fail mode', async () => {
     const { policy, store } = setup();
     store.failure = new TypeError('a bug');
-    await expect(policy.check(connect('192.0.2.1'), new Deadline(1000))).rejects.toThrow('a bug');
+    await expect(policy.check(connect('192.0.2.1'), within(1000))).rejects.toThrow('a bug');
   });
 
   it('follows a reconfiguration on the next check', async () => {

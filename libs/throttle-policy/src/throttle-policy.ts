@@ -12,11 +12,16 @@
  * | `login-failed` | the user's and the IP's failed logins | never (it is a report) |
  */
 import { ErrorCode, PosternError, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
-import type { Deadline } from '@postern/service-kit';
 import { subscriberAddress } from '@postern/ip-address';
 import type { CheckClaims } from './check-claims';
 import { CounterStoreError, type CounterId, type SlidingWindowCounter, type WindowSnapshot } from './sliding-window';
 import type { ThrottleConfig, WindowLimit } from './throttle-settings';
+
+/** What a check needs of the login's deadline (service-kit's `Deadline` is one). */
+export interface CheckDeadline {
+  /** Races `work` against the deadline; rejects with `TIMEOUT` on expiry. */
+  run<T>(what: string, work: Promise<T>): Promise<T>;
+}
 
 /** Why a check was denied (the contract's `reason`). */
 export type DenyReason = Extract<ThrottleCheckResult, { verdict: 'deny' }>['reason'];
@@ -50,7 +55,7 @@ export class ThrottlePolicy {
    * @throws {PosternError} `DUPLICATE` for a copy of a check another instance has taken.
    * @throws anything else that is not a store failure (a bug).
    */
-  async check(request: ThrottleCheckRequest, deadline: Deadline): Promise<CheckOutcome> {
+  async check(request: ThrottleCheckRequest, deadline: CheckDeadline): Promise<CheckOutcome> {
     const config = this.config();
     try {
       return { result: await deadline.run('throttle check', this.decide(request, config)) };

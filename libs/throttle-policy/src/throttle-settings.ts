@@ -58,6 +58,11 @@ export function resolveThrottleSettings(attributes: Readonly<Record<string, unkn
 
 const SECOND_MS = 1000;
 
+/** The throttle's rules from already validated settings (the whitelist was checked when they were read). */
+export function throttleConfigOf(settings: EffectiveSettings): ThrottleConfig {
+  return throttleConfig(settings, new IpMatcher(settings.zimbraReverseProxyIPThrottleWhitelist));
+}
+
 /** The throttle's rules from the settings; the IP limit per protocol is config's {@link ipLoginLimit}. */
 export function throttleConfig(z: EffectiveSettings, whitelist: IpMatcher): ThrottleConfig {
   const ip = (protocol: LoginProtocol): IpLimit => {
