@@ -1,5 +1,5 @@
 /**
- * After login the proxy gets out of the way: bytes flow both ways with backpressure (pipe), on
+ * After login the proxy gets out of the way: bytes flow both ways with backpressure, on
  * sockets with Nagle off, until both sides are done or nothing moves for `idleMs`.
  *
  * Half-close is carried through, as the mailbox server itself would see it: a client's FIN goes on
@@ -44,31 +44,34 @@ export function splice(client: Socket, upstream: Socket, options: SpliceOptions)
   const startUpstream = upstream.bytesRead;
   let last = Date.now();
   let idleLimit = options.idleMs;
-  const touch = () => {
-    last = Date.now();
-  };
-  client.on('data', touch);
-  upstream.on('data', touch);
-  // Each side's FIN is passed on (pipe's default `end: true`) and shortens the idle limit.
+  let ended = false;
+  // Each side's FIN is passed on and shortens the idle limit.
   const halfClosed = () => {
     idleLimit = Math.min(options.idleMs, options.halfClosedIdleMs);
     clearTimeout(timer);
     timer = setTimeout(check, Math.max(0, idleLimit - (Date.now() - last)));
   };
-  client.once('end', halfClosed);
-  upstream.once('end', halfClosed);
-  client.pipe(upstream);
-  upstream.pipe(client);
+  relay(
+    client,
+    upstream,
+    () => (last = Date.now()),
+    halfClosed,
+    () => ended,
+  );
+  relay(
+    upstream,
+    client,
+    () => (last = Date.now()),
+    halfClosed,
+    () => ended,
+  );
 
   let finish!: (end: SpliceEnd) => void;
   const done = new Promise<SpliceResult>((resolve) => {
-    let ended = false;
     finish = (end) => {
       if (ended) return;
       ended = true;
       clearTimeout(timer);
-      client.unpipe(upstream);
-      upstream.unpipe(client);
       if (end === 'client-closed' || end === 'upstream-closed') {
         // The side still open may have bytes queued for it (the upstream's last reply to a slow
         // client): it is ended after they are written, not cut off.
@@ -88,15 +91,39 @@ export function splice(client: Socket, upstream: Socket, options: SpliceOptions)
   };
   let timer = setTimeout(check, idleLimit);
   // A socket closes once both of its directions are done; the first to close ends the session
-  // (the other is then ended after its queued bytes).
-  client.once('close', () => finish('client-closed'));
-  upstream.once('close', () => finish('upstream-closed'));
-  client.once('error', () => finish('error'));
-  upstream.once('error', () => finish('error'));
+  // (the other is then ended after its queued bytes). `on`, not `once`: finish is idempotent, and
+  // a once-wrapper per event per socket is memory every held session pays.
+  client.on('close', () => finish('client-closed'));
+  upstream.on('close', () => finish('upstream-closed'));
+  client.on('error', () => finish('error'));
+  upstream.on('error', () => finish('error'));
   if (options.clientEnded) {
     // The client's FIN came during its login: pass it on once the pipelined bytes are written.
     upstream.end();
     halfClosed();
   }
   return { done, close: () => finish('shutdown') };
+}
+
+/**
+ * Copies `from` to `to` with backpressure (`from` paused while `to` has more queued than its
+ * high-water mark, resumed on drain) and passes `from`'s FIN on. What `pipe()` does, with the few
+ * listeners a long-held session needs instead of pipe's dozen closures and once-wrappers per
+ * direction.
+ */
+function relay(from: Socket, to: Socket, touch: () => void, halfClosed: () => void, stopped: () => boolean): void {
+  from.on('data', (chunk: Buffer) => {
+    touch();
+    if (stopped()) return;
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => {
+    if (!stopped()) from.resume();
+  });
+  from.on('end', () => {
+    halfClosed();
+    if (!stopped()) to.end();
+  });
+  // A side paused during the login (or never read yet) starts flowing now.
+  from.resume();
 }

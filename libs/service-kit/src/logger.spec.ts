@@ -1,6 +1,7 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { secret } from '@postern/contracts';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createLogger, shortId, TurnBufferedOutput } from './logger';
 
@@ -22,7 +23,7 @@ describe('TurnBufferedOutput', () => {
     onTestFinished(() => closeSync(fd));
     const output = new TurnBufferedOutput(fd);
     const logger = createLogger('test', 'info', output);
-    logger.info({ password: 'hunter2' }, 'one');
+    logger.info({ password: 'hunter2', request: { token: 't0ken' }, deep: { down: { here: secret('s3cret') } } }, 'one');
     logger.info('two');
     expect(readFileSync(join(dir, 'out'), 'utf8')).toBe('');
     await new Promise((resolve) => setImmediate(resolve));
@@ -32,6 +33,8 @@ describe('TurnBufferedOutput', () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines.map((line) => line.msg)).toEqual(['one', 'two']);
     expect(lines[0]!.password).toBe('[redacted]');
+    expect(lines[0]!.request).toEqual({ token: '[redacted]' });
+    expect(lines[0]!.deep).toEqual({ down: { here: '[redacted]' } });
   });
 
   it('writes at once when a turn holds more than its bound, and on flush', () => {
