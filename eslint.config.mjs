@@ -105,6 +105,7 @@ export default [
             { sourceTag: 'scope:route-lookup', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache'] },
             { sourceTag: 'scope:login-throttle', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache'] },
             { sourceTag: 'scope:mail-proxy', onlyDependOnLibsWithTags: ['scope:shared', 'scope:mail', 'scope:cache', 'scope:routing', 'scope:throttle'] },
+            { sourceTag: 'scope:web-proxy', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache', 'scope:routing'] },
             {
               sourceTag: 'scope:test',
               onlyDependOnLibsWithTags: [
@@ -117,6 +118,7 @@ export default [
                 'scope:route-lookup',
                 'scope:login-throttle',
                 'scope:mail-proxy',
+                'scope:web-proxy',
               ],
             },
           ],

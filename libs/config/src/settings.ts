@@ -8,6 +8,10 @@
 import { booleanSetting, durationSetting, enumSetting, integerSetting, listSetting, portSetting, stringSetting, type SettingDefinition } from './setting';
 
 const gs = 'global+server' as const;
+const HOST_PORT = {
+  test: (v: string) => /^[A-Za-z0-9.-]{1,253}:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/.test(v),
+  accepted: 'host:port',
+};
 const IP_OR_CIDR = {
   // IPv4/IPv6 address, optionally with a prefix length; checked precisely where it is used.
   test: (v: string) => /^[0-9A-Fa-f:.]+(\/\d{1,3})?$/.test(v),
@@ -356,6 +360,39 @@ export const Settings = {
     hot: true,
     scope: gs,
     description: 'Web proxy mode.',
+  }),
+  // --- Web frontend ----------------------------------------------------------------------
+  zimbraMailProxyPort: portSetting({ attribute: 'zimbraMailProxyPort', default: 80, hot: false, scope: gs, description: 'Proxy HTTP port (the web proxy).' }),
+  posternWebUpstreamPool: listSetting({
+    attribute: 'posternWebUpstreamPool',
+    default: [],
+    item: HOST_PORT,
+    hot: true,
+    scope: gs,
+    description:
+      'Mailbox servers (host:port, their HTTP port) for web requests that name no user: the login page, static files. Chosen by client-address hash, skipping failed ones.',
+  }),
+  posternWebTrustedProxies: listSetting({
+    attribute: 'posternWebTrustedProxies',
+    default: [],
+    item: IP_OR_CIDR,
+    hot: true,
+    scope: gs,
+    description: 'Peers (a load balancer in front) whose X-Forwarded-For/-Proto/-Port the web proxy believes; anyone else has them replaced.',
+  }),
+  zimbraReverseProxyUpstreamConnectTimeout: durationSetting({
+    attribute: 'zimbraReverseProxyUpstreamConnectTimeout',
+    default: '25s',
+    hot: true,
+    scope: gs,
+    description: 'Web proxy: time to connect to a mailbox server.',
+  }),
+  zimbraReverseProxyUpstreamReadTimeout: durationSetting({
+    attribute: 'zimbraReverseProxyUpstreamReadTimeout',
+    default: '60s',
+    hot: true,
+    scope: gs,
+    description: 'Web proxy: longest wait for the response headers of a mailbox server, and between two reads of its body.',
   }),
   zimbraMailTrustedIP: listSetting({
     attribute: 'zimbraMailTrustedIP',

@@ -17,6 +17,8 @@ import { loginContextOf, type RouteCache } from '@postern/route-cache';
 import { hedgedRequest, type Deadline, type NatsConnection } from '@postern/service-kit';
 
 export interface RouteQuery {
+  /** `name`: a login as typed (the default); `id`: an account's zimbraId (a web token's), never cached by the frontend. */
+  readonly by?: 'name' | 'id';
   readonly login: string;
   readonly protocol: RouteProtocol;
   readonly clientIp: string;
@@ -57,8 +59,9 @@ export class RouteClient implements RouteResolverPort {
   ) {}
 
   async resolve(query: RouteQuery, deadline: Deadline): Promise<RouteLookupResult> {
-    const context = loginContextOf(query);
-    if (this.cache) {
+    const byId = query.by === 'id';
+    if (this.cache && !byId) {
+      const context = loginContextOf(query);
       const cached = await deadline.run('route cache', this.cache.routeForLogin(query.protocol, query.login, context)).catch(() => null);
       this.onCache?.(cached ? 'hit' : 'miss');
       if (cached && isIpAllowed(query.clientIp, cached.allowedIps)) {
@@ -70,7 +73,7 @@ export class RouteClient implements RouteResolverPort {
     const remaining = Math.min(deadline.remaining(), read(this.budget.timeoutMs) ?? DEFAULT_LOOKUP_TIMEOUT_MS);
     if (remaining < 1) throw new PosternError(ErrorCode.Timeout, 'route lookup: deadline passed');
     const request: RouteLookupRequest = {
-      by: 'name',
+      by: byId ? 'id' : 'name',
       user: query.login,
       protocol: query.protocol,
       clientIp: query.clientIp,

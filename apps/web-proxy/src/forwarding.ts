@@ -1,0 +1,93 @@
+/**
+ * The headers a request carries upstream and a response carries back (RFC 9110 §7.6.1):
+ * hop-by-hop headers are dropped both ways (the fixed list and whatever `Connection` names), and
+ * the client is described to the mailbox server with `X-Forwarded-For`, `X-Forwarded-Proto` and
+ * `X-Forwarded-Port`.
+ *
+ * An inbound `X-Forwarded-*` is believed only from a trusted peer (a load balancer in front,
+ * `zimbraMailTrustedIP` style): then the peer is appended to its chain. From anyone else it is
+ * replaced, not appended to: Zimbra's proxy appends, so a client's made-up prefix reaches the
+ * mailbox server, which takes the whole header as the client's address.
+ */
+
+/** Hop-by-hop headers (lower case) never forwarded either way. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port']);
+
+export interface ClientSide {
+  /** The peer's address (the client, or a proxy in front of us). */
+  readonly peerIp: string;
+  /** How the client reached this proxy. */
+  readonly proto: 'http' | 'https';
+  /** The port the client connected to on this proxy. */
+  readonly localPort: number;
+  /** True when the peer may tell us who the client is (its X-Forwarded-* are believed). */
+  readonly peerTrusted: boolean;
+}
+
+export type HeaderList = [name: string, value: string][];
+
+/**
+ * The request headers for the upstream, from Node's `rawHeaders` (names as sent, repeated
+ * headers kept apart and in order).
+ */
+export function upstreamRequestHeaders(rawHeaders: readonly string[], client: ClientSide): HeaderList {
+  const named = connectionTokens(rawHeaders);
+  const out: HeaderList = [];
+  const inbound: Record<string, string[]> = {};
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    if (FORWARDED.has(lower)) {
+      (inbound[lower] ??= []).push(rawHeaders[i + 1]!);
+      continue;
+    }
+    out.push([name, rawHeaders[i + 1]!]);
+  }
+  const believed = (name: string) => (client.peerTrusted ? inbound[name]?.join(', ') : undefined);
+  const chain = believed('x-forwarded-for');
+  out.push(['X-Forwarded-For', chain ? `${chain}, ${client.peerIp}` : client.peerIp]);
+  out.push(['X-Forwarded-Proto', believed('x-forwarded-proto') ?? client.proto]);
+  out.push(['X-Forwarded-Port', believed('x-forwarded-port') ?? String(client.localPort)]);
+  return out;
+}
+
+/** The response headers for the client, from the upstream's (hop-by-hop dropped). */
+export function clientResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const named = new Set<string>();
+  const connection = headers['connection'];
+  for (const value of Array.isArray(connection) ? connection : connection ? [connection] : []) addTokens(named, value);
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (value === undefined || HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+function connectionTokens(rawHeaders: readonly string[]): Set<string> {
+  const named = new Set<string>();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'connection') addTokens(named, rawHeaders[i + 1]!);
+  return named;
+}
+
+function addTokens(into: Set<string>, value: string): void {
+  for (const token of value.split(',')) {
+    const name = token.trim().toLowerCase();
+    // The forwarded headers are ours to set: a client cannot have them dropped by naming them.
+    if (name !== '' && !FORWARDED.has(name) && name !== 'host') into.add(name);
+  }
+}

@@ -1,0 +1,10 @@
+/**
+ * web-proxy: the HTTP frontend, a worker process per core (`POSTERN_WORKERS`, default auto)
+ * sharing the listener. Configuration: POSTERN_* environment variables and the config file's
+ * `attributes` (see README); SIGHUP re-reads the file in every worker.
+ */
+import 'reflect-metadata';
+import { serviceMain } from '@postern/service-kit';
+import { AppModule } from './app.module';
+
+void serviceMain({ name: 'web-proxy', workers: true, module: (bootstrap, logger) => AppModule.register(bootstrap, logger) });

@@ -1,0 +1,266 @@
+/**
+ * The HTTP frontend's data path, plain TypeScript on `node:http` and undici (nothing of Nest):
+ *
+ *   request → who it is for (request-route.ts) → the route (shared cache, else the lookup
+ *   service) or, for a request that names no one, a server of the pool by client-address hash →
+ *   the request streamed upstream over a kept-alive connection, with the forwarded headers
+ *   (forwarding.ts) → the response streamed back.
+ *
+ * Neither body is ever held whole. Requests Node's parser refuses (smuggling shapes: both
+ * Content-Length and Transfer-Encoding, two Content-Lengths, CR/LF or NUL in the target, obs-fold)
+ * are answered 400 before any lookup, oversized headers 431; a client that never finishes its
+ * headers is closed after `headersTimeoutMs` (slowloris). A mailbox server that cannot be reached
+ * answers 502, one too slow 504, a lookup that cannot be made 503.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import type { EffectiveSettings } from '@postern/config';
+import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
+import type { RouteResolverPort } from '@postern/route-client';
+import { Deadline, shortId, type Logger } from '@postern/service-kit';
+import { Pool } from 'undici';
+import { clientResponseHeaders, upstreamRequestHeaders } from './forwarding';
+import { requestRoute, type RequestRoute } from './request-route';
+import type { WebProxyMetrics } from './web-proxy.metrics';
+
+/** Longest a client may take to send its request headers (slowloris). */
+const HEADERS_TIMEOUT_MS = 20_000;
+/** The largest request head accepted (Node's default); larger: 431. */
+const MAX_HEADER_BYTES = 16 * 1024;
+/** Kept-alive connections per mailbox server. */
+const CONNECTIONS_PER_UPSTREAM = 64;
+
+export interface WebProxyDeps {
+  readonly settings: () => EffectiveSettings;
+  readonly routes: RouteResolverPort;
+  readonly metrics: WebProxyMetrics;
+  readonly logger: Logger;
+}
+
+/** The route kind a request was sent by, as metrics label it. */
+export type RouteKind = RequestRoute['rule'] | 'pool';
+
+export class WebProxyServer {
+  private readonly server: Server;
+  private readonly pools = new Map<string, Pool>();
+  private trusted: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
+
+  constructor(private readonly deps: WebProxyDeps) {
+    this.server = createServer(
+      { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0, noDelay: true },
+      (request, response) => {
+        void this.handle(request, response);
+      },
+    );
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.refuse(error, socket));
+  }
+
+  /** Listens on `port` (0: any free port); resolves to the port bound. */
+  async listen(port: number, host: string): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Stops accepting, lets requests in flight finish for up to `drainMs`, then closes the upstream pools. */
+  async stop(drainMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const timer = setTimeout(() => this.server.closeAllConnections(), drainMs);
+    await closed;
+    clearTimeout(timer);
+    await Promise.all([...this.pools.values()].map((pool) => pool.close()));
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const rid = shortId();
+    const s = this.deps.settings();
+    const socket = request.socket;
+    const peerIp = unmapIpv4(socket.remoteAddress ?? '0.0.0.0');
+    const route = requestRoute({ target: request.url ?? '/', cookie: joined(request.headers.cookie), authorization: request.headers.authorization });
+    let kind: RouteKind = route.by === 'pool' ? 'pool' : route.rule;
+    let upstream: string | undefined;
+    try {
+      upstream = route.by === 'pool' ? undefined : await this.upstreamOf(route, peerIp, request, rid, s);
+      if (upstream === undefined) {
+        kind = 'pool';
+        upstream = poolMember(s.posternWebUpstreamPool, peerIp);
+      }
+      if (upstream === undefined) return this.answer(response, 503, 'No mailbox server is available for this request.', kind, 'none', started);
+    } catch (error) {
+      this.deps.logger.warn({ rid, err: error, rule: route.rule }, 'web: route lookup failed');
+      return this.answer(response, 503, 'The mailbox server of this account cannot be found just now. Try again shortly.', kind, 'none', started);
+    }
+    await this.forward(request, response, upstream, peerIp, kind, started, s, rid);
+  }
+
+  /** The upstream `host:port` of a request that names a user; undefined when the directory knows no such account. */
+  private async upstreamOf(
+    route: Exclude<RequestRoute, { by: 'pool' }>,
+    clientIp: string,
+    request: IncomingMessage,
+    rid: string,
+    s: EffectiveSettings,
+  ): Promise<string | undefined> {
+    const host = hostName(request.headers.host);
+    const found = await this.deps.routes.resolve(
+      {
+        by: route.by,
+        login: route.user,
+        protocol: 'http',
+        clientIp,
+        requestId: rid,
+        ...(host ? { virtualHost: host } : {}),
+      },
+      new Deadline(s.posternRouteLookupRequestTimeout),
+    );
+    if (found.outcome !== 'ROUTE') return undefined;
+    return `${found.route.host}:${found.route.port}`;
+  }
+
+  private async forward(
+    request: IncomingMessage,
+    response: ServerResponse,
+    upstream: string,
+    peerIp: string,
+    kind: RouteKind,
+    started: number,
+    s: EffectiveSettings,
+    rid: string,
+  ): Promise<void> {
+    const abort = new AbortController();
+    const onClientGone = () => {
+      if (!response.writableFinished) abort.abort();
+    };
+    response.once('close', onClientGone);
+    const headers = upstreamRequestHeaders(request.rawHeaders, {
+      peerIp,
+      proto: 'http',
+      localPort: request.socket.localPort ?? 0,
+      peerTrusted: this.trustedPeers(s).matches(peerIp),
+    });
+    const hasBody = request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined;
+    try {
+      const answer = await this.pool(upstream, s).request({
+        method: request.method ?? 'GET',
+        path: request.url ?? '/',
+        headers: headers.flat(),
+        body: hasBody ? request : null,
+        signal: abort.signal,
+        headersTimeout: s.zimbraReverseProxyUpstreamReadTimeout,
+        bodyTimeout: s.zimbraReverseProxyUpstreamReadTimeout,
+      });
+      response.writeHead(answer.statusCode, clientResponseHeaders(answer.headers));
+      await pipeline(answer.body, response);
+      this.deps.metrics.requests.inc({ route: kind, status: statusClass(answer.statusCode), upstream });
+      this.deps.metrics.upstreamSeconds.observe({ route: kind }, (performance.now() - started) / 1000);
+    } catch (error) {
+      if (abort.signal.aborted) {
+        this.deps.metrics.requests.inc({ route: kind, status: 'aborted', upstream });
+        return;
+      }
+      const status = upstreamFailureStatus(error);
+      this.deps.logger.warn({ rid, upstream, err: error, status }, 'web: upstream failed');
+      if (!response.headersSent)
+        this.answer(
+          response,
+          status,
+          status === 504 ? 'The mailbox server did not answer in time.' : 'The mailbox server cannot be reached.',
+          kind,
+          upstream,
+          started,
+        );
+      else response.destroy();
+    } finally {
+      response.off('close', onClientGone);
+    }
+  }
+
+  private pool(upstream: string, s: EffectiveSettings): Pool {
+    let pool = this.pools.get(upstream);
+    if (!pool) {
+      pool = new Pool(`http://${upstream}`, {
+        connections: CONNECTIONS_PER_UPSTREAM,
+        connectTimeout: s.zimbraReverseProxyUpstreamConnectTimeout,
+        keepAliveTimeout: 30_000,
+      });
+      this.pools.set(upstream, pool);
+    }
+    return pool;
+  }
+
+  private trustedPeers(s: EffectiveSettings): IpMatcher {
+    if (this.trusted.list !== s.posternWebTrustedProxies)
+      this.trusted = { list: s.posternWebTrustedProxies, matcher: new IpMatcher(s.posternWebTrustedProxies) };
+    return this.trusted.matcher;
+  }
+
+  /** A small error page of our own. */
+  private answer(response: ServerResponse, status: number, text: string, kind: RouteKind, upstream: string, started: number): void {
+    const body = `<!doctype html><title>${status}</title><p>${text}</p>\n`;
+    response.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+    response.end(body);
+    this.deps.metrics.requests.inc({ route: kind, status: statusClass(status), upstream });
+    this.deps.metrics.upstreamSeconds.observe({ route: kind }, (performance.now() - started) / 1000);
+  }
+
+  /** A request Node's parser refused: 431 for a head too large, 400 for anything malformed. */
+  private refuse(error: NodeJS.ErrnoException, socket: Socket): void {
+    const code = error.code ?? '';
+    this.deps.metrics.refused.inc({
+      reason: code === 'HPE_HEADER_OVERFLOW' ? 'header-overflow' : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'timeout' : 'malformed',
+    });
+    if (!socket.writable || code === 'ECONNRESET') return void socket.destroy();
+    const status =
+      code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+}
+
+/**
+ * Zimbra's IP hash (its upstream module's, for web clients without a route): start at 89, each
+ * byte of the address: h = (h × 113 + byte) mod 6271; the server is h mod n.
+ */
+export function poolMember(pool: readonly string[], clientIp: string): string | undefined {
+  if (pool.length === 0) return undefined;
+  let h = 89;
+  for (const byte of addressBytes(clientIp)) h = (h * 113 + byte) % 6271;
+  return pool[h % pool.length];
+}
+
+function addressBytes(ip: string): number[] {
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(ip)) return ip.split('.').map(Number);
+  const [head = '', tail = ''] = ip.split('::');
+  const words = (part: string) => (part === '' ? [] : part.split(':').map((w) => parseInt(w, 16) || 0));
+  const left = words(head);
+  const right = words(tail);
+  const all = [...left, ...Array<number>(Math.max(0, 8 - left.length - right.length)).fill(0), ...right];
+  return all.flatMap((w) => [w >> 8, w & 0xff]);
+}
+
+function upstreamFailureStatus(error: unknown): 502 | 504 {
+  const code = (error as { code?: string }).code ?? '';
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' ? 504 : 502;
+}
+
+function statusClass(status: number): string {
+  return `${Math.floor(status / 100)}xx`;
+}
+
+function joined(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join('; ') : value;
+}
+
+/** The Host header without its port (IPv6 literals keep their brackets). */
+function hostName(host: string | undefined): string | undefined {
+  if (!host) return undefined;
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  return /^[A-Za-z0-9.-]{1,253}$/.test(name) ? name.toLowerCase() : undefined;
+}

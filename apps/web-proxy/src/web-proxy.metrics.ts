@@ -1,0 +1,34 @@
+/** The web frontend's metrics, defined once. Labels are bounded: route kinds, status classes, mailbox servers. */
+import { Counter, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '@postern/service-kit';
+
+export class WebProxyMetrics {
+  /** Requests by how they were routed, the status class the client got, and the mailbox server (`none`: answered here). */
+  readonly requests: Counter<'route' | 'status' | 'upstream'>;
+  /** From the request's arrival to the end of its response. */
+  readonly upstreamSeconds: Histogram<'route'>;
+  /** Requests refused before any routing (malformed, smuggling shapes, oversized heads, too slow). */
+  readonly refused: Counter<'reason'>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.requests = new Counter({
+      name: 'postern_web_requests_total',
+      help: 'Web requests by route kind, status class and mailbox server.',
+      labelNames: ['route', 'status', 'upstream'],
+      registers,
+    });
+    this.upstreamSeconds = new Histogram({
+      name: 'postern_web_request_seconds',
+      help: 'Web request time through the proxy, by route kind.',
+      labelNames: ['route'],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    });
+    this.refused = new Counter({
+      name: 'postern_web_refused_requests_total',
+      help: 'Requests refused before routing, by reason (malformed, header-overflow, timeout).',
+      labelNames: ['reason'],
+      registers,
+    });
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * The web proxy as browsers and mobile clients meet it: each routing rule sends the request to the
+ * account's mailbox server, the rest go to the pool by client-address hash; forwarded headers are
+ * set, believed only from a trusted peer; hop-by-hop headers are dropped; smuggling shapes and
+ * oversized heads are refused before any lookup; bodies stream both ways; a mailbox server that is
+ * down gives 502. Real HTTP servers stand in for the mailbox servers' web ports (on 127.0.0.2 and
+ * 127.0.0.3, as the directory says), with real slapd, route-lookup, memcached and NATS.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { DIRECTORY_FIXTURE_PATH } from '@postern/directory';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { directoryEnv, freePort, removeDir, scratchDir, startMemcached, startNats, startService, startSlapd, stopAll, type ServiceProcess } from '../harness';
+
+const ALICE_ID = 'c3a1f7e2-2b4d-4f6a-9e8c-1d3b5a7c9e01';
+const POOL_HOST = '127.0.0.4';
+
+/** What a stand-in mailbox server saw of a request. */
+interface Seen {
+  readonly server: string;
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly bodyBytes: number;
+}
+
+let dir: string;
+let proxy: ServiceProcess;
+let proxyPort: number;
+const servers: Server[] = [];
+
+/** An HTTP server on `host` that answers every request with what it saw, or streams `GET /big?n=` bytes back. */
+async function standIn(name: string, host: string): Promise<number> {
+  const port = await freePort(host);
+  const server = createServer((request, response) => {
+    const big = /^\/(?:home\/[^/]+\/)?big\?n=(\d+)$/.exec(request.url ?? '');
+    if (big && request.method === 'GET') {
+      response.writeHead(200, { 'Content-Type': 'application/octet-stream', 'X-Served-By': name });
+      let left = Number(big[1]);
+      const chunk = Buffer.alloc(64 * 1024, 7);
+      const more = () => {
+        while (left > 0) {
+          const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
+          left -= part.length;
+          if (!response.write(part)) return void response.once('drain', more);
+        }
+        response.end();
+      };
+      return more();
+    }
+    let bodyBytes = 0;
+    request.on('data', (chunk: Buffer) => (bodyBytes += chunk.length));
+    request.on('end', () => {
+      const seen: Seen = { server: name, method: request.method ?? '', url: request.url ?? '', headers: request.headers, bodyBytes };
+      response.writeHead(200, { 'Content-Type': 'application/json', Connection: 'keep-alive, X-Internal', 'X-Internal': 'secret', 'X-Served-By': name });
+      response.end(JSON.stringify(seen));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  servers.push(server);
+  return port;
+}
+
+/** The fixture with each server entry's web port set to its stand-in's. */
+function directoryWithWebPorts(ports: Record<'mbox1' | 'mbox2', number>): string {
+  const text = readFileSync(DIRECTORY_FIXTURE_PATH, 'utf8');
+  return text
+    .split(/\n(?:[ \t]*\n)+/)
+    .map((record) => {
+      const name = /^dn: cn=(mbox1|mbox2),cn=servers,/m.exec(record)?.[1] as 'mbox1' | 'mbox2' | undefined;
+      if (!name) return record;
+      const withoutPort = record
+        .split('\n')
+        .filter((line) => !/^zimbraMailPort:/i.test(line))
+        .join('\n');
+      return `${withoutPort}\nzimbraMailPort: ${ports[name]}`;
+    })
+    .join('\n\n');
+}
+
+beforeAll(async () => {
+  dir = await scratchDir('web-proxy');
+  const [mbox1, mbox2, pool] = await Promise.all([standIn('mbox1', '127.0.0.2'), standIn('mbox2', '127.0.0.3'), standIn('pool', POOL_HOST)]);
+  const [nats, memcached, slapd] = await Promise.all([startNats(), startMemcached(), startSlapd({ fixture: directoryWithWebPorts({ mbox1, mbox2 }) })]);
+  const common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address };
+  proxyPort = await freePort();
+  const file = join(dir, 'web-proxy.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      attributes: {
+        zimbraMailProxyPort: proxyPort,
+        posternWebUpstreamPool: [`${POOL_HOST}:${pool}`],
+        posternWebTrustedProxies: ['127.0.0.9'],
+        posternRouteLookupRequestTimeout: '60s',
+      },
+    }),
+  );
+  [, proxy] = await Promise.all([
+    startService('route-lookup', { ...common, ...directoryEnv(slapd) }),
+    startService('web-proxy', { ...common, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' }),
+  ]);
+}, 120_000);
+
+afterAll(async () => {
+  await stopAll();
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  if (dir) await removeDir(dir);
+});
+
+interface Answer {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+/** One request through the proxy, from `localAddress` (a loopback address of the test's choosing). */
+function send(path: string, options: { method?: string; headers?: Record<string, string>; body?: Buffer; localAddress?: string } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      {
+        host: '127.0.0.1',
+        port: proxyPort,
+        path,
+        method: options.method ?? 'GET',
+        headers: { Host: 'mail.example.com', ...options.headers },
+        localAddress: options.localAddress,
+        agent: false,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(options.body);
+  });
+}
+
+const seen = (answer: Answer) => JSON.parse(answer.body.toString('utf8')) as Seen;
+
+/** Sends raw bytes and returns the first line of the answer. */
+function raw(bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(proxyPort, '127.0.0.1', () => socket.write(bytes));
+    let text = '';
+    socket.on('data', (chunk) => (text += chunk.toString('latin1')));
+    socket.on('close', () => resolve(text.split('\r\n')[0] ?? ''));
+    socket.on('error', reject);
+  });
+}
+
+function authToken(id: string): string {
+  const data = `id=${id.length}:${id};exp=13:1900000000000;type=6:zimbra;`;
+  return `0_0123456789abcdef_${Buffer.from(data, 'latin1').toString('hex')}`;
+}
+
+describe('web proxy routing', () => {
+  it.each([
+    ['REST', '/home/alice@example.com/Inbox?fmt=rss', {}, 'mbox1'],
+    ['REST by alias', '/service/home/~al@example.com/Calendar', {}, 'mbox1'],
+    ['CalDAV', '/dav/bob@example.com/Calendar/', {}, 'mbox2'],
+    ['ActiveSync', '/Microsoft-Server-ActiveSync?Cmd=Sync', { Authorization: `Basic ${Buffer.from('example.org\\carol:pw').toString('base64')}` }, 'mbox2'],
+    ['the auth token cookie', '/service/soap/GetInfoRequest', { Cookie: `ZM_AUTH_TOKEN=${authToken(ALICE_ID)}` }, 'mbox1'],
+    ['no user at all: the pool', '/', {}, 'pool'],
+    ['an unknown user: the pool', '/home/nobody@example.com/', {}, 'pool'],
+  ])('%s → %s', async (_what, path, headers, server) => {
+    const answer = await send(path, { headers });
+    expect(answer.status).toBe(200);
+    expect(seen(answer)).toMatchObject({ server, url: path });
+  });
+
+  it('counts requests by route kind and mailbox server', async () => {
+    expect(await proxy.metric('postern_web_requests_total', { route: 'rest', status: '2xx' })).toBeGreaterThanOrEqual(2);
+    expect(await proxy.metric('postern_web_requests_total', { route: 'pool', status: '2xx' })).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('forwarded headers', () => {
+  it('a stranger gets its X-Forwarded-* replaced, not appended to', async () => {
+    const answer = await send('/home/alice@example.com/', {
+      headers: { 'X-Forwarded-For': '6.6.6.6', 'X-Forwarded-Proto': 'https' },
+      localAddress: '127.0.0.8',
+    });
+    expect(seen(answer).headers).toMatchObject({ 'x-forwarded-for': '127.0.0.8', 'x-forwarded-proto': 'http', 'x-forwarded-port': String(proxyPort) });
+  });
+
+  it('a trusted peer is believed, and appended to the chain', async () => {
+    const answer = await send('/home/alice@example.com/', {
+      headers: { 'X-Forwarded-For': '203.0.113.5', 'X-Forwarded-Proto': 'https' },
+      localAddress: '127.0.0.9',
+    });
+    expect(seen(answer).headers).toMatchObject({ 'x-forwarded-for': '203.0.113.5, 127.0.0.9', 'x-forwarded-proto': 'https' });
+  });
+
+  it('hop-by-hop headers are dropped both ways', async () => {
+    const answer = await send('/home/alice@example.com/', { headers: { Connection: 'X-Hop', 'X-Hop': 'gone', 'X-Kept': 'kept' } });
+    expect(seen(answer).headers['x-hop']).toBeUndefined();
+    expect(seen(answer).headers['x-kept']).toBe('kept');
+    expect(answer.headers['x-internal']).toBeUndefined();
+    expect(answer.headers['x-served-by']).toBe('mbox1');
+  });
+});
+
+describe('requests refused before any routing', () => {
+  it.each([
+    [
+      'Content-Length with Transfer-Encoding',
+      'POST /home/alice@example.com/ HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    ],
+    ['two Content-Lengths', 'POST /home/alice@example.com/ HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde'],
+    ['a NUL in the target', 'GET /home/alice\x00@example.com/ HTTP/1.1\r\nHost: x\r\n\r\n'],
+    ['obs-fold', 'GET / HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n'],
+  ])('%s: 400', async (_what, bytes) => {
+    expect(await raw(bytes)).toBe('HTTP/1.1 400 Bad Request');
+  });
+
+  it('oversized headers: 431', async () => {
+    expect(await raw(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)).toBe('HTTP/1.1 431 Request Header Fields Too Large');
+    expect(await proxy.metric('postern_web_refused_requests_total', { reason: 'header-overflow' })).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('bodies and failures', () => {
+  it('streams a large upload and a large download through', async () => {
+    const upload = Buffer.alloc(8 * 1024 * 1024, 1);
+    const up = await send('/home/bob@example.com/Briefcase/file.bin', { method: 'PUT', body: upload, headers: { 'Content-Type': 'application/octet-stream' } });
+    expect(seen(up)).toMatchObject({ server: 'mbox2', method: 'PUT', bodyBytes: upload.length });
+    const down = await send(`/home/bob@example.com/big?n=${16 * 1024 * 1024}`);
+    expect(down.status).toBe(200);
+    expect(down.body.length).toBe(16 * 1024 * 1024);
+    expect(down.headers['x-served-by']).toBe('mbox2');
+  });
+
+  it('a mailbox server that is down: 502 with a page of the proxy', async () => {
+    const [mbox1] = servers;
+    await new Promise((resolve) => mbox1!.close(resolve));
+    mbox1!.closeAllConnections();
+    const answer = await send('/home/alice@example.com/');
+    expect(answer.status).toBe(502);
+    expect(answer.body.toString()).toMatch(/cannot be reached/);
+  });
+});
