@@ -105,7 +105,7 @@ export default [
             { sourceTag: 'scope:route-lookup', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache'] },
             { sourceTag: 'scope:login-throttle', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache'] },
             { sourceTag: 'scope:mail-proxy', onlyDependOnLibsWithTags: ['scope:shared', 'scope:mail', 'scope:cache', 'scope:routing', 'scope:throttle'] },
-            { sourceTag: 'scope:web-proxy', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache', 'scope:routing'] },
+            { sourceTag: 'scope:web-proxy', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache', 'scope:routing'] },
             {
               sourceTag: 'scope:test',
               onlyDependOnLibsWithTags: [

@@ -250,3 +250,16 @@ async function tool(name: string, args: string[], timeoutMs = TOOL_TIMEOUT_MS): 
     throw new Error(`${name} ${args.join(' ')} failed: ${detail.stderr || detail.message}`, { cause: error });
   }
 }
+
+/** Applies `ldif` (changetype records) to a running slapd with the `ldapmodify` client, bound as its manager. */
+export async function ldapModify(slapd: SlapdServer, ldif: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile(
+      binary('ldapmodify'),
+      ['-x', '-H', slapd.url, '-D', slapd.rootDn, '-w', slapd.rootPassword],
+      { timeout: 30_000 },
+      (error, _stdout, stderr) => (error ? reject(new Error(`ldapmodify failed: ${stderr || error.message}`)) : resolve()),
+    );
+    child.stdin?.end(ldif);
+  });
+}

@@ -3,16 +3,40 @@
  * account's mailbox server, the rest go to the pool by client-address hash; forwarded headers are
  * set, believed only from a trusted peer; hop-by-hop headers are dropped; smuggling shapes and
  * oversized heads are refused before any lookup; bodies stream both ways; a mailbox server that is
- * down gives 502. Real HTTP servers stand in for the mailbox servers' web ports (on 127.0.0.2 and
- * 127.0.0.3, as the directory says), with real slapd, route-lookup, memcached and NATS.
+ * down gives 502. Over HTTPS the certificate is the virtual host's own (SNI, from the directory),
+ * the default for other names, re-read on SIGHUP (a broken one refused); the mail mode decides
+ * the listeners and redirects. Real HTTP servers stand in for the mailbox servers' web ports (on
+ * 127.0.0.2 and 127.0.0.3, as the directory says), with real slapd, route-lookup, memcached and
+ * NATS; TLS is checked with Node's client and `openssl s_client`.
  */
+import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { DIRECTORY_FIXTURE_PATH } from '@postern/directory';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { directoryEnv, freePort, removeDir, scratchDir, startMemcached, startNats, startService, startSlapd, stopAll, type ServiceProcess } from '../harness';
+import {
+  binary,
+  directoryEnv,
+  freePort,
+  ldapModify,
+  makeCertificate,
+  removeDir,
+  scratchDir,
+  startMemcached,
+  startNats,
+  startProcess,
+  startService,
+  startSlapd,
+  stopAll,
+  waitFor,
+  type ServiceProcess,
+  type SlapdServer,
+  type TestCertificate,
+} from '../harness';
 
 const ALICE_ID = 'c3a1f7e2-2b4d-4f6a-9e8c-1d3b5a7c9e01';
 const POOL_HOST = '127.0.0.4';
@@ -29,7 +53,13 @@ interface Seen {
 let dir: string;
 let proxy: ServiceProcess;
 let proxyPort: number;
+let httpsPort: number;
+let slapd: SlapdServer;
+let common: Record<string, string>;
+let defaultCert: TestCertificate;
+let mailCert: TestCertificate;
 const servers: Server[] = [];
+const EXAMPLE_DOMAIN_DN = 'dc=example.com,ou=domains,dc=postern,dc=test';
 
 /** An HTTP server on `host` that answers every request with what it saw, or streams `GET /big?n=` bytes back. */
 async function standIn(name: string, host: string): Promise<number> {
@@ -63,12 +93,16 @@ async function standIn(name: string, host: string): Promise<number> {
   return port;
 }
 
-/** The fixture with each server entry's web port set to its stand-in's. */
-function directoryWithWebPorts(ports: Record<'mbox1' | 'mbox2', number>): string {
+/** The fixture with each server entry's web port set to its stand-in's, and example.com's certificate. */
+function directoryFor(ports: Record<'mbox1' | 'mbox2', number>, certificate: TestCertificate): string {
   const text = readFileSync(DIRECTORY_FIXTURE_PATH, 'utf8');
   return text
     .split(/\n(?:[ \t]*\n)+/)
     .map((record) => {
+      if (record.includes(`dn: ${EXAMPLE_DOMAIN_DN}`)) {
+        const b64 = (pem: string) => Buffer.from(pem).toString('base64');
+        return `${record}\nzimbraSSLCertificate:: ${b64(certificate.certPem)}\nzimbraSSLPrivateKey:: ${b64(certificate.keyPem)}`;
+      }
       const name = /^dn: cn=(mbox1|mbox2),cn=servers,/m.exec(record)?.[1] as 'mbox1' | 'mbox2' | undefined;
       if (!name) return record;
       const withoutPort = record
@@ -83,15 +117,23 @@ function directoryWithWebPorts(ports: Record<'mbox1' | 'mbox2', number>): string
 beforeAll(async () => {
   dir = await scratchDir('web-proxy');
   const [mbox1, mbox2, pool] = await Promise.all([standIn('mbox1', '127.0.0.2'), standIn('mbox2', '127.0.0.3'), standIn('pool', POOL_HOST)]);
-  const [nats, memcached, slapd] = await Promise.all([startNats(), startMemcached(), startSlapd({ fixture: directoryWithWebPorts({ mbox1, mbox2 }) })]);
-  const common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address };
-  proxyPort = await freePort();
+  [defaultCert, mailCert] = await Promise.all([
+    makeCertificate({ commonName: 'default.postern.test' }),
+    makeCertificate({ commonName: 'mail.example.com', altNames: ['mail.example.com', 'webmail.example.com'] }),
+  ]);
+  const [nats, memcached, ldap] = await Promise.all([startNats(), startMemcached(), startSlapd({ fixture: directoryFor({ mbox1, mbox2 }, mailCert) })]);
+  slapd = ldap;
+  common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address };
+  [proxyPort, httpsPort] = await Promise.all([freePort(), freePort()]);
   const file = join(dir, 'web-proxy.json');
   writeFileSync(
     file,
     JSON.stringify({
       attributes: {
         zimbraMailProxyPort: proxyPort,
+        zimbraMailSSLProxyPort: httpsPort,
+        zimbraReverseProxyMailMode: 'both',
+        zimbraReverseProxySSLToUpstreamEnabled: false,
         posternWebUpstreamPool: [`${POOL_HOST}:${pool}`],
         posternWebTrustedProxies: ['127.0.0.9'],
         posternRouteLookupRequestTimeout: '60s',
@@ -100,9 +142,14 @@ beforeAll(async () => {
   );
   [, proxy] = await Promise.all([
     startService('route-lookup', { ...common, ...directoryEnv(slapd) }),
-    startService('web-proxy', { ...common, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' }),
+    startService('web-proxy', { ...common, ...tlsEnv(), POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' }),
   ]);
 }, 120_000);
+
+/** The default certificate, and the directory the virtual hosts' come from. */
+function tlsEnv(): Record<string, string> {
+  return { POSTERN_TLS_CERT_FILE: defaultCert.certFile, POSTERN_TLS_KEY_FILE: defaultCert.keyFile, ...directoryEnv(slapd) };
+}
 
 afterAll(async () => {
   await stopAll();
@@ -243,5 +290,137 @@ describe('bodies and failures', () => {
     const answer = await send('/home/alice@example.com/');
     expect(answer.status).toBe(502);
     expect(answer.body.toString()).toMatch(/cannot be reached/);
+  });
+});
+
+/** The subject CN of the certificate the HTTPS listener presents for `serverName` (none: no SNI). */
+function presented(serverName: string | undefined, port = httpsPort): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...(serverName ? { servername: serverName } : {}) }, () => {
+      const cn = socket.getPeerCertificate().subject?.CN;
+      socket.end();
+      resolve(Array.isArray(cn) ? cn.join(',') : (cn ?? ''));
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('HTTPS and a certificate per virtual host', () => {
+  it('SNI picks the domain certificate; other names and no SNI get the default', async () => {
+    expect(await presented('mail.example.com')).toBe('mail.example.com');
+    expect(await presented('WEBMAIL.example.com')).toBe('mail.example.com');
+    expect(await presented('unknown.example.net')).toBe('default.postern.test');
+    expect(await presented(undefined)).toBe('default.postern.test');
+    expect(await proxy.metric('postern_web_tls_handshakes_total', { certificate: 'virtual-host' })).toBeGreaterThanOrEqual(2);
+  });
+
+  it('openssl s_client -servername sees the same', async () => {
+    // Its standard input closed at once: it says what it saw and leaves.
+    const stdout = await new Promise<string>((resolve) => {
+      const child = execFile(
+        binary('openssl'),
+        ['s_client', '-connect', `127.0.0.1:${httpsPort}`, '-servername', 'mail.example.com'],
+        { timeout: 30_000 },
+        (_error, out) => resolve(String(out)),
+      );
+      child.stdin?.end();
+    });
+    expect(stdout).toMatch(/subject=CN ?= ?mail\.example\.com/);
+  });
+
+  it('proxies over HTTPS, telling the mailbox server so', async () => {
+    const answer = await new Promise<Answer>((resolve, reject) => {
+      const request = httpsRequest(
+        {
+          host: '127.0.0.1',
+          port: httpsPort,
+          path: '/home/bob@example.com/',
+          servername: 'mail.example.com',
+          headers: { Host: 'mail.example.com' },
+          rejectUnauthorized: false,
+          agent: false,
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
+        },
+      );
+      request.on('error', reject);
+      request.end();
+    });
+    expect(seen(answer)).toMatchObject({ server: 'mbox2', headers: { 'x-forwarded-proto': 'https', 'x-forwarded-port': String(httpsPort) } });
+  });
+
+  it('serves a changed certificate after SIGHUP without a restart, and refuses a broken one keeping the last good', async () => {
+    const renewed = await makeCertificate({ commonName: 'renewed.mail.example.com', altNames: ['mail.example.com'] });
+    const replace = (cert: string, key: string) =>
+      ldapModify(
+        slapd,
+        `dn: ${EXAMPLE_DOMAIN_DN}\nchangetype: modify\nreplace: zimbraSSLCertificate\nzimbraSSLCertificate:: ${Buffer.from(cert).toString('base64')}\n-\nreplace: zimbraSSLPrivateKey\nzimbraSSLPrivateKey:: ${Buffer.from(key).toString('base64')}\n-\n`,
+      );
+    await replace(renewed.certPem, renewed.keyPem);
+    // Until told, the proxy keeps what it has.
+    expect(await presented('mail.example.com')).toBe('mail.example.com');
+    proxy.process.child.kill('SIGHUP');
+    await waitFor('the renewed certificate', async () => (await presented('mail.example.com')) === 'renewed.mail.example.com', { timeoutMs: 30_000 });
+
+    await replace('-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n', renewed.keyPem);
+    const refusalsBefore = proxy.process.output().split('certificate refused').length;
+    proxy.process.child.kill('SIGHUP');
+    await waitFor(
+      'the refusal logged',
+      async () => {
+        await presented('mail.example.com');
+        return proxy.process.output().split('certificate refused').length > refusalsBefore;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(await presented('mail.example.com')).toBe('renewed.mail.example.com');
+    // The directory made good again for the tests after this one.
+    await replace(renewed.certPem, renewed.keyPem);
+  });
+});
+
+describe('mail modes', () => {
+  it('redirect: HTTP answers 302 to the same URL over HTTPS, HTTPS proxies', async () => {
+    const [http, https] = await Promise.all([freePort(), freePort()]);
+    const file = join(dir, 'redirect.json');
+    const attributes = {
+      zimbraMailProxyPort: http,
+      zimbraMailSSLProxyPort: https,
+      zimbraReverseProxyMailMode: 'redirect',
+      zimbraReverseProxySSLToUpstreamEnabled: true,
+    };
+    writeFileSync(file, JSON.stringify({ attributes }));
+    const redirecting = await startService('web-proxy', { ...common, ...tlsEnv(), POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' });
+    const answer = await new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
+      const request = httpRequest(
+        { host: '127.0.0.1', port: http, path: '/home/alice@example.com/?fmt=rss', headers: { Host: 'mail.example.com' }, agent: false },
+        (response) => {
+          response.resume();
+          resolve({ status: response.statusCode ?? 0, location: response.headers.location });
+        },
+      );
+      request.on('error', reject);
+      request.end();
+    });
+    expect(answer).toEqual({ status: 302, location: `https://mail.example.com:${https}/home/alice@example.com/?fmt=rss` });
+    expect(await presented('mail.example.com', https)).toBe('renewed.mail.example.com');
+    await redirecting.stop();
+  });
+
+  it('an unsupported combination is refused at start (exit 78), naming the values', async () => {
+    const file = join(dir, 'refused.json');
+    const attributes = { zimbraMailProxyPort: await freePort(), zimbraReverseProxyMailMode: 'redirect', zimbraReverseProxySSLToUpstreamEnabled: false };
+    writeFileSync(file, JSON.stringify({ attributes }));
+    const refused = startProcess('web-proxy-refused', process.execPath, [join(__dirname, '..', '..', 'apps', 'web-proxy', 'dist', 'main.js')], {
+      env: { ...process.env, ...common, POSTERN_WORKERS: '1', POSTERN_CONFIG_FILE: file },
+    });
+    const code = await new Promise<number | null>((resolve) => (refused.exited ? resolve(refused.child.exitCode) : refused.child.once('exit', resolve)));
+    expect(code).toBe(78);
+    expect(refused.output()).toMatch(
+      /zimbraReverseProxyMailMode: invalid value .{0,2}redirect.{0,2}; accepted: with zimbraReverseProxySSLToUpstreamEnabled=FALSE: both, http/,
+    );
   });
 });

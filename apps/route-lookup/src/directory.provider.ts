@@ -5,7 +5,7 @@
  */
 import type { FactoryProvider } from '@nestjs/common';
 import { resolveSettings, type BootstrapConfig, type EffectiveSettings } from '@postern/config';
-import { LdapDirectory, LdifDirectory, ZimbraDirectory, type DirectoryBackend, type ZimbraQueries } from '@postern/directory';
+import { openDirectory, ZimbraDirectory, type DirectoryBackend, type ZimbraQueries } from '@postern/directory';
 import { BOOTSTRAP, ServiceLifecycle } from '@postern/service-kit';
 
 /** Injection token of the service's {@link DirectoryBackend}. */
@@ -14,18 +14,11 @@ export const DIRECTORY_BACKEND = Symbol('DIRECTORY_BACKEND');
 /** The LDAP operation timeout until the settings are read (then the lookup timeout bounds each lookup). */
 const BOOT_OPERATION_TIMEOUT_MS = 15_000;
 
+/** The configured directory (checked at boot by requireDirectory: there is one). */
 export function createBackend(bootstrap: BootstrapConfig, operationTimeoutMs: number): DirectoryBackend {
-  if (bootstrap.ldapUrls.length > 0) {
-    return new LdapDirectory({
-      urls: bootstrap.ldapUrls,
-      bindDn: bootstrap.ldapBindDn,
-      bindPassword: bootstrap.ldapBindPassword,
-      baseDn: bootstrap.ldapBaseDn,
-      connectTimeoutMs: bootstrap.ldapConnectTimeoutMs,
-      timeoutMs: operationTimeoutMs,
-    });
-  }
-  return LdifDirectory.fromFile(bootstrap.directoryLdif!, { baseDn: bootstrap.ldapBaseDn });
+  const backend = openDirectory(bootstrap, operationTimeoutMs);
+  if (!backend) throw new Error('no directory configured');
+  return backend;
 }
 
 export const directoryProvider: FactoryProvider<DirectoryBackend> = {

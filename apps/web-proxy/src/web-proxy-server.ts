@@ -12,7 +12,8 @@
  * headers is closed after `headersTimeoutMs` (slowloris). A mailbox server that cannot be reached
  * answers 502, one too slow 504, a lookup that cannot be made 503.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { EffectiveSettings } from '@postern/config';
@@ -20,7 +21,9 @@ import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
 import type { RouteResolverPort } from '@postern/route-client';
 import { Deadline, shortId, type Logger } from '@postern/service-kit';
 import { Pool } from 'undici';
+import type { VirtualHostCertificates } from './certificates';
 import { clientResponseHeaders, upstreamRequestHeaders } from './forwarding';
+import { listens, mailModeAction, type Scheme } from './mail-mode';
 import { requestRoute, type RequestRoute } from './request-route';
 import type { WebProxyMetrics } from './web-proxy.metrics';
 
@@ -36,54 +39,94 @@ export interface WebProxyDeps {
   readonly routes: RouteResolverPort;
   readonly metrics: WebProxyMetrics;
   readonly logger: Logger;
+  /** The HTTPS side: the default certificate (PEM) and the per-virtual-host ones; without it, no HTTPS listener. */
+  readonly tls?: { readonly cert: string; readonly key: string; readonly certificates: VirtualHostCertificates };
+  /** TLS to mailbox servers (`zimbraReverseProxySSLToUpstreamEnabled`): verify their certificates, against `ca` when given. */
+  readonly upstreamTls: { readonly verify: boolean; readonly ca?: string };
 }
 
+/** The listeners a start opened, by scheme (the port actually bound). */
+export type BoundPorts = Partial<Record<Scheme, number>>;
+
 /** The route kind a request was sent by, as metrics label it. */
-export type RouteKind = RequestRoute['rule'] | 'pool';
+export type RouteKind = RequestRoute['rule'] | 'pool' | 'mail-mode';
 
 export class WebProxyServer {
-  private readonly server: Server;
+  private readonly servers: Server[] = [];
   private readonly pools = new Map<string, Pool>();
   private trusted: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
+  readonly ports: BoundPorts = {};
 
-  constructor(private readonly deps: WebProxyDeps) {
-    this.server = createServer(
-      { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0, noDelay: true },
-      (request, response) => {
-        void this.handle(request, response);
-      },
-    );
-    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.refuse(error, socket));
-  }
+  constructor(private readonly deps: WebProxyDeps) {}
 
-  /** Listens on `port` (0: any free port); resolves to the port bound. */
-  async listen(port: number, host: string): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
+  /**
+   * Opens the listeners the mail mode has (`zimbraReverseProxyMailMode`): HTTP on `ports.http`,
+   * HTTPS on `ports.https` when there is a certificate (0: any free port).
+   */
+  async listen(ports: { http: number; https: number }, host: string): Promise<BoundPorts> {
+    const mode = this.deps.settings().zimbraReverseProxyMailMode;
+    const options = { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0, noDelay: true };
+    const handler =
+      (scheme: Scheme): RequestListener =>
+      (request, response) =>
+        void this.handle(request, response, scheme);
+    const wanted: [Scheme, Server][] = [];
+    if (listens(mode, 'http')) wanted.push(['http', createServer(options, handler('http'))]);
+    const tls = this.deps.tls;
+    if (listens(mode, 'https') && tls) {
+      const server = createTlsServer(
+        {
+          ...options,
+          cert: tls.cert,
+          key: tls.key,
+          SNICallback: (name, done) => void tls.certificates.contextFor(name).then((context) => done(null, context)),
+        },
+        handler('https'),
+      );
+      wanted.push(['https', server]);
+    }
+    for (const [scheme, server] of wanted) {
+      server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.refuse(error, socket));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(ports[scheme], host, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
-    return (this.server.address() as AddressInfo).port;
+      this.servers.push(server);
+      this.ports[scheme] = (server.address() as AddressInfo).port;
+    }
+    return this.ports;
   }
 
   /** Stops accepting, lets requests in flight finish for up to `drainMs`, then closes the upstream pools. */
   async stop(drainMs: number): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
-    const timer = setTimeout(() => this.server.closeAllConnections(), drainMs);
-    await closed;
+    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const server of this.servers) server.closeIdleConnections();
+    const timer = setTimeout(() => this.servers.forEach((server) => server.closeAllConnections()), drainMs);
+    await Promise.all(closed);
     clearTimeout(timer);
     await Promise.all([...this.pools.values()].map((pool) => pool.close()));
   }
 
-  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  private async handle(request: IncomingMessage, response: ServerResponse, scheme: Scheme): Promise<void> {
     const started = performance.now();
     const rid = shortId();
     const s = this.deps.settings();
     const socket = request.socket;
     const peerIp = unmapIpv4(socket.remoteAddress ?? '0.0.0.0');
+    const mode = mailModeAction(
+      s.zimbraReverseProxyMailMode,
+      { scheme, target: request.url ?? '/', host: hostName(request.headers.host), cookie: joined(request.headers.cookie) },
+      { http: this.ports.http ?? s.zimbraMailProxyPort, https: this.ports.https ?? s.zimbraMailSSLProxyPort },
+    );
+    if (mode.kind === 'redirect') {
+      response.writeHead(302, { Location: mode.location, 'Content-Length': 0, 'Cache-Control': 'no-store' });
+      response.end();
+      this.deps.metrics.requests.inc({ route: 'mail-mode', status: '3xx', upstream: 'none' });
+      return;
+    }
     const route = requestRoute({ target: request.url ?? '/', cookie: joined(request.headers.cookie), authorization: request.headers.authorization });
     let kind: RouteKind = route.by === 'pool' ? 'pool' : route.rule;
     let upstream: string | undefined;
@@ -98,7 +141,7 @@ export class WebProxyServer {
       this.deps.logger.warn({ rid, err: error, rule: route.rule }, 'web: route lookup failed');
       return this.answer(response, 503, 'The mailbox server of this account cannot be found just now. Try again shortly.', kind, 'none', started);
     }
-    await this.forward(request, response, upstream, peerIp, kind, started, s, rid);
+    await this.forward(request, response, upstream, peerIp, scheme, kind, started, s, rid);
   }
 
   /** The upstream `host:port` of a request that names a user; undefined when the directory knows no such account. */
@@ -114,7 +157,7 @@ export class WebProxyServer {
       {
         by: route.by,
         login: route.user,
-        protocol: 'http',
+        protocol: s.zimbraReverseProxySSLToUpstreamEnabled ? 'httpssl' : 'http',
         clientIp,
         requestId: rid,
         ...(host ? { virtualHost: host } : {}),
@@ -130,6 +173,7 @@ export class WebProxyServer {
     response: ServerResponse,
     upstream: string,
     peerIp: string,
+    scheme: Scheme,
     kind: RouteKind,
     started: number,
     s: EffectiveSettings,
@@ -142,7 +186,7 @@ export class WebProxyServer {
     response.once('close', onClientGone);
     const headers = upstreamRequestHeaders(request.rawHeaders, {
       peerIp,
-      proto: 'http',
+      proto: scheme,
       localPort: request.socket.localPort ?? 0,
       peerTrusted: this.trustedPeers(s).matches(peerIp),
     });
@@ -183,15 +227,19 @@ export class WebProxyServer {
     }
   }
 
+  /** The kept-alive connections to `upstream`, over TLS when `zimbraReverseProxySSLToUpstreamEnabled`. */
   private pool(upstream: string, s: EffectiveSettings): Pool {
-    let pool = this.pools.get(upstream);
+    const origin = `${s.zimbraReverseProxySSLToUpstreamEnabled ? 'https' : 'http'}://${upstream}`;
+    let pool = this.pools.get(origin);
     if (!pool) {
-      pool = new Pool(`http://${upstream}`, {
+      const { verify, ca } = this.deps.upstreamTls;
+      pool = new Pool(origin, {
         connections: CONNECTIONS_PER_UPSTREAM,
         connectTimeout: s.zimbraReverseProxyUpstreamConnectTimeout,
         keepAliveTimeout: 30_000,
+        connect: { rejectUnauthorized: verify, ...(ca ? { ca } : {}) },
       });
-      this.pools.set(upstream, pool);
+      this.pools.set(origin, pool);
     }
     return pool;
   }

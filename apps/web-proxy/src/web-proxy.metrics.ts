@@ -8,6 +8,8 @@ export class WebProxyMetrics {
   readonly upstreamSeconds: Histogram<'route'>;
   /** Requests refused before any routing (malformed, smuggling shapes, oversized heads, too slow). */
   readonly refused: Counter<'reason'>;
+  /** TLS handshakes by the certificate served: a virtual host's own, or the default. */
+  readonly handshakes: Counter<'certificate'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -28,6 +30,12 @@ export class WebProxyMetrics {
       name: 'postern_web_refused_requests_total',
       help: 'Requests refused before routing, by reason (malformed, header-overflow, timeout).',
       labelNames: ['reason'],
+      registers,
+    });
+    this.handshakes = new Counter({
+      name: 'postern_web_tls_handshakes_total',
+      help: 'TLS handshakes by the certificate served (virtual-host: the SNI name has its own; default).',
+      labelNames: ['certificate'],
       registers,
     });
   }

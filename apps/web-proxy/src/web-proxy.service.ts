@@ -1,24 +1,32 @@
 /**
- * The web listener's life in the service: it starts once every provider is ready, /health
- * reports whether it is bound, and on shutdown (the service kit's `serving` step, before NATS
- * and memcached close) it stops accepting and lets requests in flight finish.
+ * The web listeners' life in the service: they start once every provider is ready, /health
+ * reports whether one is bound, and on shutdown (the service kit's `serving` step, before NATS
+ * and memcached close) they stop accepting and let requests in flight finish. The HTTPS side
+ * needs the default certificate (POSTERN_TLS_CERT_FILE/KEY_FILE); the virtual hosts' own come from
+ * the directory when one is configured (POSTERN_LDAP_URLS or POSTERN_DIRECTORY_LDIF), re-read on
+ * SIGHUP.
  */
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { BootstrapConfig } from '@postern/config';
+import { openDirectory, ZimbraDirectory } from '@postern/directory';
 import { MemcachedClient } from '@postern/memcached';
 import { RouteCache } from '@postern/route-cache';
 import { RouteClient } from '@postern/route-client';
 import { BOOTSTRAP, HealthChecks, LOGGER, NATS_CONNECTION, ServiceLifecycle, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
+import { VirtualHostCertificates } from './certificates';
 import { WebProxyMetrics } from './web-proxy.metrics';
-import { WebProxyServer } from './web-proxy-server';
+import { WebProxyServer, type WebProxyDeps } from './web-proxy-server';
 
 /** How long requests in flight may take to finish on shutdown. */
 const DRAIN_MS = 10_000;
+/** The LDAP operation timeout of a certificate read (a handshake waits for it once per name). */
+const CERTIFICATE_READ_TIMEOUT_MS = 5_000;
 
 @Injectable()
 export class WebProxyService implements OnApplicationBootstrap {
   private readonly server: WebProxyServer;
-  private port: number | undefined;
 
   constructor(
     @Inject(BOOTSTRAP) private readonly bootstrap: BootstrapConfig,
@@ -41,13 +49,45 @@ export class WebProxyService implements OnApplicationBootstrap {
       timeoutMs: () => current().posternRouteLookupRequestTimeout,
       hedgeAfterMs: () => current().posternRouteLookupHedgeDelay,
     });
-    this.server = new WebProxyServer({ settings: current, routes, metrics, logger });
-    health.add({ name: 'listener', check: () => this.port !== undefined });
+    this.server = new WebProxyServer({
+      settings: current,
+      routes,
+      metrics,
+      logger,
+      upstreamTls: { verify: bootstrap.upstreamTlsVerify, ...(bootstrap.upstreamCaFile ? { ca: readFileSync(bootstrap.upstreamCaFile, 'utf8') } : {}) },
+      ...this.tlsSide(metrics),
+    });
+    health.add({ name: 'listeners', check: () => Object.keys(this.server.ports).length > 0 });
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.port = await this.server.listen(this.settings.current.zimbraMailProxyPort, this.bootstrap.bindHost);
-    this.logger.info({ listener: 'http', host: this.bootstrap.bindHost, port: this.port }, 'listening');
-    this.lifecycle.onShutdown('serving', 'web listener', () => this.server.stop(DRAIN_MS));
+    const s = this.settings.current;
+    const ports = await this.server.listen({ http: s.zimbraMailProxyPort, https: s.zimbraMailSSLProxyPort }, this.bootstrap.bindHost);
+    for (const [listener, port] of Object.entries(ports)) this.logger.info({ listener, host: this.bootstrap.bindHost, port }, 'listening');
+    if (ports.https === undefined && s.zimbraReverseProxyMailMode !== 'http')
+      this.logger.warn({ mode: s.zimbraReverseProxyMailMode }, 'no HTTPS listener: no certificate (POSTERN_TLS_CERT_FILE, POSTERN_TLS_KEY_FILE)');
+    this.lifecycle.onShutdown('serving', 'web listeners', () => this.server.stop(DRAIN_MS));
+  }
+
+  /** The default certificate, and the virtual hosts' from the directory (closed with the service). */
+  private tlsSide(metrics: WebProxyMetrics): Pick<WebProxyDeps, 'tls'> {
+    const { tlsCertFile, tlsKeyFile } = this.bootstrap;
+    if (!tlsCertFile || !tlsKeyFile) return {};
+    const cert = readFileSync(tlsCertFile, 'utf8');
+    const key = readFileSync(tlsKeyFile, 'utf8');
+    const backend = openDirectory(this.bootstrap, CERTIFICATE_READ_TIMEOUT_MS);
+    const s = this.settings.current;
+    const directory = backend
+      ? new ZimbraDirectory(backend, {
+          domainNameSearchBase: s.zimbraReverseProxyDomainNameSearchBase,
+          domainNameAttribute: s.zimbraReverseProxyDomainNameAttribute,
+        })
+      : undefined;
+    if (backend) this.lifecycle.onShutdown('stores', 'directory', () => backend.close());
+    const certificates = new VirtualHostCertificates(directory, createSecureContext({ cert, key }), this.logger, (source) =>
+      metrics.handshakes.inc({ certificate: source }),
+    );
+    this.settings.onReload(() => certificates.refresh());
+    return { tls: { cert, key, certificates } };
   }
 }

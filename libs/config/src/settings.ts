@@ -363,6 +363,13 @@ export const Settings = {
   }),
   // --- Web frontend ----------------------------------------------------------------------
   zimbraMailProxyPort: portSetting({ attribute: 'zimbraMailProxyPort', default: 80, hot: false, scope: gs, description: 'Proxy HTTP port (the web proxy).' }),
+  zimbraMailSSLProxyPort: portSetting({
+    attribute: 'zimbraMailSSLProxyPort',
+    default: 443,
+    hot: false,
+    scope: gs,
+    description: 'Proxy HTTPS port (the web proxy).',
+  }),
   posternWebUpstreamPool: listSetting({
     attribute: 'posternWebUpstreamPool',
     default: [],

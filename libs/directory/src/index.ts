@@ -18,3 +18,4 @@ export { LdifDirectory, type LdifDirectoryOptions } from './memory-backend';
 export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_OPERATION_TIMEOUT_MS, DEFAULT_RETRY_INTERVAL_MS, LdapDirectory, type LdapDirectoryOptions } from './ldap-backend';
 export { attr, attrs, DEFAULT_ZIMBRA_QUERIES, ZimbraDirectory, type Account, type Domain, type Server, type ZimbraQueries } from './zimbra-directory';
 export { DIRECTORY_FIXTURE_PATH, DIRECTORY_SCHEMA_PATH } from './paths';
+export { openDirectory, type DirectoryLocation } from './open';
