@@ -1,11 +1,11 @@
 /**
  * The single-node stack: nats-server (JetStream), memcached, two demo Dovecot mailbox servers
- * (users on each), and Postern's services with the embedded LDIF directory, all on loopback.
- * Ctrl-C stops everything it started.
+ * (users on each) with a small HTTP server standing in for each one's web port, and Postern's
+ * services with the embedded LDIF directory, all on loopback. Ctrl-C stops everything it started.
  *
  * Ports: the standard ones when free (NATS 4222, memcached 11211, IMAP 143, IMAPS 993, POP3 110,
- * POP3S 995; override with POSTERN_STACK_<NAME>_PORT), otherwise any free port. What is running,
- * and where, is written to .postern/stack.json.
+ * POP3S 995, HTTP 80, HTTPS 443; override with POSTERN_STACK_<NAME>_PORT), otherwise any free
+ * port. What is running, and where, is written to .postern/stack.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import {
   canConnect,
   DEMO_ACCOUNTS,
   directoryLdifFor,
+  directoryWithWebPorts,
   freePort,
   makeCertificate,
   startMailboxServers,
@@ -20,6 +21,7 @@ import {
   startNats,
   isolateFromTerminalSignals,
   startService,
+  startWebStandIn,
   stopAll,
 } from '../test/harness';
 
@@ -40,8 +42,14 @@ async function main(): Promise<void> {
 
   // Two demo mailbox servers; the directory is the fixture with their real ports.
   const mailboxes = await startMailboxServers({ tls: true, messages: DEMO_ACCOUNTS.map((a) => ({ user: a.user, count: 1 })) });
+  const webPorts = await Promise.all([startWebStandIn('mbox1', mailboxes.mbox1.host), startWebStandIn('mbox2', mailboxes.mbox2.host)]);
+  // example.com's virtual hosts (mail.example.com, webmail.example.com) get a certificate of their own.
+  const exampleCert = await makeCertificate({ commonName: 'mail.example.com', altNames: ['mail.example.com', 'webmail.example.com'] });
   const ldif = join(state, 'directory.ldif');
-  writeFileSync(ldif, directoryLdifFor(mailboxes));
+  writeFileSync(
+    ldif,
+    directoryWithWebPorts({ mbox1: webPorts[0].port, mbox2: webPorts[1].port }, { fixture: directoryLdifFor(mailboxes), exampleCertificate: exampleCert }),
+  );
   const upstreamCa = join(state, 'mailbox-ca.pem');
   writeFileSync(upstreamCa, mailboxes.caPem!);
   const cert = await makeCertificate({ commonName: 'localhost', altNames: ['localhost', '127.0.0.1'] });
@@ -63,6 +71,8 @@ async function main(): Promise<void> {
     imaps: await portOr(process.env.POSTERN_STACK_IMAPS_PORT, 993),
     pop3: await portOr(process.env.POSTERN_STACK_POP3_PORT, 110),
     pop3s: await portOr(process.env.POSTERN_STACK_POP3S_PORT, 995),
+    http: await portOr(process.env.POSTERN_STACK_HTTP_PORT, 80),
+    https: await portOr(process.env.POSTERN_STACK_HTTPS_PORT, 443),
   };
   const mailConfig = join(state, 'mail-proxy.json');
   writeFileSync(
@@ -85,8 +95,31 @@ async function main(): Promise<void> {
     POSTERN_TLS_CERT_FILE: cert.certFile,
     POSTERN_TLS_KEY_FILE: cert.keyFile,
     POSTERN_UPSTREAM_CA_FILE: upstreamCa,
+    POSTERN_WORKERS: 'auto',
   });
-  const services = [lookup, throttle, mail];
+  const webConfig = join(state, 'web-proxy.json');
+  writeFileSync(
+    webConfig,
+    JSON.stringify({
+      attributes: {
+        zimbraMailProxyPort: ports.http,
+        zimbraMailSSLProxyPort: ports.https,
+        zimbraReverseProxyMailMode: 'both',
+        // The stand-ins speak plain HTTP.
+        zimbraReverseProxySSLToUpstreamEnabled: false,
+        posternWebUpstreamPool: webPorts.map((w) => `${w.host}:${w.port}`),
+      },
+    }),
+  );
+  const web = await startService('web-proxy', {
+    ...common,
+    POSTERN_CONFIG_FILE: webConfig,
+    POSTERN_BIND_HOST: '127.0.0.1',
+    POSTERN_TLS_CERT_FILE: cert.certFile,
+    POSTERN_TLS_KEY_FILE: cert.keyFile,
+    POSTERN_WORKERS: 'auto',
+  });
+  const services = [lookup, throttle, mail, web];
   for (const service of services) service.process.child.stdout?.pipe(process.stdout);
   // A child's last lines can still be in its pipe when it has exited: wait for each pipe to close.
   const piped = services.map((service) => new Promise<void>((resolve) => service.process.child.stdout?.once('close', () => resolve()) ?? resolve()));
@@ -103,6 +136,7 @@ async function main(): Promise<void> {
           'route-lookup': { metrics: `http://127.0.0.1:${lookup.httpPort}/metrics` },
           'login-throttle': { metrics: `http://127.0.0.1:${throttle.httpPort}/metrics` },
           'mail-proxy': { metrics: `http://127.0.0.1:${mail.httpPort}/metrics` },
+          'web-proxy': { metrics: `http://127.0.0.1:${web.httpPort}/metrics` },
         },
       },
       null,
@@ -125,9 +159,10 @@ async function main(): Promise<void> {
 Postern is running on this machine:
   IMAP  127.0.0.1:${ports.imap} (STARTTLS required)   IMAPS 127.0.0.1:${ports.imaps}
   POP3  127.0.0.1:${ports.pop3} (STLS required)       POP3S 127.0.0.1:${ports.pop3s}
+  HTTP  127.0.0.1:${ports.http}                        HTTPS 127.0.0.1:${ports.https}
   NATS ${nats.url}   memcached ${memcached.address}   directory ${ldif}
   metrics  route-lookup http://127.0.0.1:${lookup.httpPort}/metrics   login-throttle http://127.0.0.1:${throttle.httpPort}/metrics
-           mail-proxy http://127.0.0.1:${mail.httpPort}/metrics
+           mail-proxy http://127.0.0.1:${mail.httpPort}/metrics   web-proxy http://127.0.0.1:${web.httpPort}/metrics
 
 Demo accounts (each lives on one mailbox server; Postern finds it):
 ${accounts}
@@ -138,6 +173,13 @@ Log in through Postern (in another terminal):
   curl --cacert ${caFile} --ssl-reqd imap://localhost:${ports.imap}/INBOX -u bob@example.com:bob-secret
   curl --cacert ${caFile} pop3s://localhost:${ports.pop3s}/ -u carol@example.org:carol-secret
   openssl s_client -quiet -CAfile ${caFile} -connect localhost:${ports.imaps}
+The web: each answer says which mailbox server's web port answered ("server"):
+  curl -s http://localhost:${ports.http}/home/alice@example.com/Inbox           (by user: mbox1)
+  curl -s http://localhost:${ports.http}/dav/bob@example.com/Calendar/          (by user: mbox2)
+  curl -s -b ZM_AUTH_TOKEN=${demoToken('c3a1f7e2-2b4d-4f6a-9e8c-1d3b5a7c9e01')} http://localhost:${ports.http}/service/soap   (by alice's auth token: mbox1)
+  curl -s http://localhost:${ports.http}/                                       (no user: the pool, by client address)
+  curl -sv --resolve mail.example.com:${ports.https}:127.0.0.1 -k https://mail.example.com:${ports.https}/ 2>&1 | grep subject:   (SNI: example.com's certificate)
+  curl -sv -k https://localhost:${ports.https}/ 2>&1 | grep subject:              (any other name: the default)
 Look a route up:
   npm run --silent lookup -- alice@example.com imapssl
 
@@ -150,7 +192,8 @@ Ctrl-C stops everything.
     stopping = true;
     process.stdout.write('\nstopping...\n');
     // Postern's services first (they drain over NATS), then what they depend on.
-    await Promise.allSettled([mail.stop(), throttle.stop(), lookup.stop()]);
+    await Promise.allSettled([web.stop(), mail.stop(), throttle.stop(), lookup.stop()]);
+    await Promise.all(webPorts.map((w) => w.stop()));
     await Promise.all(piped);
     await mailboxes.stop().catch(() => undefined);
     await stopAll();
@@ -158,7 +201,16 @@ Ctrl-C stops everything.
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
-  for (const p of [lookup.process, throttle.process, mail.process, nats.process, memcached.process, mailboxes.mbox1.process, mailboxes.mbox2.process]) {
+  for (const p of [
+    lookup.process,
+    throttle.process,
+    mail.process,
+    web.process,
+    nats.process,
+    memcached.process,
+    mailboxes.mbox1.process,
+    mailboxes.mbox2.process,
+  ]) {
     p.child.once('exit', (code) => {
       if (!stopping) {
         process.stderr.write(`${p.name} exited (${code}); stopping the stack\n${p.output().slice(-2000)}\n`);
@@ -166,6 +218,12 @@ Ctrl-C stops everything.
       }
     });
   }
+}
+
+/** A Zimbra-shaped auth token for an account id (the proxy routes by it; the demo's stand-ins check nothing). */
+function demoToken(accountId: string): string {
+  const data = `id=${accountId.length}:${accountId};exp=13:4102444800000;type=6:zimbra;`;
+  return `0_0000000000000000_${Buffer.from(data, 'latin1').toString('hex')}`;
 }
 
 main().catch(async (error: unknown) => {

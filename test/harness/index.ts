@@ -8,3 +8,4 @@ export * from './tls';
 export * from './dovecot';
 export * from './upstreams';
 export * from './nginx';
+export * from './web';

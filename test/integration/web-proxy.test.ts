@@ -10,17 +10,18 @@
  * NATS; TLS is checked with Node's client and `openssl s_client`.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { DIRECTORY_FIXTURE_PATH } from '@postern/directory';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   binary,
   directoryEnv,
+  directoryWithWebPorts,
+  EXAMPLE_DOMAIN_DN,
   freePort,
   ldapModify,
   makeCertificate,
@@ -31,24 +32,18 @@ import {
   startProcess,
   startService,
   startSlapd,
+  startWebStandIn,
   stopAll,
   waitFor,
   type ServiceProcess,
   type SlapdServer,
+  type SeenRequest,
   type TestCertificate,
+  type WebStandIn,
 } from '../harness';
 
 const ALICE_ID = 'c3a1f7e2-2b4d-4f6a-9e8c-1d3b5a7c9e01';
 const POOL_HOST = '127.0.0.4';
-
-/** What a stand-in mailbox server saw of a request. */
-interface Seen {
-  readonly server: string;
-  readonly method: string;
-  readonly url: string;
-  readonly headers: IncomingHttpHeaders;
-  readonly bodyBytes: number;
-}
 
 let dir: string;
 let proxy: ServiceProcess;
@@ -58,70 +53,21 @@ let slapd: SlapdServer;
 let common: Record<string, string>;
 let defaultCert: TestCertificate;
 let mailCert: TestCertificate;
-const servers: Server[] = [];
-const EXAMPLE_DOMAIN_DN = 'dc=example.com,ou=domains,dc=postern,dc=test';
-
-/** An HTTP server on `host` that answers every request with what it saw, or streams `GET /big?n=` bytes back. */
-async function standIn(name: string, host: string): Promise<number> {
-  const port = await freePort(host);
-  const server = createServer((request, response) => {
-    const big = /^\/(?:home\/[^/]+\/)?big\?n=(\d+)$/.exec(request.url ?? '');
-    if (big && request.method === 'GET') {
-      response.writeHead(200, { 'Content-Type': 'application/octet-stream', 'X-Served-By': name });
-      let left = Number(big[1]);
-      const chunk = Buffer.alloc(64 * 1024, 7);
-      const more = () => {
-        while (left > 0) {
-          const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
-          left -= part.length;
-          if (!response.write(part)) return void response.once('drain', more);
-        }
-        response.end();
-      };
-      return more();
-    }
-    let bodyBytes = 0;
-    request.on('data', (chunk: Buffer) => (bodyBytes += chunk.length));
-    request.on('end', () => {
-      const seen: Seen = { server: name, method: request.method ?? '', url: request.url ?? '', headers: request.headers, bodyBytes };
-      response.writeHead(200, { 'Content-Type': 'application/json', Connection: 'keep-alive, X-Internal', 'X-Internal': 'secret', 'X-Served-By': name });
-      response.end(JSON.stringify(seen));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(port, host, resolve));
-  servers.push(server);
-  return port;
-}
-
-/** The fixture with each server entry's web port set to its stand-in's, and example.com's certificate. */
-function directoryFor(ports: Record<'mbox1' | 'mbox2', number>, certificate: TestCertificate): string {
-  const text = readFileSync(DIRECTORY_FIXTURE_PATH, 'utf8');
-  return text
-    .split(/\n(?:[ \t]*\n)+/)
-    .map((record) => {
-      if (record.includes(`dn: ${EXAMPLE_DOMAIN_DN}`)) {
-        const b64 = (pem: string) => Buffer.from(pem).toString('base64');
-        return `${record}\nzimbraSSLCertificate:: ${b64(certificate.certPem)}\nzimbraSSLPrivateKey:: ${b64(certificate.keyPem)}`;
-      }
-      const name = /^dn: cn=(mbox1|mbox2),cn=servers,/m.exec(record)?.[1] as 'mbox1' | 'mbox2' | undefined;
-      if (!name) return record;
-      const withoutPort = record
-        .split('\n')
-        .filter((line) => !/^zimbraMailPort:/i.test(line))
-        .join('\n');
-      return `${withoutPort}\nzimbraMailPort: ${ports[name]}`;
-    })
-    .join('\n\n');
-}
+const standIns: WebStandIn[] = [];
 
 beforeAll(async () => {
   dir = await scratchDir('web-proxy');
-  const [mbox1, mbox2, pool] = await Promise.all([standIn('mbox1', '127.0.0.2'), standIn('mbox2', '127.0.0.3'), standIn('pool', POOL_HOST)]);
+  standIns.push(...(await Promise.all([startWebStandIn('mbox1', '127.0.0.2'), startWebStandIn('mbox2', '127.0.0.3'), startWebStandIn('pool', POOL_HOST)])));
+  const [mbox1, mbox2, pool] = standIns.map((standIn) => standIn.port);
   [defaultCert, mailCert] = await Promise.all([
     makeCertificate({ commonName: 'default.postern.test' }),
     makeCertificate({ commonName: 'mail.example.com', altNames: ['mail.example.com', 'webmail.example.com'] }),
   ]);
-  const [nats, memcached, ldap] = await Promise.all([startNats(), startMemcached(), startSlapd({ fixture: directoryFor({ mbox1, mbox2 }, mailCert) })]);
+  const [nats, memcached, ldap] = await Promise.all([
+    startNats(),
+    startMemcached(),
+    startSlapd({ fixture: directoryWithWebPorts({ mbox1, mbox2 }, { exampleCertificate: mailCert }) }),
+  ]);
   slapd = ldap;
   common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address };
   [proxyPort, httpsPort] = await Promise.all([freePort(), freePort()]);
@@ -153,7 +99,7 @@ function tlsEnv(): Record<string, string> {
 
 afterAll(async () => {
   await stopAll();
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  await Promise.all(standIns.map((standIn) => standIn.stop()));
   if (dir) await removeDir(dir);
 });
 
@@ -188,7 +134,7 @@ function send(path: string, options: { method?: string; headers?: Record<string,
   });
 }
 
-const seen = (answer: Answer) => JSON.parse(answer.body.toString('utf8')) as Seen;
+const seen = (answer: Answer) => JSON.parse(answer.body.toString('utf8')) as SeenRequest;
 
 /** Sends raw bytes and returns the first line of the answer. */
 function raw(bytes: string): Promise<string> {
@@ -284,9 +230,7 @@ describe('bodies and failures', () => {
   });
 
   it('a mailbox server that is down: 502 with a page of the proxy', async () => {
-    const [mbox1] = servers;
-    await new Promise((resolve) => mbox1!.close(resolve));
-    mbox1!.closeAllConnections();
+    await standIns[0]!.stop();
     const answer = await send('/home/alice@example.com/');
     expect(answer.status).toBe(502);
     expect(answer.body.toString()).toMatch(/cannot be reached/);
