@@ -83,6 +83,7 @@ beforeAll(async () => {
         posternWebUpstreamPool: [`${POOL_HOST}:${pool}`],
         posternWebTrustedProxies: ['127.0.0.9'],
         posternRouteLookupRequestTimeout: '60s',
+        zimbraReverseProxyResponseHeaders: ['Strict-Transport-Security: max-age=31536000'],
       },
     }),
   );
@@ -196,6 +197,8 @@ describe('forwarded headers', () => {
     expect(seen(answer).headers['x-kept']).toBe('kept');
     expect(answer.headers['x-internal']).toBeUndefined();
     expect(answer.headers['x-served-by']).toBe('mbox1');
+    // zimbraReverseProxyResponseHeaders, added to every answer.
+    expect(answer.headers['strict-transport-security']).toBe('max-age=31536000');
   });
 });
 
@@ -327,7 +330,7 @@ describe('HTTPS and a certificate per virtual host', () => {
 });
 
 describe('mail modes', () => {
-  it('redirect: HTTP answers 302 to the same URL over HTTPS, HTTPS proxies', async () => {
+  it('redirect: HTTP answers 302 to the same URL over HTTPS, HTTPS proxies (over TLS upstream, failures to the error handler)', async () => {
     const [http, https] = await Promise.all([freePort(), freePort()]);
     const file = join(dir, 'redirect.json');
     const attributes = {
@@ -335,6 +338,7 @@ describe('mail modes', () => {
       zimbraMailSSLProxyPort: https,
       zimbraReverseProxyMailMode: 'redirect',
       zimbraReverseProxySSLToUpstreamEnabled: true,
+      zimbraReverseProxyErrorHandlerURL: 'https://errors.example.com/zmerror',
     };
     writeFileSync(file, JSON.stringify({ attributes }));
     const redirecting = await startService('web-proxy', { ...common, ...tlsEnv(), POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' });
@@ -351,6 +355,28 @@ describe('mail modes', () => {
     });
     expect(answer).toEqual({ status: 302, location: `https://mail.example.com:${https}/home/alice@example.com/?fmt=rss` });
     expect(await presented('mail.example.com', https)).toBe('renewed.mail.example.com');
+    // HTTPS is proxied, over TLS to the mailbox server, which has none here: 502, sent to zimbraReverseProxyErrorHandlerURL.
+    const failed = await new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
+      const request = httpsRequest(
+        {
+          host: '127.0.0.1',
+          port: https,
+          path: '/home/bob@example.com/',
+          servername: 'mail.example.com',
+          headers: { Host: 'mail.example.com' },
+          rejectUnauthorized: false,
+          agent: false,
+        },
+        (response) => {
+          response.resume();
+          resolve({ status: response.statusCode ?? 0, location: response.headers.location });
+        },
+      );
+      request.on('error', reject);
+      request.end();
+    });
+    expect(failed.status).toBe(302);
+    expect(failed.location).toMatch(/^https:\/\/errors\.example\.com\/zmerror\?err=502&up=127\.0\.0\.3%3A\d+$/);
     await redirecting.stop();
   });
 

@@ -191,6 +191,7 @@ export class WebProxyServer {
       peerTrusted: this.trustedPeers(s).matches(peerIp),
     });
     const hasBody = request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined;
+    const readTimeout = readTimeoutOf(kind, request.url ?? '/', s);
     try {
       const answer = await this.pool(upstream, s).request({
         method: request.method ?? 'GET',
@@ -198,10 +199,10 @@ export class WebProxyServer {
         headers: headers.flat(),
         body: hasBody ? request : null,
         signal: abort.signal,
-        headersTimeout: s.zimbraReverseProxyUpstreamReadTimeout,
-        bodyTimeout: s.zimbraReverseProxyUpstreamReadTimeout,
+        headersTimeout: readTimeout,
+        bodyTimeout: readTimeout,
       });
-      response.writeHead(answer.statusCode, clientResponseHeaders(answer.headers));
+      response.writeHead(answer.statusCode, { ...clientResponseHeaders(answer.headers), ...addedHeaders(s) });
       await pipeline(answer.body, response);
       this.deps.metrics.requests.inc({ route: kind, status: statusClass(answer.statusCode), upstream });
       this.deps.metrics.upstreamSeconds.observe({ route: kind }, (performance.now() - started) / 1000);
@@ -212,7 +213,9 @@ export class WebProxyServer {
       }
       const status = upstreamFailureStatus(error);
       this.deps.logger.warn({ rid, upstream, err: error, status }, 'web: upstream failed');
-      if (!response.headersSent)
+      if (response.headersSent) response.destroy();
+      else if (s.zimbraReverseProxyErrorHandlerURL !== '') this.errorRedirect(response, s.zimbraReverseProxyErrorHandlerURL, status, upstream, kind, started);
+      else
         this.answer(
           response,
           status,
@@ -221,7 +224,6 @@ export class WebProxyServer {
           upstream,
           started,
         );
-      else response.destroy();
     } finally {
       response.off('close', onClientGone);
     }
@@ -250,10 +252,24 @@ export class WebProxyServer {
     return this.trusted.matcher;
   }
 
+  /** `zimbraReverseProxyErrorHandlerURL`: the client is sent there with the error and the server. */
+  private errorRedirect(response: ServerResponse, url: string, status: number, upstream: string, kind: RouteKind, started: number): void {
+    const location = `${url}${url.includes('?') ? '&' : '?'}err=${status}&up=${encodeURIComponent(upstream)}`;
+    response.writeHead(302, { Location: location, 'Content-Length': 0, 'Cache-Control': 'no-store', ...addedHeaders(this.deps.settings()) });
+    response.end();
+    this.deps.metrics.requests.inc({ route: kind, status: statusClass(status), upstream });
+    this.deps.metrics.upstreamSeconds.observe({ route: kind }, (performance.now() - started) / 1000);
+  }
+
   /** A small error page of our own. */
   private answer(response: ServerResponse, status: number, text: string, kind: RouteKind, upstream: string, started: number): void {
     const body = `<!doctype html><title>${status}</title><p>${text}</p>\n`;
-    response.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+    response.writeHead(status, {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+      'Cache-Control': 'no-store',
+      ...addedHeaders(this.deps.settings()),
+    });
     response.end(body);
     this.deps.metrics.requests.inc({ route: kind, status: statusClass(status), upstream });
     this.deps.metrics.upstreamSeconds.observe({ route: kind }, (performance.now() - started) / 1000);
@@ -291,6 +307,29 @@ function addressBytes(ip: string): number[] {
   const right = words(tail);
   const all = [...left, ...Array<number>(Math.max(0, 8 - left.length - right.length)).fill(0), ...right];
   return all.flatMap((w) => [w >> 8, w & 0xff]);
+}
+
+/**
+ * The read timeout of a request: the long-poll routes hold a request open until there is news
+ * (ActiveSync and EWS up to `zimbraReverseProxyUpstreamPollingTimeout`, WaitSet and NoOp up to
+ * `posternWebWaitSetTimeout`); everything else `zimbraReverseProxyUpstreamReadTimeout`.
+ */
+export function readTimeoutOf(kind: RouteKind, target: string, s: EffectiveSettings): number {
+  const path = (target.split('?')[0] ?? '').toLowerCase();
+  if (kind === 'activesync' || kind === 'ews' || path === '/microsoft-server-activesync' || path.startsWith('/ews/'))
+    return s.zimbraReverseProxyUpstreamPollingTimeout;
+  if (path === '/service/soap/waitsetrequest' || path === '/service/soap/nooprequest') return s.posternWebWaitSetTimeout;
+  return s.zimbraReverseProxyUpstreamReadTimeout;
+}
+
+/** `zimbraReverseProxyResponseHeaders` as a header object. */
+function addedHeaders(s: EffectiveSettings): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of s.zimbraReverseProxyResponseHeaders) {
+    const colon = line.indexOf(':');
+    out[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  }
+  return out;
 }
 
 function upstreamFailureStatus(error: unknown): 502 | 504 {

@@ -401,6 +401,36 @@ export const Settings = {
     scope: gs,
     description: 'Web proxy: longest wait for the response headers of a mailbox server, and between two reads of its body.',
   }),
+  zimbraReverseProxyUpstreamPollingTimeout: durationSetting({
+    attribute: 'zimbraReverseProxyUpstreamPollingTimeout',
+    default: '3600s',
+    hot: true,
+    scope: gs,
+    description: 'Web proxy: read timeout of the long-poll routes (ActiveSync, EWS), which hold a request open until mail arrives.',
+  }),
+  posternWebWaitSetTimeout: durationSetting({
+    attribute: 'posternWebWaitSetTimeout',
+    default: '1220s',
+    hot: true,
+    scope: gs,
+    description:
+      'Web proxy: read timeout of /service/soap/WaitSetRequest and NoOpRequest (the mailbox holds them up to zimbra_waitset_max_request_timeout, 1200 s, plus 20 s).',
+  }),
+  zimbraReverseProxyErrorHandlerURL: stringSetting({
+    attribute: 'zimbraReverseProxyErrorHandlerURL',
+    default: '',
+    hot: true,
+    scope: gs,
+    description: 'Web proxy: where a 502/504 is redirected (with ?err=<code>&up=<server>) instead of the proxy page; empty: the page.',
+  }),
+  zimbraReverseProxyResponseHeaders: listSetting({
+    attribute: 'zimbraReverseProxyResponseHeaders',
+    default: [],
+    item: { test: (v: string) => /^[A-Za-z0-9!#$%&'*+.^_`|~-]+:[ \t]*[^\r\n\x00]*$/.test(v), accepted: 'header lines "Name: value"' },
+    hot: true,
+    scope: gs,
+    description: 'Web proxy: headers added to every response (HSTS and the like), as "Name: value".',
+  }),
   zimbraMailTrustedIP: listSetting({
     attribute: 'zimbraMailTrustedIP',
     default: [],

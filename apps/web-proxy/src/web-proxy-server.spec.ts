@@ -1,0 +1,28 @@
+import { resolveSettings } from '@postern/config';
+import { describe, expect, it } from 'vitest';
+import { poolMember, readTimeoutOf } from './web-proxy-server';
+
+describe('readTimeoutOf', () => {
+  const s = resolveSettings({
+    overrides: { zimbraReverseProxyUpstreamReadTimeout: '60s', zimbraReverseProxyUpstreamPollingTimeout: '1h', posternWebWaitSetTimeout: '1220s' },
+  });
+
+  it('gives the long-poll routes their longer timeouts', () => {
+    expect(readTimeoutOf('activesync', '/Microsoft-Server-ActiveSync?Cmd=Ping', s)).toBe(3_600_000);
+    expect(readTimeoutOf('pool', '/EWS/Exchange.asmx', s)).toBe(3_600_000);
+    expect(readTimeoutOf('token', '/service/soap/WaitSetRequest', s)).toBe(1_220_000);
+    expect(readTimeoutOf('token', '/service/soap/NoOpRequest?x=1', s)).toBe(1_220_000);
+    expect(readTimeoutOf('rest', '/home/alice@example.com/Inbox', s)).toBe(60_000);
+  });
+});
+
+describe('poolMember', () => {
+  it("is Zimbra's client-address hash: stable per address, spread over the pool", () => {
+    const pool = ['a:80', 'b:80', 'c:80'];
+    expect(poolMember(pool, '192.0.2.7')).toBe(poolMember(pool, '192.0.2.7'));
+    const chosen = new Set(Array.from({ length: 50 }, (_, i) => poolMember(pool, `198.51.100.${i}`)));
+    expect(chosen).toEqual(new Set(pool));
+    expect(poolMember(pool, '2001:db8::1')).toBeDefined();
+    expect(poolMember([], '192.0.2.7')).toBeUndefined();
+  });
+});
