@@ -24,6 +24,9 @@ declare -A PACKAGES=(
   # nginx's mail proxy: the peer bench:mail measures Postern against (never started as a service).
   [nginx]=/usr/sbin/nginx
   [libnginx-mod-mail]=/usr/lib/nginx/modules/ngx_mail_module.so
+  # bench:web: HAProxy is a peer it measures the web proxy against, wrk its load generator.
+  [haproxy]=/usr/sbin/haproxy
+  [wrk]=/usr/bin/wrk
 )
 
 if [ "$want_servers" = 1 ]; then

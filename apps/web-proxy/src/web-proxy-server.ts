@@ -20,11 +20,13 @@ import type { EffectiveSettings } from '@postern/config';
 import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
 import type { RouteResolverPort } from '@postern/route-client';
 import { Deadline, shortId, type Logger } from '@postern/service-kit';
+import { EventEmitter } from 'node:events';
 import { Pool } from 'undici';
 import type { VirtualHostCertificates } from './certificates';
 import { clientResponseHeaders, upstreamRequestHeaders } from './forwarding';
 import { listens, mailModeAction, type Scheme } from './mail-mode';
 import { requestRoute, type RequestRoute } from './request-route';
+import { RouteMemo } from './route-memo';
 import type { WebProxyMetrics } from './web-proxy.metrics';
 
 /** Longest a client may take to send its request headers (slowloris). */
@@ -56,8 +58,11 @@ export class WebProxyServer {
   private readonly pools = new Map<string, Pool>();
   private trusted: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
   readonly ports: BoundPorts = {};
+  private readonly memo: RouteMemo;
 
-  constructor(private readonly deps: WebProxyDeps) {}
+  constructor(private readonly deps: WebProxyDeps) {
+    this.memo = new RouteMemo(() => deps.settings().posternWebRouteMemo);
+  }
 
   /**
    * Opens the listeners the mail mode has (`zimbraReverseProxyMailMode`): HTTP on `ports.http`,
@@ -153,19 +158,17 @@ export class WebProxyServer {
     s: EffectiveSettings,
   ): Promise<string | undefined> {
     const host = hostName(request.headers.host);
+    const protocol = s.zimbraReverseProxySSLToUpstreamEnabled ? 'httpssl' : 'http';
+    const key = `${route.by}\0${route.user}\0${protocol}\0${host ?? ''}\0${clientIp}`;
+    const memo = this.memo.get(key);
+    if (memo) return memo.upstream;
     const found = await this.deps.routes.resolve(
-      {
-        by: route.by,
-        login: route.user,
-        protocol: s.zimbraReverseProxySSLToUpstreamEnabled ? 'httpssl' : 'http',
-        clientIp,
-        requestId: rid,
-        ...(host ? { virtualHost: host } : {}),
-      },
+      { by: route.by, login: route.user, protocol, clientIp, requestId: rid, ...(host ? { virtualHost: host } : {}) },
       new Deadline(s.posternRouteLookupRequestTimeout),
     );
-    if (found.outcome !== 'ROUTE') return undefined;
-    return `${found.route.host}:${found.route.port}`;
+    const upstream = found.outcome === 'ROUTE' ? `${found.route.host}:${found.route.port}` : undefined;
+    this.memo.set(key, upstream);
+    return upstream;
   }
 
   private async forward(
@@ -179,9 +182,13 @@ export class WebProxyServer {
     s: EffectiveSettings,
     rid: string,
   ): Promise<void> {
-    const abort = new AbortController();
+    // An emitter, not an AbortController: undici takes either, and this one costs no DOMException per request.
+    const abort = new EventEmitter();
+    let aborted = false;
     const onClientGone = () => {
-      if (!response.writableFinished) abort.abort();
+      if (response.writableFinished) return;
+      aborted = true;
+      abort.emit('abort');
     };
     response.once('close', onClientGone);
     const headers = upstreamRequestHeaders(request.rawHeaders, {
@@ -198,7 +205,7 @@ export class WebProxyServer {
         path: request.url ?? '/',
         headers: headers.flat(),
         body: hasBody ? request : null,
-        signal: abort.signal,
+        signal: abort,
         headersTimeout: readTimeout,
         bodyTimeout: readTimeout,
       });
@@ -207,7 +214,7 @@ export class WebProxyServer {
       this.deps.metrics.requests.inc({ route: kind, status: statusClass(answer.statusCode), upstream });
       this.deps.metrics.upstreamSeconds.observe({ route: kind }, (performance.now() - started) / 1000);
     } catch (error) {
-      if (abort.signal.aborted) {
+      if (aborted) {
         this.deps.metrics.requests.inc({ route: kind, status: 'aborted', upstream });
         return;
       }

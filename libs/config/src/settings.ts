@@ -401,6 +401,14 @@ export const Settings = {
     scope: gs,
     description: 'Web proxy: longest wait for the response headers of a mailbox server, and between two reads of its body.',
   }),
+  posternWebRouteMemo: durationSetting({
+    attribute: 'posternWebRouteMemo',
+    default: '5s',
+    hot: true,
+    scope: gs,
+    description:
+      'Web proxy: how long each worker keeps a route it has just used (per account, virtual host and client address) before asking the shared cache again; 0 = every request asks.',
+  }),
   zimbraReverseProxyUpstreamPollingTimeout: durationSetting({
     attribute: 'zimbraReverseProxyUpstreamPollingTimeout',
     default: '3600s',
