@@ -5,7 +5,8 @@
  * server entry's `zimbraMailPort` is its stand-in's, with a domain's certificate when asked.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { DIRECTORY_FIXTURE_PATH } from '@postern/directory';
 import { freePort } from './process';
 
@@ -54,6 +55,15 @@ export async function startWebStandIn(name: string, host: string): Promise<WebSt
       response.writeHead(200, { 'Content-Type': 'application/json', Connection: 'keep-alive, X-Internal', 'X-Internal': 'secret', 'X-Served-By': name });
       response.end(`${JSON.stringify(seen)}\n`);
     });
+  });
+  // An upgrade is accepted (101) and then every byte is sent back: a tunnel any client can check.
+  server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${request.headers.upgrade ?? 'websocket'}\r\nConnection: Upgrade\r\nX-Served-By: ${name}\r\nX-Seen-Forwarded-For: ${String(request.headers['x-forwarded-for'] ?? '')}\r\n\r\n`,
+    );
+    if (head.length > 0) socket.write(head);
+    socket.pipe(socket);
+    socket.on('error', () => socket.destroy());
   });
   await new Promise<void>((resolve) => server.listen(port, host, resolve));
   return {

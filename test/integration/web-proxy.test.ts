@@ -202,6 +202,29 @@ describe('forwarded headers', () => {
   });
 });
 
+describe('upgrades', () => {
+  it('carries a WebSocket upgrade to the account server and bytes both ways', async () => {
+    const socket = connect(proxyPort, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.write(
+      'GET /service/extension/ws HTTP/1.1\r\nHost: mail.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Cookie: ZM_AUTH_TOKEN=${authToken(ALICE_ID)}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+    );
+    await waitFor('the 101', () => text.includes('\r\n\r\n'));
+    expect(text).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    expect(text).toMatch(/X-Served-By: mbox1\r\n/);
+    expect(text).toMatch(/X-Seen-Forwarded-For: 127\.0\.0\.1\r\n/);
+    const before = text.length;
+    socket.write('ping over the tunnel');
+    await waitFor('the echo', () => text.slice(before) === 'ping over the tunnel');
+    expect(await proxy.metric('postern_web_upgraded_connections')).toBe(1);
+    socket.destroy();
+    await waitFor('the tunnel closed', async () => (await proxy.metric('postern_web_upgraded_connections')) === 0);
+  });
+});
+
 describe('requests refused before any routing', () => {
   it.each([
     [

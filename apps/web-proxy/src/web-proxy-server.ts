@@ -14,7 +14,8 @@
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import { connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { pipeline } from 'node:stream/promises';
 import type { EffectiveSettings } from '@postern/config';
 import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
@@ -92,6 +93,7 @@ export class WebProxyServer {
     }
     for (const [scheme, server] of wanted) {
       server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.refuse(error, socket));
+      server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => void this.upgrade(request, socket, head, scheme));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(ports[scheme], host, () => {
@@ -236,6 +238,81 @@ export class WebProxyServer {
     }
   }
 
+  /**
+   * A WebSocket (or any `Upgrade`) request: routed like any other, then a connection of its own to
+   * the mailbox server carrying the request with the forwarded headers, and from there bytes both
+   * ways until either side closes. The server's own answer (101, or a refusal) reaches the client
+   * as it is.
+   */
+  private async upgrade(request: IncomingMessage, client: Socket, head: Buffer, scheme: Scheme): Promise<void> {
+    const started = performance.now();
+    const s = this.deps.settings();
+    const peerIp = unmapIpv4(client.remoteAddress ?? '0.0.0.0');
+    client.setNoDelay(true);
+    client.on('error', () => client.destroy());
+    const route = requestRoute({ target: request.url ?? '/', cookie: joined(request.headers.cookie), authorization: request.headers.authorization });
+    let kind: RouteKind = route.by === 'pool' ? 'pool' : route.rule;
+    let upstream: string | undefined;
+    try {
+      upstream = route.by === 'pool' ? undefined : await this.upstreamOf(route, peerIp, request, shortId(), s);
+    } catch {
+      return refuseUpgrade(client, '503 Service Unavailable');
+    }
+    if (upstream === undefined) {
+      kind = 'pool';
+      upstream = poolMember(s.posternWebUpstreamPool, peerIp);
+    }
+    if (upstream === undefined) return refuseUpgrade(client, '503 Service Unavailable');
+    const [host, port] = splitHostPort(upstream);
+    const headers = upstreamRequestHeaders(request.rawHeaders, {
+      peerIp,
+      proto: scheme,
+      localPort: client.localPort ?? 0,
+      peerTrusted: this.trustedPeers(s).matches(peerIp),
+    });
+    // The upgrade itself is hop-by-hop, and meant for the next hop: it goes on.
+    headers.push(['Connection', 'Upgrade'], ['Upgrade', String(request.headers.upgrade ?? 'websocket')]);
+    const requestHead = `${request.method ?? 'GET'} ${request.url ?? '/'} HTTP/1.1\r\n${headers.map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`;
+    const { verify, ca } = this.deps.upstreamTls;
+    const server = s.zimbraReverseProxySSLToUpstreamEnabled
+      ? tlsConnect({ host, port, servername: host, rejectUnauthorized: verify, ...(ca ? { ca } : {}) })
+      : tcpConnect({ host, port });
+    server.setNoDelay(true);
+    const connectTimer = setTimeout(() => server.destroy(new Error('connect timeout')), s.zimbraReverseProxyUpstreamConnectTimeout);
+    let connected = false;
+    server.once(s.zimbraReverseProxySSLToUpstreamEnabled ? 'secureConnect' : 'connect', () => {
+      clearTimeout(connectTimer);
+      connected = true;
+      this.deps.metrics.websockets.inc();
+      server.write(requestHead);
+      if (head.length > 0) server.write(head);
+      server.pipe(client);
+      client.pipe(server);
+    });
+    let counted = false;
+    const done = (status: string) => {
+      if (counted) return;
+      counted = true;
+      this.deps.metrics.requests.inc({ route: kind, status, upstream });
+      this.deps.metrics.upstreamSeconds.observe({ route: kind }, (performance.now() - started) / 1000);
+    };
+    server.on('error', (error) => {
+      clearTimeout(connectTimer);
+      if (server.bytesRead === 0 && client.writable && client.bytesWritten === 0) {
+        this.deps.logger.warn({ upstream, err: error }, 'web: upgrade upstream failed');
+        done('5xx');
+        return refuseUpgrade(client, '502 Bad Gateway');
+      }
+      client.destroy();
+    });
+    server.once('close', () => {
+      if (connected) this.deps.metrics.websockets.dec();
+      done('upgraded');
+      client.destroy();
+    });
+    client.once('close', () => server.destroy());
+  }
+
   /** The kept-alive connections to `upstream`, over TLS when `zimbraReverseProxySSLToUpstreamEnabled`. */
   private pool(upstream: string, s: EffectiveSettings): Pool {
     const origin = `${s.zimbraReverseProxySSLToUpstreamEnabled ? 'https' : 'http'}://${upstream}`;
@@ -327,6 +404,18 @@ export function readTimeoutOf(kind: RouteKind, target: string, s: EffectiveSetti
     return s.zimbraReverseProxyUpstreamPollingTimeout;
   if (path === '/service/soap/waitsetrequest' || path === '/service/soap/nooprequest') return s.posternWebWaitSetTimeout;
   return s.zimbraReverseProxyUpstreamReadTimeout;
+}
+
+/** Answers an upgrade request that cannot be carried, and closes. */
+function refuseUpgrade(client: Socket, status: string): void {
+  if (client.writable) client.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  else client.destroy();
+}
+
+/** `host:port` (IPv6 in brackets) → host and port. */
+function splitHostPort(address: string): [string, number] {
+  const colon = address.lastIndexOf(':');
+  return [address.slice(0, colon).replace(/^\[|\]$/g, ''), Number(address.slice(colon + 1))];
 }
 
 /** `zimbraReverseProxyResponseHeaders` as a header object. */

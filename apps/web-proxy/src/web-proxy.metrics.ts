@@ -1,5 +1,5 @@
 /** The web frontend's metrics, defined once. Labels are bounded: route kinds, status classes, mailbox servers. */
-import { Counter, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '@postern/service-kit';
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '@postern/service-kit';
 
 export class WebProxyMetrics {
   /** Requests by how they were routed, the status class the client got, and the mailbox server (`none`: answered here). */
@@ -10,6 +10,8 @@ export class WebProxyMetrics {
   readonly refused: Counter<'reason'>;
   /** TLS handshakes by the certificate served: a virtual host's own, or the default. */
   readonly handshakes: Counter<'certificate'>;
+  /** Upgraded connections (WebSocket) open now. */
+  readonly websockets: Gauge;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -38,5 +40,6 @@ export class WebProxyMetrics {
       labelNames: ['certificate'],
       registers,
     });
+    this.websockets = new Gauge({ name: 'postern_web_upgraded_connections', help: 'Upgraded connections (WebSocket) open now.', registers });
   }
 }
