@@ -49,6 +49,7 @@ let dir: string;
 let proxy: ServiceProcess;
 let proxyPort: number;
 let httpsPort: number;
+let deadPoolMember: string;
 let slapd: SlapdServer;
 let common: Record<string, string>;
 let defaultCert: TestCertificate;
@@ -71,6 +72,7 @@ beforeAll(async () => {
   slapd = ldap;
   common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address };
   [proxyPort, httpsPort] = await Promise.all([freePort(), freePort()]);
+  deadPoolMember = `${POOL_HOST}:${await freePort(POOL_HOST)}`;
   const file = join(dir, 'web-proxy.json');
   writeFileSync(
     file,
@@ -80,7 +82,8 @@ beforeAll(async () => {
         zimbraMailSSLProxyPort: httpsPort,
         zimbraReverseProxyMailMode: 'both',
         zimbraReverseProxySSLToUpstreamEnabled: false,
-        posternWebUpstreamPool: [`${POOL_HOST}:${pool}`],
+        // The first pool server is never up: the health check takes it out, and the hash skips it.
+        posternWebUpstreamPool: [deadPoolMember, `${POOL_HOST}:${pool}`],
         posternWebTrustedProxies: ['127.0.0.9'],
         posternRouteLookupRequestTimeout: '60s',
         zimbraReverseProxyResponseHeaders: ['Strict-Transport-Security: max-age=31536000'],
@@ -91,11 +94,25 @@ beforeAll(async () => {
     startService('route-lookup', { ...common, ...directoryEnv(slapd) }),
     startService('web-proxy', { ...common, ...tlsEnv(), POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' }),
   ]);
+  // Its first health check has taken the dead pool server out before any test sends a request.
+  await waitFor(
+    'the dead pool server out',
+    async () => (await proxy.metric('postern_web_upstream_up', { upstream: deadPoolMember })) === 0 && (await metricPresent(deadPoolMember)),
+    {
+      timeoutMs: 30_000,
+    },
+  );
 }, 120_000);
 
 /** The default certificate, and the directory the virtual hosts' come from. */
 function tlsEnv(): Record<string, string> {
   return { POSTERN_TLS_CERT_FILE: defaultCert.certFile, POSTERN_TLS_KEY_FILE: defaultCert.keyFile, ...directoryEnv(slapd) };
+}
+
+/** True once the health gauge has a series for `upstream` (0 is also what a missing series sums to). */
+async function metricPresent(upstream: string): Promise<boolean> {
+  const text = await (await fetch(`http://127.0.0.1:${proxy.httpPort}/metrics`)).text();
+  return text.includes(`postern_web_upstream_up{upstream="${upstream}"`);
 }
 
 afterAll(async () => {
@@ -166,6 +183,13 @@ describe('web proxy routing', () => {
     const answer = await send(path, { headers });
     expect(answer.status).toBe(200);
     expect(seen(answer)).toMatchObject({ server, url: path });
+  });
+
+  it('skips a pool server that is out, whatever the client address hashes to', async () => {
+    const servers = new Set<string>();
+    for (let i = 20; i < 30; i++) servers.add(seen(await send('/', { localAddress: `127.0.0.${i}` })).server);
+    expect(servers).toEqual(new Set(['pool']));
+    expect(await proxy.metric('postern_web_upstream_up', { upstream: deadPoolMember })).toBe(0);
   });
 
   it('counts requests by route kind and mailbox server', async () => {

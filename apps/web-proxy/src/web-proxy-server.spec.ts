@@ -25,4 +25,12 @@ describe('poolMember', () => {
     expect(poolMember(pool, '2001:db8::1')).toBeDefined();
     expect(poolMember([], '192.0.2.7')).toBeUndefined();
   });
+
+  it('skips a server that is out, and keeps the hash choice when all are', () => {
+    const pool = ['a:80', 'b:80', 'c:80'];
+    const usual = poolMember(pool, '192.0.2.7')!;
+    const next = pool[(pool.indexOf(usual) + 1) % pool.length];
+    expect(poolMember(pool, '192.0.2.7', (m) => m !== usual)).toBe(next);
+    expect(poolMember(pool, '192.0.2.7', () => false)).toBe(usual);
+  });
 });

@@ -28,6 +28,7 @@ import { clientResponseHeaders, upstreamRequestHeaders } from './forwarding';
 import { listens, mailModeAction, type Scheme } from './mail-mode';
 import { requestRoute, type RequestRoute } from './request-route';
 import { RouteMemo } from './route-memo';
+import { UpstreamHealth } from './upstream-health';
 import type { WebProxyMetrics } from './web-proxy.metrics';
 
 /** Longest a client may take to send its request headers (slowloris). */
@@ -60,9 +61,17 @@ export class WebProxyServer {
   private trusted: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
   readonly ports: BoundPorts = {};
   private readonly memo: RouteMemo;
+  private readonly health: UpstreamHealth;
 
   constructor(private readonly deps: WebProxyDeps) {
     this.memo = new RouteMemo(() => deps.settings().posternWebRouteMemo);
+    this.health = new UpstreamHealth(
+      () => ({ maxFails: deps.settings().zimbraMailProxyMaxFails, failTimeoutMs: deps.settings().zimbraMailProxyReconnectTimeout }),
+      (upstream, up) => {
+        deps.metrics.upstreamUp.set({ upstream }, up ? 1 : 0);
+        deps.logger.warn({ upstream, up }, up ? 'web: pool server back' : 'web: pool server out');
+      },
+    );
   }
 
   /**
@@ -104,11 +113,16 @@ export class WebProxyServer {
       this.servers.push(server);
       this.ports[scheme] = (server.address() as AddressInfo).port;
     }
+    this.health.start(
+      () => this.deps.settings().posternWebUpstreamPool,
+      () => this.deps.settings().posternWebHealthCheckInterval,
+    );
     return this.ports;
   }
 
   /** Stops accepting, lets requests in flight finish for up to `drainMs`, then closes the upstream pools. */
   async stop(drainMs: number): Promise<void> {
+    this.health.stop();
     const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     for (const server of this.servers) server.closeIdleConnections();
     const timer = setTimeout(() => this.servers.forEach((server) => server.closeAllConnections()), drainMs);
@@ -141,7 +155,7 @@ export class WebProxyServer {
       upstream = route.by === 'pool' ? undefined : await this.upstreamOf(route, peerIp, request, rid, s);
       if (upstream === undefined) {
         kind = 'pool';
-        upstream = poolMember(s.posternWebUpstreamPool, peerIp);
+        upstream = poolMember(s.posternWebUpstreamPool, peerIp, (member) => this.health.isUp(member));
       }
       if (upstream === undefined) return this.answer(response, 503, 'No mailbox server is available for this request.', kind, 'none', started);
     } catch (error) {
@@ -213,6 +227,7 @@ export class WebProxyServer {
       });
       response.writeHead(answer.statusCode, { ...clientResponseHeaders(answer.headers), ...addedHeaders(s) });
       await pipeline(answer.body, response);
+      this.health.succeeded(upstream);
       this.deps.metrics.requests.inc({ route: kind, status: statusClass(answer.statusCode), upstream });
       this.deps.metrics.upstreamSeconds.observe({ route: kind }, (performance.now() - started) / 1000);
     } catch (error) {
@@ -221,6 +236,7 @@ export class WebProxyServer {
         return;
       }
       const status = upstreamFailureStatus(error);
+      this.health.failed(upstream);
       this.deps.logger.warn({ rid, upstream, err: error, status }, 'web: upstream failed');
       if (response.headersSent) response.destroy();
       else if (s.zimbraReverseProxyErrorHandlerURL !== '') this.errorRedirect(response, s.zimbraReverseProxyErrorHandlerURL, status, upstream, kind, started);
@@ -260,7 +276,7 @@ export class WebProxyServer {
     }
     if (upstream === undefined) {
       kind = 'pool';
-      upstream = poolMember(s.posternWebUpstreamPool, peerIp);
+      upstream = poolMember(s.posternWebUpstreamPool, peerIp, (member) => this.health.isUp(member));
     }
     if (upstream === undefined) return refuseUpgrade(client, '503 Service Unavailable');
     const [host, port] = splitHostPort(upstream);
@@ -374,13 +390,19 @@ export class WebProxyServer {
 
 /**
  * Zimbra's IP hash (its upstream module's, for web clients without a route): start at 89, each
- * byte of the address: h = (h × 113 + byte) mod 6271; the server is h mod n.
+ * byte of the address: h = (h × 113 + byte) mod 6271; the server is h mod n. A server that is out
+ * (`up` says no) is skipped for the next in the pool; when all are out, the hash's own choice.
  */
-export function poolMember(pool: readonly string[], clientIp: string): string | undefined {
+export function poolMember(pool: readonly string[], clientIp: string, up: (member: string) => boolean = () => true): string | undefined {
   if (pool.length === 0) return undefined;
   let h = 89;
   for (const byte of addressBytes(clientIp)) h = (h * 113 + byte) % 6271;
-  return pool[h % pool.length];
+  const first = h % pool.length;
+  for (let i = 0; i < pool.length; i++) {
+    const member = pool[(first + i) % pool.length]!;
+    if (up(member)) return member;
+  }
+  return pool[first];
 }
 
 function addressBytes(ip: string): number[] {

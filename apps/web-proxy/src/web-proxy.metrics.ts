@@ -12,6 +12,8 @@ export class WebProxyMetrics {
   readonly handshakes: Counter<'certificate'>;
   /** Upgraded connections (WebSocket) open now. */
   readonly websockets: Gauge;
+  /** Each pool server's state as the health checks see it (1 in, 0 out). */
+  readonly upstreamUp: Gauge<'upstream'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -38,6 +40,12 @@ export class WebProxyMetrics {
       name: 'postern_web_tls_handshakes_total',
       help: 'TLS handshakes by the certificate served (virtual-host: the SNI name has its own; default).',
       labelNames: ['certificate'],
+      registers,
+    });
+    this.upstreamUp = new Gauge({
+      name: 'postern_web_upstream_up',
+      help: 'Pool servers in service (1) or taken out by max_fails or the active check (0).',
+      labelNames: ['upstream'],
       registers,
     });
     this.websockets = new Gauge({ name: 'postern_web_upgraded_connections', help: 'Upgraded connections (WebSocket) open now.', registers });

@@ -409,6 +409,29 @@ export const Settings = {
     description:
       'Web proxy: how long each worker keeps a route it has just used (per account, virtual host and client address) before asking the shared cache again; 0 = every request asks.',
   }),
+  zimbraMailProxyMaxFails: integerSetting({
+    attribute: 'zimbraMailProxyMaxFails',
+    default: 1,
+    min: 0,
+    max: 1000,
+    hot: true,
+    scope: gs,
+    description: 'Web proxy: failed attempts within zimbraMailProxyReconnectTimeout that take a pool server out for that long (0 = never).',
+  }),
+  zimbraMailProxyReconnectTimeout: durationSetting({
+    attribute: 'zimbraMailProxyReconnectTimeout',
+    default: '10s',
+    hot: true,
+    scope: gs,
+    description: 'Web proxy: how long a failing pool server stays out (nginx fail_timeout).',
+  }),
+  posternWebHealthCheckInterval: durationSetting({
+    attribute: 'posternWebHealthCheckInterval',
+    default: '5s',
+    hot: true,
+    scope: gs,
+    description: 'Web proxy: how often each pool server is connected to; one that cannot be reached is out until it can (0 = no active check).',
+  }),
   zimbraReverseProxyUpstreamPollingTimeout: durationSetting({
     attribute: 'zimbraReverseProxyUpstreamPollingTimeout',
     default: '3600s',

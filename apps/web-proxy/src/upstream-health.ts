@@ -1,0 +1,110 @@
+/**
+ * Which servers of the web pool may be chosen, as nginx's `max_fails`/`fail_timeout` and an active
+ * check decide:
+ *
+ * - passive: `zimbraMailProxyMaxFails` failed attempts (no connection, no answer) within
+ *   `zimbraMailProxyReconnectTimeout` take a server out for that long; a success resets its count;
+ * - active: every `posternWebHealthCheckInterval` each server is connected to (TCP); one that
+ *   cannot be reached is out until a check reaches it again.
+ *
+ * When every server is out, the choice falls back to the hash's own (a request may still succeed
+ * where a check failed); `postern_web_upstream_up{upstream}` shows each server's state.
+ */
+import { connect } from 'node:net';
+
+export interface HealthSettings {
+  readonly maxFails: number;
+  readonly failTimeoutMs: number;
+}
+
+interface State {
+  fails: number;
+  firstFailAt: number;
+  downUntil: number;
+  /** The last active check could not connect. */
+  checkFailed: boolean;
+}
+
+export class UpstreamHealth {
+  private readonly states = new Map<string, State>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly settings: () => HealthSettings,
+    private readonly onChange: (upstream: string, up: boolean) => void = () => undefined,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  isUp(upstream: string): boolean {
+    const state = this.states.get(upstream);
+    return state === undefined || (!state.checkFailed && state.downUntil <= this.now());
+  }
+
+  /** A request could not be carried to `upstream` (connect refused, timed out). */
+  failed(upstream: string): void {
+    const { maxFails, failTimeoutMs } = this.settings();
+    const state = this.state(upstream);
+    const now = this.now();
+    if (now - state.firstFailAt > failTimeoutMs) {
+      state.fails = 0;
+      state.firstFailAt = now;
+    }
+    state.fails++;
+    if (maxFails > 0 && state.fails >= maxFails && state.downUntil <= now) {
+      state.downUntil = now + failTimeoutMs;
+      state.fails = 0;
+      this.onChange(upstream, false);
+    }
+  }
+
+  succeeded(upstream: string): void {
+    const state = this.states.get(upstream);
+    if (state && state.fails > 0) state.fails = 0;
+  }
+
+  /** Checks every server of `pool()` now and then every `intervalMs` (0: never). */
+  start(pool: () => readonly string[], intervalMs: () => number, connectTimeoutMs = 2000): void {
+    const round = async () => {
+      await Promise.all(pool().map((upstream) => this.check(upstream, connectTimeoutMs)));
+      const next = intervalMs();
+      if (next > 0 && this.timer !== undefined) this.timer = setTimeout(() => void round(), next).unref();
+    };
+    this.timer = setTimeout(() => void round(), 0).unref();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private async check(upstream: string, timeoutMs: number): Promise<void> {
+    const colon = upstream.lastIndexOf(':');
+    const host = upstream.slice(0, colon).replace(/^\[|\]$/g, '');
+    const port = Number(upstream.slice(colon + 1));
+    const reachable = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host, port });
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      socket.once('connect', () => done(true));
+      socket.once('error', () => done(false));
+    });
+    const state = this.state(upstream);
+    const wasUp = this.isUp(upstream);
+    state.checkFailed = !reachable;
+    if (reachable) state.downUntil = 0;
+    if (wasUp !== this.isUp(upstream)) this.onChange(upstream, this.isUp(upstream));
+  }
+
+  private state(upstream: string): State {
+    let state = this.states.get(upstream);
+    if (!state) {
+      state = { fails: 0, firstFailAt: 0, downUntil: 0, checkFailed: false };
+      this.states.set(upstream, state);
+    }
+    return state;
+  }
+}
