@@ -87,12 +87,19 @@ beforeAll(async () => {
         posternWebTrustedProxies: ['127.0.0.9'],
         posternRouteLookupRequestTimeout: '60s',
         zimbraReverseProxyResponseHeaders: ['Strict-Transport-Security: max-age=31536000'],
+        zimbraReverseProxyStrictServerNameEnabled: true,
       },
     }),
   );
   [, proxy] = await Promise.all([
     startService('route-lookup', { ...common, ...directoryEnv(slapd) }),
-    startService('web-proxy', { ...common, ...tlsEnv(), POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' }),
+    startService('web-proxy', {
+      ...common,
+      ...tlsEnv(),
+      POSTERN_CONFIG_FILE: file,
+      POSTERN_BIND_HOST: '127.0.0.1',
+      POSTERN_SERVER_NAME: 'proxy1.postern.test',
+    }),
   ]);
   // Its first health check has taken the dead pool server out before any test sends a request.
   await waitFor(
@@ -190,6 +197,13 @@ describe('web proxy routing', () => {
     for (let i = 20; i < 30; i++) servers.add(seen(await send('/', { localAddress: `127.0.0.${i}` })).server);
     expect(servers).toEqual(new Set(['pool']));
     expect(await proxy.metric('postern_web_upstream_up', { upstream: deadPoolMember })).toBe(0);
+  });
+
+  it('strict server names: a Host that is neither this server nor a virtual host gets 400', async () => {
+    expect((await send('/home/alice@example.com/', { headers: { Host: 'unknown.example.net' } })).status).toBe(400);
+    expect((await send('/home/alice@example.com/', { headers: { Host: 'proxy1.postern.test:8080' } })).status).toBe(200);
+    expect((await send('/home/alice@example.com/', { headers: { Host: 'WEBMAIL.example.com' } })).status).toBe(200);
+    expect(await proxy.metric('postern_web_refused_requests_total', { reason: 'unknown-host' })).toBe(1);
   });
 
   it('counts requests by route kind and mailbox server', async () => {

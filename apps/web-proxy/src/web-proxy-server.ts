@@ -29,6 +29,7 @@ import { listens, mailModeAction, type Scheme } from './mail-mode';
 import { requestRoute, type RequestRoute } from './request-route';
 import { RouteMemo } from './route-memo';
 import { UpstreamHealth } from './upstream-health';
+import type { VirtualHostNames } from './virtual-host-names';
 import type { WebProxyMetrics } from './web-proxy.metrics';
 
 /** Longest a client may take to send its request headers (slowloris). */
@@ -45,6 +46,8 @@ export interface WebProxyDeps {
   readonly logger: Logger;
   /** The HTTPS side: the default certificate (PEM) and the per-virtual-host ones; without it, no HTTPS listener. */
   readonly tls?: { readonly cert: string; readonly key: string; readonly certificates: VirtualHostCertificates };
+  /** The names this proxy serves, for `zimbraReverseProxyStrictServerNameEnabled`. */
+  readonly names: VirtualHostNames;
   /** TLS to mailbox servers (`zimbraReverseProxySSLToUpstreamEnabled`): verify their certificates, against `ca` when given. */
   readonly upstreamTls: { readonly verify: boolean; readonly ca?: string };
 }
@@ -137,9 +140,14 @@ export class WebProxyServer {
     const s = this.deps.settings();
     const socket = request.socket;
     const peerIp = unmapIpv4(socket.remoteAddress ?? '0.0.0.0');
+    const host = hostName(request.headers.host);
+    if (s.zimbraReverseProxyStrictServerNameEnabled && !(host !== undefined && (await this.deps.names.isKnown(host)))) {
+      this.deps.metrics.refused.inc({ reason: 'unknown-host' });
+      return this.answer(response, 400, 'This server does not serve that host name.', 'pool', 'none', started);
+    }
     const mode = mailModeAction(
       s.zimbraReverseProxyMailMode,
-      { scheme, target: request.url ?? '/', host: hostName(request.headers.host), cookie: joined(request.headers.cookie) },
+      { scheme, target: request.url ?? '/', host, cookie: joined(request.headers.cookie) },
       { http: this.ports.http ?? s.zimbraMailProxyPort, https: this.ports.https ?? s.zimbraMailSSLProxyPort },
     );
     if (mode.kind === 'redirect') {

@@ -16,13 +16,14 @@ import { RouteCache } from '@postern/route-cache';
 import { RouteClient } from '@postern/route-client';
 import { BOOTSTRAP, HealthChecks, LOGGER, NATS_CONNECTION, ServiceLifecycle, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
 import { VirtualHostCertificates } from './certificates';
+import { VirtualHostNames } from './virtual-host-names';
 import { WebProxyMetrics } from './web-proxy.metrics';
 import { WebProxyServer, type WebProxyDeps } from './web-proxy-server';
 
 /** How long requests in flight may take to finish on shutdown. */
 const DRAIN_MS = 10_000;
-/** The LDAP operation timeout of a certificate read (a handshake waits for it once per name). */
-const CERTIFICATE_READ_TIMEOUT_MS = 5_000;
+/** The LDAP operation timeout of a virtual host's read (a handshake or a Host check waits for it once per name). */
+const DIRECTORY_READ_TIMEOUT_MS = 5_000;
 
 @Injectable()
 export class WebProxyService implements OnApplicationBootstrap {
@@ -49,13 +50,17 @@ export class WebProxyService implements OnApplicationBootstrap {
       timeoutMs: () => current().posternRouteLookupRequestTimeout,
       hedgeAfterMs: () => current().posternRouteLookupHedgeDelay,
     });
+    const directory = this.openDirectory();
+    const names = new VirtualHostNames(directory, bootstrap.serverName ? [bootstrap.serverName.toLowerCase()] : [], logger);
+    settings.onReload(() => names.refresh());
     this.server = new WebProxyServer({
+      names,
       settings: current,
       routes,
       metrics,
       logger,
       upstreamTls: { verify: bootstrap.upstreamTlsVerify, ...(bootstrap.upstreamCaFile ? { ca: readFileSync(bootstrap.upstreamCaFile, 'utf8') } : {}) },
-      ...this.tlsSide(metrics),
+      ...this.tlsSide(metrics, directory),
     });
     health.add({ name: 'listeners', check: () => Object.keys(this.server.ports).length > 0 });
   }
@@ -69,21 +74,24 @@ export class WebProxyService implements OnApplicationBootstrap {
     this.lifecycle.onShutdown('serving', 'web listeners', () => this.server.stop(DRAIN_MS));
   }
 
-  /** The default certificate, and the virtual hosts' from the directory (closed with the service). */
-  private tlsSide(metrics: WebProxyMetrics): Pick<WebProxyDeps, 'tls'> {
+  /** The directory the virtual hosts come from, when one is configured (closed with the service). */
+  private openDirectory(): ZimbraDirectory | undefined {
+    const backend = openDirectory(this.bootstrap, DIRECTORY_READ_TIMEOUT_MS);
+    if (!backend) return undefined;
+    this.lifecycle.onShutdown('stores', 'directory', () => backend.close());
+    const s = this.settings.current;
+    return new ZimbraDirectory(backend, {
+      domainNameSearchBase: s.zimbraReverseProxyDomainNameSearchBase,
+      domainNameAttribute: s.zimbraReverseProxyDomainNameAttribute,
+    });
+  }
+
+  /** The default certificate, and the virtual hosts' from the directory. */
+  private tlsSide(metrics: WebProxyMetrics, directory: ZimbraDirectory | undefined): Pick<WebProxyDeps, 'tls'> {
     const { tlsCertFile, tlsKeyFile } = this.bootstrap;
     if (!tlsCertFile || !tlsKeyFile) return {};
     const cert = readFileSync(tlsCertFile, 'utf8');
     const key = readFileSync(tlsKeyFile, 'utf8');
-    const backend = openDirectory(this.bootstrap, CERTIFICATE_READ_TIMEOUT_MS);
-    const s = this.settings.current;
-    const directory = backend
-      ? new ZimbraDirectory(backend, {
-          domainNameSearchBase: s.zimbraReverseProxyDomainNameSearchBase,
-          domainNameAttribute: s.zimbraReverseProxyDomainNameAttribute,
-        })
-      : undefined;
-    if (backend) this.lifecycle.onShutdown('stores', 'directory', () => backend.close());
     const certificates = new VirtualHostCertificates(directory, createSecureContext({ cert, key }), this.logger, (source) =>
       metrics.handshakes.inc({ certificate: source }),
     );

@@ -432,6 +432,13 @@ export const Settings = {
     scope: gs,
     description: 'Web proxy: how often each pool server is connected to; one that cannot be reached is out until it can (0 = no active check).',
   }),
+  zimbraReverseProxyStrictServerNameEnabled: booleanSetting({
+    attribute: 'zimbraReverseProxyStrictServerNameEnabled',
+    default: false,
+    hot: true,
+    scope: gs,
+    description: 'Web proxy: answer 400 to a request whose Host is neither this server (POSTERN_SERVER_NAME) nor a domain zimbraVirtualHostname.',
+  }),
   zimbraReverseProxyUpstreamPollingTimeout: durationSetting({
     attribute: 'zimbraReverseProxyUpstreamPollingTimeout',
     default: '3600s',
