@@ -104,7 +104,11 @@ export default [
             { sourceTag: 'scope:throttle', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:route-lookup', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache'] },
             { sourceTag: 'scope:login-throttle', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache'] },
-            { sourceTag: 'scope:mail-proxy', onlyDependOnLibsWithTags: ['scope:shared', 'scope:mail', 'scope:cache', 'scope:routing', 'scope:throttle'] },
+            // The frontends read the directory for one thing: each virtual host's certificate (SNI).
+            {
+              sourceTag: 'scope:mail-proxy',
+              onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:mail', 'scope:cache', 'scope:routing', 'scope:throttle'],
+            },
             { sourceTag: 'scope:web-proxy', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache', 'scope:routing'] },
             {
               sourceTag: 'scope:test',

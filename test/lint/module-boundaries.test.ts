@@ -44,9 +44,14 @@ describe('module boundaries', () => {
       "import { parseCommand } from '@postern/imap-codec';\nexport const x = parseCommand;\n",
     ],
     [
-      'the mail proxy importing the directory',
-      'apps/mail-proxy/src/x.ts',
-      "import { ZimbraDirectory } from '@postern/directory';\nexport const x = ZimbraDirectory;\n",
+      'the web proxy importing a mail codec',
+      'apps/web-proxy/src/x.ts',
+      "import { parseCommand } from '@postern/imap-codec';\nexport const x = parseCommand;\n",
+    ],
+    [
+      'the web proxy importing the throttle client',
+      'apps/web-proxy/src/x.ts',
+      "import { ThrottleClient } from '@postern/throttle-client';\nexport const x = ThrottleClient;\n",
     ],
     [
       'the route client importing the directory',

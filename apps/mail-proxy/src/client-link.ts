@@ -7,7 +7,7 @@
  * connection closes once the session has answered.
  */
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
+import { TLSSocket, type SecureContext, type TlsOptions as TlsServerOptions } from 'node:tls';
 import { unmapIpv4 } from '@postern/ip-address';
 import type { MailProtocol } from './mail-proxy.metrics';
 
@@ -98,10 +98,10 @@ export class ClientLink {
    * Upgrades the connection to TLS in place (STARTTLS/STLS). The caller has already answered the
    * command and dropped anything the client pipelined after it.
    */
-  upgradeToTls(context: SecureContext, handshakeMs: number): Promise<TlsUpgrade> {
+  upgradeToTls(context: SecureContext, handshakeMs: number, sni?: TlsServerOptions['SNICallback']): Promise<TlsUpgrade> {
     const plain = this.current;
     this.detach(plain);
-    const secure = new TLSSocket(plain, { isServer: true, secureContext: context });
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: context, ...(sni ? { SNICallback: sni } : {}) });
     secure.setNoDelay(true);
     this.current = secure;
     return new Promise<TlsUpgrade>((resolve) => {

@@ -99,7 +99,7 @@ export class MailListeners {
    */
   private handshake(raw: Socket, spec: ListenerSpec): void {
     raw.setNoDelay(true);
-    const socket = new TLSSocket(raw, { isServer: true, secureContext: this.deps.tls! });
+    const socket = new TLSSocket(raw, { isServer: true, secureContext: this.deps.tls!, ...(this.deps.sni ? { SNICallback: this.deps.sni } : {}) });
     const timer = setTimeout(() => {
       this.deps.metrics.limit(spec.protocol, 'tls-handshake-timeout');
       socket.destroy();

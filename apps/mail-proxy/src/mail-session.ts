@@ -294,7 +294,7 @@ export abstract class MailSession<Input> implements Session {
     const discarded = this.queue.splice(0).length + this.decoder.drainBuffered().length;
     if (discarded > 0) this.log.clientMistake({ discarded }, 'discarded plaintext pipelined after STARTTLS');
     this.state = 'tls-handshake';
-    const result = await this.link.upgradeToTls(this.deps.tls!, Limits.tlsHandshakeMs);
+    const result = await this.link.upgradeToTls(this.deps.tls!, Limits.tlsHandshakeMs, this.deps.sni);
     if (this.state !== 'tls-handshake') return;
     if (result === 'secure') {
       this.state = 'ready';

@@ -11,7 +11,8 @@ import type { BootstrapConfig, EffectiveSettings } from '@postern/config';
 import { MemcachedClient } from '@postern/memcached';
 import { RouteCache } from '@postern/route-cache';
 import { RouteClient } from '@postern/route-client';
-import { BOOTSTRAP, LOGGER, LogLimiter, NATS_CONNECTION, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
+import { openDirectory, VirtualHostCertificates, ZimbraDirectory } from '@postern/directory';
+import { BOOTSTRAP, LOGGER, LogLimiter, NATS_CONNECTION, ServiceLifecycle, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
 import { AllowAllThrottle, LimitAwareThrottle, ThrottleClient, throttleLimitsOf, type ThrottlePort } from '@postern/throttle-client';
 import { LocalThrottle } from './local-throttle';
 import { MailProxyMetrics } from './mail-proxy.metrics';
@@ -27,7 +28,7 @@ export const SESSION_DEPS = Symbol('SESSION_DEPS');
 
 export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
   provide: SESSION_DEPS,
-  inject: [BOOTSTRAP, ServiceSettings, NATS_CONNECTION, MemcachedClient, MailProxyMetrics, LOGGER],
+  inject: [BOOTSTRAP, ServiceSettings, NATS_CONNECTION, MemcachedClient, MailProxyMetrics, LOGGER, ServiceLifecycle],
   useFactory: (
     bootstrap: BootstrapConfig,
     settings: ServiceSettings,
@@ -35,6 +36,7 @@ export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
     memcached: MemcachedClient,
     metrics: MailProxyMetrics,
     logger: Logger,
+    lifecycle: ServiceLifecycle,
   ): SessionDeps => {
     const current = () => settings.current;
     // Read once: whether the shared cache is used, and its TTL, take effect at the next start.
@@ -61,6 +63,7 @@ export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
       metrics,
       logger,
       tls,
+      ...(tls ? sniFromDirectory(bootstrap, settings, tls, logger, lifecycle) : {}),
       version: packageVersion(),
     };
   },
@@ -95,6 +98,35 @@ function throttlePort(service: ServiceSettings, nc: NatsConnection, memcached: M
   logger.info({ checks: settings().posternThrottleChecks }, 'login throttle');
   // Checks whose limits are all off are not made (they could only say "allow").
   return new LimitAwareThrottle(checks, () => throttleLimitsOf(settings()));
+}
+
+/** The LDAP operation timeout of a domain certificate's read (a handshake waits for it once per name). */
+const CERTIFICATE_READ_TIMEOUT_MS = 5_000;
+
+/**
+ * IMAPS, POP3S and STARTTLS pick the certificate by the client's SNI name, as the web proxy does:
+ * the domain whose zimbraVirtualHostname it is (zimbraSSLCertificate, zimbraSSLPrivateKey), the
+ * default for any other name. Zimbra's proxy needed an address per domain for that. Only with a
+ * directory configured (POSTERN_LDAP_URLS or POSTERN_DIRECTORY_LDIF); SIGHUP re-reads them.
+ */
+function sniFromDirectory(
+  bootstrap: BootstrapConfig,
+  settings: ServiceSettings,
+  defaultContext: SecureContext,
+  logger: Logger,
+  lifecycle: ServiceLifecycle,
+): Pick<SessionDeps, 'sni'> {
+  const backend = openDirectory(bootstrap, CERTIFICATE_READ_TIMEOUT_MS);
+  if (!backend) return {};
+  lifecycle.onShutdown('stores', 'directory', () => backend.close());
+  const s = settings.current;
+  const directory = new ZimbraDirectory(backend, {
+    domainNameSearchBase: s.zimbraReverseProxyDomainNameSearchBase,
+    domainNameAttribute: s.zimbraReverseProxyDomainNameAttribute,
+  });
+  const certificates = new VirtualHostCertificates(directory, defaultContext, logger);
+  settings.onReload(() => certificates.refresh());
+  return { sni: (serverName, done) => void certificates.contextFor(serverName).then((context) => done(null, context)) };
 }
 
 /** The version in this app's package.json (one directory above src/ and dist/). */

@@ -20,6 +20,8 @@ export interface SessionDeps {
   readonly logger: Logger;
   /** Undefined when no certificate is configured: then STARTTLS is not offered. */
   readonly tls: SecureContext | undefined;
+  /** The certificate for a TLS client's SNI name (a domain's own from the directory), when there is a directory. */
+  readonly sni?: (serverName: string, done: (error: Error | null, context?: SecureContext) => void) => void;
   /** The proxy's version, named in greetings and the ID reply when the settings expose it. */
   readonly version: string;
   /** Rate limit of client-mistake log lines; one per process when absent. */

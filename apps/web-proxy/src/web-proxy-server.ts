@@ -19,17 +19,16 @@ import { connect as tlsConnect } from 'node:tls';
 import { pipeline } from 'node:stream/promises';
 import type { EffectiveSettings } from '@postern/config';
 import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
+import type { VirtualHostCertificates, VirtualHostNames } from '@postern/directory';
 import type { RouteResolverPort } from '@postern/route-client';
 import { Deadline, shortId, type Logger } from '@postern/service-kit';
 import { EventEmitter } from 'node:events';
 import { Pool } from 'undici';
-import type { VirtualHostCertificates } from './certificates';
 import { clientResponseHeaders, upstreamRequestHeaders } from './forwarding';
 import { listens, mailModeAction, type Scheme } from './mail-mode';
 import { requestRoute, type RequestRoute } from './request-route';
 import { RouteMemo } from './route-memo';
 import { UpstreamHealth } from './upstream-health';
-import type { VirtualHostNames } from './virtual-host-names';
 import type { WebProxyMetrics } from './web-proxy.metrics';
 
 /** Longest a client may take to send its request headers (slowloris). */

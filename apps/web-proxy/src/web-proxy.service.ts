@@ -10,13 +10,11 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { BootstrapConfig } from '@postern/config';
-import { openDirectory, ZimbraDirectory } from '@postern/directory';
+import { openDirectory, VirtualHostCertificates, VirtualHostNames, ZimbraDirectory } from '@postern/directory';
 import { MemcachedClient } from '@postern/memcached';
 import { RouteCache } from '@postern/route-cache';
 import { RouteClient } from '@postern/route-client';
 import { BOOTSTRAP, HealthChecks, LOGGER, NATS_CONNECTION, ServiceLifecycle, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
-import { VirtualHostCertificates } from './certificates';
-import { VirtualHostNames } from './virtual-host-names';
 import { WebProxyMetrics } from './web-proxy.metrics';
 import { WebProxyServer, type WebProxyDeps } from './web-proxy-server';
 

@@ -6,8 +6,13 @@
  * lately. A directory that cannot be read lets the request through: strictness is a filter, not
  * a dependency.
  */
-import type { ZimbraDirectory } from '@postern/directory';
-import type { Logger } from '@postern/service-kit';
+import type { ZimbraDirectory } from './zimbra-directory';
+
+/** What these caches log (a pino logger is one). */
+export interface DirectoryLog {
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
 
 const KEEP_MS = 60_000;
 const MAX_NAMES = 10_000;
@@ -18,7 +23,7 @@ export class VirtualHostNames {
   constructor(
     private readonly directory: ZimbraDirectory | undefined,
     private readonly ownNames: readonly string[],
-    private readonly logger: Logger,
+    private readonly logger: DirectoryLog,
     private readonly now: () => number = Date.now,
   ) {}
 

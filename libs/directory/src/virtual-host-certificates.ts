@@ -12,8 +12,8 @@
  * serves the previous context too, or the default.
  */
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { attr, type ZimbraDirectory } from '@postern/directory';
-import type { Logger } from '@postern/service-kit';
+import { attr, type ZimbraDirectory } from './zimbra-directory';
+import type { DirectoryLog } from './virtual-host-names';
 
 /** Names whose context is kept (each holds a parsed certificate and key: a few KiB). */
 const MAX_CONTEXTS = 10_000;
@@ -39,7 +39,7 @@ export class VirtualHostCertificates {
     /** Without a directory every name gets the default. */
     private readonly directory: ZimbraDirectory | undefined,
     readonly defaultContext: SecureContext,
-    private readonly logger: Logger,
+    private readonly logger: DirectoryLog,
     private readonly onHandshake: (source: CertificateSource) => void = () => undefined,
   ) {}
 
