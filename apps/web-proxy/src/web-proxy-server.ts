@@ -11,6 +11,10 @@
  * are answered 400 before any lookup, oversized headers 431; a client that never finishes its
  * headers is closed after `headersTimeoutMs` (slowloris). A mailbox server that cannot be reached
  * answers 502, one too slow 504, a lookup that cannot be made 503.
+ *
+ * Its length is one thing, the life of a request from the listener to the last byte of the answer
+ * (upgrades included); the rules it applies live beside it: request-route.ts (who a request is
+ * for), mail-mode.ts, forwarding.ts (headers), web-rules.ts (pool choice, timeouts, pages).
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
@@ -25,6 +29,7 @@ import { Deadline, shortId, type Logger } from '@postern/service-kit';
 import { EventEmitter } from 'node:events';
 import { Pool } from 'undici';
 import { clientResponseHeaders, upstreamRequestHeaders } from './forwarding';
+import { addedHeaders, hostName, joined, poolMember, readTimeoutOf, refuseUpgrade, splitHostPort, statusClass, upstreamFailureStatus } from './web-rules';
 import { listens, mailModeAction, type Scheme } from './mail-mode';
 import { requestRoute, type RequestRoute } from './request-route';
 import { RouteMemo } from './route-memo';
@@ -393,86 +398,4 @@ export class WebProxyServer {
       code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
-}
-
-/**
- * Zimbra's IP hash (its upstream module's, for web clients without a route): start at 89, each
- * byte of the address: h = (h × 113 + byte) mod 6271; the server is h mod n. A server that is out
- * (`up` says no) is skipped for the next in the pool; when all are out, the hash's own choice.
- */
-export function poolMember(pool: readonly string[], clientIp: string, up: (member: string) => boolean = () => true): string | undefined {
-  if (pool.length === 0) return undefined;
-  let h = 89;
-  for (const byte of addressBytes(clientIp)) h = (h * 113 + byte) % 6271;
-  const first = h % pool.length;
-  for (let i = 0; i < pool.length; i++) {
-    const member = pool[(first + i) % pool.length]!;
-    if (up(member)) return member;
-  }
-  return pool[first];
-}
-
-function addressBytes(ip: string): number[] {
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(ip)) return ip.split('.').map(Number);
-  const [head = '', tail = ''] = ip.split('::');
-  const words = (part: string) => (part === '' ? [] : part.split(':').map((w) => parseInt(w, 16) || 0));
-  const left = words(head);
-  const right = words(tail);
-  const all = [...left, ...Array<number>(Math.max(0, 8 - left.length - right.length)).fill(0), ...right];
-  return all.flatMap((w) => [w >> 8, w & 0xff]);
-}
-
-/**
- * The read timeout of a request: the long-poll routes hold a request open until there is news
- * (ActiveSync and EWS up to `zimbraReverseProxyUpstreamPollingTimeout`, WaitSet and NoOp up to
- * `posternWebWaitSetTimeout`); everything else `zimbraReverseProxyUpstreamReadTimeout`.
- */
-export function readTimeoutOf(kind: RouteKind, target: string, s: EffectiveSettings): number {
-  const path = (target.split('?')[0] ?? '').toLowerCase();
-  if (kind === 'activesync' || kind === 'ews' || path === '/microsoft-server-activesync' || path.startsWith('/ews/'))
-    return s.zimbraReverseProxyUpstreamPollingTimeout;
-  if (path === '/service/soap/waitsetrequest' || path === '/service/soap/nooprequest') return s.posternWebWaitSetTimeout;
-  return s.zimbraReverseProxyUpstreamReadTimeout;
-}
-
-/** Answers an upgrade request that cannot be carried, and closes. */
-function refuseUpgrade(client: Socket, status: string): void {
-  if (client.writable) client.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  else client.destroy();
-}
-
-/** `host:port` (IPv6 in brackets) → host and port. */
-function splitHostPort(address: string): [string, number] {
-  const colon = address.lastIndexOf(':');
-  return [address.slice(0, colon).replace(/^\[|\]$/g, ''), Number(address.slice(colon + 1))];
-}
-
-/** `zimbraReverseProxyResponseHeaders` as a header object. */
-function addedHeaders(s: EffectiveSettings): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of s.zimbraReverseProxyResponseHeaders) {
-    const colon = line.indexOf(':');
-    out[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
-  }
-  return out;
-}
-
-function upstreamFailureStatus(error: unknown): 502 | 504 {
-  const code = (error as { code?: string }).code ?? '';
-  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' ? 504 : 502;
-}
-
-function statusClass(status: number): string {
-  return `${Math.floor(status / 100)}xx`;
-}
-
-function joined(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join('; ') : value;
-}
-
-/** The Host header without its port (IPv6 literals keep their brackets). */
-function hostName(host: string | undefined): string | undefined {
-  if (!host) return undefined;
-  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
-  return /^[A-Za-z0-9.-]{1,253}$/.test(name) ? name.toLowerCase() : undefined;
 }

@@ -1,6 +1,6 @@
 import { resolveSettings } from '@postern/config';
 import { describe, expect, it } from 'vitest';
-import { poolMember, readTimeoutOf } from './web-proxy-server';
+import { poolMember, readTimeoutOf } from './web-rules';
 
 describe('readTimeoutOf', () => {
   const s = resolveSettings({

@@ -1,0 +1,90 @@
+/**
+ * The small rules of the web data path, apart from its machinery (web-proxy-server.ts): which pool
+ * server a client goes to, how long a route may take to answer, the Host name, the headers every
+ * response gets, and how failures are told.
+ */
+import type { Socket } from 'node:net';
+import type { EffectiveSettings } from '@postern/config';
+import type { RouteKind } from './web-proxy-server';
+
+/**
+ * Zimbra's IP hash (its upstream module's, for web clients without a route): start at 89, each
+ * byte of the address: h = (h × 113 + byte) mod 6271; the server is h mod n. A server that is out
+ * (`up` says no) is skipped for the next in the pool; when all are out, the hash's own choice.
+ */
+export function poolMember(pool: readonly string[], clientIp: string, up: (member: string) => boolean = () => true): string | undefined {
+  if (pool.length === 0) return undefined;
+  let h = 89;
+  for (const byte of addressBytes(clientIp)) h = (h * 113 + byte) % 6271;
+  const first = h % pool.length;
+  for (let i = 0; i < pool.length; i++) {
+    const member = pool[(first + i) % pool.length]!;
+    if (up(member)) return member;
+  }
+  return pool[first];
+}
+
+export function addressBytes(ip: string): number[] {
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(ip)) return ip.split('.').map(Number);
+  const [head = '', tail = ''] = ip.split('::');
+  const words = (part: string) => (part === '' ? [] : part.split(':').map((w) => parseInt(w, 16) || 0));
+  const left = words(head);
+  const right = words(tail);
+  const all = [...left, ...Array<number>(Math.max(0, 8 - left.length - right.length)).fill(0), ...right];
+  return all.flatMap((w) => [w >> 8, w & 0xff]);
+}
+
+/**
+ * The read timeout of a request: the long-poll routes hold a request open until there is news
+ * (ActiveSync and EWS up to `zimbraReverseProxyUpstreamPollingTimeout`, WaitSet and NoOp up to
+ * `posternWebWaitSetTimeout`); everything else `zimbraReverseProxyUpstreamReadTimeout`.
+ */
+export function readTimeoutOf(kind: RouteKind, target: string, s: EffectiveSettings): number {
+  const path = (target.split('?')[0] ?? '').toLowerCase();
+  if (kind === 'activesync' || kind === 'ews' || path === '/microsoft-server-activesync' || path.startsWith('/ews/'))
+    return s.zimbraReverseProxyUpstreamPollingTimeout;
+  if (path === '/service/soap/waitsetrequest' || path === '/service/soap/nooprequest') return s.posternWebWaitSetTimeout;
+  return s.zimbraReverseProxyUpstreamReadTimeout;
+}
+
+/** Answers an upgrade request that cannot be carried, and closes. */
+export function refuseUpgrade(client: Socket, status: string): void {
+  if (client.writable) client.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  else client.destroy();
+}
+
+/** `host:port` (IPv6 in brackets) → host and port. */
+export function splitHostPort(address: string): [string, number] {
+  const colon = address.lastIndexOf(':');
+  return [address.slice(0, colon).replace(/^\[|\]$/g, ''), Number(address.slice(colon + 1))];
+}
+
+/** `zimbraReverseProxyResponseHeaders` as a header object. */
+export function addedHeaders(s: EffectiveSettings): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of s.zimbraReverseProxyResponseHeaders) {
+    const colon = line.indexOf(':');
+    out[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  }
+  return out;
+}
+
+export function upstreamFailureStatus(error: unknown): 502 | 504 {
+  const code = (error as { code?: string }).code ?? '';
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' ? 504 : 502;
+}
+
+export function statusClass(status: number): string {
+  return `${Math.floor(status / 100)}xx`;
+}
+
+export function joined(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join('; ') : value;
+}
+
+/** The Host header without its port (IPv6 literals keep their brackets). */
+export function hostName(host: string | undefined): string | undefined {
+  if (!host) return undefined;
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  return /^[A-Za-z0-9.-]{1,253}$/.test(name) ? name.toLowerCase() : undefined;
+}
