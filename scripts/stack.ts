@@ -173,6 +173,7 @@ Log in through Postern (in another terminal):
   curl --cacert ${caFile} --ssl-reqd imap://localhost:${ports.imap}/INBOX -u bob@example.com:bob-secret
   curl --cacert ${caFile} pop3s://localhost:${ports.pop3s}/ -u carol@example.org:carol-secret
   openssl s_client -quiet -CAfile ${caFile} -connect localhost:${ports.imaps}
+  curl -skv --resolve mail.example.com:${ports.imaps}:127.0.0.1 imaps://mail.example.com:${ports.imaps}/INBOX -u alice@example.com:alice-secret 2>&1 | grep subject:   (SNI: example.com's own certificate)
 The web: each answer says which mailbox server's web port answered ("server"):
   curl -s http://localhost:${ports.http}/home/alice@example.com/Inbox           (by user: mbox1)
   curl -s http://localhost:${ports.http}/dav/bob@example.com/Calendar/          (by user: mbox2)
