@@ -134,19 +134,32 @@ interface Answer {
   readonly body: Buffer;
 }
 
-/** One request through the proxy, from `localAddress` (a loopback address of the test's choosing). */
-function send(path: string, options: { method?: string; headers?: Record<string, string>; body?: Buffer; localAddress?: string } = {}): Promise<Answer> {
+interface SendOptions {
+  readonly method?: string;
+  readonly headers?: Record<string, string>;
+  readonly body?: Buffer;
+  /** A loopback address of the test's choosing. */
+  readonly localAddress?: string;
+  /** HTTPS (SNI mail.example.com) instead of HTTP. */
+  readonly tls?: boolean;
+  /** Another proxy's port than the main one's. */
+  readonly port?: number;
+}
+
+/** One request through a proxy (the main one's HTTP port unless told), with Host mail.example.com. */
+function send(path: string, options: SendOptions = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const request = httpRequest(
-      {
-        host: '127.0.0.1',
-        port: proxyPort,
-        path,
-        method: options.method ?? 'GET',
-        headers: { Host: 'mail.example.com', ...options.headers },
-        localAddress: options.localAddress,
-        agent: false,
-      },
+    const common = {
+      host: '127.0.0.1',
+      port: options.port ?? (options.tls ? httpsPort : proxyPort),
+      path,
+      method: options.method ?? 'GET',
+      headers: { Host: 'mail.example.com', ...options.headers },
+      localAddress: options.localAddress,
+      agent: false,
+    };
+    const request = (options.tls ? httpsRequest : httpRequest)(
+      options.tls ? { ...common, servername: 'mail.example.com', rejectUnauthorized: false } : common,
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -337,26 +350,7 @@ describe('HTTPS and a certificate per virtual host', () => {
   });
 
   it('proxies over HTTPS, telling the mailbox server so', async () => {
-    const answer = await new Promise<Answer>((resolve, reject) => {
-      const request = httpsRequest(
-        {
-          host: '127.0.0.1',
-          port: httpsPort,
-          path: '/home/bob@example.com/',
-          servername: 'mail.example.com',
-          headers: { Host: 'mail.example.com' },
-          rejectUnauthorized: false,
-          agent: false,
-        },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
-        },
-      );
-      request.on('error', reject);
-      request.end();
-    });
+    const answer = await send('/home/bob@example.com/', { tls: true });
     expect(seen(answer)).toMatchObject({ server: 'mbox2', headers: { 'x-forwarded-proto': 'https', 'x-forwarded-port': String(httpsPort) } });
   });
 
@@ -403,39 +397,13 @@ describe('mail modes', () => {
     };
     writeFileSync(file, JSON.stringify({ attributes }));
     const redirecting = await startService('web-proxy', { ...common, ...tlsEnv(), POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' });
-    const answer = await new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
-      const request = httpRequest(
-        { host: '127.0.0.1', port: http, path: '/home/alice@example.com/?fmt=rss', headers: { Host: 'mail.example.com' }, agent: false },
-        (response) => {
-          response.resume();
-          resolve({ status: response.statusCode ?? 0, location: response.headers.location });
-        },
-      );
-      request.on('error', reject);
-      request.end();
-    });
+    const redirect = await send('/home/alice@example.com/?fmt=rss', { port: http });
+    const answer = { status: redirect.status, location: redirect.headers.location };
     expect(answer).toEqual({ status: 302, location: `https://mail.example.com:${https}/home/alice@example.com/?fmt=rss` });
     expect(await presented('mail.example.com', https)).toBe('renewed.mail.example.com');
     // HTTPS is proxied, over TLS to the mailbox server, which has none here: 502, sent to zimbraReverseProxyErrorHandlerURL.
-    const failed = await new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
-      const request = httpsRequest(
-        {
-          host: '127.0.0.1',
-          port: https,
-          path: '/home/bob@example.com/',
-          servername: 'mail.example.com',
-          headers: { Host: 'mail.example.com' },
-          rejectUnauthorized: false,
-          agent: false,
-        },
-        (response) => {
-          response.resume();
-          resolve({ status: response.statusCode ?? 0, location: response.headers.location });
-        },
-      );
-      request.on('error', reject);
-      request.end();
-    });
+    const failedAnswer = await send('/home/bob@example.com/', { tls: true, port: https });
+    const failed = { status: failedAnswer.status, location: failedAnswer.headers.location };
     expect(failed.status).toBe(302);
     expect(failed.location).toMatch(/^https:\/\/errors\.example\.com\/zmerror\?err=502&up=127\.0\.0\.3%3A\d+$/);
     await redirecting.stop();
