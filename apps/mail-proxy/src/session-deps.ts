@@ -9,9 +9,8 @@ import type { SecureContext } from 'node:tls';
 import type { FactoryProvider } from '@nestjs/common';
 import type { BootstrapConfig, EffectiveSettings } from '@postern/config';
 import { MemcachedClient } from '@postern/memcached';
-import { RouteCache } from '@postern/route-cache';
-import { RouteClient } from '@postern/route-client';
-import { openDirectory, VirtualHostCertificates, ZimbraDirectory } from '@postern/directory';
+import { frontendRouteClient } from '@postern/route-client';
+import { VirtualHostCertificates, virtualHostDirectory } from '@postern/directory';
 import { BOOTSTRAP, LOGGER, LogLimiter, NATS_CONNECTION, ServiceLifecycle, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
 import { AllowAllThrottle, LimitAwareThrottle, ThrottleClient, throttleLimitsOf, type ThrottlePort } from '@postern/throttle-client';
 import { LocalThrottle } from './local-throttle';
@@ -39,20 +38,12 @@ export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
     lifecycle: ServiceLifecycle,
   ): SessionDeps => {
     const current = () => settings.current;
-    // Read once: whether the shared cache is used, and its TTL, take effect at the next start.
-    const cache = current().zimbraReverseProxyZmlookupCachingEnabled
-      ? new RouteCache(memcached, {
-          ttlSeconds: Math.ceil(current().zimbraReverseProxyCacheEntryTTL / 1000),
-          onError: (op, error) => logger.warn({ op, err: error }, 'route cache error (treated as a miss)'),
-        })
-      : undefined;
     const tls: SecureContext | undefined =
       bootstrap.tlsCertFile && bootstrap.tlsKeyFile ? loadTlsContext(bootstrap.tlsCertFile, bootstrap.tlsKeyFile) : undefined;
     return {
       settings: current,
-      routes: new RouteClient(nc, cache, undefined, {
-        timeoutMs: () => current().posternRouteLookupRequestTimeout,
-        hedgeAfterMs: () => current().posternRouteLookupHedgeDelay,
+      routes: frontendRouteClient(nc, memcached, current, {
+        onCacheError: (op, error) => logger.warn({ op, err: error }, 'route cache error (treated as a miss)'),
         onHedge: () => metrics.hedges.inc({ service: 'route-lookup' }),
       }),
       throttle: bootstrap.throttleEnabled ? throttlePort(settings, nc, memcached, metrics, logger) : new AllowAllThrottle(),
@@ -116,14 +107,10 @@ function sniFromDirectory(
   logger: Logger,
   lifecycle: ServiceLifecycle,
 ): Pick<SessionDeps, 'sni'> {
-  const backend = openDirectory(bootstrap, CERTIFICATE_READ_TIMEOUT_MS);
-  if (!backend) return {};
-  lifecycle.onShutdown('stores', 'directory', () => backend.close());
-  const s = settings.current;
-  const directory = new ZimbraDirectory(backend, {
-    domainNameSearchBase: s.zimbraReverseProxyDomainNameSearchBase,
-    domainNameAttribute: s.zimbraReverseProxyDomainNameAttribute,
-  });
+  const directory = virtualHostDirectory(bootstrap, settings.current, CERTIFICATE_READ_TIMEOUT_MS, (close) =>
+    lifecycle.onShutdown('stores', 'directory', close),
+  );
+  if (!directory) return {};
   const certificates = new VirtualHostCertificates(directory, defaultContext, logger);
   settings.onReload(() => certificates.refresh());
   return { sni: (serverName, done) => void certificates.contextFor(serverName).then((context) => done(null, context)) };

@@ -10,10 +10,9 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { BootstrapConfig } from '@postern/config';
-import { openDirectory, VirtualHostCertificates, VirtualHostNames, ZimbraDirectory } from '@postern/directory';
+import { VirtualHostCertificates, VirtualHostNames, virtualHostDirectory, type ZimbraDirectory } from '@postern/directory';
 import { MemcachedClient } from '@postern/memcached';
-import { RouteCache } from '@postern/route-cache';
-import { RouteClient } from '@postern/route-client';
+import { frontendRouteClient } from '@postern/route-client';
 import { BOOTSTRAP, HealthChecks, LOGGER, NATS_CONNECTION, ServiceLifecycle, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
 import { WebProxyMetrics } from './web-proxy.metrics';
 import { WebProxyServer, type WebProxyDeps } from './web-proxy-server';
@@ -38,17 +37,10 @@ export class WebProxyService implements OnApplicationBootstrap {
     health: HealthChecks,
   ) {
     const current = () => settings.current;
-    const cache = current().zimbraReverseProxyZmlookupCachingEnabled
-      ? new RouteCache(memcached, {
-          ttlSeconds: Math.ceil(current().zimbraReverseProxyCacheEntryTTL / 1000),
-          onError: (op, error) => logger.warn({ op, err: error }, 'route cache error (treated as a miss)'),
-        })
-      : undefined;
-    const routes = new RouteClient(nc, cache, undefined, {
-      timeoutMs: () => current().posternRouteLookupRequestTimeout,
-      hedgeAfterMs: () => current().posternRouteLookupHedgeDelay,
+    const routes = frontendRouteClient(nc, memcached, current, {
+      onCacheError: (op, error) => logger.warn({ op, err: error }, 'route cache error (treated as a miss)'),
     });
-    const directory = this.openDirectory();
+    const directory = virtualHostDirectory(bootstrap, current(), DIRECTORY_READ_TIMEOUT_MS, (close) => lifecycle.onShutdown('stores', 'directory', close));
     const names = new VirtualHostNames(directory, bootstrap.serverName ? [bootstrap.serverName.toLowerCase()] : [], logger);
     settings.onReload(() => names.refresh());
     this.server = new WebProxyServer({
@@ -70,18 +62,6 @@ export class WebProxyService implements OnApplicationBootstrap {
     if (ports.https === undefined && s.zimbraReverseProxyMailMode !== 'http')
       this.logger.warn({ mode: s.zimbraReverseProxyMailMode }, 'no HTTPS listener: no certificate (POSTERN_TLS_CERT_FILE, POSTERN_TLS_KEY_FILE)');
     this.lifecycle.onShutdown('serving', 'web listeners', () => this.server.stop(DRAIN_MS));
-  }
-
-  /** The directory the virtual hosts come from, when one is configured (closed with the service). */
-  private openDirectory(): ZimbraDirectory | undefined {
-    const backend = openDirectory(this.bootstrap, DIRECTORY_READ_TIMEOUT_MS);
-    if (!backend) return undefined;
-    this.lifecycle.onShutdown('stores', 'directory', () => backend.close());
-    const s = this.settings.current;
-    return new ZimbraDirectory(backend, {
-      domainNameSearchBase: s.zimbraReverseProxyDomainNameSearchBase,
-      domainNameAttribute: s.zimbraReverseProxyDomainNameAttribute,
-    });
   }
 
   /** The default certificate, and the virtual hosts' from the directory. */

@@ -18,6 +18,6 @@ export { LdifDirectory, type LdifDirectoryOptions } from './memory-backend';
 export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_OPERATION_TIMEOUT_MS, DEFAULT_RETRY_INTERVAL_MS, LdapDirectory, type LdapDirectoryOptions } from './ldap-backend';
 export { attr, attrs, DEFAULT_ZIMBRA_QUERIES, ZimbraDirectory, type Account, type Domain, type Server, type ZimbraQueries } from './zimbra-directory';
 export { DIRECTORY_FIXTURE_PATH, DIRECTORY_SCHEMA_PATH } from './paths';
-export { openDirectory, type DirectoryLocation } from './open';
+export { openDirectory, virtualHostDirectory, type DirectoryLocation, type DomainQuerySettings } from './open';
 export { VirtualHostCertificates, type CertificateSource } from './virtual-host-certificates';
 export { VirtualHostNames, type DirectoryLog } from './virtual-host-names';

@@ -2,6 +2,7 @@
 import type { DirectoryBackend } from './directory';
 import { LdapDirectory } from './ldap-backend';
 import { LdifDirectory } from './memory-backend';
+import { ZimbraDirectory } from './zimbra-directory';
 
 /** Where the directory is (the bootstrap config's `ldap*` and `directoryLdif` values). */
 export interface DirectoryLocation {
@@ -26,4 +27,29 @@ export function openDirectory(where: DirectoryLocation, operationTimeoutMs: numb
     });
   }
   return where.directoryLdif ? LdifDirectory.fromFile(where.directoryLdif, { baseDn: where.ldapBaseDn }) : undefined;
+}
+
+/** The settings that say where domains are (`zimbraReverseProxyDomainName{SearchBase,Attribute}`). */
+export interface DomainQuerySettings {
+  readonly zimbraReverseProxyDomainNameSearchBase: string;
+  readonly zimbraReverseProxyDomainNameAttribute: string;
+}
+
+/**
+ * The directory a frontend reads virtual hosts (names, certificates) from, or undefined when none
+ * is configured. `onClose` is given the backend's close, for the service's stop.
+ */
+export function virtualHostDirectory(
+  where: DirectoryLocation,
+  settings: DomainQuerySettings,
+  operationTimeoutMs: number,
+  onClose: (close: () => Promise<void>) => void,
+): ZimbraDirectory | undefined {
+  const backend = openDirectory(where, operationTimeoutMs);
+  if (!backend) return undefined;
+  onClose(() => backend.close());
+  return new ZimbraDirectory(backend, {
+    domainNameSearchBase: settings.zimbraReverseProxyDomainNameSearchBase,
+    domainNameAttribute: settings.zimbraReverseProxyDomainNameAttribute,
+  });
 }

@@ -13,7 +13,8 @@
  */
 import { ErrorCode, PosternError, RouteLookupContract, type RouteLookupRequest, type RouteLookupResult, type RouteProtocol } from '@postern/contracts';
 import { isIpAllowed } from '@postern/ip-address';
-import { loginContextOf, type RouteCache } from '@postern/route-cache';
+import { loginContextOf, RouteCache, type RouteCacheClient } from '@postern/route-cache';
+import type { EffectiveSettings } from '@postern/config';
 import { hedgedRequest, type Deadline, type NatsConnection } from '@postern/service-kit';
 
 export interface RouteQuery {
@@ -102,4 +103,27 @@ export class RouteClient implements RouteResolverPort {
 
 function read<T>(value: T | (() => T) | undefined): T | undefined {
   return typeof value === 'function' ? (value as () => T)() : value;
+}
+
+/**
+ * A frontend's route client as its settings say: the shared cache when
+ * `zimbraReverseProxyZmlookupCachingEnabled` (entries living `zimbraReverseProxyCacheEntryTTL`; both
+ * read once, at start), the lookup service with `posternRouteLookupRequestTimeout` and
+ * `posternRouteLookupHedgeDelay` (read per lookup). A cache failure is a miss, told to `onCacheError`.
+ */
+export function frontendRouteClient(
+  nc: NatsConnection,
+  memcached: RouteCacheClient,
+  settings: () => EffectiveSettings,
+  options: { onCacheError: (op: string, error: Error) => void; onHedge?: () => void },
+): RouteClient {
+  const s = settings();
+  const cache = s.zimbraReverseProxyZmlookupCachingEnabled
+    ? new RouteCache(memcached, { ttlSeconds: Math.ceil(s.zimbraReverseProxyCacheEntryTTL / 1000), onError: options.onCacheError })
+    : undefined;
+  return new RouteClient(nc, cache, undefined, {
+    timeoutMs: () => settings().posternRouteLookupRequestTimeout,
+    hedgeAfterMs: () => settings().posternRouteLookupHedgeDelay,
+    ...(options.onHedge ? { onHedge: options.onHedge } : {}),
+  });
 }
