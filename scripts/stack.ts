@@ -107,7 +107,8 @@ async function main(): Promise<void> {
         zimbraReverseProxyMailMode: 'both',
         // The stand-ins speak plain HTTP.
         zimbraReverseProxySSLToUpstreamEnabled: false,
-        posternWebUpstreamPool: webPorts.map((w) => `${w.host}:${w.port}`),
+        // The pool is the directory's lookup targets; mbox2 also serves the login page.
+        zimbraReverseProxyUpstreamLoginServers: ['mbox2'],
       },
     }),
   );
@@ -178,7 +179,7 @@ The web: each answer says which mailbox server's web port answered ("server"):
   curl -s http://localhost:${ports.http}/home/alice@example.com/Inbox           (by user: mbox1)
   curl -s http://localhost:${ports.http}/dav/bob@example.com/Calendar/          (by user: mbox2)
   curl -s -b ZM_AUTH_TOKEN=${demoToken('c3a1f7e2-2b4d-4f6a-9e8c-1d3b5a7c9e01')} http://localhost:${ports.http}/service/soap   (by alice's auth token: mbox1)
-  curl -s http://localhost:${ports.http}/                                       (no user: the pool, by client address)
+  curl -s http://localhost:${ports.http}/                                       (no user, no token: the login pool, mbox2)
   curl -sv --resolve mail.example.com:${ports.https}:127.0.0.1 -k https://mail.example.com:${ports.https}/ 2>&1 | grep subject:   (SNI: example.com's certificate)
   curl -sv -k https://localhost:${ports.https}/ 2>&1 | grep subject:              (any other name: the default)
 Look a route up:

@@ -3,28 +3,28 @@
  * browser or a phone sends a burst of requests per page or sync, and each would otherwise cost a
  * memcached round trip. Keyed by everything the answer depends on, the client's address included
  * (a domain may allow only some addresses). Bounded: the oldest entry goes first. A moved mailbox
- * is seen once the entry expires.
+ * is seen once the entry expires, or at once when its server refuses the connection.
  */
 
 /** Entries kept at most. */
 const MAX_ENTRIES = 50_000;
 
-interface Memo {
-  /** `host:port`, or undefined for "no such account" (the pool serves it). */
-  readonly upstream: string | undefined;
+interface Memo<T> {
+  /** The route, or undefined for "no such account" (the pool serves it). */
+  readonly route: T | undefined;
   readonly until: number;
 }
 
-export class RouteMemo {
-  private readonly entries = new Map<string, Memo>();
+export class RouteMemo<T> {
+  private readonly entries = new Map<string, Memo<T>>();
 
   constructor(
     private readonly ttlMs: () => number,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The memo of `key`: `{ upstream }` when fresh, undefined when there is none. */
-  get(key: string): { upstream: string | undefined } | undefined {
+  /** The memo of `key`: `{ route }` when fresh, undefined when there is none. */
+  get(key: string): { route: T | undefined } | undefined {
     const memo = this.entries.get(key);
     if (memo === undefined) return undefined;
     if (memo.until > this.now()) return memo;
@@ -32,12 +32,17 @@ export class RouteMemo {
     return undefined;
   }
 
-  set(key: string, upstream: string | undefined): void {
+  set(key: string, route: T | undefined): void {
     const ttl = this.ttlMs();
     if (ttl <= 0) return;
     this.entries.delete(key);
-    this.entries.set(key, { upstream, until: this.now() + ttl });
+    this.entries.set(key, { route, until: this.now() + ttl });
     if (this.entries.size > MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  /** Forgets `key` (its route turned out stale). */
+  delete(key: string): void {
+    this.entries.delete(key);
   }
 
   get size(): number {

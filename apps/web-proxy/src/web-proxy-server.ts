@@ -29,7 +29,21 @@ import { Deadline, shortId, type Logger } from '@postern/service-kit';
 import { EventEmitter } from 'node:events';
 import { Pool } from 'undici';
 import { clientResponseHeaders, upstreamRequestHeaders } from './forwarding';
-import { addedHeaders, hostName, joined, poolMember, readTimeoutOf, refuseUpgrade, splitHostPort, statusClass, upstreamFailureStatus } from './web-rules';
+import {
+  addedHeaders,
+  hasBody,
+  hostName,
+  isConnectFailure,
+  joined,
+  poolMember,
+  readTimeoutOf,
+  refuseUpgrade,
+  splitHostPort,
+  statusClass,
+  upstreamFailureStatus,
+  upstreamProtocol,
+  wantsLoginPool,
+} from './web-rules';
 import { listens, mailModeAction, type Scheme } from './mail-mode';
 import { requestRoute, type RequestRoute } from './request-route';
 import { RouteMemo } from './route-memo';
@@ -54,20 +68,32 @@ export interface WebProxyDeps {
   readonly names: VirtualHostNames;
   /** TLS to mailbox servers (`zimbraReverseProxySSLToUpstreamEnabled`): verify their certificates, against `ca` when given. */
   readonly upstreamTls: { readonly verify: boolean; readonly ca?: string };
+  /** The main and login pools (web-pools.ts), read per request. */
+  readonly pools: { readonly main: readonly string[]; readonly login: readonly string[] };
 }
 
 /** The listeners a start opened, by scheme (the port actually bound). */
 export type BoundPorts = Partial<Record<Scheme, number>>;
 
 /** The route kind a request was sent by, as metrics label it. */
-export type RouteKind = RequestRoute['rule'] | 'pool' | 'mail-mode';
+export type RouteKind = RequestRoute['rule'] | 'pool' | 'login-pool' | 'mail-mode';
+
+/** A user's route as this request found it: enough to forget it when its server refuses. */
+interface UserRoute {
+  readonly upstream: string;
+  readonly memoKey: string;
+  readonly accountName: string;
+  readonly accountId: string;
+  readonly user: string;
+  readonly virtualHost: string | undefined;
+}
 
 export class WebProxyServer {
   private readonly servers: Server[] = [];
   private readonly pools = new Map<string, Pool>();
   private trusted: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
   readonly ports: BoundPorts = {};
-  private readonly memo: RouteMemo;
+  private readonly memo: RouteMemo<UserRoute>;
   private readonly health: UpstreamHealth;
 
   constructor(private readonly deps: WebProxyDeps) {
@@ -121,7 +147,7 @@ export class WebProxyServer {
       this.ports[scheme] = (server.address() as AddressInfo).port;
     }
     this.health.start(
-      () => this.deps.settings().posternWebUpstreamPool,
+      () => [...new Set([...this.deps.pools.main, ...this.deps.pools.login])],
       () => this.deps.settings().posternWebHealthCheckInterval,
     );
     return this.ports;
@@ -160,43 +186,93 @@ export class WebProxyServer {
       this.deps.metrics.requests.inc({ route: 'mail-mode', status: '3xx', upstream: 'none' });
       return;
     }
-    const route = requestRoute({ target: request.url ?? '/', cookie: joined(request.headers.cookie), authorization: request.headers.authorization });
-    let kind: RouteKind = route.by === 'pool' ? 'pool' : route.rule;
-    let upstream: string | undefined;
+    const target = request.url ?? '/';
+    const cookie = joined(request.headers.cookie);
+    const route = requestRoute({ target, cookie, authorization: request.headers.authorization });
+    let kind: RouteKind = route.rule;
+    let found: UserRoute | undefined;
     try {
-      upstream = route.by === 'pool' ? undefined : await this.upstreamOf(route, peerIp, request, rid, s);
-      if (upstream === undefined) {
-        kind = 'pool';
-        upstream = poolMember(s.posternWebUpstreamPool, peerIp, (member) => this.health.isUp(member));
-      }
-      if (upstream === undefined) return this.answer(response, 503, 'No mailbox server is available for this request.', kind, 'none', started);
+      found = route.by === 'pool' ? undefined : await this.routeOf(route, peerIp, host, rid, s);
     } catch (error) {
       this.deps.logger.warn({ rid, err: error, rule: route.rule }, 'web: route lookup failed');
       return this.answer(response, 503, 'The mailbox server of this account cannot be found just now. Try again shortly.', kind, 'none', started);
     }
-    await this.forward(request, response, upstream, peerIp, scheme, kind, started, s, rid);
+    let upstream = found?.upstream;
+    if (upstream === undefined) [kind, upstream] = this.poolChoice(target, cookie, peerIp);
+    if (upstream === undefined) return this.answer(response, 503, 'No mailbox server is available for this request.', kind, 'none', started);
+    const refused = await this.forward(request, response, upstream, peerIp, scheme, kind, started, s, rid, found !== undefined);
+    if (!refused || !found || route.by === 'pool') return;
+    // The account's server refused the connection: its route is forgotten, here and in the shared
+    // cache, so this request (when it has no body to replay) and the next ones look it up afresh.
+    const fresh = await this.forget(found, route, peerIp, rid, s);
+    if (fresh && fresh.upstream !== found.upstream && !hasBody(request)) {
+      this.deps.logger.info({ rid, from: found.upstream, to: fresh.upstream }, 'web: route changed, request sent to the new server');
+      await this.forward(request, response, fresh.upstream, peerIp, scheme, kind, started, s, rid, false);
+      return;
+    }
+    this.failed(response, refused, found.upstream, kind, started, s);
   }
 
-  /** The upstream `host:port` of a request that names a user; undefined when the directory knows no such account. */
-  private async upstreamOf(
+  /** The pool server for a request that names no user: the login pool when it wants one and there is one, else the main pool. */
+  private poolChoice(target: string, cookie: string | undefined, peerIp: string): [RouteKind, string | undefined] {
+    const { main, login } = this.deps.pools;
+    const up = (member: string) => this.health.isUp(member);
+    if (login.length > 0 && wantsLoginPool(target, cookie)) return ['login-pool', poolMember(login, peerIp, up)];
+    return ['pool', poolMember(main, peerIp, up)];
+  }
+
+  /** Drops a route its server refused, then looks it up once more (undefined: no route, or no lookup). */
+  private async forget(
+    stale: UserRoute,
     route: Exclude<RequestRoute, { by: 'pool' }>,
-    clientIp: string,
-    request: IncomingMessage,
+    peerIp: string,
     rid: string,
     s: EffectiveSettings,
-  ): Promise<string | undefined> {
-    const host = hostName(request.headers.host);
-    const protocol = s.zimbraReverseProxySSLToUpstreamEnabled ? 'httpssl' : 'http';
-    const key = `${route.by}\0${route.user}\0${protocol}\0${host ?? ''}\0${clientIp}`;
-    const memo = this.memo.get(key);
-    if (memo) return memo.upstream;
+  ): Promise<UserRoute | undefined> {
+    this.memo.delete(stale.memoKey);
+    this.deps.metrics.routesDropped.inc();
+    try {
+      await this.deps.routes.forget(stale.accountName, stale.accountId, {
+        login: stale.user,
+        protocol: upstreamProtocol(s),
+        ...(stale.virtualHost ? { virtualHost: stale.virtualHost } : {}),
+      });
+      return await this.routeOf(route, peerIp, stale.virtualHost, rid, s);
+    } catch (error) {
+      this.deps.logger.warn({ rid, err: error }, 'web: stale route not dropped or not looked up again');
+      return undefined;
+    }
+  }
+
+  /** The route of a request that names a user; undefined when the directory knows no such account (the pool serves it). */
+  private async routeOf(
+    route: Exclude<RequestRoute, { by: 'pool' }>,
+    clientIp: string,
+    host: string | undefined,
+    rid: string,
+    s: EffectiveSettings,
+  ): Promise<UserRoute | undefined> {
+    const protocol = upstreamProtocol(s);
+    const memoKey = `${route.by}\0${route.user}\0${protocol}\0${host ?? ''}\0${clientIp}`;
+    const memo = this.memo.get(memoKey);
+    if (memo) return memo.route;
     const found = await this.deps.routes.resolve(
       { by: route.by, login: route.user, protocol, clientIp, requestId: rid, ...(host ? { virtualHost: host } : {}) },
       new Deadline(s.posternRouteLookupRequestTimeout),
     );
-    const upstream = found.outcome === 'ROUTE' ? `${found.route.host}:${found.route.port}` : undefined;
-    this.memo.set(key, upstream);
-    return upstream;
+    const userRoute: UserRoute | undefined =
+      found.outcome === 'ROUTE'
+        ? {
+            upstream: `${found.route.host}:${found.route.port}`,
+            memoKey,
+            accountName: found.route.accountName,
+            accountId: found.route.accountId,
+            user: route.user,
+            virtualHost: host,
+          }
+        : undefined;
+    this.memo.set(memoKey, userRoute);
+    return userRoute;
   }
 
   private async forward(
@@ -209,7 +285,8 @@ export class WebProxyServer {
     started: number,
     s: EffectiveSettings,
     rid: string,
-  ): Promise<void> {
+    userRouted: boolean,
+  ): Promise<502 | 504 | undefined> {
     // An emitter, not an AbortController: undici takes either, and this one costs no DOMException per request.
     const abort = new EventEmitter();
     let aborted = false;
@@ -225,14 +302,13 @@ export class WebProxyServer {
       localPort: request.socket.localPort ?? 0,
       peerTrusted: this.trustedPeers(s).matches(peerIp),
     });
-    const hasBody = request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined;
     const readTimeout = readTimeoutOf(kind, request.url ?? '/', s);
     try {
       const answer = await this.pool(upstream, s).request({
         method: request.method ?? 'GET',
         path: request.url ?? '/',
         headers: headers.flat(),
-        body: hasBody ? request : null,
+        body: hasBody(request) ? request : null,
         signal: abort,
         headersTimeout: readTimeout,
         bodyTimeout: readTimeout,
@@ -245,25 +321,33 @@ export class WebProxyServer {
     } catch (error) {
       if (aborted) {
         this.deps.metrics.requests.inc({ route: kind, status: 'aborted', upstream });
-        return;
+        return undefined;
       }
       const status = upstreamFailureStatus(error);
       this.health.failed(upstream);
       this.deps.logger.warn({ rid, upstream, err: error, status }, 'web: upstream failed');
-      if (response.headersSent) response.destroy();
-      else if (s.zimbraReverseProxyErrorHandlerURL !== '') this.errorRedirect(response, s.zimbraReverseProxyErrorHandlerURL, status, upstream, kind, started);
-      else
-        this.answer(
-          response,
-          status,
-          status === 504 ? 'The mailbox server did not answer in time.' : 'The mailbox server cannot be reached.',
-          kind,
-          upstream,
-          started,
-        );
+      // A user's server that refused the connection: the caller drops the route and may try again.
+      if (userRouted && isConnectFailure(error) && !response.headersSent) return status;
+      this.failed(response, status, upstream, kind, started, s);
     } finally {
       response.off('close', onClientGone);
     }
+    return undefined;
+  }
+
+  /** Tells the client its request could not be carried: the error handler URL or a page of ours (or a cut, once the answer began). */
+  private failed(response: ServerResponse, status: 502 | 504, upstream: string, kind: RouteKind, started: number, s: EffectiveSettings): void {
+    if (response.headersSent) response.destroy();
+    else if (s.zimbraReverseProxyErrorHandlerURL !== '') this.errorRedirect(response, s.zimbraReverseProxyErrorHandlerURL, status, upstream, kind, started);
+    else
+      this.answer(
+        response,
+        status,
+        status === 504 ? 'The mailbox server did not answer in time.' : 'The mailbox server cannot be reached.',
+        kind,
+        upstream,
+        started,
+      );
   }
 
   /**
@@ -278,18 +362,17 @@ export class WebProxyServer {
     const peerIp = unmapIpv4(client.remoteAddress ?? '0.0.0.0');
     client.setNoDelay(true);
     client.on('error', () => client.destroy());
-    const route = requestRoute({ target: request.url ?? '/', cookie: joined(request.headers.cookie), authorization: request.headers.authorization });
-    let kind: RouteKind = route.by === 'pool' ? 'pool' : route.rule;
+    const target = request.url ?? '/';
+    const cookie = joined(request.headers.cookie);
+    const route = requestRoute({ target, cookie, authorization: request.headers.authorization });
+    let kind: RouteKind = route.rule;
     let upstream: string | undefined;
     try {
-      upstream = route.by === 'pool' ? undefined : await this.upstreamOf(route, peerIp, request, shortId(), s);
+      upstream = route.by === 'pool' ? undefined : (await this.routeOf(route, peerIp, hostName(request.headers.host), shortId(), s))?.upstream;
     } catch {
       return refuseUpgrade(client, '503 Service Unavailable');
     }
-    if (upstream === undefined) {
-      kind = 'pool';
-      upstream = poolMember(s.posternWebUpstreamPool, peerIp, (member) => this.health.isUp(member));
-    }
+    if (upstream === undefined) [kind, upstream] = this.poolChoice(target, cookie, peerIp);
     if (upstream === undefined) return refuseUpgrade(client, '503 Service Unavailable');
     const [host, port] = splitHostPort(upstream);
     const headers = upstreamRequestHeaders(request.rawHeaders, {

@@ -14,6 +14,10 @@ export class WebProxyMetrics {
   readonly websockets: Gauge;
   /** Each pool server's state as the health checks see it (1 in, 0 out). */
   readonly upstreamUp: Gauge<'upstream'>;
+  /** Servers in each pool (`main`, `login`), and those left out for an unsupported mail mode (`refused`). */
+  readonly poolServers: Gauge<'pool'>;
+  /** Users' routes dropped because their server refused the connection. */
+  readonly routesDropped: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -46,6 +50,20 @@ export class WebProxyMetrics {
       name: 'postern_web_upstream_up',
       help: 'Pool servers in service (1) or taken out by max_fails or the active check (0).',
       labelNames: ['upstream'],
+      registers,
+      // Across workers: out when any worker has it out.
+      aggregator: 'min',
+    });
+    this.poolServers = new Gauge({
+      name: 'postern_web_pool_servers',
+      help: 'Servers in the main and login pools, and left out for a mail mode that does not work behind this proxy (refused).',
+      labelNames: ['pool'],
+      registers,
+      aggregator: 'max',
+    });
+    this.routesDropped = new Counter({
+      name: 'postern_web_routes_dropped_total',
+      help: "Users' routes dropped (here and in the shared cache) because their server refused the connection.",
       registers,
     });
     this.websockets = new Gauge({ name: 'postern_web_upgraded_connections', help: 'Upgraded connections (WebSocket) open now.', registers });

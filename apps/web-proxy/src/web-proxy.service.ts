@@ -4,7 +4,7 @@
  * and memcached close) they stop accepting and let requests in flight finish. The HTTPS side
  * needs the default certificate (POSTERN_TLS_CERT_FILE/KEY_FILE); the virtual hosts' own come from
  * the directory when one is configured (POSTERN_LDAP_URLS or POSTERN_DIRECTORY_LDIF), re-read on
- * SIGHUP.
+ * SIGHUP, as are the pools (web-pools.ts).
  */
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
@@ -15,6 +15,7 @@ import { MemcachedClient } from '@postern/memcached';
 import { frontendRouteClient } from '@postern/route-client';
 import { BOOTSTRAP, HealthChecks, LOGGER, NATS_CONNECTION, ServiceLifecycle, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
 import { WebProxyMetrics } from './web-proxy.metrics';
+import { WebPools } from './web-pools';
 import { WebProxyServer, type WebProxyDeps } from './web-proxy-server';
 
 /** How long requests in flight may take to finish on shutdown. */
@@ -25,6 +26,7 @@ const DIRECTORY_READ_TIMEOUT_MS = 5_000;
 @Injectable()
 export class WebProxyService implements OnApplicationBootstrap {
   private readonly server: WebProxyServer;
+  private readonly pools: WebPools;
 
   constructor(
     @Inject(BOOTSTRAP) private readonly bootstrap: BootstrapConfig,
@@ -43,7 +45,14 @@ export class WebProxyService implements OnApplicationBootstrap {
     const directory = virtualHostDirectory(bootstrap, current(), DIRECTORY_READ_TIMEOUT_MS, (close) => lifecycle.onShutdown('stores', 'directory', close));
     const names = new VirtualHostNames(directory, bootstrap.serverName ? [bootstrap.serverName.toLowerCase()] : [], logger);
     settings.onReload(() => names.refresh());
+    this.pools = new WebPools(directory, current, logger, (pools, refused) => {
+      metrics.poolServers.set({ pool: 'main' }, pools.main.length);
+      metrics.poolServers.set({ pool: 'login' }, pools.login.length);
+      metrics.poolServers.set({ pool: 'refused' }, refused.length);
+    });
+    settings.onReload(() => void this.pools.refresh());
     this.server = new WebProxyServer({
+      pools: this.pools,
       names,
       settings: current,
       routes,
@@ -56,6 +65,8 @@ export class WebProxyService implements OnApplicationBootstrap {
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    await this.pools.start();
+    this.lifecycle.onShutdown('serving', 'web pools', async () => this.pools.stop());
     const s = this.settings.current;
     const ports = await this.server.listen({ http: s.zimbraMailProxyPort, https: s.zimbraMailSSLProxyPort }, this.bootstrap.bindHost);
     for (const [listener, port] of Object.entries(ports)) this.logger.info({ listener, host: this.bootstrap.bindHost, port }, 'listening');

@@ -1,6 +1,6 @@
 import { resolveSettings } from '@postern/config';
 import { describe, expect, it } from 'vitest';
-import { poolMember, readTimeoutOf } from './web-rules';
+import { poolMember, readTimeoutOf, wantsLoginPool } from './web-rules';
 
 describe('readTimeoutOf', () => {
   const s = resolveSettings({
@@ -32,5 +32,24 @@ describe('poolMember', () => {
     const next = pool[(pool.indexOf(usual) + 1) % pool.length];
     expect(poolMember(pool, '192.0.2.7', (m) => m !== usual)).toBe(next);
     expect(poolMember(pool, '192.0.2.7', () => false)).toBe(usual);
+  });
+});
+
+describe('wantsLoginPool', () => {
+  it('sends pages outside the mailbox paths to the login pool until the client has a token', () => {
+    expect(wantsLoginPool('/', undefined)).toBe(true);
+    expect(wantsLoginPool('/js/zimbraMail/app.js', 'theme=x')).toBe(true);
+    expect(wantsLoginPool('/', 'a=1; ZM_AUTH_TOKEN=0_abc')).toBe(false);
+  });
+
+  it('sends logout and re-login there even with a token', () => {
+    expect(wantsLoginPool('/?loginOp=logout', 'ZM_AUTH_TOKEN=0_abc')).toBe(true);
+    expect(wantsLoginPool('/?x=1&loginOp=relogin', 'ZM_AUTH_TOKEN=0_abc')).toBe(true);
+    expect(wantsLoginPool('/?loginOp=login', 'ZM_AUTH_TOKEN=0_abc')).toBe(false);
+  });
+
+  it('never takes the mailbox paths', () => {
+    for (const path of ['/service/soap', '/home/', '/dav/x', '/.well-known/caldav', '/zimbra/home/a', '/principals/users/a/'])
+      expect(wantsLoginPool(path, undefined)).toBe(false);
   });
 });

@@ -3,6 +3,7 @@
  * server a client goes to, how long a route may take to answer, the Host name, the headers every
  * response gets, and how failures are told.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { EffectiveSettings } from '@postern/config';
 import type { RouteKind } from './web-proxy-server';
@@ -69,6 +70,22 @@ export function addedHeaders(s: EffectiveSettings): Record<string, string> {
   return out;
 }
 
+/** A failure to reach the server at all (nothing of the request was delivered): the route may be stale. */
+export function isConnectFailure(error: unknown): boolean {
+  const code = (error as { code?: string }).code ?? '';
+  return ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT'].includes(code);
+}
+
+/** Whether a request carries a body (which, once streamed, cannot be sent again elsewhere). */
+export function hasBody(request: IncomingMessage): boolean {
+  return request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined;
+}
+
+/** The route protocol of the web upstream: its TLS port when `zimbraReverseProxySSLToUpstreamEnabled`. */
+export function upstreamProtocol(s: EffectiveSettings): 'http' | 'httpssl' {
+  return s.zimbraReverseProxySSLToUpstreamEnabled ? 'httpssl' : 'http';
+}
+
 export function upstreamFailureStatus(error: unknown): 502 | 504 {
   const code = (error as { code?: string }).code ?? '';
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' ? 504 : 502;
@@ -87,4 +104,19 @@ export function hostName(host: string | undefined): string | undefined {
   if (!host) return undefined;
   const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
   return /^[A-Za-z0-9.-]{1,253}$/.test(name) ? name.toLowerCase() : undefined;
+}
+
+/** The mailbox paths (Zimbra's `location ~* /(service|principals|dav|…)/`): never the login pool. */
+const MAILBOX_PATHS = /^\/(?:service|principals|dav|\.well-known|home|octopus|shf|user|certauth|spnegoauth|zimbra\/home|zimbra\/user)(?:\/|$)/i;
+
+/**
+ * Whether a request that names no user belongs to the login pool (Zimbra's `$login_upstream`):
+ * anything outside the mailbox paths from a client without a `ZM_AUTH_TOKEN` cookie, and the
+ * logout and re-login pages always.
+ */
+export function wantsLoginPool(target: string, cookie: string | undefined): boolean {
+  const [path = '/', query = ''] = target.split(/\?(.*)/s);
+  if (MAILBOX_PATHS.test(path)) return false;
+  if (/(?:^|&)loginOp=(?:logout|relogin)(?:&|$)/.test(query)) return true;
+  return !/(?:^|;\s*)ZM_AUTH_TOKEN=/.test(cookie ?? '');
 }

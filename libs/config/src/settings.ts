@@ -377,7 +377,16 @@ export const Settings = {
     hot: true,
     scope: gs,
     description:
-      'Mailbox servers (host:port, their HTTP port) for web requests that name no user: the login page, static files. Chosen by client-address hash, skipping failed ones.',
+      'Web proxy: the pool for requests that name no user (static files, pages), as host:port, in place of the one read from the directory (servers with zimbraReverseProxyLookupTarget=TRUE and a zimbraMailMode). Chosen by client-address hash, skipping failed ones.',
+  }),
+  zimbraReverseProxyUpstreamLoginServers: listSetting({
+    attribute: 'zimbraReverseProxyUpstreamLoginServers',
+    default: [],
+    item: { test: (v: string) => /^[A-Za-z0-9.-]{1,253}$/.test(v), accepted: 'server names' },
+    hot: true,
+    scope: gs,
+    description:
+      'Web proxy: the servers (zimbraServiceHostname or cn) of the login pool, which serves the login page and everything outside the mailbox paths to a client without a ZM_AUTH_TOKEN cookie (and loginOp=logout|relogin always). Empty: the main pool serves those too.',
   }),
   posternWebTrustedProxies: listSetting({
     attribute: 'posternWebTrustedProxies',
