@@ -31,12 +31,10 @@ import {
   startMemcached,
   startNats,
   startNginx,
-  startProcess,
+  startHaproxy,
   startService,
   startSlapd,
   stopAll,
-  waitFor,
-  canConnect,
   type NatsServer,
 } from '../harness';
 import { cpuBetween, cpuSnapshot, type CpuProbe } from './support/load';
@@ -247,9 +245,9 @@ async function main(): Promise<void> {
           '}',
         ].join('\n'),
     });
-    const haproxyConfig = join(dir, 'haproxy.cfg');
-    writeFileSync(
-      haproxyConfig,
+    const haproxy = await startHaproxy(
+      dir,
+      'haproxy',
       [
         'global',
         '  nbthread 1',
@@ -268,15 +266,7 @@ async function main(): Promise<void> {
         `  server mbox1 ${ORIGIN_HOST}:${originPort}`,
         '',
       ].join('\n'),
-    );
-    const haproxy = startProcess('haproxy', binary('haproxy'), ['-f', haproxyConfig, '-db']);
-    await waitFor(
-      'haproxy',
-      async () => {
-        if (haproxy.exited) throw new Error(`haproxy exited: ${haproxy.output()}`);
-        return (await canConnect('127.0.0.1', haproxyPort)) && (await canConnect('127.0.0.1', haproxyTls));
-      },
-      { timeoutMs: 15_000 },
+      [haproxyPort, haproxyTls],
     );
 
     const probes: CpuProbe[] = [

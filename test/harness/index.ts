@@ -9,3 +9,4 @@ export * from './dovecot';
 export * from './upstreams';
 export * from './nginx';
 export * from './web';
+export * from './haproxy';

@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext, type TlsOptions as TlsServerOptions } from 'node:tls';
 import { unmapIpv4 } from '@postern/ip-address';
+import { proxiedPeer } from '@postern/proxy-protocol';
 import type { MailProtocol } from './mail-proxy.metrics';
 
 /** A connection the listener accepted (after the TLS handshake on IMAPS/POP3S). */
@@ -53,8 +54,10 @@ export class ClientLink {
   ) {
     this.current = accepted.socket;
     this.secure = accepted.implicitTls;
-    this.clientIp = normaliseIp(accepted.socket.remoteAddress);
-    this.clientPort = accepted.socket.remotePort ?? 0;
+    // Behind a load balancer, the client its PROXY header named.
+    const proxied = proxiedPeer(accepted.socket);
+    this.clientIp = normaliseIp(proxied?.address ?? accepted.socket.remoteAddress);
+    this.clientPort = proxied?.port ?? accepted.socket.remotePort ?? 0;
     this.proxyIp = normaliseIp(accepted.socket.localAddress);
     this.attach(this.current);
   }

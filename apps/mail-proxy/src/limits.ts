@@ -31,6 +31,8 @@ export const Limits = {
   halfClosedIdleMs: 30_000,
   /** TLS handshake (implicit TLS or STARTTLS): a client that stalls it holds a socket for nothing. */
   tlsHandshakeMs: 10_000,
+  /** A load balancer's PROXY header (posternProxyProtocolTrustedNetworks): it sends it at connect, so 5 s is generous. */
+  proxyHeaderMs: 5_000,
   /** Longest upstream response line before login (capabilities lists are the longest, a few KiB). */
   upstreamLineBytes: 64 * 1024,
   /** How long a graceful shutdown lets spliced sessions finish before closing them. */
@@ -50,4 +52,7 @@ export type LimitName =
   | 'http-on-mail-port'
   | 'idle-timeout'
   | 'login-time-limit'
-  | 'tls-handshake-timeout';
+  | 'tls-handshake-timeout'
+  | 'proxy-header-malformed'
+  | 'proxy-header-timeout'
+  | 'proxy-header-closed';

@@ -6,6 +6,8 @@
  */
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
+import { requireProxyHeaders } from '@postern/proxy-protocol';
 import { shortId } from '@postern/service-kit';
 import { Limits } from './limits';
 import type { MailProtocol } from './mail-proxy.metrics';
@@ -38,6 +40,7 @@ export class MailListeners {
   private readonly servers: Server[] = [];
   private readonly sessions = new Set<Session>();
   private stopping = false;
+  private trusted: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
   readonly bound: BoundListener[] = [];
 
   constructor(
@@ -56,6 +59,16 @@ export class MailListeners {
       const server = createTcpServer({ noDelay: true, allowHalfOpen: true }, (socket) =>
         spec.implicitTls ? this.handshake(socket, spec) : this.accept(socket, spec),
       );
+      requireProxyHeaders(server, {
+        trusted: (peer) => this.balancers().matches(unmapIpv4(peer)),
+        timeoutMs: Limits.proxyHeaderMs,
+        onRefused: (why, detail, peer) => {
+          this.deps.metrics.limit(spec.protocol, `proxy-header-${why}`);
+          if (why !== 'closed') this.deps.logger.warn({ listener: spec.name, peer, why }, `PROXY header refused: ${detail}`);
+        },
+        // A plain session reads with 'data' listeners, which do not restart a paused socket; TLS reads on its own.
+        resume: !spec.implicitTls,
+      });
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(spec.port, this.bindHost, () => {
@@ -120,6 +133,13 @@ export class MailListeners {
       if (this.stopping) socket.destroy();
       else this.accept(socket, spec);
     });
+  }
+
+  /** The load balancers that owe a PROXY header (`posternProxyProtocolTrustedNetworks`), rebuilt when the setting changes. */
+  private balancers(): IpMatcher {
+    const list = this.deps.settings().posternProxyProtocolTrustedNetworks;
+    if (this.trusted.list !== list) this.trusted = { list, matcher: new IpMatcher(list) };
+    return this.trusted.matcher;
   }
 
   private accept(socket: Socket, spec: ListenerSpec): void {

@@ -42,13 +42,9 @@ describe('poolsOf', () => {
     const withHttp = [...servers, server('old', '10.0.0.4', { zimbraMailMode: 'http', zimbraReverseProxyLookupTarget: 'TRUE' })];
     const pools = poolsOf(withHttp, s);
     expect(pools.main).toEqual(['10.0.0.1:8444', '10.0.0.2:8443']);
-    expect(pools.refused).toEqual([
-      {
-        server: 'old',
-        problem: expect.stringMatching(
-          /zimbraReverseProxySSLToUpstreamEnabled=TRUE, zimbraReverseProxyMailMode=https, zimbraMailMode=http is not a supported combination; zimbraMailMode accepted .*both, https/,
-        ),
-      },
-    ]);
+    expect(pools.refused.map((refused) => refused.server)).toEqual(['old']);
+    expect(pools.refused[0]?.problem).toMatch(
+      /zimbraReverseProxySSLToUpstreamEnabled=TRUE, zimbraReverseProxyMailMode=https, zimbraMailMode=http is not a supported combination; zimbraMailMode accepted .*both, https/,
+    );
   });
 });

@@ -47,6 +47,7 @@ import {
 import { listens, mailModeAction, type Scheme } from './mail-mode';
 import { requestRoute, type RequestRoute } from './request-route';
 import { RouteMemo } from './route-memo';
+import { proxiedPeer, requireProxyHeaders } from '@postern/proxy-protocol';
 import { UpstreamHealth } from './upstream-health';
 import type { WebProxyMetrics } from './web-proxy.metrics';
 
@@ -54,6 +55,8 @@ import type { WebProxyMetrics } from './web-proxy.metrics';
 const HEADERS_TIMEOUT_MS = 20_000;
 /** The largest request head accepted (Node's default); larger: 431. */
 const MAX_HEADER_BYTES = 16 * 1024;
+/** How long a load balancer has to send its PROXY header. */
+const PROXY_HEADER_TIMEOUT_MS = 5_000;
 /** Kept-alive connections per mailbox server. */
 const CONNECTIONS_PER_UPSTREAM = 64;
 
@@ -92,6 +95,7 @@ export class WebProxyServer {
   private readonly servers: Server[] = [];
   private readonly pools = new Map<string, Pool>();
   private trusted: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
+  private balancerList: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
   readonly ports: BoundPorts = {};
   private readonly memo: RouteMemo<UserRoute>;
   private readonly health: UpstreamHealth;
@@ -134,6 +138,16 @@ export class WebProxyServer {
       wanted.push(['https', server]);
     }
     for (const [scheme, server] of wanted) {
+      requireProxyHeaders(server, {
+        trusted: (peer) => this.balancers().matches(unmapIpv4(peer)),
+        timeoutMs: PROXY_HEADER_TIMEOUT_MS,
+        onRefused: (why, detail, peer) => {
+          this.deps.metrics.refused.inc({ reason: `proxy-header-${why}` });
+          if (why !== 'closed') this.deps.logger.warn({ listener: scheme, peer, why }, `web: PROXY header refused: ${detail}`);
+        },
+        // node:http reads a flowing socket; TLS reads the paused one itself.
+        resume: scheme === 'http',
+      });
       server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.refuse(error, socket));
       server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => void this.upgrade(request, socket, head, scheme));
       await new Promise<void>((resolve, reject) => {
@@ -169,7 +183,7 @@ export class WebProxyServer {
     const rid = shortId();
     const s = this.deps.settings();
     const socket = request.socket;
-    const peerIp = unmapIpv4(socket.remoteAddress ?? '0.0.0.0');
+    const peerIp = clientAddress(socket);
     const host = hostName(request.headers.host);
     if (s.zimbraReverseProxyStrictServerNameEnabled && !(host !== undefined && (await this.deps.names.isKnown(host)))) {
       this.deps.metrics.refused.inc({ reason: 'unknown-host' });
@@ -359,7 +373,7 @@ export class WebProxyServer {
   private async upgrade(request: IncomingMessage, client: Socket, head: Buffer, scheme: Scheme): Promise<void> {
     const started = performance.now();
     const s = this.deps.settings();
-    const peerIp = unmapIpv4(client.remoteAddress ?? '0.0.0.0');
+    const peerIp = clientAddress(client);
     client.setNoDelay(true);
     client.on('error', () => client.destroy());
     const target = request.url ?? '/';
@@ -441,6 +455,13 @@ export class WebProxyServer {
     return pool;
   }
 
+  /** The load balancers that owe a PROXY header (`posternProxyProtocolTrustedNetworks`). */
+  private balancers(): IpMatcher {
+    const list = this.deps.settings().posternProxyProtocolTrustedNetworks;
+    if (this.balancerList.list !== list) this.balancerList = { list, matcher: new IpMatcher(list) };
+    return this.balancerList.matcher;
+  }
+
   private trustedPeers(s: EffectiveSettings): IpMatcher {
     if (this.trusted.list !== s.posternWebTrustedProxies)
       this.trusted = { list: s.posternWebTrustedProxies, matcher: new IpMatcher(s.posternWebTrustedProxies) };
@@ -481,4 +502,9 @@ export class WebProxyServer {
       code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
+}
+
+/** The client of a connection: the one a load balancer's PROXY header named, else the peer. */
+function clientAddress(socket: Socket): string {
+  return unmapIpv4(proxiedPeer(socket)?.address ?? socket.remoteAddress ?? '0.0.0.0');
 }

@@ -396,6 +396,15 @@ export const Settings = {
     scope: gs,
     description: 'Peers (a load balancer in front) whose X-Forwarded-For/-Proto/-Port the web proxy believes; anyone else has them replaced.',
   }),
+  posternProxyProtocolTrustedNetworks: listSetting({
+    attribute: 'posternProxyProtocolTrustedNetworks',
+    default: [],
+    item: IP_OR_CIDR,
+    hot: true,
+    scope: gs,
+    description:
+      "Load balancers whose connections to the mail and web listeners must begin with a PROXY protocol header (v1 or v2) naming the real client, as Dovecot's haproxy_trusted_networks; connections from anywhere else are served as they are.",
+  }),
   zimbraReverseProxyUpstreamConnectTimeout: durationSetting({
     attribute: 'zimbraReverseProxyUpstreamConnectTimeout',
     default: '25s',
