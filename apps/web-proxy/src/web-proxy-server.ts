@@ -20,7 +20,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { createServer as createTlsServer } from 'node:https';
 import { connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import type { EffectiveSettings } from '@postern/config';
 import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
 import type { VirtualHostCertificates, VirtualHostNames } from '@postern/directory';
@@ -328,7 +328,7 @@ export class WebProxyServer {
         bodyTimeout: readTimeout,
       });
       response.writeHead(answer.statusCode, { ...clientResponseHeaders(answer.headers), ...addedHeaders(s) });
-      await pipeline(answer.body, response);
+      await relay(answer.body, response);
       this.health.succeeded(upstream);
       this.deps.metrics.requests.inc({ route: kind, status: statusClass(answer.statusCode), upstream });
       this.deps.metrics.upstreamSeconds.observe({ route: kind }, (performance.now() - started) / 1000);
@@ -507,4 +507,29 @@ export class WebProxyServer {
 /** The client of a connection: the one a load balancer's PROXY header named, else the peer. */
 function clientAddress(socket: Socket): string {
   return unmapIpv4(proxiedPeer(socket)?.address ?? socket.remoteAddress ?? '0.0.0.0');
+}
+
+/**
+ * The response body from the mailbox server to the client, with backpressure: `pipe()` and a
+ * promise of its end, not `stream.pipeline`, which costs an AbortController and its DOMException
+ * per request. A client that leaves is seen by `forward` (its abort destroys the body, which
+ * rejects here); a body that fails rejects, and the caller cuts the answer.
+ */
+function relay(body: Readable, response: ServerResponse): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (error: Error) => {
+      body.unpipe(response);
+      reject(error);
+    };
+    // A client gone before the end, after the body was all read: nothing else would settle this.
+    const gone = () => fail(new Error('client closed the connection'));
+    body.once('error', fail);
+    response.once('close', gone);
+    response.once('finish', () => {
+      body.off('error', fail);
+      response.off('close', gone);
+      resolve();
+    });
+    body.pipe(response);
+  });
 }
