@@ -1,7 +1,7 @@
 /**
  * Stand-ins for the mailbox servers' web ports: an HTTP server on a mailbox host's address that
  * answers every request with what it saw (which server, method, target, headers, body size) as
- * JSON, or streams `n` bytes for `GET …/big?n=N`. And the directory fixture rewritten so each
+ * JSON, streams `n` bytes for `GET …/big?n=N`, or dies after 10 bytes of 1000 for `GET …/die`. And the directory fixture rewritten so each
  * server entry's `zimbraMailPort` is its stand-in's, with a domain's certificate when asked.
  */
 import { readFileSync } from 'node:fs';
@@ -32,6 +32,12 @@ export interface WebStandIn {
 export async function startWebStandIn(name: string, host: string): Promise<WebStandIn> {
   const port = await freePort(host);
   const server = createServer((request, response) => {
+    if (/\/die$/.test(request.url ?? '')) {
+      // Dies mid-answer: a promise of 1000 bytes, 10 sent, then the connection is cut.
+      response.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': 1000, 'X-Served-By': name });
+      response.write(Buffer.alloc(10, 1), () => request.socket.destroy());
+      return;
+    }
     const big = /\/big\?n=(\d+)$/.exec(request.url ?? '');
     if (big && request.method === 'GET') {
       response.writeHead(200, { 'Content-Type': 'application/octet-stream', 'X-Served-By': name });
@@ -107,4 +113,10 @@ export function directoryWithWebPorts(
       return [...kept, `zimbraMailPort: ${port}`].join(eol);
     })
     .join(`${eol}${eol}`);
+}
+
+/** A `ZM_AUTH_TOKEN` value for the account `id`, in Zimbra's form (`<keyver>_<hmac>_<hex of id=…;exp=…>`). */
+export function authTokenFor(id: string): string {
+  const data = `id=${id.length}:${id};exp=13:1900000000000;type=6:zimbra;`;
+  return `0_0123456789abcdef_${Buffer.from(data, 'latin1').toString('hex')}`;
 }

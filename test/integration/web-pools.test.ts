@@ -12,6 +12,7 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  authTokenFor,
   directoryEnv,
   directoryWithWebPorts,
   freePort,
@@ -101,11 +102,6 @@ function served(path: string, options: { cookie?: string; localAddress?: string 
   });
 }
 
-function authToken(id: string): string {
-  const data = `id=${id.length}:${id};exp=13:1900000000000;type=6:zimbra;`;
-  return `0_0123456789abcdef_${Buffer.from(data, 'latin1').toString('hex')}`;
-}
-
 describe('pools from the directory', () => {
   it('the main pool is every lookup target; the login pool the named servers', async () => {
     expect(await proxy.metric('postern_web_pool_servers', { pool: 'main' })).toBe(2);
@@ -122,7 +118,7 @@ describe('pools from the directory', () => {
       expect((await served('/js/app.js', { localAddress: `127.0.0.${i}` })).server).toBe('mbox2');
     }
     // A token that names no account: not the login pool any more, the main pool.
-    const unknownToken = `ZM_AUTH_TOKEN=${authToken('00000000-0000-0000-0000-000000000000')}`;
+    const unknownToken = `ZM_AUTH_TOKEN=${authTokenFor('00000000-0000-0000-0000-000000000000')}`;
     const withToken = new Set<string | undefined>();
     for (let i = 20; i < 40; i++) withToken.add((await served('/js/app.js', { cookie: unknownToken, localAddress: `127.0.0.${i}` })).server);
     expect(withToken).toEqual(new Set(['mbox1', 'mbox2']));

@@ -19,6 +19,7 @@ import { Readable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  authTokenFor,
   binary,
   directoryEnv,
   directoryWithWebPorts,
@@ -193,18 +194,13 @@ function raw(bytes: string): Promise<string> {
   });
 }
 
-function authToken(id: string): string {
-  const data = `id=${id.length}:${id};exp=13:1900000000000;type=6:zimbra;`;
-  return `0_0123456789abcdef_${Buffer.from(data, 'latin1').toString('hex')}`;
-}
-
 describe('web proxy routing', () => {
   it.each([
     ['REST', '/home/alice@example.com/Inbox?fmt=rss', {}, 'mbox1'],
     ['REST by alias', '/service/home/~al@example.com/Calendar', {}, 'mbox1'],
     ['CalDAV', '/dav/bob@example.com/Calendar/', {}, 'mbox2'],
     ['ActiveSync', '/Microsoft-Server-ActiveSync?Cmd=Sync', { Authorization: `Basic ${Buffer.from('example.org\\carol:pw').toString('base64')}` }, 'mbox2'],
-    ['the auth token cookie', '/service/soap/GetInfoRequest', { Cookie: `ZM_AUTH_TOKEN=${authToken(ALICE_ID)}` }, 'mbox1'],
+    ['the auth token cookie', '/service/soap/GetInfoRequest', { Cookie: `ZM_AUTH_TOKEN=${authTokenFor(ALICE_ID)}` }, 'mbox1'],
     ['no user at all: the pool', '/', {}, 'pool'],
     ['an unknown user: the pool', '/home/nobody@example.com/', {}, 'pool'],
   ])('%s → %s', async (_what, path, headers, server) => {
@@ -269,7 +265,7 @@ describe('upgrades', () => {
     socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
     socket.write(
       'GET /service/extension/ws HTTP/1.1\r\nHost: mail.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-        `Cookie: ZM_AUTH_TOKEN=${authToken(ALICE_ID)}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+        `Cookie: ZM_AUTH_TOKEN=${authTokenFor(ALICE_ID)}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
     );
     await waitFor('the 101', () => text.includes('\r\n\r\n'));
     expect(text).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
@@ -363,6 +359,23 @@ describe('bodies and failures', () => {
     const after = memoryOf(proxy.process.pid);
     expect(after.peakMb - before.residentMb).toBeLessThan(256);
   }, 300_000);
+
+  it('a mailbox server that dies mid-answer: the client sees the answer cut, not a short one that looks whole', async () => {
+    const outcome = await new Promise<{ status: number; bytes: number; complete: boolean }>((resolve, reject) => {
+      const request = httpRequest(
+        { host: '127.0.0.1', port: proxyPort, path: '/home/bob@example.com/die', headers: { Host: 'mail.example.com' }, agent: false },
+        (response) => {
+          let bytes = 0;
+          response.on('data', (chunk: Buffer) => (bytes += chunk.length));
+          response.on('error', () => undefined);
+          response.on('close', () => resolve({ status: response.statusCode ?? 0, bytes, complete: response.complete }));
+        },
+      );
+      request.on('error', reject);
+      request.end();
+    });
+    expect(outcome).toEqual({ status: 200, bytes: 10, complete: false });
+  });
 
   it('a mailbox server that is down: 502 with a page of the proxy', async () => {
     await standIns[0]!.stop();
