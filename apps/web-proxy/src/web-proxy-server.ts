@@ -13,13 +13,13 @@
  * answers 502, one too slow 504, a lookup that cannot be made 503.
  *
  * Its length is one thing, the life of a request from the listener to the last byte of the answer
- * (upgrades included); the rules it applies live beside it: request-route.ts (who a request is
- * for), mail-mode.ts, forwarding.ts (headers), web-rules.ts (pool choice, timeouts, pages).
+ * (upgrades routed here, tunnelled in upgrade-tunnel.ts); the rules it applies live beside it:
+ * request-route.ts (who a request is for), mail-mode.ts, forwarding.ts (headers), web-rules.ts
+ * (pool choice, timeouts, pages).
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import { connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { EffectiveSettings } from '@postern/config';
 import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
@@ -38,7 +38,6 @@ import {
   poolMember,
   readTimeoutOf,
   refuseUpgrade,
-  splitHostPort,
   statusClass,
   upstreamFailureStatus,
   upstreamProtocol,
@@ -47,6 +46,7 @@ import {
 import { listens, mailModeAction, type Scheme } from './mail-mode';
 import { requestRoute, type RequestRoute } from './request-route';
 import { RouteMemo } from './route-memo';
+import { openTunnel } from './upgrade-tunnel';
 import { proxiedPeer, requireProxyHeaders } from '@postern/proxy-protocol';
 import { UpstreamHealth } from './upstream-health';
 import type { WebProxyMetrics } from './web-proxy.metrics';
@@ -364,12 +364,7 @@ export class WebProxyServer {
       );
   }
 
-  /**
-   * A WebSocket (or any `Upgrade`) request: routed like any other, then a connection of its own to
-   * the mailbox server carrying the request with the forwarded headers, and from there bytes both
-   * ways until either side closes. The server's own answer (101, or a refusal) reaches the client
-   * as it is.
-   */
+  /** A WebSocket (or any `Upgrade`) request: routed like any other, then carried on a tunnel of its own (upgrade-tunnel.ts). */
   private async upgrade(request: IncomingMessage, client: Socket, head: Buffer, scheme: Scheme): Promise<void> {
     const started = performance.now();
     const s = this.deps.settings();
@@ -388,54 +383,21 @@ export class WebProxyServer {
     }
     if (upstream === undefined) [kind, upstream] = this.poolChoice(target, cookie, peerIp);
     if (upstream === undefined) return refuseUpgrade(client, '503 Service Unavailable');
-    const [host, port] = splitHostPort(upstream);
     const headers = upstreamRequestHeaders(request.rawHeaders, {
       peerIp,
       proto: scheme,
       localPort: client.localPort ?? 0,
       peerTrusted: this.trustedPeers(s).matches(peerIp),
     });
-    // The upgrade itself is hop-by-hop, and meant for the next hop: it goes on.
-    headers.push(['Connection', 'Upgrade'], ['Upgrade', String(request.headers.upgrade ?? 'websocket')]);
-    const requestHead = `${request.method ?? 'GET'} ${request.url ?? '/'} HTTP/1.1\r\n${headers.map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`;
-    const { verify, ca } = this.deps.upstreamTls;
-    const server = s.zimbraReverseProxySSLToUpstreamEnabled
-      ? tlsConnect({ host, port, servername: host, rejectUnauthorized: verify, ...(ca ? { ca } : {}) })
-      : tcpConnect({ host, port });
-    server.setNoDelay(true);
-    const connectTimer = setTimeout(() => server.destroy(new Error('connect timeout')), s.zimbraReverseProxyUpstreamConnectTimeout);
-    let connected = false;
-    server.once(s.zimbraReverseProxySSLToUpstreamEnabled ? 'secureConnect' : 'connect', () => {
-      clearTimeout(connectTimer);
-      connected = true;
-      this.deps.metrics.websockets.inc();
-      server.write(requestHead);
-      if (head.length > 0) server.write(head);
-      server.pipe(client);
-      client.pipe(server);
-    });
-    let counted = false;
-    const done = (status: string) => {
-      if (counted) return;
-      counted = true;
-      this.deps.metrics.requests.inc({ route: kind, status, upstream });
-      this.deps.metrics.upstreamSeconds.observe({ route: kind }, (performance.now() - started) / 1000);
-    };
-    server.on('error', (error) => {
-      clearTimeout(connectTimer);
-      if (server.bytesRead === 0 && client.writable && client.bytesWritten === 0) {
-        this.deps.logger.warn({ upstream, err: error }, 'web: upgrade upstream failed');
-        done('5xx');
-        return refuseUpgrade(client, '502 Bad Gateway');
-      }
-      client.destroy();
-    });
-    server.once('close', () => {
-      if (connected) this.deps.metrics.websockets.dec();
-      done('upgraded');
-      client.destroy();
-    });
-    client.once('close', () => server.destroy());
+    const finalKind = kind;
+    openTunnel(
+      { request, client, head, upstream, headers, tls: s.zimbraReverseProxySSLToUpstreamEnabled, connectTimeoutMs: s.zimbraReverseProxyUpstreamConnectTimeout },
+      { upstreamTls: this.deps.upstreamTls, logger: this.deps.logger, metrics: this.deps.metrics },
+      (status) => {
+        this.deps.metrics.requests.inc({ route: finalKind, status, upstream });
+        this.deps.metrics.upstreamSeconds.observe({ route: finalKind }, (performance.now() - started) / 1000);
+      },
+    );
   }
 
   /** The kept-alive connections to `upstream`, over TLS when `zimbraReverseProxySSLToUpstreamEnabled`. */
