@@ -110,6 +110,10 @@ export default [
               onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:mail', 'scope:cache', 'scope:routing', 'scope:throttle'],
             },
             { sourceTag: 'scope:web-proxy', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache', 'scope:routing'] },
+            // The watcher reads the directory and drops cached routes; it serves no client.
+            { sourceTag: 'scope:config-watcher', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache'] },
+            // The operator's tool asks every service, so it may know every shared part but no frontend's insides.
+            { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache', 'scope:routing'] },
             {
               sourceTag: 'scope:test',
               onlyDependOnLibsWithTags: [
@@ -123,6 +127,8 @@ export default [
                 'scope:login-throttle',
                 'scope:mail-proxy',
                 'scope:web-proxy',
+                'scope:config-watcher',
+                'scope:cli',
               ],
             },
           ],

@@ -1,7 +1,8 @@
 /**
  * The single-node stack: nats-server (JetStream), memcached, two demo Dovecot mailbox servers
  * (users on each) with a small HTTP server standing in for each one's web port, and Postern's
- * services with the embedded LDIF directory, all on loopback. Ctrl-C stops everything it started.
+ * services with the embedded LDIF directory (watched by the config-watcher: an edit is applied
+ * live), all on loopback. Ctrl-C stops everything it started.
  *
  * Ports: the standard ones when free (NATS 4222, memcached 11211, IMAP 143, IMAPS 993, POP3 110,
  * POP3S 995, HTTP 80, HTTPS 443; override with POSTERN_STACK_<NAME>_PORT), otherwise any free
@@ -62,6 +63,8 @@ async function main(): Promise<void> {
     POSTERN_DIRECTORY_LDIF: ldif,
     POSTERN_SERVER_NAME: '127.0.0.1',
   };
+  // The watcher first: the others read the config it publishes before they serve.
+  const watcher = await startService('config-watcher', common);
   const [lookup, throttle] = await Promise.all([
     startService('route-lookup', common),
     startService('login-throttle', { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address }),
@@ -120,7 +123,7 @@ async function main(): Promise<void> {
     POSTERN_TLS_KEY_FILE: cert.keyFile,
     POSTERN_WORKERS: 'auto',
   });
-  const services = [lookup, throttle, mail, web];
+  const services = [watcher, lookup, throttle, mail, web];
   for (const service of services) service.process.child.stdout?.pipe(process.stdout);
   // A child's last lines can still be in its pipe when it has exited: wait for each pipe to close.
   const piped = services.map((service) => new Promise<void>((resolve) => service.process.child.stdout?.once('close', () => resolve()) ?? resolve()));
@@ -134,6 +137,7 @@ async function main(): Promise<void> {
         directory: ldif,
         ports,
         services: {
+          'config-watcher': { metrics: `http://127.0.0.1:${watcher.httpPort}/metrics` },
           'route-lookup': { metrics: `http://127.0.0.1:${lookup.httpPort}/metrics` },
           'login-throttle': { metrics: `http://127.0.0.1:${throttle.httpPort}/metrics` },
           'mail-proxy': { metrics: `http://127.0.0.1:${mail.httpPort}/metrics` },
@@ -156,13 +160,16 @@ async function main(): Promise<void> {
     (a) =>
       `    ${a.user.padEnd(22)} password ${a.password.padEnd(16)} on ${a.server} (${mailboxes[a.server].host}:${mailboxes[a.server].imapPort})${notes[a.user] ? `  ${notes[a.user]}` : ''}`,
   ).join('\n');
+  const cliEnv = `POSTERN_NATS_URLS=${nats.url} POSTERN_MEMCACHED_SERVERS=${memcached.address} POSTERN_DIRECTORY_LDIF=${ldif}`;
+  writeFileSync(join(state, 'cli.env'), `${cliEnv.split(' ').join('\n')}\n`);
   process.stdout.write(`
 Postern is running on this machine:
   IMAP  127.0.0.1:${ports.imap} (STARTTLS required)   IMAPS 127.0.0.1:${ports.imaps}
   POP3  127.0.0.1:${ports.pop3} (STLS required)       POP3S 127.0.0.1:${ports.pop3s}
   HTTP  127.0.0.1:${ports.http}                        HTTPS 127.0.0.1:${ports.https}
   NATS ${nats.url}   memcached ${memcached.address}   directory ${ldif}
-  metrics  route-lookup http://127.0.0.1:${lookup.httpPort}/metrics   login-throttle http://127.0.0.1:${throttle.httpPort}/metrics
+  metrics  config-watcher http://127.0.0.1:${watcher.httpPort}/metrics
+           route-lookup http://127.0.0.1:${lookup.httpPort}/metrics   login-throttle http://127.0.0.1:${throttle.httpPort}/metrics
            mail-proxy http://127.0.0.1:${mail.httpPort}/metrics   web-proxy http://127.0.0.1:${web.httpPort}/metrics
 
 Demo accounts (each lives on one mailbox server; Postern finds it):
@@ -182,8 +189,14 @@ The web: each answer says which mailbox server's web port answered ("server"):
   curl -s http://localhost:${ports.http}/                                       (no user, no token: the login pool, mbox2)
   curl -sv --resolve mail.example.com:${ports.https}:127.0.0.1 -k https://mail.example.com:${ports.https}/ 2>&1 | grep subject:   (SNI: example.com's certificate)
   curl -sv -k https://localhost:${ports.https}/ 2>&1 | grep subject:              (any other name: the default)
-Look a route up:
-  npm run --silent lookup -- alice@example.com imapssl
+Operate it with the postern command line (first: export ${cliEnv}):
+  npm run --silent postern -- config show                      (the effective config, and where each value comes from)
+  npm run --silent postern -- events list --follow             (then edit ${ldif}: each change is an event, applied live)
+  npm run --silent postern -- route alice.smith@example.com    (a route, and whether it came from the cache or the directory)
+  npm run --silent postern -- sessions list                    (the open mail sessions; sessions kick USER ends them)
+  npm run --silent postern -- cache purge alice@example.com    (as zmproxypurge)
+  npm run --silent postern -- rest-url bob@example.com
+  npm run --silent postern -- --help
 
 Ctrl-C stops everything.
 `);
@@ -194,7 +207,7 @@ Ctrl-C stops everything.
     stopping = true;
     process.stdout.write('\nstopping...\n');
     // Postern's services first (they drain over NATS), then what they depend on.
-    await Promise.allSettled([web.stop(), mail.stop(), throttle.stop(), lookup.stop()]);
+    await Promise.allSettled([web.stop(), mail.stop(), throttle.stop(), lookup.stop(), watcher.stop()]);
     await Promise.all(webPorts.map((w) => w.stop()));
     await Promise.all(piped);
     await mailboxes.stop().catch(() => undefined);

@@ -10,3 +10,5 @@ export * from './upstreams';
 export * from './nginx';
 export * from './web';
 export * from './haproxy';
+export * from './config';
+export * from './cli';

@@ -1,6 +1,7 @@
 /**
  * Starts a real OpenLDAP slapd (back-mdb) on an ephemeral loopback port, loaded with Postern's
- * schema and the shared fixture directory (libs/directory/fixtures/directory.ldif).
+ * schema and the shared fixture directory (libs/directory/fixtures/directory.ldif), with the
+ * accesslog overlay logging every write to `cn=accesslog`.
  *
  * The data is bulk-loaded with slapadd while slapd is stopped, then slapd runs in the foreground
  * (`-d 0`: no debug output, but no fork either, so the harness owns the process). Readiness is an
@@ -24,6 +25,8 @@ export const SLAPD_FIXTURE = join(REPO_ROOT, 'libs', 'directory', 'fixtures', 'd
 
 const BASE_DN = 'dc=postern,dc=test';
 const ROOT_DN = `cn=admin,${BASE_DN}`;
+/** The accesslog database's suffix: one entry per successful write. */
+export const ACCESSLOG_DN = 'cn=accesslog';
 // Readiness binds as the manager with a password unique to each instance, so that a probe cannot
 // be answered by another test's slapd that took the port while this one was stopped for restart().
 const instancePassword = () => `postern-test-${randomBytes(9).toString('hex')}`;
@@ -182,18 +185,29 @@ async function allThreadsStopped(pid: number): Promise<boolean> {
 async function prepare(dir: string, options: SlapdOptions, rootPassword: string): Promise<string> {
   const dbDir = join(dir, 'db');
   await mkdir(dbDir);
+  const logDir = join(dir, 'accesslog');
+  await mkdir(logDir);
   const conf = join(dir, 'slapd.conf');
   await writeFile(
     conf,
     [
       'modulepath /usr/lib/ldap',
       'moduleload back_mdb',
+      'moduleload accesslog',
       'include /etc/ldap/schema/core.schema',
       'include /etc/ldap/schema/cosine.schema',
       'include /etc/ldap/schema/inetorgperson.schema',
       `include ${SLAPD_SCHEMA}`,
       `pidfile ${join(dir, 'slapd.pid')}`,
       `argsfile ${join(dir, 'slapd.args')}`,
+      // The change log (what delta-syncrepl reads): every successful write with its time, CSN and
+      // old values. The config-watcher reads it from a cursor.
+      'database mdb',
+      `maxsize ${MDB_MAX_SIZE}`,
+      `suffix "${ACCESSLOG_DN}"`,
+      `rootdn "${ROOT_DN}"`,
+      `directory ${logDir}`,
+      'index reqStart eq',
       'database mdb',
       `maxsize ${MDB_MAX_SIZE}`,
       `suffix "${BASE_DN}"`,
@@ -203,6 +217,12 @@ async function prepare(dir: string, options: SlapdOptions, rootPassword: string)
       'index objectClass eq',
       'index zimbraMailDeliveryAddress,zimbraMailAlias,zimbraId,zimbraDomainName eq',
       'index zimbraVirtualHostname,zimbraVirtualIPAddress,zimbraServiceHostname eq',
+      'overlay accesslog',
+      `logdb "${ACCESSLOG_DN}"`,
+      'logops writes',
+      'logsuccess TRUE',
+      'logold (objectClass=*)',
+      'logpurge 07+00:00 01+00:00',
       '',
     ].join('\n'),
   );
@@ -219,7 +239,7 @@ async function prepare(dir: string, options: SlapdOptions, rootPassword: string)
     await writeFile(extra, options.ldif);
     files.push(extra);
   }
-  for (const file of files) await tool('slapadd', ['-q', '-f', conf, '-l', file]);
+  for (const file of files) await tool('slapadd', ['-q', '-f', conf, '-b', BASE_DN, '-l', file]);
   return conf;
 }
 
@@ -262,4 +282,9 @@ export async function ldapModify(slapd: SlapdServer, ldif: string): Promise<void
     );
     child.stdin?.end(ldif);
   });
+}
+
+/** Applies one `changetype: modify` to `dn` (`lines`: e.g. `replace: attr`, `attr: value`). */
+export function ldapModifyEntry(slapd: SlapdServer, dn: string, ...lines: string[]): Promise<void> {
+  return ldapModify(slapd, [`dn: ${dn}`, 'changetype: modify', ...lines, ''].join('\n'));
 }

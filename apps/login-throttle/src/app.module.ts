@@ -16,8 +16,8 @@ export class AppModule {
       imports: [ServiceKitModule.forRoot({ name: 'login-throttle', bootstrap, logger })],
       providers: [
         metricsProvider(LoginThrottleMetrics, (registry) => new LoginThrottleMetrics(registry)),
-        // SIGHUP re-reads the config file's attributes.
-        settingsProvider({ load: () => resolveThrottleSettings(loadBootstrap().attributes).settings }),
+        // Global config < this node's server entry (the config bucket) < the config file's attributes; SIGHUP re-reads the file.
+        settingsProvider({ load: (layers) => resolveThrottleSettings(loadBootstrap().attributes, layers).settings }),
         memcachedProvider,
         ThrottleRules,
         throttlePolicyProvider,

@@ -4,6 +4,7 @@ import { loadBootstrap, resolveSettings, type BootstrapConfig } from '@postern/c
 import { memcachedProvider, metricsProvider, ServiceKitModule, settingsProvider, type Logger } from '@postern/service-kit';
 import { MailProxyMetrics } from './mail-proxy.metrics';
 import { MailProxyService } from './mail-proxy.service';
+import { SessionControl } from './session-control';
 import { sessionDepsProvider } from './session-deps';
 
 @Module({})
@@ -14,11 +15,13 @@ export class AppModule {
       imports: [ServiceKitModule.forRoot({ name: 'mail-proxy', bootstrap, logger })],
       providers: [
         metricsProvider(MailProxyMetrics, (registry) => new MailProxyMetrics(registry)),
-        // Defaults < the config file's attributes (SIGHUP re-reads the file; hot settings apply to the next session).
-        settingsProvider({ load: () => resolveSettings({ overrides: loadBootstrap().attributes }) }),
+        // Defaults < global config < this node's server entry (the config bucket) < the config file's attributes
+        // (SIGHUP re-reads the file; hot settings apply to the next session).
+        settingsProvider({ load: (layers) => resolveSettings({ ...layers, overrides: loadBootstrap().attributes }) }),
         memcachedProvider,
         sessionDepsProvider,
         MailProxyService,
+        SessionControl,
       ],
     };
   }

@@ -22,9 +22,17 @@ export class MailProxyMetrics {
   readonly limitViolations: Counter<'protocol' | 'limit'>;
   /** A client's own mistakes (bad or refused commands), by a bounded kind. */
   readonly clientErrors: Counter<'protocol' | 'kind'>;
+  /** Spliced sessions the proxy ended for the account's sake: `kicked` (postern sessions kick), `inactive`, `deleted`, `moved`. */
+  readonly sessionsEnded: Counter<'reason'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
+    this.sessionsEnded = new Counter({
+      name: 'postern_mail_sessions_ended_total',
+      help: 'Spliced sessions ended by the proxy: kicked by an operator, or the account became inactive, was deleted or moved.',
+      labelNames: ['reason'],
+      registers,
+    });
     this.connections = new Counter({
       name: 'postern_mail_connections_total',
       help: 'Client connections accepted.',

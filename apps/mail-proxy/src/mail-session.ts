@@ -12,7 +12,7 @@
  * proxied | closed), and every transition is in this file so it can be read in one place.
  */
 import type { Socket } from 'node:net';
-import type { SecretValue } from '@postern/contracts';
+import type { Route, SecretValue } from '@postern/contracts';
 import { Deadline } from '@postern/service-kit';
 import { decodeSaslPlain } from '@postern/sasl';
 import { ClientLink, type AcceptedConnection } from './client-link';
@@ -386,7 +386,7 @@ export abstract class MailSession<Input> implements Session {
     switch (result.kind) {
       case 'ok':
         this.write(result.reply);
-        return this.startSplice(result.upstream, result.readAhead);
+        return this.startSplice(result.upstream, result.readAhead, request.user, result.route);
       case 'throttled':
         this.deps.metrics.throttleDenials.inc({ protocol: this.protocol, reason: result.reason });
         this.write(this.goodbye(result.message));
@@ -416,7 +416,7 @@ export abstract class MailSession<Input> implements Session {
     }
   }
 
-  private startSplice(upstream: Socket, readAhead: Buffer): void {
+  private startSplice(upstream: Socket, readAhead: Buffer, user: string, route: Route): void {
     this.state = 'proxied';
     clearTimeout(this.timer);
     const client = this.link.release();
@@ -428,8 +428,25 @@ export abstract class MailSession<Input> implements Session {
     const pipelined = Buffer.concat([Buffer.from(this.decoder.drainBuffered()), ...this.held]);
     this.held = [];
     if (pipelined.length > 0) upstream.write(pipelined);
-    this.splicer = splice(client, upstream, { idleMs: this.postAuthIdleMs, halfClosedIdleMs: Limits.halfClosedIdleMs, clientEnded: this.link.ended });
-    void this.splicer.done.then((result) => {
+    const splicer = splice(client, upstream, { idleMs: this.postAuthIdleMs, halfClosedIdleMs: Limits.halfClosedIdleMs, clientEnded: this.link.ended });
+    this.splicer = splicer;
+    const forget = this.deps.live?.add({
+      info: {
+        id: this.requestId,
+        protocol: this.protocol,
+        user,
+        accountName: route.accountName,
+        clientIp: this.link.clientIp,
+        upstream: `${route.host}:${route.port}`,
+        since: new Date().toISOString(),
+      },
+      kick: (text) => {
+        this.log.info({ account: route.accountName, text }, 'session ended by the proxy');
+        splicer.kick(this.goodbye(text));
+      },
+    });
+    void splicer.done.then((result) => {
+      forget?.();
       this.deps.metrics.bytes.inc({ protocol: this.protocol, direction: 'client_to_upstream' }, result.bytesFromClient);
       this.deps.metrics.bytes.inc({ protocol: this.protocol, direction: 'upstream_to_client' }, result.bytesFromUpstream);
       this.deps.metrics.sessions.dec({ protocol: this.protocol, state: 'proxied' });

@@ -4,6 +4,7 @@
  * upstream connector, the TLS context, metrics and logger.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { SecureContext } from 'node:tls';
 import type { FactoryProvider } from '@nestjs/common';
@@ -11,8 +12,19 @@ import type { BootstrapConfig, EffectiveSettings } from '@postern/config';
 import { MemcachedClient } from '@postern/memcached';
 import { frontendRouteClient } from '@postern/route-client';
 import { VirtualHostCertificates, virtualHostDirectory } from '@postern/directory';
-import { BOOTSTRAP, LOGGER, LogLimiter, NATS_CONNECTION, ServiceLifecycle, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
+import {
+  BOOTSTRAP,
+  ConfigFeed,
+  LOGGER,
+  LogLimiter,
+  NATS_CONNECTION,
+  ServiceLifecycle,
+  ServiceSettings,
+  type Logger,
+  type NatsConnection,
+} from '@postern/service-kit';
 import { AllowAllThrottle, LimitAwareThrottle, ThrottleClient, throttleLimitsOf, type ThrottlePort } from '@postern/throttle-client';
+import { LiveSessions } from './live-sessions';
 import { LocalThrottle } from './local-throttle';
 import { MailProxyMetrics } from './mail-proxy.metrics';
 import type { SessionDeps } from './session';
@@ -27,7 +39,7 @@ export const SESSION_DEPS = Symbol('SESSION_DEPS');
 
 export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
   provide: SESSION_DEPS,
-  inject: [BOOTSTRAP, ServiceSettings, NATS_CONNECTION, MemcachedClient, MailProxyMetrics, LOGGER, ServiceLifecycle],
+  inject: [BOOTSTRAP, ServiceSettings, NATS_CONNECTION, MemcachedClient, MailProxyMetrics, LOGGER, ServiceLifecycle, ConfigFeed],
   useFactory: (
     bootstrap: BootstrapConfig,
     settings: ServiceSettings,
@@ -36,6 +48,7 @@ export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
     metrics: MailProxyMetrics,
     logger: Logger,
     lifecycle: ServiceLifecycle,
+    feed: ConfigFeed,
   ): SessionDeps => {
     const current = () => settings.current;
     const tls: SecureContext | undefined =
@@ -54,8 +67,9 @@ export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
       metrics,
       logger,
       tls,
-      ...(tls ? sniFromDirectory(bootstrap, settings, tls, logger, lifecycle) : {}),
+      ...(tls ? sniFromDirectory(bootstrap, settings, feed, tls, logger, lifecycle) : {}),
       version: packageVersion(),
+      live: new LiveSessions(bootstrap.serverName ?? hostname()),
     };
   },
 };
@@ -98,11 +112,13 @@ const CERTIFICATE_READ_TIMEOUT_MS = 5_000;
  * IMAPS, POP3S and STARTTLS pick the certificate by the client's SNI name, as the web proxy does:
  * the domain whose zimbraVirtualHostname it is (zimbraSSLCertificate, zimbraSSLPrivateKey), the
  * default for any other name. Zimbra's proxy needed an address per domain for that. Only with a
- * directory configured (POSTERN_LDAP_URLS or POSTERN_DIRECTORY_LDIF); SIGHUP re-reads them.
+ * directory configured (POSTERN_LDAP_URLS or POSTERN_DIRECTORY_LDIF); SIGHUP and a config event for
+ * the domain re-read them.
  */
 function sniFromDirectory(
   bootstrap: BootstrapConfig,
   settings: ServiceSettings,
+  feed: ConfigFeed,
   defaultContext: SecureContext,
   logger: Logger,
   lifecycle: ServiceLifecycle,
@@ -113,6 +129,10 @@ function sniFromDirectory(
   if (!directory) return {};
   const certificates = new VirtualHostCertificates(directory, defaultContext, logger);
   settings.onReload(() => certificates.refresh());
+  feed.onChange((change) => {
+    if (change.scope === 'domain') certificates.refresh();
+    return true;
+  });
   return { sni: (serverName, done) => void certificates.contextFor(serverName).then((context) => done(null, context)) };
 }
 

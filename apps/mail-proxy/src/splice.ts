@@ -9,7 +9,7 @@
  */
 import type { Socket } from 'node:net';
 
-export type SpliceEnd = 'client-closed' | 'upstream-closed' | 'idle-timeout' | 'error' | 'shutdown';
+export type SpliceEnd = 'client-closed' | 'upstream-closed' | 'idle-timeout' | 'error' | 'shutdown' | 'kicked';
 
 export interface SpliceResult {
   readonly end: SpliceEnd;
@@ -21,6 +21,8 @@ export interface Splice {
   readonly done: Promise<SpliceResult>;
   /** Ends the splice now (graceful shutdown past its bound). */
   close(): void;
+  /** Ends the splice for the account's sake: the upstream is dropped, the client gets `goodbye` then the FIN. */
+  kick(goodbye: Uint8Array): void;
 }
 
 export interface SpliceOptions {
@@ -66,13 +68,18 @@ export function splice(client: Socket, upstream: Socket, options: SpliceOptions)
     () => ended,
   );
 
-  let finish!: (end: SpliceEnd) => void;
+  let finish!: (end: SpliceEnd, goodbye?: Uint8Array) => void;
   const done = new Promise<SpliceResult>((resolve) => {
-    finish = (end) => {
+    finish = (end, goodbye) => {
       if (ended) return;
       ended = true;
       clearTimeout(timer);
-      if (end === 'client-closed' || end === 'upstream-closed') {
+      if (end === 'kicked') {
+        // Nothing more from the upstream is relayed; the client gets the goodbye, then the FIN.
+        upstream.destroy();
+        if (goodbye) client.end(goodbye);
+        else client.end();
+      } else if (end === 'client-closed' || end === 'upstream-closed') {
         // The side still open may have bytes queued for it (the upstream's last reply to a slow
         // client): it is ended after they are written, not cut off.
         client.destroySoon();
@@ -102,7 +109,7 @@ export function splice(client: Socket, upstream: Socket, options: SpliceOptions)
     upstream.end();
     halfClosed();
   }
-  return { done, close: () => finish('shutdown') };
+  return { done, close: () => finish('shutdown'), kick: (goodbye) => finish('kicked', goodbye) };
 }
 
 /**

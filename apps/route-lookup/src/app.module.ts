@@ -17,8 +17,9 @@ export class AppModule {
       providers: [
         metricsProvider(RouteLookupMetrics, (registry) => new RouteLookupMetrics(registry)),
         directoryProvider,
-        // Every route-lookup setting is hot: SIGHUP re-reads them from the directory.
-        settingsProvider({ inject: [DIRECTORY_BACKEND], load: (backend: DirectoryBackend) => loadSettings(new ZimbraDirectory(backend), bootstrap) }),
+        // Every route-lookup setting is hot: SIGHUP, and a change of the global config or this node's
+        // server entry in the config bucket, re-read them from the directory itself.
+        settingsProvider({ inject: [DIRECTORY_BACKEND], load: (_layers, backend: DirectoryBackend) => loadSettings(new ZimbraDirectory(backend), bootstrap) }),
         memcachedProvider,
         RouteResolution,
         RouteLookupService,

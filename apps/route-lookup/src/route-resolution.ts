@@ -1,13 +1,14 @@
 /**
  * The resolver and the route cache as the current settings configure them (queries, cache TTL),
- * rebuilt on every reload: a lookup takes the pair in effect when it starts.
+ * rebuilt on every reload: a lookup takes the pair in effect when it starts. The remembered domain
+ * and server entries are dropped when the config bucket says one changed.
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { EffectiveSettings } from '@postern/config';
 import { ZimbraDirectory, type DirectoryBackend } from '@postern/directory';
 import { MemcachedClient } from '@postern/memcached';
 import { RouteCache } from '@postern/route-cache';
-import { LOGGER, ServiceSettings, type Logger } from '@postern/service-kit';
+import { ConfigFeed, LOGGER, ServiceSettings, type Logger } from '@postern/service-kit';
 import { DIRECTORY_BACKEND, queriesFrom } from './directory.provider';
 import { DirectoryMemo } from './directory-memo';
 import { RouteLookupMetrics } from './route-lookup.metrics';
@@ -19,6 +20,7 @@ const DIRECTORY_MEMO_TTL_MS = 60_000;
 @Injectable()
 export class RouteResolution {
   private current: RouteResolver;
+  private memo!: DirectoryMemo;
 
   constructor(
     @Inject(DIRECTORY_BACKEND) private readonly backend: DirectoryBackend,
@@ -26,10 +28,16 @@ export class RouteResolution {
     private readonly metrics: RouteLookupMetrics,
     @Inject(LOGGER) private readonly logger: Logger,
     settings: ServiceSettings,
+    feed: ConfigFeed,
   ) {
     this.current = this.build(settings.current);
     settings.onReload((result, next) => {
       if (result === 'ok') this.current = this.build(next);
+    });
+    // A domain or server changed in the directory: its remembered entry must not outlive the event.
+    feed.onChange((change) => {
+      if (change.scope === 'domain' || change.scope === 'server') this.memo.clear();
+      return true;
     });
   }
 
@@ -40,6 +48,7 @@ export class RouteResolution {
 
   private build(settings: EffectiveSettings): RouteResolver {
     const memo = new DirectoryMemo(new ZimbraDirectory(this.backend, queriesFrom(settings)), DIRECTORY_MEMO_TTL_MS);
+    this.memo = memo;
     // TTL 0 means "until invalidated" in Zimbra and in memcached alike.
     const cache = new RouteCache(this.memcached, {
       ttlSeconds: Math.ceil(settings.zimbraReverseProxyCacheEntryTTL / 1000),

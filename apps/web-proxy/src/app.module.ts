@@ -13,8 +13,9 @@ export class AppModule {
       imports: [ServiceKitModule.forRoot({ name: 'web-proxy', bootstrap, logger })],
       providers: [
         metricsProvider(WebProxyMetrics, (registry) => new WebProxyMetrics(registry)),
-        // Defaults < the config file's attributes (SIGHUP re-reads the file; hot settings apply to the next request).
-        settingsProvider({ load: () => resolveSettings({ overrides: loadBootstrap().attributes }) }),
+        // Defaults < global config < this node's server entry (the config bucket) < the config file's attributes
+        // (SIGHUP re-reads the file; hot settings apply to the next request).
+        settingsProvider({ load: (layers) => resolveSettings({ ...layers, overrides: loadBootstrap().attributes }) }),
         memcachedProvider,
         WebProxyService,
       ],

@@ -3,7 +3,7 @@
  * browser or a phone sends a burst of requests per page or sync, and each would otherwise cost a
  * memcached round trip. Keyed by everything the answer depends on, the client's address included
  * (a domain may allow only some addresses). Bounded: the oldest entry goes first. A moved mailbox
- * is seen once the entry expires, or at once when its server refuses the connection.
+ * is seen at once: the config-watcher's invalidation drops it, as does its server refusing the connection.
  */
 
 /** Entries kept at most. */
@@ -43,6 +43,18 @@ export class RouteMemo<T> {
   /** Forgets `key` (its route turned out stale). */
   delete(key: string): void {
     this.entries.delete(key);
+  }
+
+  /** Forgets every entry whose route `matches` (an account's routes changed); returns how many. */
+  deleteWhere(matches: (route: T) => boolean): number {
+    let deleted = 0;
+    for (const [key, memo] of this.entries) {
+      if (memo.route !== undefined && matches(memo.route)) {
+        this.entries.delete(key);
+        deleted++;
+      }
+    }
+    return deleted;
   }
 
   get size(): number {

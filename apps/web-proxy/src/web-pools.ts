@@ -16,7 +16,7 @@
  * Read from the directory at start, on SIGHUP and once a minute (as Zimbra regenerates nginx's
  * configuration); a directory that cannot be read keeps the pools it had.
  */
-import { checkMailboxMailMode, type EffectiveSettings } from '@postern/config';
+import { mailModeProblem, type EffectiveSettings } from '@postern/config';
 import { attr, type Server, type ZimbraDirectory } from '@postern/directory';
 import type { Logger } from '@postern/service-kit';
 
@@ -48,12 +48,8 @@ export function poolsOf(servers: readonly Server[], s: EffectiveSettings): Pools
   const eligible = servers.filter((server) => {
     const mode = attr(server.attributes, 'zimbraMailMode');
     if (mode === undefined || !(isTarget(server) || isLogin(server))) return false;
-    const problem = checkMailboxMailMode(ssl, s.zimbraReverseProxyMailMode, mode);
-    if (problem)
-      refused.push({
-        server: server.name,
-        problem: `zimbraReverseProxySSLToUpstreamEnabled=${ssl ? 'TRUE' : 'FALSE'}, zimbraReverseProxyMailMode=${s.zimbraReverseProxyMailMode}, zimbraMailMode=${mode} is not a supported combination; ${problem.attribute} accepted ${problem.accepted}`,
-      });
+    const problem = mailModeProblem(ssl, s.zimbraReverseProxyMailMode, mode);
+    if (problem) refused.push({ server: server.name, problem });
     return !problem;
   });
   const member = (server: Server) => {

@@ -22,6 +22,7 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { EffectiveSettings } from '@postern/config';
+import type { RouteInvalidation } from '@postern/contracts';
 import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
 import type { VirtualHostCertificates, VirtualHostNames } from '@postern/directory';
 import type { RouteResolverPort } from '@postern/route-client';
@@ -108,6 +109,16 @@ export class WebProxyServer {
         deps.metrics.upstreamUp.set({ upstream }, up ? 1 : 0);
         deps.logger.warn({ upstream, up }, up ? 'web: pool server back' : 'web: pool server out');
       },
+    );
+  }
+
+  /** Forgets the memoised routes of an account whose routing changed (`postern.route.invalidate.v1`); returns how many. */
+  forgetAccount(invalidation: RouteInvalidation): number {
+    const names = new Set([...invalidation.accountNames, ...invalidation.logins].map((n) => n.toLowerCase()));
+    const id = invalidation.accountId?.toLowerCase();
+    return this.memo.deleteWhere(
+      (route) =>
+        names.has(route.accountName.toLowerCase()) || names.has(route.user.toLowerCase()) || (id !== undefined && route.accountId.toLowerCase() === id),
     );
   }
 
@@ -244,7 +255,7 @@ export class WebProxyServer {
     s: EffectiveSettings,
   ): Promise<UserRoute | undefined> {
     this.memo.delete(stale.memoKey);
-    this.deps.metrics.routesDropped.inc();
+    this.deps.metrics.routesDropped.inc({ reason: 'refused' });
     try {
       await this.deps.routes.forget(stale.accountName, stale.accountId, {
         login: stale.user,

@@ -17,7 +17,7 @@ export class WebProxyMetrics {
   /** Servers in each pool (`main`, `login`), and those left out for an unsupported mail mode (`refused`). */
   readonly poolServers: Gauge<'pool'>;
   /** Users' routes dropped because their server refused the connection. */
-  readonly routesDropped: Counter;
+  readonly routesDropped: Counter<'reason'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -63,7 +63,8 @@ export class WebProxyMetrics {
     });
     this.routesDropped = new Counter({
       name: 'postern_web_routes_dropped_total',
-      help: "Users' routes dropped (here and in the shared cache) because their server refused the connection.",
+      help: "Users' memoised routes dropped: their server refused the connection (refused; also dropped from the shared cache), or the config-watcher said the account changed (invalidated).",
+      labelNames: ['reason'],
       registers,
     });
     this.websockets = new Gauge({ name: 'postern_web_upgraded_connections', help: 'Upgraded connections (WebSocket) open now.', registers });

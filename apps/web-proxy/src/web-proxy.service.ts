@@ -4,7 +4,8 @@
  * and memcached close) they stop accepting and let requests in flight finish. The HTTPS side
  * needs the default certificate (POSTERN_TLS_CERT_FILE/KEY_FILE); the virtual hosts' own come from
  * the directory when one is configured (POSTERN_LDAP_URLS or POSTERN_DIRECTORY_LDIF), re-read on
- * SIGHUP, as are the pools (web-pools.ts).
+ * SIGHUP and on a config event for their domain, as are the pools (web-pools.ts) on a server's
+ * event; an account's invalidation drops its memoised routes.
  */
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
@@ -13,7 +14,19 @@ import type { BootstrapConfig } from '@postern/config';
 import { VirtualHostCertificates, VirtualHostNames, virtualHostDirectory, type ZimbraDirectory } from '@postern/directory';
 import { MemcachedClient } from '@postern/memcached';
 import { frontendRouteClient } from '@postern/route-client';
-import { BOOTSTRAP, HealthChecks, LOGGER, NATS_CONNECTION, ServiceLifecycle, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
+import { RouteInvalidateContract } from '@postern/contracts';
+import {
+  BOOTSTRAP,
+  ConfigFeed,
+  HealthChecks,
+  LOGGER,
+  NATS_CONNECTION,
+  ServiceLifecycle,
+  ServiceSettings,
+  subscribeEvents,
+  type Logger,
+  type NatsConnection,
+} from '@postern/service-kit';
 import { WebProxyMetrics } from './web-proxy.metrics';
 import { WebPools } from './web-pools';
 import { WebProxyServer, type WebProxyDeps } from './web-proxy-server';
@@ -37,6 +50,7 @@ export class WebProxyService implements OnApplicationBootstrap {
     metrics: WebProxyMetrics,
     private readonly lifecycle: ServiceLifecycle,
     health: HealthChecks,
+    private readonly feed: ConfigFeed,
   ) {
     const current = () => settings.current;
     const routes = frontendRouteClient(nc, memcached, current, {
@@ -62,6 +76,23 @@ export class WebProxyService implements OnApplicationBootstrap {
       ...this.tlsSide(metrics, directory),
     });
     health.add({ name: 'listeners', check: () => Object.keys(this.server.ports).length > 0 });
+    // Config events: a domain's virtual hosts and certificates are read again on their next use; any
+    // server's change can change the pools. (This node's own layers reload the settings, see settingsProvider.)
+    feed.onChange((change) => {
+      if (change.scope === 'domain') names.refresh();
+      if (change.scope === 'server' || change.scope === 'global') void this.pools.refresh();
+      return true;
+    });
+    const routesDropped = subscribeEvents(
+      nc,
+      RouteInvalidateContract,
+      (invalidation) => {
+        const dropped = this.server.forgetAccount(invalidation);
+        if (dropped > 0) metrics.routesDropped.inc({ reason: 'invalidated' }, dropped);
+      },
+      logger,
+    );
+    lifecycle.onShutdown('serving', 'route invalidations', async () => routesDropped.unsubscribe());
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -85,6 +116,10 @@ export class WebProxyService implements OnApplicationBootstrap {
       metrics.handshakes.inc({ certificate: source }),
     );
     this.settings.onReload(() => certificates.refresh());
+    this.feed.onChange((change) => {
+      if (change.scope === 'domain') certificates.refresh();
+      return true;
+    });
     return { tls: { cert, key, certificates } };
   }
 }

@@ -102,3 +102,16 @@ export function checkMailboxMailMode(sslToUpstream: boolean, proxyMode: string, 
   if (allowed.includes(mailboxMode)) return undefined;
   return new ConfigValueError('zimbraMailMode', mailboxMode, `behind zimbraReverseProxyMailMode=${proxyMode}: ${allowed.join(', ')}`);
 }
+
+/**
+ * The seed's table as `zmtlsctl` states a refusal: undefined when the three values work together,
+ * else a sentence naming all three and what would be accepted.
+ */
+export function mailModeProblem(sslToUpstream: boolean, proxyMode: string, mailboxMode: string): string | undefined {
+  const problem = checkMailboxMailMode(sslToUpstream, proxyMode, mailboxMode);
+  if (!problem) return undefined;
+  return (
+    `zimbraReverseProxySSLToUpstreamEnabled=${sslToUpstream ? 'TRUE' : 'FALSE'}, zimbraReverseProxyMailMode=${proxyMode}, ` +
+    `zimbraMailMode=${mailboxMode} is not a supported combination; ${problem.attribute} accepted ${problem.accepted}`
+  );
+}

@@ -396,6 +396,22 @@ export const Settings = {
     scope: gs,
     description: 'Peers (a load balancer in front) whose X-Forwarded-For/-Proto/-Port the web proxy believes; anyone else has them replaced.',
   }),
+  posternSessionEndOnAccountStatus: booleanSetting({
+    attribute: 'posternSessionEndOnAccountStatus',
+    default: true,
+    hot: true,
+    scope: gs,
+    description:
+      'End the open mail sessions of an account whose zimbraAccountStatus leaves active (closed, locked...) with `* BYE` / `-ERR`, as soon as the config-watcher sees it, instead of letting them run until they log out.',
+  }),
+  posternSessionEndOnMove: booleanSetting({
+    attribute: 'posternSessionEndOnMove',
+    default: false,
+    hot: true,
+    scope: gs,
+    description:
+      'End the open mail sessions of an account whose mailbox server changed (zimbraMailHost), so its clients reconnect to the new server; off by default, as a move usually keeps the old server reachable until the clients leave.',
+  }),
   posternProxyProtocolTrustedNetworks: listSetting({
     attribute: 'posternProxyProtocolTrustedNetworks',
     default: [],

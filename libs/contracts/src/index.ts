@@ -5,3 +5,4 @@ export * from './route-lookup';
 export * from './subjects';
 export * from './throttle';
 export * from './secret';
+export * from './config-events';

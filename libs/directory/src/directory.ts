@@ -17,8 +17,10 @@ export interface DirectoryEntry {
 }
 
 export interface SearchOptions {
-  /** Search base (subtree scope). Defaults to the backend's configured base. */
+  /** Search base. Defaults to the backend's configured base. */
   readonly base?: string;
+  /** `sub` (the default): the base and everything below it; `base`: the base entry alone. */
+  readonly scope?: 'base' | 'sub';
   /** Attributes to return; all user attributes when omitted. */
   readonly attributes?: readonly string[];
   /** Maximum number of entries; 0 or omitted means no limit. */

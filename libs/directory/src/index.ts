@@ -21,3 +21,4 @@ export { DIRECTORY_FIXTURE_PATH, DIRECTORY_SCHEMA_PATH } from './paths';
 export { openDirectory, virtualHostDirectory, type DirectoryLocation, type DomainQuerySettings } from './open';
 export { VirtualHostCertificates, type CertificateSource } from './virtual-host-certificates';
 export { VirtualHostNames, type DirectoryLog } from './virtual-host-names';
+export { isWithinBase, normalizeDn } from './dn';

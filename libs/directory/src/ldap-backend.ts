@@ -151,7 +151,7 @@ export class LdapDirectory implements DirectoryBackend {
   private async searchOn(connection: Connection, base: string, filter: LdaptsFilter, options: SearchOptions): Promise<DirectoryEntry[]> {
     const result = await withDeadline(
       connection.client.search(base, {
-        scope: 'sub',
+        scope: options.scope ?? 'sub',
         filter,
         attributes: options.attributes ? [...options.attributes] : undefined,
         sizeLimit: options.sizeLimit ?? 0,

@@ -1,4 +1,6 @@
 export * from './bootstrap';
+export * from './config-feed';
+export * from './config-store';
 export * from './deadline';
 export * from './health';
 export * from './lifecycle';

@@ -8,6 +8,7 @@
 import { Module, type DynamicModule, type FactoryProvider, type Type } from '@nestjs/common';
 import type { BootstrapConfig } from '@postern/config';
 import type { Registry } from 'prom-client';
+import { ConfigFeed, ConfigFeedMetrics } from './config-feed';
 import { HealthChecks } from './health';
 import { ServiceLifecycle } from './lifecycle';
 import type { Logger } from './logger';
@@ -59,8 +60,21 @@ export class ServiceKitModule {
           },
         },
         Responders,
+        {
+          // The effective config from the KV bucket, read before the service's settings are.
+          provide: ConfigFeed,
+          inject: [NATS_CONNECTION, METRICS_REGISTRY, ServiceLifecycle],
+          useFactory: async (nc: NatsConnection, registry: Registry, lifecycle: ServiceLifecycle) => {
+            const holder: { feed?: ConfigFeed } = {};
+            const feed = new ConfigFeed(nc, bootstrap.serverName, logger, new ConfigFeedMetrics(registry, () => holder.feed));
+            holder.feed = feed;
+            lifecycle.onShutdown('serving', 'config feed', async () => feed.stop());
+            await feed.start();
+            return feed;
+          },
+        },
       ],
-      exports: [BOOTSTRAP, LOGGER, METRICS_REGISTRY, NATS_CONNECTION, ServiceLifecycle, HealthChecks, Responders],
+      exports: [BOOTSTRAP, LOGGER, METRICS_REGISTRY, NATS_CONNECTION, ServiceLifecycle, HealthChecks, Responders, ConfigFeed],
     };
   }
 }

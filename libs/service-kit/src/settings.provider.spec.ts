@@ -1,12 +1,33 @@
 import { resolveSettings, type EffectiveSettings } from '@postern/config';
 import { describe, expect, it } from 'vitest';
+import type { ConfigFeed, FeedChange } from './config-feed';
 import { createLogger } from './logger';
 import { settingsProvider, type ReloadResult, ServiceSettings } from './settings.provider';
 
 const silent = createLogger('test', 'silent');
 
-async function provide(load: () => EffectiveSettings): Promise<ServiceSettings> {
-  return settingsProvider({ load }).useFactory(silent);
+/** The part of ConfigFeed the settings use: the node's layers, and word of a change. */
+class FakeFeed {
+  layers: ReturnType<ConfigFeed['sources']> = {};
+  readonly listeners: ((change: FeedChange) => Promise<boolean> | boolean)[] = [];
+  sources() {
+    return this.layers;
+  }
+  onChange(listener: (change: FeedChange) => Promise<boolean> | boolean) {
+    this.listeners.push(listener);
+  }
+  /** Tells every listener that this node's global config changed; true when all applied it. */
+  async change(): Promise<boolean> {
+    const change: FeedChange = { key: 'global', scope: 'global', entry: undefined, settings: true };
+    const results: boolean[] = [];
+    for (const listener of this.listeners) results.push(await listener(change));
+    return results.every(Boolean);
+  }
+}
+
+async function provide(load: (layers: ReturnType<ConfigFeed['sources']>) => EffectiveSettings, feed = new FakeFeed()): Promise<ServiceSettings> {
+  const useFactory = settingsProvider({ load }).useFactory as (logger: unknown, feed: unknown) => Promise<ServiceSettings>;
+  return useFactory(silent, feed);
 }
 
 describe('ServiceSettings', () => {
@@ -32,6 +53,18 @@ describe('ServiceSettings', () => {
 
   it('fails the start on an invalid config at boot', async () => {
     await expect(provide(() => resolveSettings({ overrides: { zimbraReverseProxyIPLoginLimit: -1 } }))).rejects.toThrow(/zimbraReverseProxyIPLoginLimit/);
+  });
+
+  it("re-reads the settings when the node's layers in the config bucket change, all or nothing", async () => {
+    const feed = new FakeFeed();
+    const settings = await provide((layers) => resolveSettings({ ...layers, overrides: {} }), feed);
+    expect(settings.current.zimbraReverseProxyIPLoginLimit).toBe(0);
+    feed.layers = { global: { zimbraReverseProxyIPLoginLimit: ['7'] } };
+    expect(await feed.change()).toBe(true);
+    expect(settings.current.zimbraReverseProxyIPLoginLimit).toBe(7);
+    feed.layers = { global: { zimbraReverseProxyIPLoginLimit: ['seven'] } };
+    expect(await feed.change()).toBe(false);
+    expect(settings.current.zimbraReverseProxyIPLoginLimit).toBe(7);
   });
 
   it('reloads on SIGHUP between bootstrap and shutdown only', async () => {

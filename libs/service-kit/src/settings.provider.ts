@@ -1,10 +1,11 @@
 /**
  * A service's effective settings as a provider: read at boot (an invalid config fails the start,
- * naming the attribute), re-read on SIGHUP. A change that fails validation is refused and logged,
+ * naming the attribute), re-read on SIGHUP and when the config bucket's layers change. A change that fails validation is refused and logged,
  * and the previous settings stay; listeners hear of every reload (metrics, derived state).
  */
 import type { BeforeApplicationShutdown, FactoryProvider, InjectionToken, OnApplicationBootstrap } from '@nestjs/common';
 import type { EffectiveSettings } from '@postern/config';
+import { ConfigFeed } from './config-feed';
 import type { Logger } from './logger';
 import { LOGGER } from './tokens';
 
@@ -58,18 +59,28 @@ export class ServiceSettings implements OnApplicationBootstrap, BeforeApplicatio
 export interface SettingsProviderOptions<D extends unknown[]> {
   /** Providers `load` needs (the directory, for a service that reads its settings there). */
   readonly inject?: { [K in keyof D]: InjectionToken };
-  /** Reads and validates the settings, at boot and on every SIGHUP; throws on an invalid config. */
-  readonly load: (...deps: D) => Promise<EffectiveSettings> | EffectiveSettings;
+  /**
+   * Reads and validates the settings, at boot, on every SIGHUP and on every change of the global
+   * config or this node's server entry in the config bucket (`layers`: those two entries as the
+   * config-watcher published them); throws on an invalid config.
+   */
+  readonly load: (layers: DirectoryLayers, ...deps: D) => Promise<EffectiveSettings> | EffectiveSettings;
 }
+
+/** The directory's layers of a node's settings: global config < its server entry. */
+export type DirectoryLayers = ReturnType<ConfigFeed['sources']>;
 
 /** The {@link ServiceSettings} provider of a service, from where it reads its settings. */
 export function settingsProvider<D extends unknown[]>(options: SettingsProviderOptions<D>): FactoryProvider<Promise<ServiceSettings>> {
   return {
     provide: ServiceSettings,
-    inject: [LOGGER, ...(options.inject ?? [])],
-    useFactory: async (logger: Logger, ...deps: unknown[]) => {
-      const read = async () => options.load(...(deps as D));
-      return new ServiceSettings(await read(), read, logger);
+    inject: [LOGGER, ConfigFeed, ...(options.inject ?? [])],
+    useFactory: async (logger: Logger, feed: ConfigFeed, ...deps: unknown[]) => {
+      const read = async () => options.load(feed.sources(), ...(deps as D));
+      const settings = new ServiceSettings(await read(), read, logger);
+      // A changed layer is applied like a SIGHUP: all or nothing, the previous settings kept when refused.
+      feed.onChange(async (change) => !change.settings || (await settings.reload()) === 'ok');
+      return settings;
     },
   };
 }

@@ -6,7 +6,7 @@
  * Every setting here is hot: a SIGHUP re-reads the config file and the next check uses the new
  * values. Only the memcached timeouts are read once (the client is built at boot).
  */
-import { ConfigError, ipLoginLimit, resolveSettings, type EffectiveSettings } from '@postern/config';
+import { ConfigError, ipLoginLimit, resolveSettings, type ConfigSources, type EffectiveSettings } from '@postern/config';
 import { IpMatcher } from '@postern/ip-address';
 import type { LoginProtocol } from '@postern/contracts';
 
@@ -45,8 +45,11 @@ export interface ResolvedThrottleSettings {
  * Resolves defaults < config-file attributes and derives the throttle's config.
  * @throws {ConfigError} naming every invalid attribute at once.
  */
-export function resolveThrottleSettings(attributes: Readonly<Record<string, unknown>>): ResolvedThrottleSettings {
-  const settings = resolveSettings({ overrides: attributes });
+export function resolveThrottleSettings(
+  attributes: Readonly<Record<string, unknown>>,
+  layers: Omit<ConfigSources, 'overrides'> = {},
+): ResolvedThrottleSettings {
+  const settings = resolveSettings({ ...layers, overrides: attributes });
   let whitelist: IpMatcher;
   try {
     whitelist = new IpMatcher(settings.zimbraReverseProxyIPThrottleWhitelist);

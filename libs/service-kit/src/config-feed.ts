@@ -1,0 +1,239 @@
+/**
+ * A service's view of the effective config in the KV bucket `postern-config`: the global config
+ * and this node's server entry (the layers under the config file's attributes), and word of every
+ * domain change (certificates, virtual hosts). Read before the service serves, then watched.
+ *
+ * When there is no bucket yet (no watcher has run) or JetStream cannot be reached, the service
+ * runs on what it had (at first: the config file alone) and tries again in the background; a
+ * malformed value is refused with a log line and the previous one stays. The metrics say which
+ * config sequence the node runs on and how old the watcher's last look at the directory is.
+ */
+import type { QueuedIterator } from '@nats-io/nats-core';
+import type { KvWatchEntry } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { AttributeValues } from '@postern/config';
+import { ConfigBucket, configKey, type ConfigEntry } from '@postern/contracts';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { ConfigStore, decodeEntry } from './config-store';
+import type { Logger } from './logger';
+import { isNatsConnected } from './nats-connection';
+
+/** How long a starting service waits for the config before it serves on what it has. */
+const CATCH_UP_BUDGET_MS = 10_000;
+/** Between attempts to open or re-watch the bucket. */
+const RETRY_MS = 2_000;
+
+/** A change the feed applied: which entry, and what it now is (undefined: deleted). */
+export interface FeedChange {
+  readonly key: string;
+  readonly scope: 'global' | 'server' | 'domain';
+  readonly entry: ConfigEntry | undefined;
+  /** True for this node's layers (global config, its own server entry): its settings must be re-read. */
+  readonly settings: boolean;
+}
+
+export class ConfigFeedMetrics {
+  readonly sequence: Gauge;
+  readonly age: Gauge;
+  readonly applyLatency: Histogram;
+  readonly refused: Counter<'reason'>;
+
+  constructor(registry: Registry, feed: () => ConfigFeed | undefined) {
+    this.sequence = new Gauge({
+      name: 'postern_config_sequence',
+      help: 'The POSTERN_CONFIG stream sequence of the newest config change this process runs on (0: none yet).',
+      registers: [registry],
+      // Across workers the lowest is the one that lags.
+      aggregator: 'min',
+    });
+    this.age = new Gauge({
+      name: 'postern_config_age_seconds',
+      help: 'Seconds since the config-watcher last read the directory, as this process last heard (-1: never heard): how stale the config may be.',
+      registers: [registry],
+      aggregator: 'max',
+      collect() {
+        const heard = feed()?.heartbeatTime;
+        this.set(heard === undefined ? -1 : Math.max(0, (Date.now() - heard.getTime()) / 1000));
+      },
+    });
+    this.applyLatency = new Histogram({
+      name: 'postern_config_apply_seconds',
+      help: 'From the directory change to this process applying it.',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers: [registry],
+    });
+    this.refused = new Counter({
+      name: 'postern_config_refused_total',
+      help: 'Config values refused by this process: malformed entries, settings that do not resolve.',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+  }
+}
+
+export class ConfigFeed {
+  private global: ConfigEntry | undefined;
+  private server: ConfigEntry | undefined;
+  private store: ConfigStore | undefined;
+  private watch: QueuedIterator<KvWatchEntry> | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private warned = false;
+  private readonly listeners: ((change: FeedChange) => Promise<boolean> | boolean)[] = [];
+  private readonly serverKey: string | undefined;
+  /** When the watcher last read the directory, as last heard. */
+  heartbeatTime: Date | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    serverName: string | undefined,
+    private readonly logger: Logger,
+    private readonly metrics: ConfigFeedMetrics,
+  ) {
+    this.serverKey = serverName ? configKey('server', serverName) : undefined;
+  }
+
+  /** The directory layers of this node's settings: global config < its server entry. */
+  sources(): { global?: AttributeValues; server?: AttributeValues } {
+    return { global: this.global?.attributes, server: this.server?.attributes };
+  }
+
+  /**
+   * Calls `listener` for every change after the first read; it answers whether it applied the
+   * change (false: refused, the sequence does not move on).
+   */
+  onChange(listener: (change: FeedChange) => Promise<boolean> | boolean): void {
+    this.listeners.push(listener);
+  }
+
+  /** Reads the config and starts watching; gives up waiting after a bounded time and keeps trying in the background. */
+  async start(): Promise<void> {
+    const first = this.attach(false);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, CATCH_UP_BUDGET_MS);
+    });
+    await Promise.race([first, late]);
+    clearTimeout(timer);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    this.watch?.stop();
+  }
+
+  /** Opens the bucket, reads the node's layers and watches every later change; on failure, tries again later. */
+  private async attach(notify: boolean): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const store = this.store ?? (await ConfigStore.open(this.nc, { create: false }));
+      this.store = store;
+      const last = (await store.kv.status()).streamInfo.state.last_seq;
+      for (const key of [ConfigBucket.globalKey, this.serverKey, ConfigBucket.heartbeatKey]) {
+        if (key === undefined) continue;
+        const value = await store.kv.get(key);
+        if (value) await this.apply(value.key, value.operation === 'PUT' ? value.value : undefined, notify);
+      }
+      const watch = await store.kv.watch({ key: '>', resumeFromRevision: last + 1 });
+      this.watch = watch;
+      this.warned = false;
+      this.logger.info({ sequence: this.sequence }, 'config: following postern-config');
+      void this.follow(watch);
+    } catch (error) {
+      this.logOnce(error);
+      this.later();
+    }
+  }
+
+  private async follow(watch: QueuedIterator<KvWatchEntry>): Promise<void> {
+    try {
+      for await (const value of watch) await this.apply(value.key, value.operation === 'PUT' ? value.value : undefined, true);
+    } catch (error) {
+      this.logOnce(error);
+    }
+    // The watch ended (connection lost for good, bucket deleted): start again from what is there.
+    if (!this.stopped) this.later();
+  }
+
+  private later(): void {
+    if (this.stopped) return;
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => void this.attach(true), RETRY_MS);
+    this.retry.unref();
+  }
+
+  private logOnce(error: unknown): void {
+    const fields = { err: error };
+    if (!this.warned && isNatsConnected(this.nc)) this.logger.warn(fields, 'config: cannot follow postern-config; serving on the config in hand');
+    else this.logger.debug(fields, 'config: cannot follow postern-config');
+    this.warned = true;
+  }
+
+  /** Applies one KV value: the node's layers, the heartbeat, and word of every domain change. */
+  private async apply(key: string, data: Uint8Array | undefined, notify: boolean): Promise<void> {
+    if (key === ConfigBucket.cursorKey) return;
+    if (key === ConfigBucket.heartbeatKey) {
+      if (data) this.heartbeatTime = heartbeatOf(data) ?? this.heartbeatTime;
+      return;
+    }
+    const entry = data === undefined ? undefined : decodeEntry(data);
+    if (entry === 'malformed') {
+      this.metrics.refused.inc({ reason: 'malformed' });
+      this.logger.error({ key }, 'config: refused a malformed postern-config value; keeping the previous one');
+      return;
+    }
+    const scope =
+      key === ConfigBucket.globalKey
+        ? 'global'
+        : key.startsWith(ConfigBucket.serverPrefix)
+          ? 'server'
+          : key.startsWith(ConfigBucket.domainPrefix)
+            ? 'domain'
+            : undefined;
+    if (scope === undefined) return;
+    const settings = key === ConfigBucket.globalKey || key === this.serverKey;
+    const before = { global: this.global, server: this.server };
+    if (key === ConfigBucket.globalKey) this.global = entry;
+    else if (key === this.serverKey) this.server = entry;
+    let applied = true;
+    if (notify) {
+      for (const listener of this.listeners) {
+        try {
+          applied = (await listener({ key, scope, entry, settings })) && applied;
+        } catch (error) {
+          applied = false;
+          this.logger.error({ err: error, key }, 'config: applying a change failed');
+        }
+      }
+    }
+    if (!applied) {
+      // Refused: the node keeps running on its previous layers.
+      this.global = before.global;
+      this.server = before.server;
+      this.metrics.refused.inc({ reason: 'invalid' });
+      return;
+    }
+    if (entry) {
+      if (entry.sequence > this.sequence) this.metrics.sequence.set(entry.sequence);
+      this.sequenceValue = Math.max(this.sequenceValue, entry.sequence);
+      if (notify) this.metrics.applyLatency.observe(Math.max(0, (Date.now() - Date.parse(entry.time)) / 1000));
+    }
+  }
+
+  private sequenceValue = 0;
+
+  /** The newest config change this process runs on. */
+  get sequence(): number {
+    return this.sequenceValue;
+  }
+}
+
+function heartbeatOf(data: Uint8Array): Date | undefined {
+  try {
+    const time = (JSON.parse(new TextDecoder().decode(data)) as { time?: unknown }).time;
+    return typeof time === 'string' && !Number.isNaN(Date.parse(time)) ? new Date(time) : undefined;
+  } catch {
+    return undefined;
+  }
+}
