@@ -11,6 +11,12 @@ export interface NatsServer {
   readonly url: string;
   readonly process: ManagedProcess;
   stop(): Promise<void>;
+  /**
+   * Stops the server and starts it again on the same port. `keepStore` (default true): with the
+   * same JetStream store, as a server restarted on its disk; false: with an empty one, as a server
+   * that lost its disk.
+   */
+  restart(options?: { keepStore?: boolean }): Promise<NatsServer>;
 }
 
 export interface NatsOptions {
@@ -19,12 +25,14 @@ export interface NatsOptions {
   readonly port?: number;
   /** Join a cluster: this server's route port and the route URLs of the others. */
   readonly cluster?: { readonly name: string; readonly port: number; readonly routes: readonly string[] };
+  /** The JetStream store of a restarted server (internal: see {@link NatsServer.restart}). */
+  readonly storeDir?: string;
 }
 
 export async function startNats(options: NatsOptions = {}): Promise<NatsServer> {
   const host = '127.0.0.1';
   const port = options.port ?? (await freePort(host));
-  const dir = await scratchDir('nats');
+  const dir = options.storeDir ?? (await scratchDir('nats'));
   const args = ['-a', host, '-p', String(port)];
   if (options.jetstream ?? true) args.push('-js', '-sd', dir);
   if (options.cluster) {
@@ -32,8 +40,11 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
     if (options.cluster.routes.length > 0) args.push('--routes', options.cluster.routes.join(','));
   }
   const proc = startProcess('nats-server', binary('nats-server'), args);
-  // The store goes with the server however it stops (stop(), stopAll(), a crash).
-  proc.child.once('exit', () => void removeDir(dir));
+  // The store goes with the server however it stops (stop(), stopAll(), a crash), unless it is restarting on it.
+  let restarting = false;
+  proc.child.once('exit', () => {
+    if (!restarting) void removeDir(dir);
+  });
   await waitFor(`nats-server on ${host}:${port}`, async () => {
     if (proc.exited) throw new Error(`nats-server exited: ${proc.output()}`);
     return canConnect(host, port);
@@ -46,6 +57,12 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
     async stop() {
       await proc.stop();
       await removeDir(dir);
+    },
+    async restart({ keepStore = true } = {}) {
+      restarting = keepStore;
+      await proc.stop();
+      if (!keepStore) await removeDir(dir);
+      return startNats({ ...options, port, ...(keepStore ? { storeDir: dir } : {}) });
     },
   };
 }

@@ -7,10 +7,14 @@
  * two watchers store each change once, a killed watcher resumes from its cursor, and a service
  * started late comes up on the current config.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigBucket, type ConfigEvent } from '@postern/contracts';
 import {
+  canConnect,
   DEMO_ACCOUNTS,
+  freePort,
   directoryEnv,
   ldapModify,
   ldapModifyEntry,
@@ -320,8 +324,30 @@ describe('config-watcher', () => {
     // change handled after a later one was made shows the later value: none is lost, the last wins.
     expect(seen.at(-1)).toBe('3s');
     expect(new Set(seen).size).toBe(seen.length);
-    const entry = await view.store.entry(ConfigBucket.globalKey);
-    expect(entry !== 'malformed' && entry?.attributes.zimbraReverseProxyAuthWaitInterval).toEqual(['3s']);
+    // The bucket is written right after the event is stored.
+    await waitFor('the bucket to hold the last value', async () => {
+      const entry = await view.store.entry(ConfigBucket.globalKey);
+      return entry !== 'malformed' && entry?.attributes.zimbraReverseProxyAuthWaitInterval?.[0] === '3s';
+    });
+  });
+
+  it('re-opens only the listener whose port changed; sessions on the others go on', async () => {
+    const open = await loginAndSelect('carol@example.org');
+    const file = join(dir, 'mail-proxy.json');
+    const config = JSON.parse(readFileSync(file, 'utf8')) as { attributes: Record<string, unknown> };
+    const [oldPort, newPort] = [proxy.pop3, await freePort()];
+    writeFileSync(file, JSON.stringify({ attributes: { ...config.attributes, zimbraPop3ProxyBindPort: newPort } }));
+    proxy.service.process.child.kill('SIGHUP');
+    await waitFor('POP3 on its new port', () => canConnect('127.0.0.1', newPort));
+    const pop3 = await LineClient.connect({ port: newPort });
+    expect(await pop3.line()).toMatch(/^\+OK/);
+    pop3.send('QUIT\r\n');
+    await waitFor('the old POP3 port closed', async () => !(await canConnect('127.0.0.1', oldPort)));
+    // The IMAP listener was not touched, nor the session on it.
+    open.client.send('a3 NOOP\r\n');
+    expect((await open.client.until('a3 ')).at(-1)).toMatch(/^a3 OK/);
+    open.client.send('a4 LOGOUT\r\n');
+    expect(await greeting(proxy.imap)).toMatch(/IMAP4/);
   });
 
   it('starts a late service on the current config, and refuses a malformed bucket value', async () => {

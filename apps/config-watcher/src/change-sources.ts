@@ -155,8 +155,13 @@ export class LdifSource implements ChangeSource {
   /** Reads the file once (a file that cannot be read or parsed fails the start). */
   static async open(path: string): Promise<LdifSource> {
     const source = new LdifSource(path);
-    const read = await source.read();
-    if (!read) throw new Error(`${path}: cannot be read`);
+    let read = await source.read();
+    // Caught mid-write: a few more tries before giving up.
+    for (let attempt = 0; !read && attempt < 20; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      read = await source.read();
+    }
+    if (!read) throw new Error(`${path}: changes while it is read; cannot be read whole`);
     source.adopt(read);
     return source;
   }
@@ -198,6 +203,9 @@ export class LdifSource implements ChangeSource {
     }
     if (info.mtimeMs === this.mtimeMs && this.digest !== '') return { entries: [...this.entries.values()], digest: this.digest, time: info.mtime };
     const text = await readFile(this.path, 'utf8');
+    // A file caught mid-write (its size or time moved while it was read) is read again next time.
+    const after = await stat(this.path);
+    if (after.mtimeMs !== info.mtimeMs || after.size !== Buffer.byteLength(text)) return undefined;
     const entries = parseLdif(text);
     this.mtimeMs = info.mtimeMs;
     return { entries, digest: `ldif:${createHash('sha256').update(text).digest('hex').slice(0, 32)}`, time: info.mtime };

@@ -66,7 +66,7 @@ export function publishedAttributes(scope: ConfigScope, attributes: Attributes, 
   const out: Record<string, string[]> = {};
   for (const name of Object.keys(attributes).sort()) {
     const lower = name.toLowerCase();
-    if (OPERATIONAL.has(lower) || SECRET.has(lower)) continue;
+    if (OPERATIONAL.has(lower) || SECRET.has(lower) || (attributes[name] ?? []).length === 0) continue;
     if (scope === 'account' && !isRoutingAttribute(name, mailHostAttribute)) continue;
     const values = attributes[name] ?? [];
     out[name] = DIGESTED.has(lower) ? values.map((v) => `sha256:${createHash('sha256').update(v).digest('hex')}`) : [...values];
@@ -119,6 +119,11 @@ export class ConfigModel {
     const old = this.entries.get(key);
     if (old) this.keysByDn.delete(normalizeDn(old.dn));
     this.entries.delete(key);
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.keysByDn.clear();
   }
 
   /** The global config's attributes ({} before there is one). */

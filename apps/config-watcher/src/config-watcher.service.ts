@@ -91,7 +91,24 @@ export class ConfigWatcherService implements OnApplicationBootstrap {
     }
   }
 
+  /**
+   * Watches until the service stops. When the stream or the bucket is gone (a NATS server that lost
+   * its store), they are made again and filled from the directory, as at a first start.
+   */
   private async run(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await this.watch();
+      } catch (error) {
+        if (!(error instanceof StoreLost)) throw error;
+        this.logger.warn('config watcher: the config stream or bucket is gone; making them again from the directory');
+        this.model.clear();
+        this.store = undefined;
+      }
+    }
+  }
+
+  private async watch(): Promise<void> {
     const store = await this.persist('opening the config stream and bucket', () =>
       ConfigStore.open(this.nc, { create: true, replicas: this.options.replicas }),
     );
@@ -121,6 +138,7 @@ export class ConfigWatcherService implements OnApplicationBootstrap {
         backoff = this.options.intervalMs;
         await this.sleep(this.options.intervalMs);
       } catch (error) {
+        if (!(await store.present().catch(() => true))) throw new StoreLost();
         this.logger.warn({ err: error, retryInMs: backoff }, 'config watcher: a pass failed; the same changes are read again');
         await this.sleep(backoff);
         backoff = Math.min(backoff * 2, this.options.maxBackoffMs);
@@ -321,6 +339,11 @@ export class ConfigWatcherService implements OnApplicationBootstrap {
       this.wake = done;
     });
   }
+}
+
+/** The stream or the bucket no longer exists. */
+class StoreLost extends Error {
+  override readonly name = 'StoreLost';
 }
 
 /** The event of a change: what changed, with the directory's CSN and time and where it was seen. */

@@ -1,8 +1,8 @@
 /**
  * The IMAP, IMAPS, POP3 and POP3S listeners: ports and switches from the Zimbra settings
  * (`zimbra*ProxyBindPort`, `zimbraReverseProxyMail*Enabled`). Each accepted socket becomes a
- * session; shutdown stops accepting, says goodbye to pre-auth sessions, and gives proxied
- * sessions a bounded time to finish.
+ * session; a changed port or switch re-opens that listener alone; shutdown stops accepting, says
+ * goodbye to pre-auth sessions, and gives proxied sessions a bounded time to finish.
  */
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
@@ -37,11 +37,11 @@ export function listenerSpecs(deps: SessionDeps): ListenerSpec[] {
 }
 
 export class MailListeners {
-  private readonly servers: Server[] = [];
+  private readonly open = new Map<ListenerSpec['name'], { readonly server: Server; readonly bound: BoundListener }>();
   private readonly sessions = new Set<Session>();
   private stopping = false;
+  private changing: Promise<void> = Promise.resolve();
   private trusted: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
-  readonly bound: BoundListener[] = [];
 
   constructor(
     private readonly deps: SessionDeps,
@@ -53,35 +53,80 @@ export class MailListeners {
     return this.sessions.size;
   }
 
+  /** The listeners open now. */
+  get bound(): BoundListener[] {
+    return [...this.open.values()].map((l) => l.bound);
+  }
+
+  /** Opens the listeners the settings enable; a port that cannot be bound fails the start. */
   async start(): Promise<void> {
     for (const spec of listenerSpecs(this.deps)) {
-      // allowHalfOpen: a client's FIN does not end the proxy's side; its replies are still owed (see splice.ts).
-      const server = createTcpServer({ noDelay: true, allowHalfOpen: true }, (socket) =>
-        spec.implicitTls ? this.handshake(socket, spec) : this.accept(socket, spec),
-      );
-      requireProxyHeaders(server, {
-        trusted: (peer) => this.balancers().matches(unmapIpv4(peer)),
-        timeoutMs: Limits.proxyHeaderMs,
-        onRefused: (why, detail, peer) => {
-          this.deps.metrics.limit(spec.protocol, `proxy-header-${why}`);
-          if (why !== 'closed') this.deps.logger.warn({ listener: spec.name, peer, why }, `PROXY header refused: ${detail}`);
-        },
-        // A plain session reads with 'data' listeners, which do not restart a paused socket; TLS reads on its own.
-        resume: !spec.implicitTls,
-      });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(spec.port, this.bindHost, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      const address = server.address();
-      const boundPort = typeof address === 'object' && address ? address.port : spec.port;
-      this.servers.push(server);
-      this.bound.push({ ...spec, boundPort });
-      this.deps.logger.info({ listener: spec.name, host: this.bindHost, port: boundPort }, 'listening');
+      const server = await this.listen(spec);
+      this.open.set(spec.name, server);
     }
+  }
+
+  /**
+   * Re-opens what the settings changed, and only that (a listener switched on or off, or moved to
+   * another port): its sessions go on, the others are untouched. A new port that cannot be bound
+   * is logged and the listener stays where it was.
+   */
+  reopenChanged(): Promise<void> {
+    this.changing = this.changing.then(async () => {
+      if (this.stopping) return;
+      const wanted = new Map(listenerSpecs(this.deps).map((spec) => [spec.name, spec]));
+      for (const [name, current] of this.open) {
+        const spec = wanted.get(name);
+        if (spec && spec.port === current.bound.port) continue;
+        if (spec) {
+          try {
+            this.open.set(name, await this.listen(spec));
+          } catch (error) {
+            this.deps.logger.error({ listener: name, port: spec.port, err: error }, 'cannot move the listener; it stays on its port');
+            continue;
+          }
+        } else this.open.delete(name);
+        current.server.close();
+        this.deps.logger.info({ listener: name, port: current.bound.boundPort }, 'listener closed (settings changed)');
+      }
+      for (const [name, spec] of wanted) {
+        if (this.open.has(name)) continue;
+        try {
+          this.open.set(name, await this.listen(spec));
+        } catch (error) {
+          this.deps.logger.error({ listener: name, port: spec.port, err: error }, 'cannot open the listener');
+        }
+      }
+    });
+    return this.changing;
+  }
+
+  private async listen(spec: ListenerSpec): Promise<{ server: Server; bound: BoundListener }> {
+    // allowHalfOpen: a client's FIN does not end the proxy's side; its replies are still owed (see splice.ts).
+    const server = createTcpServer({ noDelay: true, allowHalfOpen: true }, (socket) =>
+      spec.implicitTls ? this.handshake(socket, spec) : this.accept(socket, spec),
+    );
+    requireProxyHeaders(server, {
+      trusted: (peer) => this.balancers().matches(unmapIpv4(peer)),
+      timeoutMs: Limits.proxyHeaderMs,
+      onRefused: (why, detail, peer) => {
+        this.deps.metrics.limit(spec.protocol, `proxy-header-${why}`);
+        if (why !== 'closed') this.deps.logger.warn({ listener: spec.name, peer, why }, `PROXY header refused: ${detail}`);
+      },
+      // A plain session reads with 'data' listeners, which do not restart a paused socket; TLS reads on its own.
+      resume: !spec.implicitTls,
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(spec.port, this.bindHost, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address();
+    const boundPort = typeof address === 'object' && address ? address.port : spec.port;
+    this.deps.logger.info({ listener: spec.name, host: this.bindHost, port: boundPort }, 'listening');
+    return { server, bound: { ...spec, boundPort } };
   }
 
   /**
@@ -90,8 +135,9 @@ export class MailListeners {
    */
   async stop(drainMs: number = Limits.drainMs): Promise<void> {
     this.stopping = true;
+    await this.changing;
     // close() stops accepting at once; its callback would wait for every connection, so it is not awaited.
-    for (const server of this.servers) server.close();
+    for (const { server } of this.open.values()) server.close();
     for (const session of this.sessions) session.shutdown();
     const all = Promise.all([...this.sessions].map((s) => s.done));
     let timer: NodeJS.Timeout | undefined;

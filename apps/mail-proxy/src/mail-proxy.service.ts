@@ -5,7 +5,7 @@
  * themselves are plain TypeScript: nothing of Nest on the data path.
  */
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { BOOTSTRAP, HealthChecks, ServiceLifecycle, type Logger, LOGGER } from '@postern/service-kit';
+import { BOOTSTRAP, HealthChecks, ServiceLifecycle, ServiceSettings, type Logger, LOGGER } from '@postern/service-kit';
 import type { BootstrapConfig } from '@postern/config';
 import { createImapSession } from './imap/imap-session';
 import { MailListeners } from './listeners';
@@ -22,6 +22,7 @@ export class MailProxyService implements OnApplicationBootstrap {
     @Inject(BOOTSTRAP) bootstrap: BootstrapConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly lifecycle: ServiceLifecycle,
+    private readonly settings: ServiceSettings,
     health: HealthChecks,
   ) {
     this.listeners = new MailListeners(deps, { imap: createImapSession, pop3: createPop3Session }, bootstrap.bindHost);
@@ -30,6 +31,10 @@ export class MailProxyService implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     await this.listeners.start();
+    // A port or a listener switched in the settings (SIGHUP, the config bucket): that listener alone moves.
+    this.settings.onReload((result) => {
+      if (result === 'ok') void this.listeners.reopenChanged();
+    });
     this.lifecycle.onShutdown('serving', 'mail listeners', async () => {
       this.logger.info({ sessions: this.listeners.sessionCount }, 'draining');
       await this.listeners.stop();

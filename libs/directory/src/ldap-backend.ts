@@ -274,6 +274,8 @@ function toDirectoryEntry(entry: Entry): DirectoryEntry {
   for (const [name, raw] of Object.entries(entry)) {
     if (name === 'dn') continue;
     const list: readonly (string | Buffer)[] = Array.isArray(raw) ? raw : [raw];
+    // ldapts lists a requested attribute the entry does not have (`*` too) with no values.
+    if (list.length === 0) continue;
     attributes[name] = list.map((value) => (Buffer.isBuffer(value) ? value.toString('utf8') : value));
   }
   return { dn: entry.dn, attributes: attributes };

@@ -64,10 +64,13 @@ export class LdifDirectory implements DirectoryBackend {
     if (!file || Date.now() - file.checkedAt < FILE_CHECK_MS) return;
     file.checkedAt = Date.now();
     try {
-      const mtimeMs = statSync(file.path).mtimeMs;
-      if (mtimeMs === file.mtimeMs) return;
-      this.entries = parseLdif(readFileSync(file.path, 'utf8'));
-      file.mtimeMs = mtimeMs;
+      const before = statSync(file.path);
+      if (before.mtimeMs === file.mtimeMs) return;
+      const text = readFileSync(file.path, 'utf8');
+      const after = statSync(file.path);
+      if (after.mtimeMs !== before.mtimeMs || after.size !== Buffer.byteLength(text)) return;
+      this.entries = parseLdif(text);
+      file.mtimeMs = before.mtimeMs;
     } catch {
       // Kept: the previous entries (the watcher reports the broken file).
     }

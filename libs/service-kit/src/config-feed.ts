@@ -108,6 +108,16 @@ export class ConfigFeed {
 
   /** Reads the config and starts watching; gives up waiting after a bounded time and keeps trying in the background. */
   async start(): Promise<void> {
+    // After a reconnect the server may be another one, or the same one without its store: the
+    // watch starts again from what the bucket holds (a watch on a stream that is gone never ends).
+    void (async () => {
+      for await (const status of this.nc.status()) {
+        if (status.type !== 'reconnect' || this.stopped) continue;
+        this.watch?.stop();
+        this.watch = undefined;
+        this.later();
+      }
+    })();
     const first = this.attach(false);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<void>((resolve) => {

@@ -96,6 +96,19 @@ export class ConfigStore {
     return { sequence: ack.seq, duplicate: ack.duplicate };
   }
 
+  /** False when the stream or the bucket no longer exists; rejects when JetStream cannot be asked. */
+  async present(): Promise<boolean> {
+    for (const stream of [ConfigStream.name, `KV_${ConfigBucket.name}`]) {
+      try {
+        await this.jsm.streams.info(stream);
+      } catch (error) {
+        if (/not found/i.test((error as Error).message)) return false;
+        throw error;
+      }
+    }
+    return true;
+  }
+
   /** The newest event's sequence (0: none). */
   async lastSequence(): Promise<number> {
     return (await this.jsm.streams.info(ConfigStream.name)).state.last_seq;
