@@ -7,12 +7,13 @@
  * to the server the directory names now. Real slapd, route-lookup, memcached and NATS; real HTTP
  * servers stand in for the mailbox servers' web ports.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   authTokenFor,
+  canConnect,
   directoryEnv,
   directoryWithWebPorts,
   freePort,
@@ -152,5 +153,19 @@ describe('a route that went stale', () => {
     // The shared cache was corrected too: the next request needs no second refusal.
     expect((await served('/home/alice@example.com/Inbox')).server).toBe('mbox2');
     expect(await proxy.metric('postern_web_routes_dropped_total')).toBe(1);
+  });
+});
+
+describe('a changed port', () => {
+  it('moves the HTTP listener alone, on SIGHUP, without a restart', async () => {
+    const file = join(dir, 'web-proxy.json');
+    const config = JSON.parse(readFileSync(file, 'utf8')) as { attributes: Record<string, unknown> };
+    const [oldPort, newPort] = [proxyPort, await freePort()];
+    writeFileSync(file, JSON.stringify({ attributes: { ...config.attributes, zimbraMailProxyPort: newPort } }));
+    proxy.process.child.kill('SIGHUP');
+    await waitFor('HTTP on its new port', () => canConnect('127.0.0.1', newPort));
+    proxyPort = newPort;
+    expect((await served('/')).status).toBe(200);
+    await waitFor('the old port closed', async () => !(await canConnect('127.0.0.1', oldPort)));
   });
 });

@@ -93,7 +93,12 @@ interface UserRoute {
 }
 
 export class WebProxyServer {
-  private readonly servers: Server[] = [];
+  /** The listeners open now, by scheme, with the port each was asked for. */
+  private readonly open = new Map<Scheme, { readonly server: Server; readonly port: number }>();
+  /** Listeners closed by a settings change: their connections finish, or are closed on stop. */
+  private readonly retired: Server[] = [];
+  private host = '0.0.0.0';
+  private changing: Promise<void> = Promise.resolve();
   private readonly pools = new Map<string, Pool>();
   private trusted: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
   private balancerList: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
@@ -127,50 +132,8 @@ export class WebProxyServer {
    * HTTPS on `ports.https` when there is a certificate (0: any free port).
    */
   async listen(ports: { http: number; https: number }, host: string): Promise<BoundPorts> {
-    const mode = this.deps.settings().zimbraReverseProxyMailMode;
-    const options = { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0, noDelay: true };
-    const handler =
-      (scheme: Scheme): RequestListener =>
-      (request, response) =>
-        void this.handle(request, response, scheme);
-    const wanted: [Scheme, Server][] = [];
-    if (listens(mode, 'http')) wanted.push(['http', createServer(options, handler('http'))]);
-    const tls = this.deps.tls;
-    if (listens(mode, 'https') && tls) {
-      const server = createTlsServer(
-        {
-          ...options,
-          cert: tls.cert,
-          key: tls.key,
-          SNICallback: (name, done) => void tls.certificates.contextFor(name).then((context) => done(null, context)),
-        },
-        handler('https'),
-      );
-      wanted.push(['https', server]);
-    }
-    for (const [scheme, server] of wanted) {
-      requireProxyHeaders(server, {
-        trusted: (peer) => this.balancers().matches(unmapIpv4(peer)),
-        timeoutMs: PROXY_HEADER_TIMEOUT_MS,
-        onRefused: (why, detail, peer) => {
-          this.deps.metrics.refused.inc({ reason: `proxy-header-${why}` });
-          if (why !== 'closed') this.deps.logger.warn({ listener: scheme, peer, why }, `web: PROXY header refused: ${detail}`);
-        },
-        // node:http reads a flowing socket; TLS reads the paused one itself.
-        resume: scheme === 'http',
-      });
-      server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.refuse(error, socket));
-      server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => void this.upgrade(request, socket, head, scheme));
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(ports[scheme], host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      this.servers.push(server);
-      this.ports[scheme] = (server.address() as AddressInfo).port;
-    }
+    this.host = host;
+    for (const scheme of this.wantedSchemes()) this.open.set(scheme, await this.openListener(scheme, ports[scheme]));
     this.health.start(
       () => [...new Set([...this.deps.pools.main, ...this.deps.pools.login])],
       () => this.deps.settings().posternWebHealthCheckInterval,
@@ -178,12 +141,105 @@ export class WebProxyServer {
     return this.ports;
   }
 
+  /**
+   * Re-opens what the settings changed, and only that: a listener the mail mode adds or drops, or
+   * one moved to another port. Requests on a closed listener finish; a port that cannot be bound is
+   * logged and the listener stays where it was.
+   */
+  reopenChanged(ports: { http: number; https: number }): Promise<void> {
+    this.changing = this.changing.then(async () => {
+      const wanted = new Set(this.wantedSchemes());
+      for (const [scheme, current] of [...this.open]) {
+        if (wanted.has(scheme) && current.port === ports[scheme]) continue;
+        if (wanted.has(scheme)) {
+          try {
+            this.open.set(scheme, await this.openListener(scheme, ports[scheme]));
+          } catch (error) {
+            this.deps.logger.error({ listener: scheme, port: ports[scheme], err: error }, 'web: cannot move the listener; it stays on its port');
+            continue;
+          }
+        } else {
+          this.open.delete(scheme);
+          delete this.ports[scheme];
+        }
+        const retired = current.server;
+        this.retired.push(retired);
+        // Closed once its last connection is: then it is no longer waited for on stop.
+        retired.close(() => this.retired.splice(this.retired.indexOf(retired), 1));
+        retired.closeIdleConnections();
+        this.deps.logger.info({ listener: scheme, port: current.port }, 'web: listener closed (settings changed)');
+      }
+      for (const scheme of wanted) {
+        if (this.open.has(scheme)) continue;
+        try {
+          this.open.set(scheme, await this.openListener(scheme, ports[scheme]));
+        } catch (error) {
+          this.deps.logger.error({ listener: scheme, port: ports[scheme], err: error }, 'web: cannot open the listener');
+        }
+      }
+    });
+    return this.changing;
+  }
+
+  /** The listeners the mail mode has; HTTPS only with a certificate. */
+  private wantedSchemes(): Scheme[] {
+    const mode = this.deps.settings().zimbraReverseProxyMailMode;
+    const schemes: Scheme[] = [];
+    if (listens(mode, 'http')) schemes.push('http');
+    if (listens(mode, 'https') && this.deps.tls) schemes.push('https');
+    return schemes;
+  }
+
+  private async openListener(scheme: Scheme, port: number): Promise<{ server: Server; port: number }> {
+    const options = { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0, noDelay: true };
+    const handler: RequestListener = (request, response) => void this.handle(request, response, scheme);
+    const tls = this.deps.tls;
+    const server =
+      scheme === 'https' && tls
+        ? createTlsServer(
+            {
+              ...options,
+              cert: tls.cert,
+              key: tls.key,
+              SNICallback: (name, done) => void tls.certificates.contextFor(name).then((context) => done(null, context)),
+            },
+            handler,
+          )
+        : createServer(options, handler);
+    requireProxyHeaders(server, {
+      trusted: (peer) => this.balancers().matches(unmapIpv4(peer)),
+      timeoutMs: PROXY_HEADER_TIMEOUT_MS,
+      onRefused: (why, detail, peer) => {
+        this.deps.metrics.refused.inc({ reason: `proxy-header-${why}` });
+        if (why !== 'closed') this.deps.logger.warn({ listener: scheme, peer, why }, `web: PROXY header refused: ${detail}`);
+      },
+      // node:http reads a flowing socket; TLS reads the paused one itself.
+      resume: scheme === 'http',
+    });
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.refuse(error, socket));
+    server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => void this.upgrade(request, socket, head, scheme));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, this.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.ports[scheme] = (server.address() as AddressInfo).port;
+    this.deps.logger.info({ listener: scheme, host: this.host, port: this.ports[scheme] }, 'web: listening');
+    return { server, port };
+  }
+
   /** Stops accepting, lets requests in flight finish for up to `drainMs`, then closes the upstream pools. */
   async stop(drainMs: number): Promise<void> {
     this.health.stop();
-    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
-    for (const server of this.servers) server.closeIdleConnections();
-    const timer = setTimeout(() => this.servers.forEach((server) => server.closeAllConnections()), drainMs);
+    await this.changing;
+    const servers = [...[...this.open.values()].map((l) => l.server), ...this.retired];
+    const closed = servers.map(
+      (server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : server.once('close', () => resolve()))),
+    );
+    for (const server of servers) server.closeIdleConnections();
+    const timer = setTimeout(() => servers.forEach((server) => server.closeAllConnections()), drainMs);
     await Promise.all(closed);
     clearTimeout(timer);
     await Promise.all([...this.pools.values()].map((pool) => pool.close()));

@@ -100,6 +100,10 @@ export class WebProxyService implements OnApplicationBootstrap {
     this.lifecycle.onShutdown('serving', 'web pools', async () => this.pools.stop());
     const s = this.settings.current;
     const ports = await this.server.listen({ http: s.zimbraMailProxyPort, https: s.zimbraMailSSLProxyPort }, this.bootstrap.bindHost);
+    // A port or a mail mode changed (SIGHUP, the config bucket): only the listeners it concerns move.
+    this.settings.onReload((result, next) => {
+      if (result === 'ok') void this.server.reopenChanged({ http: next.zimbraMailProxyPort, https: next.zimbraMailSSLProxyPort });
+    });
     for (const [listener, port] of Object.entries(ports)) this.logger.info({ listener, host: this.bootstrap.bindHost, port }, 'listening');
     if (ports.https === undefined && s.zimbraReverseProxyMailMode !== 'http')
       this.logger.warn({ mode: s.zimbraReverseProxyMailMode }, 'no HTTPS listener: no certificate (POSTERN_TLS_CERT_FILE, POSTERN_TLS_KEY_FILE)');

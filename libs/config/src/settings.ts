@@ -362,11 +362,11 @@ export const Settings = {
     description: 'Web proxy mode.',
   }),
   // --- Web frontend ----------------------------------------------------------------------
-  zimbraMailProxyPort: portSetting({ attribute: 'zimbraMailProxyPort', default: 80, hot: false, scope: gs, description: 'Proxy HTTP port (the web proxy).' }),
+  zimbraMailProxyPort: portSetting({ attribute: 'zimbraMailProxyPort', default: 80, hot: true, scope: gs, description: 'Proxy HTTP port (the web proxy).' }),
   zimbraMailSSLProxyPort: portSetting({
     attribute: 'zimbraMailSSLProxyPort',
     default: 443,
-    hot: false,
+    hot: true,
     scope: gs,
     description: 'Proxy HTTPS port (the web proxy).',
   }),
