@@ -27,6 +27,8 @@ declare -A PACKAGES=(
   # bench:web: HAProxy is a peer it measures the web proxy against, wrk its load generator.
   [haproxy]=/usr/sbin/haproxy
   [wrk]=/usr/bin/wrk
+  # promtool checks the Prometheus rules and every service's /metrics in the tests.
+  [prometheus]=/usr/bin/promtool
 )
 
 if [ "$want_servers" = 1 ]; then

@@ -354,6 +354,11 @@ describe('config-watcher', () => {
     const late = await startMailProxy(dir, 'late', common, PROXY_ATTRIBUTES);
     // Its first greeting already has the banner the directory set earlier: it read the bucket before serving.
     expect(await greeting(late.imap)).toMatch(/ Postern \S+ IMAP4 ready$/);
+    // Both nodes say they run on the same config (the watcher's heartbeat names the newest).
+    await waitFor('the late node on the same sequence', async () => {
+      const [a, b] = await Promise.all([late.service.metric('postern_config_sequence'), proxy.service.metric('postern_config_sequence')]);
+      return a > 0 && a === b;
+    });
     const good = await view.store.kv.get(ConfigBucket.globalKey);
     await view.store.kv.put(ConfigBucket.globalKey, 'not a config entry');
     await waitFor('the malformed value refused', async () => (await late.service.metric('postern_config_refused_total', { reason: 'malformed' })) >= 1);

@@ -165,7 +165,8 @@ export class ConfigWatcherService implements OnApplicationBootstrap {
     const now = Date.now();
     if (now - this.lastReconcile >= this.options.reconcileIntervalMs) await this.reconcile();
     if (now - this.lastHeartbeat >= HEARTBEAT_INTERVAL_MS) {
-      await store.setHeartbeat({ time: new Date(now).toISOString(), watcher: this.name });
+      const sequence = Math.max(0, ...this.model.all().map((e) => e.sequence));
+      await store.setHeartbeat({ time: new Date(now).toISOString(), watcher: this.name, sequence });
       this.lastHeartbeat = now;
     }
     return cursor;

@@ -98,7 +98,14 @@ export const ConfigEntrySchema = z
 export type ConfigEntry = z.infer<typeof ConfigEntrySchema>;
 
 /** The watcher's heartbeat: the last successful read of the directory. */
-export const WatcherHeartbeatSchema = z.object({ time: z.string(), watcher: z.string().max(256) }).strict();
+export const WatcherHeartbeatSchema = z
+  .object({
+    time: z.string(),
+    watcher: z.string().max(256),
+    /** The newest stream sequence among the bucket's entries when it was written: what a node that is up to date runs on. */
+    sequence: z.number().int().min(0).optional(),
+  })
+  .strict();
 export type WatcherHeartbeat = z.infer<typeof WatcherHeartbeatSchema>;
 
 /** The KV key of an entry: global, `server.<name>`, `domain.<name>`. */

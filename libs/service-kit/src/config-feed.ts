@@ -12,7 +12,7 @@ import type { QueuedIterator } from '@nats-io/nats-core';
 import type { KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { AttributeValues } from '@postern/config';
-import { ConfigBucket, configKey, type ConfigEntry } from '@postern/contracts';
+import { ConfigBucket, configKey, decodePayload, WatcherHeartbeatSchema, type ConfigEntry } from '@postern/contracts';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { ConfigStore, decodeEntry } from './config-store';
 import type { Logger } from './logger';
@@ -25,6 +25,7 @@ const RETRY_MS = 2_000;
 
 /** A change the feed applied: which entry, and what it now is (undefined: deleted). */
 export interface FeedChange {
+  /** The bucket key; `*` after a gap in the watch: every entry of the scope may have changed. */
   readonly key: string;
   readonly scope: 'global' | 'server' | 'domain';
   readonly entry: ConfigEntry | undefined;
@@ -145,6 +146,8 @@ export class ConfigFeed {
         const value = await store.kv.get(key);
         if (value) await this.apply(value.key, value.operation === 'PUT' ? value.value : undefined, notify);
       }
+      // Watching again after a gap: any domain or server may have changed meanwhile.
+      if (notify) for (const scope of ['domain', 'server'] as const) await this.tell({ key: '*', scope, entry: undefined, settings: false });
       const watch = await store.kv.watch({ key: '>', resumeFromRevision: last + 1 });
       this.watch = watch;
       this.warned = false;
@@ -184,7 +187,12 @@ export class ConfigFeed {
   private async apply(key: string, data: Uint8Array | undefined, notify: boolean): Promise<void> {
     if (key === ConfigBucket.cursorKey) return;
     if (key === ConfigBucket.heartbeatKey) {
-      if (data) this.heartbeatTime = heartbeatOf(data) ?? this.heartbeatTime;
+      const heartbeat = data === undefined ? undefined : heartbeatOf(data);
+      if (!heartbeat) return;
+      this.heartbeatTime = heartbeat.time;
+      // The bucket is read in order: every entry up to the announced sequence has been applied here,
+      // unless one was refused (then the node says it lags until its settings apply again).
+      if (heartbeat.sequence !== undefined && !this.refusing) this.advance(heartbeat.sequence);
       return;
     }
     const entry = data === undefined ? undefined : decodeEntry(data);
@@ -206,32 +214,45 @@ export class ConfigFeed {
     const before = { global: this.global, server: this.server };
     if (key === ConfigBucket.globalKey) this.global = entry;
     else if (key === this.serverKey) this.server = entry;
-    let applied = true;
-    if (notify) {
-      for (const listener of this.listeners) {
-        try {
-          applied = (await listener({ key, scope, entry, settings })) && applied;
-        } catch (error) {
-          applied = false;
-          this.logger.error({ err: error, key }, 'config: applying a change failed');
-        }
-      }
-    }
+    const applied = !notify || (await this.tell({ key, scope, entry, settings }));
     if (!applied) {
       // Refused: the node keeps running on its previous layers.
       this.global = before.global;
       this.server = before.server;
       this.metrics.refused.inc({ reason: 'invalid' });
+      this.refusing = true;
       return;
     }
+    if (settings) this.refusing = false;
     if (entry) {
-      if (entry.sequence > this.sequence) this.metrics.sequence.set(entry.sequence);
-      this.sequenceValue = Math.max(this.sequenceValue, entry.sequence);
+      this.advance(entry.sequence);
       if (notify) this.metrics.applyLatency.observe(Math.max(0, (Date.now() - Date.parse(entry.time)) / 1000));
     }
   }
 
+  /** Tells every listener of `change`; true when each applied it. */
+  private async tell(change: FeedChange): Promise<boolean> {
+    let applied = true;
+    for (const listener of this.listeners) {
+      try {
+        applied = (await listener(change)) && applied;
+      } catch (error) {
+        applied = false;
+        this.logger.error({ err: error, key: change.key }, 'config: applying a change failed');
+      }
+    }
+    return applied;
+  }
+
   private sequenceValue = 0;
+  /** A change of this node's settings was refused: the node runs on older settings than the bucket's. */
+  private refusing = false;
+
+  private advance(sequence: number): void {
+    if (sequence <= this.sequenceValue) return;
+    this.sequenceValue = sequence;
+    this.metrics.sequence.set(sequence);
+  }
 
   /** The newest config change this process runs on. */
   get sequence(): number {
@@ -239,11 +260,8 @@ export class ConfigFeed {
   }
 }
 
-function heartbeatOf(data: Uint8Array): Date | undefined {
-  try {
-    const time = (JSON.parse(new TextDecoder().decode(data)) as { time?: unknown }).time;
-    return typeof time === 'string' && !Number.isNaN(Date.parse(time)) ? new Date(time) : undefined;
-  } catch {
-    return undefined;
-  }
+function heartbeatOf(data: Uint8Array): { time: Date; sequence?: number } | undefined {
+  const decoded = decodePayload(WatcherHeartbeatSchema, data);
+  if (!decoded.ok || Number.isNaN(Date.parse(decoded.value.time))) return undefined;
+  return { time: new Date(decoded.value.time), sequence: decoded.value.sequence };
 }

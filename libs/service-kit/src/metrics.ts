@@ -6,11 +6,18 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 
 export { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+/**
+ * prom-client's default gauges whose names end in `_total`, which Prometheus reserves for counters
+ * (`promtool check metrics` refuses them). `postern_nodejs_active_resources{type}` says the same.
+ */
+const MISNAMED_DEFAULTS = ['postern_nodejs_active_handles_total', 'postern_nodejs_active_requests_total', 'postern_nodejs_active_resources_total'];
+
 /** A registry with the process's default metrics and a `service` label on every series. */
 export function createRegistry(service: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry, prefix: 'postern_' });
+  for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
   return registry;
 }
 
