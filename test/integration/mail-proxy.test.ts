@@ -381,6 +381,44 @@ describe('IMAP through the proxy', () => {
     expect(await c.line()).toMatch(/^\* BYE/);
     await c.closedByServer();
   });
+
+  it('writes one audit line per login, whatever its outcome, and one per session end; never a password', async () => {
+    const c = await LineClient.connect({ port: secure.imaps, tls: true, ca, servername: 'postern.test' });
+    await c.line();
+    c.send('a1 LOGIN carol@example.org wrong-password-9f3\r\n');
+    expect((await c.until('a1 ')).at(-1)).toMatch(/^a1 NO/);
+    c.send('a2 LOGIN carol@example.org carol-secret\r\n');
+    expect((await c.until('a2 ')).at(-1)).toMatch(/^a2 OK/);
+    c.send('a3 LOGOUT\r\n');
+    await c.closedByServer();
+    type Line = Record<string, unknown>;
+    let lines: Line[] = [];
+    await waitFor('the session end logged', () => {
+      lines = secure.service.process
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Line);
+      return lines.some((l) => l.msg === 'session ended' && l.user === 'carol@example.org');
+    });
+    const logins = lines.filter((l) => l.msg === 'login' && l.user === 'carol@example.org');
+    const common = {
+      rip: '127.0.0.1',
+      lip: '127.0.0.1',
+      tls: 'TLSv1.3',
+      mech: 'LOGIN',
+      account: 'carol@example.org',
+      upstream: expect.stringMatching(/^127\.0\.0\.3:\d+$/) as unknown,
+    };
+    expect(logins).toEqual([expect.objectContaining({ ...common, outcome: 'rejected' }), expect.objectContaining({ ...common, outcome: 'ok' })]);
+    expect(typeof logins[0]!.rport).toBe('number');
+    expect(typeof logins[1]!.ms).toBe('number');
+    const ended = lines.find((l) => l.msg === 'session ended' && l.user === 'carol@example.org');
+    expect(ended).toMatchObject({ rip: '127.0.0.1', account: 'carol@example.org' });
+    expect(['client-closed', 'upstream-closed']).toContain(ended!.end);
+    expect(ended!.bytesFromUpstream).toBeGreaterThan(0);
+    expect(secure.service.process.output()).not.toMatch(/carol-secret|wrong-password-9f3/);
+  });
 });
 
 describe('POP3 through the proxy', () => {

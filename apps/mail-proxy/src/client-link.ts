@@ -66,6 +66,11 @@ export class ClientLink {
     return this.secure;
   }
 
+  /** The TLS version in use (`TLSv1.3`), or `none`. */
+  get tlsVersion(): string {
+    return (this.secure && 'getProtocol' in this.current && (this.current as TLSSocket).getProtocol()) || 'none';
+  }
+
   /** False once the session closed the link or the client is gone. */
   get writable(): boolean {
     return !this.closed && !this.current.destroyed && this.current.writable;

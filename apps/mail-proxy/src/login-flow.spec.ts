@@ -93,7 +93,7 @@ describe('runLogin', () => {
   it('relays the upstream refusal, forgets the cached route and hangs up', async () => {
     const reply = Buffer.from('a NO [AUTHENTICATIONFAILED] Authentication failed.\r\n');
     const { run, forgotten, socket, checks } = setup({ answer: { kind: 'refused', reply, refusal: true } });
-    expect(await run()).toEqual({ kind: 'refused', outcome: 'rejected', reply });
+    expect(await run()).toEqual({ kind: 'refused', outcome: 'rejected', reply, route: route.outcome === 'ROUTE' ? route.route : undefined });
     expect(forgotten).toEqual(['bob@example.com']);
     expect(checks).toEqual(['pre-login', 'login-failed']);
     expect(socket.destroyed).toBe(true);
@@ -102,7 +102,7 @@ describe('runLogin', () => {
   it("passes on the mailbox server's BYE for what it is, not as an outage", async () => {
     const reply = Buffer.from('* BYE Server shutting down\r\n');
     const { run, socket } = setup({ answer: { kind: 'bye', reply } });
-    expect(await run()).toEqual({ kind: 'bye', reply });
+    expect(await run()).toEqual({ kind: 'bye', reply, route: route.outcome === 'ROUTE' ? route.route : undefined });
     expect(socket.destroyed).toBe(true);
   });
 

@@ -83,9 +83,9 @@ export interface UpstreamLoginInput<G> {
 export type LoginResult =
   | { readonly kind: 'ok'; readonly reply: Uint8Array; readonly upstream: Socket; readonly readAhead: Buffer; readonly route: Route }
   /** The login failed for good (after the auth-wait); `reply` is the upstream's own refusal to relay, if any. */
-  | { readonly kind: 'refused'; readonly outcome: 'rejected' | 'not_found' | 'not_allowed'; readonly reply?: Uint8Array }
-  | { readonly kind: 'throttled'; readonly message: string; readonly reason: string }
-  | { readonly kind: 'bye'; readonly reply: Uint8Array }
+  | { readonly kind: 'refused'; readonly outcome: 'rejected' | 'not_found' | 'not_allowed'; readonly reply?: Uint8Array; readonly route?: Route }
+  | { readonly kind: 'throttled'; readonly message: string; readonly reason: string; readonly route?: Route }
+  | { readonly kind: 'bye'; readonly reply: Uint8Array; readonly route?: Route }
   | { readonly kind: 'unavailable' }
   | { readonly kind: 'aborted' };
 
@@ -196,8 +196,8 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(
 
   if (answer.kind === 'bye') {
     upstream.close();
-    log.info({ account: route.accountName, upstream: `${route.host}:${route.port}` }, 'mailbox server said BYE during the login');
-    return { kind: 'bye', reply: answer.reply };
+    log.debug({ account: route.accountName, upstream: `${route.host}:${route.port}` }, 'mailbox server said BYE during the login');
+    return { kind: 'bye', reply: answer.reply, route };
   }
   if (answer.kind === 'refused') {
     // Refused: forget the cached route (the mailbox may have moved), count, wait, relay.
@@ -205,10 +205,9 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(
     reportFailure(route.accountName);
     ports.routes.forget(route.accountName, route.accountId, query).catch(() => undefined);
     await authWait(s.zimbraReverseProxyAuthWaitInterval);
-    log.info({ account: route.accountName, upstream: `${route.host}:${route.port}` }, 'upstream refused the login');
     return s.zimbraReverseProxyPassErrors && answer.refusal
-      ? { kind: 'refused', outcome: 'rejected', reply: answer.reply }
-      : { kind: 'refused', outcome: 'rejected' };
+      ? { kind: 'refused', outcome: 'rejected', reply: answer.reply, route }
+      : { kind: 'refused', outcome: 'rejected', route };
   }
 
   // 5. Count the success; over the user limit the login is refused after all (as Zimbra does).
@@ -219,7 +218,7 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(
     );
     if (counted.verdict === 'deny') {
       upstream.close();
-      return { kind: 'throttled', message: counted.message, reason: counted.reason };
+      return { kind: 'throttled', message: counted.message, reason: counted.reason, route };
     }
   } catch (error) {
     log.warn({ err: error }, 'counting the login failed');
@@ -228,7 +227,7 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(
     upstream.close();
     return { kind: 'aborted' };
   }
-  log.info({ account: route.accountName, upstream: `${route.host}:${route.port}`, source: found.source }, 'logged in');
+  log.debug({ account: route.accountName, upstream: `${route.host}:${route.port}`, source: found.source }, 'logged in');
   const { socket, readAhead } = upstream.release();
   return { kind: 'ok', reply: answer.reply, upstream: socket, readAhead, route };
 }

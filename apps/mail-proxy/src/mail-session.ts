@@ -19,7 +19,7 @@ import { ClientLink, type AcceptedConnection } from './client-link';
 import { admit, tlsPolicy, type Refusal, type StartTlsMode, type TlsPolicy, type VerbPolicy } from './command-policy';
 import type { ClientDecoder } from './halting-decoder';
 import { Limits, type LimitName } from './limits';
-import { outcomeOf, runLogin, type LoginRequest, type UpstreamLogin } from './login-flow';
+import { outcomeOf, runLogin, type LoginRequest, type LoginResult, type UpstreamLogin } from './login-flow';
 import type { MailProtocol } from './mail-proxy.metrics';
 import type { Session, SessionDeps } from './session';
 import { ClientNoticeLimiter, sessionLog, type SessionLog } from './session-log';
@@ -349,7 +349,12 @@ export abstract class MailSession<Input> implements Session {
   // --- the login -------------------------------------------------------------------------------
 
   /** Runs a login and applies its result; unless it succeeded, the session goes back to the pre-auth dialogue. */
-  protected async login<E extends { raw?: Uint8Array }, G>(tag: string | undefined, request: LoginRequest, protocolLogin: UpstreamLogin<E, G>): Promise<void> {
+  protected async login<E extends { raw?: Uint8Array }, G>(
+    tag: string | undefined,
+    request: LoginRequest,
+    protocolLogin: UpstreamLogin<E, G>,
+    mechanism: 'LOGIN' | 'PLAIN' | 'USER',
+  ): Promise<void> {
     const routed = request.authzid ?? request.user;
     if (Buffer.byteLength(routed) > Limits.loginBytes || Buffer.byteLength(request.user) > Limits.loginBytes) {
       this.violation('login-too-long');
@@ -372,11 +377,31 @@ export abstract class MailSession<Input> implements Session {
       log: this.log,
       relay: (bytes: Uint8Array) => this.write(bytes),
     };
-    const result = await runLogin(this.deps, context, request, protocolLogin).catch((error: unknown) => {
+    const started = performance.now();
+    const result = await runLogin(this.deps, context, request, protocolLogin).catch((error: unknown): LoginResult => {
       this.log.error({ err: error }, 'login failed unexpectedly');
-      return { kind: 'unavailable' } as const;
+      return { kind: 'unavailable' };
     });
-    this.deps.metrics.logins.inc({ protocol: this.protocol, outcome: outcomeOf(result) });
+    const outcome = outcomeOf(result);
+    this.deps.metrics.logins.inc({ protocol: this.protocol, outcome });
+    // The audit line: one per login, whatever its outcome (as Dovecot's rip=/lip= login lines).
+    const route = 'route' in result ? result.route : undefined;
+    this.log.info(
+      {
+        rip: this.link.clientIp,
+        rport: this.link.clientPort,
+        lip: this.link.proxyIp,
+        tls: this.link.tlsVersion,
+        mech: mechanism,
+        user: request.user,
+        ...(request.authzid !== undefined ? { authzid: request.authzid } : {}),
+        account: route?.accountName,
+        upstream: route ? `${route.host}:${route.port}` : undefined,
+        outcome,
+        ms: Math.round(performance.now() - started),
+      },
+      'login',
+    );
     this.lastActivity = Date.now();
     // The client may have left meanwhile (the result is then `aborted`, or came too late to matter).
     if ((this.state as SessionState) === 'closed') {
@@ -450,7 +475,18 @@ export abstract class MailSession<Input> implements Session {
       this.deps.metrics.bytes.inc({ protocol: this.protocol, direction: 'client_to_upstream' }, result.bytesFromClient);
       this.deps.metrics.bytes.inc({ protocol: this.protocol, direction: 'upstream_to_client' }, result.bytesFromUpstream);
       this.deps.metrics.sessions.dec({ protocol: this.protocol, state: 'proxied' });
-      this.log.info({ end: result.end, bytesFromClient: result.bytesFromClient, bytesFromUpstream: result.bytesFromUpstream }, 'session ended');
+      this.log.info(
+        {
+          rip: this.link.clientIp,
+          user,
+          account: route.accountName,
+          end: result.end,
+          bytesFromClient: result.bytesFromClient,
+          bytesFromUpstream: result.bytesFromUpstream,
+          seconds: Math.round((Date.now() - this.connectedAt) / 1000),
+        },
+        'session ended',
+      );
       this.state = 'closed';
       this.finish();
     });

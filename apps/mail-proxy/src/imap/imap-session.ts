@@ -148,7 +148,7 @@ class ImapSession extends MailSession<ImapClientInput> {
 
   private logIn(tag: string, verb: 'LOGIN' | 'AUTHENTICATE', request: LoginRequest): Promise<void> {
     const id = this.deps.settings().zimbraReverseProxySendImapId ? this.idParams() : undefined;
-    return this.login(tag, request, imapUpstreamLogin({ clientTag: tag, verb, id }));
+    return this.login(tag, request, imapUpstreamLogin({ clientTag: tag, verb, id }), verb === 'LOGIN' ? 'LOGIN' : 'PLAIN');
   }
 
   /** What the proxy says of itself in its ID reply (RFC 2971); its version only when the banner shows it. */

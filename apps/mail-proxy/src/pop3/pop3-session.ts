@@ -131,7 +131,7 @@ class Pop3Session extends MailSession<Pop3ClientInput> {
   }
 
   private logIn(sasl: boolean, request: LoginRequest): Promise<void> {
-    return this.login(undefined, request, pop3UpstreamLogin({ sasl, xoip: this.deps.settings().zimbraReverseProxySendPop3Xoip }));
+    return this.login(undefined, request, pop3UpstreamLogin({ sasl, xoip: this.deps.settings().zimbraReverseProxySendPop3Xoip }), sasl ? 'PLAIN' : 'USER');
   }
 
   /** CAPA: configured capabilities, SASL and STLS by TLS state and mode (Zimbra's rules: `only` hides USER before TLS). */
