@@ -12,3 +12,4 @@ export * from './web';
 export * from './haproxy';
 export * from './config';
 export * from './cli';
+export * from './prometheus';

@@ -1,0 +1,147 @@
+/**
+ * The Grafana dashboard (deploy/grafana/postern.json) against a real Prometheus (Debian's)
+ * scraping a running stack — two mail proxies, web-proxy, route-lookup, login-throttle and the
+ * config-watcher, real Dovecot, slapd, NATS and memcached — after traffic that makes each thing a
+ * panel shows happen (good and bad logins, a throttle denial, a throttle that does not answer, an
+ * upstream that cannot be reached, a held session, a web request, config events): every panel's
+ * every query returns data. The recording rules are loaded too, and evaluate.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  directoryEnv,
+  freePort,
+  LineClient,
+  PATIENT_BUDGETS,
+  removeDir,
+  scratchDir,
+  startMailboxServers,
+  startMailProxy,
+  startMemcached,
+  startNats,
+  startPrometheus,
+  startService,
+  startSlapd,
+  startWebStandIn,
+  stopAll,
+  waitFor,
+  type MailboxServers,
+  type MailProxyProcess,
+  type PrometheusServer,
+  type WebStandIn,
+} from '../harness';
+
+const DASHBOARD = join(__dirname, '..', '..', 'deploy', 'grafana', 'postern.json');
+
+interface Panel {
+  readonly title: string;
+  readonly targets: readonly { readonly expr: string }[];
+}
+
+let dir: string;
+let upstreams: MailboxServers;
+let standIn: WebStandIn;
+let prometheus: PrometheusServer;
+let mail: MailProxyProcess;
+let orphan: MailProxyProcess;
+let webPort: number;
+let held: LineClient;
+
+/** The user limit (2 logins per user per window) is on in the throttle and the proxies alike. */
+const LIMITS = { zimbraReverseProxyUserLoginLimit: 2, zimbraReverseProxyUserLoginLimitTime: 3600 };
+const MAIL = {
+  ...PATIENT_BUDGETS,
+  ...LIMITS,
+  zimbraReverseProxySSLToUpstreamEnabled: false,
+  zimbraReverseProxyImapStartTlsMode: 'off',
+  zimbraReverseProxyAuthWaitInterval: '100ms',
+};
+
+async function login(proxy: MailProxyProcess, user: string, password: string, keep = false): Promise<string> {
+  const client = await LineClient.connect({ port: proxy.imap });
+  await client.line();
+  client.send(`a1 LOGIN ${user} ${password}\r\n`);
+  const result = (await client.until('a1 ')).at(-1)!;
+  if (keep) held = client;
+  else client.send('a2 LOGOUT\r\n');
+  return result;
+}
+
+beforeAll(async () => {
+  dir = await scratchDir('dashboard');
+  upstreams = await startMailboxServers();
+  standIn = await startWebStandIn('mbox1', '127.0.0.2');
+  const [nats, otherNats, memcached, slapd] = await Promise.all([startNats(), startNats(), startMemcached(), startSlapd({ fixture: upstreams.ldif })]);
+  const common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address };
+  const throttleFile = join(dir, 'login-throttle.json');
+  writeFileSync(throttleFile, JSON.stringify({ attributes: LIMITS }));
+  webPort = await freePort();
+  const webFile = join(dir, 'web-proxy.json');
+  writeFileSync(
+    webFile,
+    JSON.stringify({
+      attributes: { zimbraMailProxyPort: webPort, zimbraReverseProxySSLToUpstreamEnabled: false, posternWebUpstreamPool: [`127.0.0.2:${standIn.port}`] },
+    }),
+  );
+  const [watcher, lookup, throttle, web] = await Promise.all([
+    startService('config-watcher', { ...common, ...directoryEnv(slapd) }),
+    startService('route-lookup', { ...common, ...directoryEnv(slapd) }),
+    startService('login-throttle', { ...common, POSTERN_CONFIG_FILE: throttleFile }),
+    startService('web-proxy', { ...common, POSTERN_CONFIG_FILE: webFile, POSTERN_BIND_HOST: '127.0.0.1' }),
+  ]);
+  mail = await startMailProxy(dir, 'mail-proxy', common, MAIL);
+  // A proxy on a NATS of its own: the throttle never answers it, the fail mode decides (routes come from the shared cache).
+  orphan = await startMailProxy(dir, 'orphan', { ...common, POSTERN_NATS_URLS: otherNats.url }, MAIL);
+  const at = (port: number) => `127.0.0.1:${port}`;
+  prometheus = await startPrometheus({
+    'postern-mail-proxy': [at(mail.service.httpPort), at(orphan.service.httpPort)],
+    'postern-web-proxy': [at(web.httpPort)],
+    'postern-route-lookup': [at(lookup.httpPort)],
+    'postern-login-throttle': [at(throttle.httpPort)],
+    'postern-config-watcher': [at(watcher.httpPort)],
+  });
+
+  // The traffic each panel needs.
+  expect(await login(mail, 'carol@example.org', 'carol-secret')).toMatch(/^a1 OK/);
+  expect(await login(mail, 'carol@example.org', 'carol-secret')).toMatch(/^a1 OK/);
+  expect(await login(mail, 'carol@example.org', 'carol-secret')).toMatch(/^a1 NO/); // over the user limit
+  expect(await login(mail, 'bob@example.com', 'not-his-password')).toMatch(/^a1 NO/);
+  expect(await login(mail, 'erin@example.com', 'erin-secret')).toMatch(/^a1 NO \[UNAVAILABLE\]/); // her IMAP server does not resolve
+  expect(await login(mail, 'alice@example.com', 'alice-secret', true)).toMatch(/^a1 OK/); // held open
+  expect(await login(orphan, 'carol@example.org', 'carol-secret')).toMatch(/^a1 OK/); // the fail mode let it through
+  expect((await fetch(`http://127.0.0.1:${webPort}/`)).status).toBe(200);
+}, 180_000);
+
+afterAll(async () => {
+  held?.send('a9 LOGOUT\r\n');
+  await stopAll();
+  await standIn?.stop();
+  await upstreams?.stop();
+  if (dir) await removeDir(dir);
+});
+
+describe('the Grafana dashboard', () => {
+  it('every panel query returns data from a real Prometheus scraping the stack', async () => {
+    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Panel[]; uid: string };
+    expect(dashboard.uid).toBe('postern');
+    const queries = dashboard.panels.flatMap((panel) =>
+      panel.targets.map((target) => ({ panel: panel.title, expr: target.expr.replaceAll('$__rate_interval', '1m') })),
+    );
+    expect(queries.length).toBeGreaterThanOrEqual(18);
+    const empty = new Set(queries.map((q) => q.panel));
+    await waitFor(
+      'every panel to have data',
+      async () => {
+        for (const query of queries) if ((await prometheus.query(query.expr)).length > 0) empty.delete(query.panel);
+        return empty.size === 0;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; panels without data: ${[...empty].join('; ')}`);
+    });
+    // Every target is up, and the recording rules evaluate.
+    expect((await prometheus.query('up == 0')).map((r) => r.metric.job)).toEqual([]);
+    expect((await prometheus.query('postern:mail_logins:rate5m')).length).toBeGreaterThan(0);
+  });
+});
