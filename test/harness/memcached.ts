@@ -1,4 +1,5 @@
 /** Starts a real memcached on an ephemeral loopback port. */
+import { connect } from 'node:net';
 import { binary, canConnect, freePort, startProcess, waitFor, type ManagedProcess } from './process';
 
 export interface MemcachedServer {
@@ -20,4 +21,37 @@ export async function startMemcached(options: { port?: number } = {}): Promise<M
     return canConnect(host, port);
   });
   return { host, port, address: `${host}:${port}`, process: proc, stop: () => proc.stop() };
+}
+
+/**
+ * Every key a memcached server holds and its value (`lru_crawler metadump all`, then a `get` of
+ * each): what a scan for secrets reads. Keys are URL-encoded by memcached in the dump.
+ */
+export async function dumpMemcached(address: string): Promise<{ key: string; value: Buffer }[]> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  const talk = (command: string, done: (text: Buffer) => boolean): Promise<Buffer> =>
+    new Promise((resolve, reject) => {
+      const socket = connect({ host, port }, () => socket.write(command));
+      let received = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+        if (done(received)) {
+          socket.end();
+          resolve(received);
+        }
+      });
+      socket.on('error', reject);
+      socket.setTimeout(10_000, () => socket.destroy(new Error(`memcached ${address}: no answer to ${command.trim()}`)));
+    });
+  const ended = (text: Buffer) => text.toString('latin1').endsWith('END\r\n');
+  const dump = await talk('lru_crawler metadump all\r\n', ended);
+  const keys = [...dump.toString('latin1').matchAll(/^key=(\S+)/gm)].map((m) => decodeURIComponent(m[1]!));
+  const entries: { key: string; value: Buffer }[] = [];
+  for (const key of keys) {
+    const answer = await talk(`get ${key}\r\n`, ended);
+    const header = answer.indexOf('\r\n');
+    const length = Number(/^VALUE \S+ \d+ (\d+)/.exec(answer.subarray(0, header).toString('latin1'))?.[1] ?? -1);
+    if (length >= 0) entries.push({ key, value: answer.subarray(header + 2, header + 2 + length) });
+  }
+  return entries;
 }

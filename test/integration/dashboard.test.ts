@@ -5,12 +5,18 @@
  * panel shows happen (good and bad logins, a throttle denial, a throttle that does not answer, an
  * upstream that cannot be reached, a held session, a web request, config events): every panel's
  * every query returns data. The recording rules are loaded too, and evaluate.
+ *
+ * The same traffic proves no password leaves the login: every NATS message of the bus (a `>`
+ * subscriber from before the first login), every memcached key and value, and every line every
+ * service logged are scanned for the passwords used, right and wrong.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   directoryEnv,
+  dumpMemcached,
   freePort,
   LineClient,
   PATIENT_BUDGETS,
@@ -29,6 +35,7 @@ import {
   type MailboxServers,
   type MailProxyProcess,
   type PrometheusServer,
+  type ServiceProcess,
   type WebStandIn,
 } from '../harness';
 
@@ -47,6 +54,12 @@ let mail: MailProxyProcess;
 let orphan: MailProxyProcess;
 let webPort: number;
 let held: LineClient;
+let memcachedAddress: string;
+const services: ServiceProcess[] = [];
+/** Every message seen on the buses: subject and payload. */
+const bus: { subject: string; data: Uint8Array }[] = [];
+const taps: NatsConnection[] = [];
+const PASSWORDS = ['carol-secret', 'not-his-password', 'erin-secret', 'alice-secret'];
 
 /** The user limit (2 logins per user per window) is on in the throttle and the proxies alike. */
 const LIMITS = { zimbraReverseProxyUserLoginLimit: 2, zimbraReverseProxyUserLoginLimitTime: 3600 };
@@ -74,6 +87,18 @@ beforeAll(async () => {
   standIn = await startWebStandIn('mbox1', '127.0.0.2');
   const [nats, otherNats, memcached, slapd] = await Promise.all([startNats(), startNats(), startMemcached(), startSlapd({ fixture: upstreams.ldif })]);
   const common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address };
+  memcachedAddress = memcached.address;
+  // The main bus only: on the orphan's a `>` subscriber would itself count as a throttle responder.
+  for (const server of [nats]) {
+    const tap = await connect({ servers: server.url, name: 'test-tap' });
+    tap.subscribe('>', {
+      callback: (_error, msg) => {
+        bus.push({ subject: msg.subject, data: msg.data });
+      },
+    });
+    await tap.flush();
+    taps.push(tap);
+  }
   const throttleFile = join(dir, 'login-throttle.json');
   writeFileSync(throttleFile, JSON.stringify({ attributes: LIMITS }));
   webPort = await freePort();
@@ -93,6 +118,7 @@ beforeAll(async () => {
   mail = await startMailProxy(dir, 'mail-proxy', common, MAIL);
   // A proxy on a NATS of its own: the throttle never answers it, the fail mode decides (routes come from the shared cache).
   orphan = await startMailProxy(dir, 'orphan', { ...common, POSTERN_NATS_URLS: otherNats.url }, MAIL);
+  services.push(watcher, lookup, throttle, web, mail.service, orphan.service);
   const at = (port: number) => `127.0.0.1:${port}`;
   prometheus = await startPrometheus({
     'postern-mail-proxy': [at(mail.service.httpPort), at(orphan.service.httpPort)],
@@ -115,6 +141,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   held?.send('a9 LOGOUT\r\n');
+  await Promise.all(taps.map((tap) => tap.close()));
   await stopAll();
   await standIn?.stop();
   await upstreams?.stop();
@@ -143,5 +170,24 @@ describe('the Grafana dashboard', () => {
     // Every target is up, and the recording rules evaluate.
     expect((await prometheus.query('up == 0')).map((r) => r.metric.job)).toEqual([]);
     expect((await prometheus.query('postern:mail_logins:rate5m')).length).toBeGreaterThan(0);
+  });
+
+  it('no password reaches the bus, the cache or a log', async () => {
+    const found = (where: string, text: string) => PASSWORDS.filter((p) => text.includes(p)).map((p) => `${p} in ${where}`);
+    const hits: string[] = [];
+    expect(bus.some((m) => m.subject === 'postern.route.lookup.v1')).toBe(true);
+    for (const message of bus) hits.push(...found(`NATS ${message.subject}`, Buffer.from(message.data).toString('latin1')));
+    const cached = await dumpMemcached(memcachedAddress);
+    expect(cached.length).toBeGreaterThan(0);
+    for (const { key, value } of cached) hits.push(...found(`memcached ${key}`, `${key} ${value.toString('latin1')}`));
+    for (const service of services) {
+      const output = service.process.output();
+      expect(output).toContain('"msg"');
+      hits.push(...found(`${service.name}'s log`, output));
+    }
+    expect(hits).toEqual([]);
+    // The scan reads what it should: the same places do carry the logins' names.
+    expect(bus.some((m) => Buffer.from(m.data).toString('latin1').includes('erin@example.com'))).toBe(true);
+    expect(cached.some(({ value }) => value.toString('latin1').includes('carol@example.org'))).toBe(true);
   });
 });
