@@ -13,7 +13,9 @@
  * answers 502, one too slow 504, a lookup that cannot be made 503.
  *
  * Its length is one thing, the life of a request from the listener to the last byte of the answer
- * (upgrades routed here, tunnelled in upgrade-tunnel.ts); the rules it applies live beside it:
+ * (upgrades routed here, tunnelled in upgrade-tunnel.ts). The listeners are opened and moved here
+ * too (`listen`, `reopenChanged`) because each is wired to this request path (handler, refusals,
+ * upgrades, PROXY headers) and nothing else; the rules it applies live beside it:
  * request-route.ts (who a request is for), mail-mode.ts, forwarding.ts (headers), web-rules.ts
  * (pool choice, timeouts, pages).
  */
