@@ -107,6 +107,16 @@ export function canConnect(host: string, port: number, timeoutMs = 500): Promise
 
 const running = new Set<ManagedProcess>();
 let ownProcessGroups = false;
+const outputTaps = new Set<(source: ManagedProcess, chunk: string) => void>();
+
+/**
+ * Hears every chunk every later-started process writes (stdout and stderr), whole: what a scan of
+ * all output needs when output() keeps only a tail. Returns the function that removes the tap.
+ */
+export function tapOutput(listener: (source: ManagedProcess, chunk: string) => void): () => void {
+  outputTaps.add(listener);
+  return () => outputTaps.delete(listener);
+}
 
 /**
  * Starts every later process in its own process group. A terminal's Ctrl-C signals the whole
@@ -128,7 +138,9 @@ export function startProcess(name: string, command: string, args: string[], opti
   });
   let log = '';
   const keep = (chunk: Buffer) => {
-    log += chunk.toString('utf8');
+    const text = chunk.toString('utf8');
+    for (const tap of outputTaps) tap(managed, text);
+    log += text;
     // Keep the tail only: enough to explain a failure, bounded for long runs.
     if (log.length > 64_000) log = log.slice(-32_000);
   };

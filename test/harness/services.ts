@@ -17,6 +17,8 @@ export interface ServiceProcess {
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   /** SIGTERM and wait: the service drains before it exits. */
   stop(): Promise<void>;
+  /** Starts the service again, as it was started (same environment, same HTTP port), once this one has exited. */
+  restart(): Promise<ServiceProcess>;
 }
 
 /**
@@ -31,10 +33,10 @@ export const PATIENT_BUDGETS = { posternThrottleCheckTimeout: '10s', posternRout
  * Starts `apps/<app>/dist/main.js` and waits until /health answers 200. A frontend runs one worker
  * process unless `env` sets POSTERN_WORKERS (the cluster has its own test).
  */
-export async function startService(app: string, env: Record<string, string>): Promise<ServiceProcess> {
+export async function startService(app: string, env: Record<string, string>, options: { httpPort?: number } = {}): Promise<ServiceProcess> {
   const main = join(root, 'apps', app, 'dist', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
-  const httpPort = await freePort();
+  const httpPort = options.httpPort ?? (await freePort());
   const proc = startProcess(app, process.execPath, [main], {
     env: { ...process.env, POSTERN_HTTP_HOST: '127.0.0.1', POSTERN_HTTP_PORT: String(httpPort), POSTERN_LOG_LEVEL: 'info', POSTERN_WORKERS: '1', ...env },
   });
@@ -57,6 +59,10 @@ export async function startService(app: string, env: Record<string, string>): Pr
       return sumSeries(text, name, labels);
     },
     stop: () => proc.stop(15_000),
+    async restart() {
+      await proc.stop(15_000);
+      return startService(app, env, { httpPort });
+    },
   };
 }
 
