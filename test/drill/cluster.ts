@@ -53,6 +53,9 @@ export interface DrillClusterOptions {
   readonly logLevel: string;
 }
 
+/** A fixture account whose mailbox server cannot be reached: a login as it is an upstream error. */
+export const UNREACHABLE: DrillAccount = { user: 'erin@example.com', password: 'erin-secret' };
+
 /** What the throttle says to an address over its failed-login limit (the abuser's tell). */
 export const IP_MESSAGE = 'Too many failed logins from your address';
 
@@ -78,6 +81,8 @@ export interface DrillCluster {
   readonly haproxy: ManagedProcess;
   /** HAProxy's ports, where the load connects. */
   readonly front: Readonly<Record<Protocol, number>>;
+  /** The web-proxies' HTTP ports. */
+  readonly webPorts: readonly number[];
   /** The CA of the certificate the mail-proxies present. */
   readonly caPem: string;
   readonly accounts: readonly DrillAccount[];
@@ -256,11 +261,12 @@ export async function startDrillCluster(dir: string, options: DrillClusterOption
       services,
       haproxy,
       front,
+      webPorts: [webA, webB],
       caPem: cert.caPem,
       accounts,
       victim,
       wrongPassword,
-      passwords: [...everyone.map((a) => a.password), wrongPassword],
+      passwords: [...everyone.map((a) => a.password), wrongPassword, UNREACHABLE.password],
       parts,
       async stop() {
         await haproxy.stop();

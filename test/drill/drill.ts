@@ -13,9 +13,20 @@
  * memcached key and value are scanned for every password used, right and wrong.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { dumpMemcached, removeDir, scratchDir, tapOutput, waitFor, type ServiceProcess } from '../harness';
-import { startDrillCluster, type DrillCluster, type DrillClusterOptions } from './cluster';
-import { DrillLoad, type Attempt, type Guess } from './load';
+import {
+  dashboardQueries,
+  dumpMemcached,
+  panelsWithoutData,
+  removeDir,
+  scratchDir,
+  startPrometheus,
+  tapOutput,
+  waitFor,
+  type PrometheusServer,
+  type ServiceProcess,
+} from '../harness';
+import { startDrillCluster, UNREACHABLE, type DrillCluster, type DrillClusterOptions } from './cluster';
+import { DrillLoad, session, type Attempt, type Guess } from './load';
 
 export interface DrillOptions extends DrillClusterOptions {
   readonly clients: number;
@@ -24,6 +35,11 @@ export interface DrillOptions extends DrillClusterOptions {
   readonly settleSeconds: number;
   /** Longest wait for a restarted part to be back in service before the drill says it is not. */
   readonly recoveryTimeoutSeconds: number;
+  /**
+   * Run Prometheus (Debian's) scraping every service throughout, and at the end check that every
+   * panel of the Grafana dashboard has data.
+   */
+  readonly dashboard: boolean;
   readonly progress?: (line: string) => void;
 }
 
@@ -47,6 +63,8 @@ export interface DrillRow {
 
 export interface DrillReport {
   readonly rows: DrillRow[];
+  /** With `dashboard`: how many panels the dashboard has, and the titles of those that had no data. */
+  readonly dashboard?: { readonly panels: number; readonly empty: readonly string[] };
   /** Where a password was found ("<password> in <place>"); empty when none was. */
   readonly leaks: string[];
   /** What the scan read. */
@@ -110,6 +128,9 @@ function delta(before: Map<ServiceProcess, number>, after: Map<ServiceProcess, n
   return sum;
 }
 
+/** The dashboard's panel of throttle checks decided by the fail mode. */
+export const FAIL_MODE_PANEL = 'Throttle fail-mode verdicts (the throttle did not answer)';
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runDrill(options: DrillOptions): Promise<DrillReport> {
@@ -124,6 +145,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const taps: NatsConnection[] = [];
   let cluster: DrillCluster | undefined;
   let load: DrillLoad | undefined;
+  let prometheus: PrometheusServer | undefined;
   try {
     progress('starting the cluster: 3 NATS nodes (JetStream), 2 memcached, slapd, 2 Dovecot, 2 of each Postern service, HAProxy');
     cluster = await startDrillCluster(dir, options);
@@ -140,6 +162,17 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       });
       await tap.flush();
       taps.push(tap);
+    }
+    if (options.dashboard) {
+      const at = (role: keyof DrillCluster['services']) => cluster!.services[role].map((s) => `127.0.0.1:${s.httpPort}`);
+      // The job names of deploy/prometheus/postern.yml; a restarted service keeps its port.
+      prometheus = await startPrometheus({
+        'postern-mail-proxy': at('mail-proxy'),
+        'postern-web-proxy': at('web-proxy'),
+        'postern-route-lookup': at('route-lookup'),
+        'postern-login-throttle': at('login-throttle'),
+        'postern-config-watcher': at('config-watcher'),
+      });
     }
     const mailProxies = () => cluster!.services['mail-proxy'];
     const sampleFailOpen = () => sample(mailProxies(), 'postern_mail_throttle_fallbacks_total');
@@ -178,16 +211,28 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     await load.stop();
     windows.at(-1)!.to = performance.now();
 
+    let dashboard: DrillReport['dashboard'];
+    if (prometheus) {
+      // What the load does not do: a login whose mailbox server cannot be reached, and web requests.
+      await session(cluster, 'imap', UNREACHABLE).catch(() => undefined);
+      for (const port of cluster.webPorts) await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined);
+      progress('checking that every panel of the Grafana dashboard has data in Prometheus');
+      // The fail mode decides only when a check found no answer in time, which a lost NATS server may or may not cause.
+      const optional = windows.some((w) => w.failOpen > 0) ? [] : [FAIL_MODE_PANEL];
+      dashboard = { panels: new Set(dashboardQueries().queries.map((q) => q.panel)).size, empty: await panelsWithoutData(prometheus, 60_000, optional) };
+    }
     const cached = (await Promise.all(cluster.memcached.map((m) => dumpMemcached(m.address)))).flat();
     for (const { key, value } of cached) scan.text(`memcached ${key}`, `${key} ${value.toString('latin1')}`);
     return {
       rows: rows(windows, load.attempts, load.guesses),
+      dashboard,
       leaks: scan.leaks,
       scanned: { natsMessages, logBytes, cacheEntries: cached.length, victimNamed: scan.marked },
     };
   } finally {
     await load?.stop();
     await Promise.all(taps.map((tap) => tap.close()));
+    await prometheus?.process.stop();
     await cluster?.stop();
     untap();
     await removeDir(dir);
@@ -262,5 +307,8 @@ export function drillMisses(report: DrillReport): string[] {
     ...report.rows.filter((r) => r.beyondInFlight > 0).map((r) => `${r.fault}: ${r.beyondInFlight} failed logins beyond those in flight`),
     ...report.rows.filter((r) => !r.fault.startsWith('none') && r.recoveryMs === undefined).map((r) => `${r.fault}: not back in service`),
     ...report.leaks.map((leak) => `a password outside the login: ${leak}`),
+    ...(report.dashboard?.empty ?? [])
+      .filter((panel) => panel !== FAIL_MODE_PANEL || report.rows.some((r) => r.failOpen > 0))
+      .map((panel) => `a dashboard panel without data: ${panel}`),
   ];
 }

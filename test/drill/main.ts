@@ -35,6 +35,7 @@ async function main(): Promise<void> {
     downSeconds: Number(values.down),
     settleSeconds: Number(values.settle),
     recoveryTimeoutSeconds: 120,
+    dashboard: true,
     routeTtl: values['route-ttl'],
     cacheRetry: values['cache-retry'],
     failedLoginIpLimit: FAILED_LOGIN_IP_LIMIT,
@@ -52,6 +53,10 @@ async function main(): Promise<void> {
     `\nscanned for the ${options.users + 2} passwords used: ${report.scanned.natsMessages.toLocaleString('en-US')} NATS messages, ` +
       `${(report.scanned.logBytes / 1e6).toFixed(1)} MB of service output, ${report.scanned.cacheEntries.toLocaleString('en-US')} memcached entries: ` +
       `${report.leaks.length === 0 ? 'none found' : report.leaks.join('; ')}\n`,
+  );
+  const empty = report.dashboard?.empty ?? [];
+  process.stdout.write(
+    `Grafana dashboard against Prometheus scraping the drill: ${report.dashboard?.panels} panels, ${empty.length === 0 ? 'every one with data' : `without data: ${empty.join('; ')}`}\n`,
   );
   const misses = drillMisses(report);
   process.stdout.write(

@@ -3,7 +3,7 @@
  * every second and evaluating the project's rules (deploy/prometheus/rules.yml) every second;
  * ready once `/-/ready` answers. `query` runs an instant PromQL query through its HTTP API.
  */
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { binary, freePort, removeDir, scratchDir, startProcess, waitFor, type ManagedProcess } from './process';
 
@@ -57,4 +57,40 @@ export async function startPrometheus(jobs: Readonly<Record<string, readonly str
       return body.data?.result as { metric: Record<string, string>; value: [number, string] }[];
     },
   };
+}
+
+const DASHBOARD = join(__dirname, '..', '..', 'deploy', 'grafana', 'postern.json');
+
+/** One query of the Grafana dashboard (deploy/grafana/postern.json), with Grafana's `$__rate_interval` as 1m. */
+export interface PanelQuery {
+  readonly panel: string;
+  readonly expr: string;
+}
+
+/** The dashboard's uid and every panel's every query. */
+export function dashboardQueries(): { uid: string; queries: PanelQuery[] } {
+  const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { uid: string; panels: { title: string; targets: { expr: string }[] }[] };
+  const queries = dashboard.panels.flatMap((panel) =>
+    panel.targets.map((target) => ({ panel: panel.title, expr: target.expr.replaceAll('$__rate_interval', '1m') })),
+  );
+  return { uid: dashboard.uid, queries };
+}
+
+/**
+ * Polls `prometheus` until every panel of the dashboard has data (a panel has data when one of its
+ * queries returns a series), every one but those `optional` (they are not waited for), or
+ * `timeoutMs` passes; returns the titles of the panels still without, optional ones included.
+ */
+export async function panelsWithoutData(prometheus: PrometheusServer, timeoutMs: number, optional: readonly string[] = []): Promise<string[]> {
+  const { queries } = dashboardQueries();
+  const empty = new Set(queries.map((q) => q.panel));
+  await waitFor(
+    'every panel to have data',
+    async () => {
+      for (const query of queries) if (empty.has(query.panel) && (await prometheus.query(query.expr)).length > 0) empty.delete(query.panel);
+      return [...empty].every((panel) => optional.includes(panel));
+    },
+    { timeoutMs, intervalMs: 1000 },
+  ).catch(() => undefined);
+  return [...empty];
 }

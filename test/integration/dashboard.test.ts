@@ -10,15 +10,17 @@
  * subscriber from before the first login), every memcached key and value, and every line every
  * service logged are scanned for the passwords used, right and wrong.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  dashboardQueries,
   directoryEnv,
   dumpMemcached,
   freePort,
   LineClient,
+  panelsWithoutData,
   PATIENT_BUDGETS,
   removeDir,
   scratchDir,
@@ -31,20 +33,12 @@ import {
   startSlapd,
   startWebStandIn,
   stopAll,
-  waitFor,
   type MailboxServers,
   type MailProxyProcess,
   type PrometheusServer,
   type ServiceProcess,
   type WebStandIn,
 } from '../harness';
-
-const DASHBOARD = join(__dirname, '..', '..', 'deploy', 'grafana', 'postern.json');
-
-interface Panel {
-  readonly title: string;
-  readonly targets: readonly { readonly expr: string }[];
-}
 
 let dir: string;
 let upstreams: MailboxServers;
@@ -150,23 +144,10 @@ afterAll(async () => {
 
 describe('the Grafana dashboard', () => {
   it('every panel query returns data from a real Prometheus scraping the stack', async () => {
-    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Panel[]; uid: string };
-    expect(dashboard.uid).toBe('postern');
-    const queries = dashboard.panels.flatMap((panel) =>
-      panel.targets.map((target) => ({ panel: panel.title, expr: target.expr.replaceAll('$__rate_interval', '1m') })),
-    );
+    const { uid, queries } = dashboardQueries();
+    expect(uid).toBe('postern');
     expect(queries.length).toBeGreaterThanOrEqual(18);
-    const empty = new Set(queries.map((q) => q.panel));
-    await waitFor(
-      'every panel to have data',
-      async () => {
-        for (const query of queries) if ((await prometheus.query(query.expr)).length > 0) empty.delete(query.panel);
-        return empty.size === 0;
-      },
-      { timeoutMs: 60_000, intervalMs: 1000 },
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}; panels without data: ${[...empty].join('; ')}`);
-    });
+    expect(await panelsWithoutData(prometheus, 60_000)).toEqual([]);
     // Every target is up, and the recording rules evaluate.
     expect((await prometheus.query('up == 0')).map((r) => r.metric.job)).toEqual([]);
     expect((await prometheus.query('postern:mail_logins:rate5m')).length).toBeGreaterThan(0);
