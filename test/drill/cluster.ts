@@ -10,7 +10,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import {
   directoryEnv,
@@ -19,6 +18,8 @@ import {
   LIMITS_ON_NEVER_DENY,
   makeCertificate,
   startHaproxy,
+  haproxyPreamble,
+  memcachedStats,
   startMailboxServers,
   startMemcached,
   startNatsCluster,
@@ -97,24 +98,6 @@ export interface DrillCluster {
 }
 
 const BALANCER = '127.0.0.1';
-
-/** `stats` of a memcached server, as numbers. */
-export async function memcachedStats(server: MemcachedServer): Promise<Record<string, number>> {
-  const text = await new Promise<string>((resolve, reject) => {
-    const socket = connect({ host: server.host, port: server.port }, () => socket.write('stats\r\n'));
-    let received = '';
-    socket.on('data', (chunk: Buffer) => {
-      received += chunk.toString('latin1');
-      if (received.endsWith('END\r\n')) {
-        socket.end();
-        resolve(received);
-      }
-    });
-    socket.on('error', reject);
-    socket.setTimeout(5_000, () => socket.destroy(new Error(`memcached ${server.address}: no answer to stats`)));
-  });
-  return Object.fromEntries([...text.matchAll(/^STAT (\S+) (\S+)\r$/gm)].map((m) => [m[1]!, Number(m[2])]));
-}
 
 /** Operations memcached served for clients (the drill's own `stats` connections do not count). */
 const served = (stats: Record<string, number>) => (stats.cmd_get ?? 0) + (stats.cmd_set ?? 0) + (stats.incr_hits ?? 0) + (stats.incr_misses ?? 0);
@@ -199,13 +182,7 @@ export async function startDrillCluster(dir: string, options: DrillClusterOption
       dir,
       'haproxy',
       [
-        'global',
-        '  nbthread 1',
-        'defaults',
-        '  mode tcp',
-        '  timeout connect 2s',
-        '  timeout client 60s',
-        '  timeout server 60s',
+        ...haproxyPreamble('tcp', '2s'),
         // A connection refused by a dead proxy is tried again on the other one.
         '  retries 3',
         '  option redispatch 1',
@@ -247,7 +224,7 @@ export async function startDrillCluster(dir: string, options: DrillClusterOption
         async restart() {
           memcached[cacheNode] = await startMemcached({ port: memcached[cacheNode]!.port });
         },
-        backInService: async () => served(await memcachedStats(memcached[cacheNode]!)) > 0,
+        backInService: async () => served(await memcachedStats(memcached[cacheNode]!.address)) > 0,
       },
       serviceParts('route-lookup', 'postern_route_lookups_total'),
       serviceParts('login-throttle', 'postern_throttle_checks_total'),

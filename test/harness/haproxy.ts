@@ -24,3 +24,11 @@ export async function startHaproxy(dir: string, name: string, config: string, po
   );
   return haproxy;
 }
+
+/**
+ * The start of a test configuration: one thread (so it is measured against one nginx worker) and
+ * defaults of `mode` with the given connect timeout and 60 s client and server timeouts.
+ */
+export function haproxyPreamble(mode: 'tcp' | 'http', connectTimeout = '5s'): string[] {
+  return ['global', '  nbthread 1', 'defaults', `  mode ${mode}`, `  timeout connect ${connectTimeout}`, '  timeout client 60s', '  timeout server 60s'];
+}
