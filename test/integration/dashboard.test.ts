@@ -33,6 +33,7 @@ import {
   startSlapd,
   startWebStandIn,
   stopAll,
+  waitFor,
   type MailboxServers,
   type MailProxyProcess,
   type PrometheusServer,
@@ -150,7 +151,11 @@ describe('the Grafana dashboard', () => {
     expect(await panelsWithoutData(prometheus, 60_000)).toEqual([]);
     // Every target is up, and the recording rules evaluate.
     expect((await prometheus.query('up == 0')).map((r) => r.metric.job)).toEqual([]);
-    expect((await prometheus.query('postern:mail_logins:rate5m')).length).toBeGreaterThan(0);
+    // A rule's result is written at the evaluation after the samples it reads: poll, do not sample once.
+    await waitFor('the recording rule postern:mail_logins:rate5m', async () => (await prometheus.query('postern:mail_logins:rate5m')).length > 0, {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+    });
   });
 
   it('no password reaches the bus, the cache or a log', async () => {
