@@ -13,6 +13,9 @@
  *    decided in the proxy against the same counters (posternThrottleChecks: local), and with it off
  *    (POSTERN_THROTTLE_ENABLED=false) for the throttle's cost per login. Each Postern row is one
  *    worker process (POSTERN_WORKERS=1) against nginx's one worker, and a last row runs two workers.
+ *    Beside them, the platform's floor (support/floor-proxy.main.ts): a Node proxy that only relays
+ *    (greeting, one LOGIN line, connect, LOGIN upstream, pipe), so that what Node itself costs per
+ *    login and what Postern adds to it are measured in the same run.
  * 3. RSS of one mail-proxy process holding N logged-in sessions spliced to the stand-in.
  *
  * nginx is Debian's, with ngx_mail_module, `worker_processes 1` (one event loop, like one
@@ -161,10 +164,22 @@ interface Row extends LoginFigures {
 }
 
 /** The groups CPU time is reported in, in table order ({@link CLIENT_GROUP} is the load generator). */
-const CPU_GROUPS = ['mail-proxy', 'nginx', 'auth_http', 'login-throttle', 'route-lookup', 'nats-server', 'memcached', 'mailbox', CLIENT_GROUP] as const;
+const CPU_GROUPS = [
+  'mail-proxy',
+  'floor',
+  'nginx',
+  'auth_http',
+  'login-throttle',
+  'route-lookup',
+  'nats-server',
+  'memcached',
+  'mailbox',
+  CLIENT_GROUP,
+] as const;
 /** Column headings of {@link CPU_GROUPS}. */
 const CPU_LABELS: Readonly<Record<(typeof CPU_GROUPS)[number], string>> = {
   'mail-proxy': 'mail-proxy',
+  floor: 'floor',
   nginx: 'nginx',
   auth_http: 'auth_http',
   'login-throttle': 'throttle',
@@ -548,6 +563,7 @@ async function main(): Promise<void> {
           '}',
         ].join('\n'),
     });
+    const floor = await startTsChild('floor-proxy', join(__dirname, 'support', 'floor-proxy.main.ts'), ['--upstream', `${STANDIN_HOST}:${standin.port}`]);
     // CPU per login, whichever process spends it (all share the 2 cores): read from /proc around every measured pass.
     const probes: CpuProbe[] = [
       { group: 'mail-proxy', pid: postern.service.process.pid },
@@ -555,6 +571,7 @@ async function main(): Promise<void> {
       { group: 'mail-proxy', pid: posternLocal.service.process.pid },
       { group: 'mail-proxy', pid: postern2.service.process.pid, tree: true },
       { group: 'nginx', pid: nginx.process.pid, tree: true },
+      { group: 'floor', pid: floor.process.pid },
       { group: 'auth_http', pid: auth.process.pid },
       { group: 'login-throttle', pid: throttle.process.pid },
       { group: 'route-lookup', pid: lookup.process.pid },
@@ -630,6 +647,7 @@ async function main(): Promise<void> {
         probes,
       ),
       nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxStandin) }, benchUser, password, probes),
+      floor: await loginRow({ name: 'Node floor (relay only)', endpoint: at({ host: '127.0.0.1', port: floor.port }) }, benchUser, password, probes),
       posternLocal: await loginRow(
         { name: 'Postern (throttle local)', endpoint: at(posternLocal.endpoint), postern: posternLocal },
         benchUser,
@@ -690,14 +708,16 @@ async function main(): Promise<void> {
     out.push(
       loginTable(
         `2. Logins against the IMAP stand-in (${USERS} accounts, routes cached after the warm-up), ${LOGINS} cycles, ${CONCURRENCY} in flight`,
-        [s.direct, s.postern, s.posternLocal, s.posternOff, s.nginx, s.postern2, coldRow],
+        [s.direct, s.postern, s.posternLocal, s.posternOff, s.nginx, s.floor, s.postern2, coldRow],
         s.direct,
         s.nginx,
       ),
     );
     out.push(throttleCostLine('service', s.postern, s.posternOff));
     out.push(throttleCostLine('local', s.posternLocal, s.posternOff));
-    out.push(cpuTable('CPU per login against the stand-in (ms, as above)', [s.direct, s.postern, s.posternLocal, s.posternOff, s.nginx, s.postern2, coldRow]));
+    out.push(
+      cpuTable('CPU per login against the stand-in (ms, as above)', [s.direct, s.postern, s.posternLocal, s.posternOff, s.nginx, s.floor, s.postern2, coldRow]),
+    );
     out.push(fetchTable(`FETCH of a ${MESSAGE_BYTES / MB} MB message from the stand-in (median of ${FETCH_REPS})`, standinFetch));
     out.push(
       phaseTable([
@@ -731,6 +751,8 @@ async function main(): Promise<void> {
         `  Postern logins/s ≥ nginx's, stand-in:    ${ratio(s.posternLocal.rate, s.nginx.rate)} → ${met(s.posternLocal.rate >= s.nginx.rate)}; p99 ${fmt(s.posternLocal.p99)} vs ${fmt(s.nginx.p99)} ms → ${met(s.posternLocal.p99 <= s.nginx.p99)}\n` +
         `  FETCH through Postern within 10% of direct: Dovecot ${ratio(dovecotFetch[1]!.ms, dovecotFetch[0]!.ms)} → ${met(fetchOk(dovecotFetch))}; stand-in ${ratio(standinFetch[1]!.ms, standinFetch[0]!.ms)} → ${met(fetchOk(standinFetch))}\n` +
         `  CPU per login ≤ nginx's (mail-proxy vs nginx):      Dovecot ${cpuLine(d.posternLocal, d.nginx)}; stand-in ${cpuLine(s.posternLocal, s.nginx)}\n` +
+        `  the platform's floor (relay only) vs nginx: CPU ${fmt(groupCpu(s.floor, ['floor']), 3)} vs ${fmt(groupCpu(s.nginx, ['nginx']), 3)} ms (${ratio(groupCpu(s.floor, ['floor']), groupCpu(s.nginx, ['nginx']))}); ` +
+        `Postern (throttle off) ÷ floor: CPU ${ratio(groupCpu(s.posternOff, ['mail-proxy']), groupCpu(s.floor, ['floor']))}, rate ${ratio(s.posternOff.rate, s.floor.rate)}\n` +
         `  CPU per login, whole stack vs nginx + auth_http:  Dovecot ${stackLine(d.posternLocal, d.nginx)}; stand-in ${stackLine(s.posternLocal, s.nginx)}\n` +
         `  throttle costs ≤ 10% of logins/s, local:   Dovecot ${ratio(d.posternLocal.rate, d.posternOff.rate)} → ${met(d.posternLocal.rate >= 0.9 * d.posternOff.rate)}; stand-in ${ratio(s.posternLocal.rate, s.posternOff.rate)} → ${met(s.posternLocal.rate >= 0.9 * s.posternOff.rate)}\n` +
         `  throttle costs ≤ 10% of logins/s, service: Dovecot ${ratio(d.postern.rate, d.posternOff.rate)} → ${met(d.postern.rate >= 0.9 * d.posternOff.rate)}; stand-in ${ratio(s.postern.rate, s.posternOff.rate)} → ${met(s.postern.rate >= 0.9 * s.posternOff.rate)}\n` +

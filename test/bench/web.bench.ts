@@ -10,6 +10,9 @@
  * forwarded headers, a kept-alive connection pool. nginx (`worker_processes 1`, upstream keepalive)
  * and HAProxy (`nbthread 1`, `http-reuse always`) forward to the same server. The load is wrk's (one
  * thread, C connections, kept alive), which shares the machine's cores with everything measured.
+ * Beside them, the platform's floor (support/web-floor.main.ts): a Node proxy that only relays (node:http
+ * server, a keep-alive agent, pipe), so that what Node itself costs per request and what Postern
+ * adds to it are measured in the same run.
  *
  * Options: --seconds S (5 per row, after a 2 s warm-up), --connections C (32), --log-level L (info).
  */
@@ -39,6 +42,7 @@ import {
   type NatsServer,
 } from '../harness';
 import { cpuBetween, cpuSnapshot, type CpuProbe } from './support/load';
+import { startTsChild } from './support/ts-child';
 
 const { values } = parseArgs({
   options: {
@@ -104,7 +108,7 @@ function wrk(url: string, seconds: number): Promise<WrkFigures> {
   });
 }
 
-const CPU_GROUPS = ['web-proxy', 'lookup+cache', 'nginx proxy', 'haproxy', 'origin'] as const;
+const CPU_GROUPS = ['web-proxy', 'lookup+cache', 'node floor', 'nginx proxy', 'haproxy', 'origin'] as const;
 
 async function measure(name: string, url: string, probes: readonly CpuProbe[]): Promise<Row> {
   progress(`  ${name}: ${WARMUP_SECONDS} s warm-up, ${SECONDS} s measured`);
@@ -264,6 +268,16 @@ async function main(): Promise<void> {
       [haproxyPort, haproxyTls],
     );
 
+    const floor = await startTsChild('web-floor', join(__dirname, 'support', 'web-floor.main.ts'), [
+      '--origin',
+      `${ORIGIN_HOST}:${originPort}`,
+      '--cert',
+      cert.certFile,
+      '--key',
+      cert.keyFile,
+    ]);
+    const announced = (what: string) => Number(new RegExp(`^${what} (\\d+)$`, 'm').exec(floor.process.output())?.[1]);
+    const [floorTls, nodeItself] = [announced('tls'), announced('self')];
     const probes: CpuProbe[] = [
       { group: 'web-proxy', pid: web.process.pid, tree: true },
       { group: 'lookup+cache', pid: lookup.process.pid },
@@ -272,6 +286,7 @@ async function main(): Promise<void> {
       { group: 'lookup+cache', pid: slapd.process.pid },
       { group: 'nginx proxy', pid: nginx.process.pid, tree: true },
       { group: 'haproxy', pid: haproxy.pid, tree: true },
+      { group: 'node floor', pid: floor.process.pid },
       { group: 'origin', pid: origin.process.pid, tree: true },
     ];
     const url = (scheme: string, port: number, path: string, host = '127.0.0.1') => `${scheme}://${host}:${port}${path}`;
@@ -282,6 +297,8 @@ async function main(): Promise<void> {
       postern: await measure('Postern (1 worker)', url('http', postern, SMALL), probes),
       nginx: await measure('nginx (1 worker)', url('http', nginxPort, SMALL), probes),
       haproxy: await measure('HAProxy (1 thread)', url('http', haproxyPort, SMALL), probes),
+      floor: await measure('Node floor (relay only)', url('http', floor.port, SMALL), probes),
+      ceiling: await measure('Node answering itself', url('http', nodeItself, SMALL), probes),
     };
     progress('1 MB responses over HTTP');
     const big = {
@@ -289,6 +306,7 @@ async function main(): Promise<void> {
       postern: await measure('Postern (1 worker)', url('http', postern, BIG), probes),
       nginx: await measure('nginx (1 worker)', url('http', nginxPort, BIG), probes),
       haproxy: await measure('HAProxy (1 thread)', url('http', haproxyPort, BIG), probes),
+      floor: await measure('Node floor (relay only)', url('http', floor.port, BIG), probes),
     };
     progress('small responses over TLS (SNI localhost)');
     const tls = {
@@ -296,23 +314,41 @@ async function main(): Promise<void> {
       postern: await measure('Postern (1 worker)', url('https', posternTls, SMALL, 'localhost'), probes),
       nginx: await measure('nginx (1 worker)', url('https', nginxTls, SMALL, 'localhost'), probes),
       haproxy: await measure('HAProxy (1 thread)', url('https', haproxyTls, SMALL, 'localhost'), probes),
+      floor: await measure('Node floor (relay only)', url('https', floorTls, SMALL, 'localhost'), probes),
     };
     const handshakes = await web.metric('postern_web_tls_handshakes_total', { certificate: 'virtual-host' });
 
     const out: string[] = [];
-    out.push(table('1. A small response (17 bytes), plain HTTP', [small.direct, small.postern, small.nginx, small.haproxy], small.direct, small.nginx));
-    out.push(table('2. A 1 MB response, plain HTTP', [big.direct, big.postern, big.nginx, big.haproxy], big.direct, big.nginx));
     out.push(
-      table('3. A small response over TLS (connections kept alive; SNI localhost)', [tls.direct, tls.postern, tls.nginx, tls.haproxy], tls.direct, tls.nginx),
+      table(
+        '1. A small response (17 bytes), plain HTTP',
+        [small.direct, small.postern, small.nginx, small.haproxy, small.floor, small.ceiling],
+        small.direct,
+        small.nginx,
+      ),
+    );
+    out.push(table('2. A 1 MB response, plain HTTP', [big.direct, big.postern, big.nginx, big.haproxy, big.floor], big.direct, big.nginx));
+    out.push(
+      table(
+        '3. A small response over TLS (connections kept alive; SNI localhost)',
+        [tls.direct, tls.postern, tls.nginx, tls.haproxy, tls.floor],
+        tls.direct,
+        tls.nginx,
+      ),
     );
     const cpuOf = (r: Row, group: string) => (r.cpu.get(group) ?? 0) * 1000;
     const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
-    const line = (label: string, rows: { postern: Row; nginx: Row }) =>
+    const line = (label: string, rows: { postern: Row; nginx: Row; floor: Row }) =>
       `  ${pad(label, 12)} req/s ${ratio(rows.postern.rate, rows.nginx.rate)} of nginx → ${met(rows.postern.rate >= rows.nginx.rate)}; ` +
       `p99 ${fmt(rows.postern.p99)} vs ${fmt(rows.nginx.p99)} ms → ${met(rows.postern.p99 <= rows.nginx.p99)}; ` +
-      `CPU ${fmt(cpuOf(rows.postern, 'web-proxy'), 0)} vs ${fmt(cpuOf(rows.nginx, 'nginx proxy'), 0)} µs/request (${ratio(cpuOf(rows.postern, 'web-proxy'), cpuOf(rows.nginx, 'nginx proxy'))})\n`;
+      `CPU ${fmt(cpuOf(rows.postern, 'web-proxy'), 0)} vs ${fmt(cpuOf(rows.nginx, 'nginx proxy'), 0)} µs/request (${ratio(cpuOf(rows.postern, 'web-proxy'), cpuOf(rows.nginx, 'nginx proxy'))}); ` +
+      `Node floor: ${ratio(rows.floor.rate, rows.nginx.rate)} of nginx's req/s, ${fmt(cpuOf(rows.floor, 'node floor'), 0)} µs/request; Postern ÷ floor: req/s ${ratio(rows.postern.rate, rows.floor.rate)}, CPU ${ratio(cpuOf(rows.postern, 'web-proxy'), cpuOf(rows.floor, 'node floor'))}\n`;
     out.push(`\nTargets (information, not asserted): at least nginx's requests per second per core, p99 no worse\n`);
     out.push(line('small', small));
+    out.push(
+      `  ${pad('', 12)} Node's HTTP server answering by itself (no upstream at all): ${ratio(small.ceiling.rate, small.nginx.rate)} of nginx-as-proxy's req/s, ` +
+        `${fmt(cpuOf(small.ceiling, 'node floor'), 0)} µs/request against nginx's ${fmt(cpuOf(small.nginx, 'nginx proxy'), 0)} for a whole proxied request\n`,
+    );
     out.push(line('1 MB', big));
     out.push(line('TLS small', tls));
     out.push(

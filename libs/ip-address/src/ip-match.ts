@@ -26,6 +26,8 @@ export class IpMatcher {
 
   /** True when `ip` is in the list. IPv4-mapped IPv6 addresses (`::ffff:192.0.2.1`, `::ffff:c000:201`) match IPv4 entries. */
   matches(ip: string): boolean {
+    // Most lists (trusted balancers, throttle whitelists) are empty: no parse per connection.
+    if (this.size === 0) return false;
     const address = unmapIpv4(ip);
     const family = isIP(address);
     if (family === 0) return false;
@@ -43,6 +45,8 @@ const MAPPED_HEX = new RegExp(`^${MAPPED_PREFIX}([0-9a-f]{1,4}):([0-9a-f]{1,4})$
  * and a client-supplied address may use the hex form: both must count as the IPv4 address.
  */
 export function unmapIpv4(ip: string): string {
+  // A plain IPv4 address (every connection on an IPv4 listener) has no colon: no regex to run.
+  if (!ip.includes(':')) return ip;
   const dotted = MAPPED_DOTTED.exec(ip);
   if (dotted) return dotted[1]!;
   const hex = MAPPED_HEX.exec(ip);
