@@ -173,6 +173,20 @@ describe('three servers', () => {
     await Promise.all(servers.map((s) => s.stop()));
   });
 
+  it('getMany reads keys spread over every server in one call, each from its owner, in the order asked', async () => {
+    const servers = await Promise.all([startMemcached(), startMemcached(), startMemcached()]);
+    const ring = newClient({ servers: servers.map((s) => s.address) });
+    const all = keys('many', 60);
+    const stored = all.filter((_, i) => i % 3 !== 0);
+    for (const key of stored) await ring.set(key, `value of ${key}`, 60);
+    expect(new Set(all.map((key) => ring.serverFor(key))).size).toBe(3);
+
+    const values = await ring.getMany(all);
+
+    expect(values.map((v) => v?.toString() ?? null)).toEqual(all.map((key, i) => (i % 3 !== 0 ? `value of ${key}` : null)));
+    await Promise.all(servers.map((s) => s.stop()));
+  });
+
   it('agrees with every other client configured with the same servers in another order', async () => {
     const servers = await Promise.all([startMemcached(), startMemcached(), startMemcached()]);
     const a = newClient({ servers: servers.map((s) => s.address) });

@@ -8,7 +8,6 @@ import { MAX_CAS_DIGITS, MAX_KEY_BYTES, MAX_RELATIVE_TTL_SECONDS, MAX_VALUE_BYTE
 import { printable, type Reply, type ValueItem } from './reply-parser';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
-const KEY_PATTERN = new RegExp(`^[A-Za-z0-9:._-]{1,${MAX_KEY_BYTES}}$`);
 const CAS_PATTERN = new RegExp(`^[0-9]{1,${MAX_CAS_DIGITS}}$`);
 /** memcached counters are unsigned 64-bit; the JS side stays exact only up to 2^53 - 1. */
 const MAX_DELTA = Number.MAX_SAFE_INTEGER;
@@ -27,7 +26,10 @@ export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly o
 
 /** An encoded command and how to read its reply. */
 export interface Command<T> {
+  /** The key that places the command on a server (the first, for a multi-key get). */
   readonly key: string;
+  /** Every key of a multi-key get: all on the server that {@link key} picked. */
+  readonly keys?: readonly string[];
   readonly bytes: Buffer;
   readonly interpret: (reply: Reply) => Outcome<T>;
   /**
@@ -39,10 +41,27 @@ export interface Command<T> {
 
 /** Throws {@link CacheKeyError} unless `key` is 1..250 bytes of `[A-Za-z0-9:._-]`. */
 export function assertValidKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
+  if (typeof key !== 'string' || !isValidKey(key)) {
     const shown = typeof key === 'string' ? `${key.length} characters` : typeof key;
     throw new CacheKeyError(`cache key must be 1..${MAX_KEY_BYTES} bytes of [A-Za-z0-9:._-] (got ${shown}); build keys with cacheKey()`);
   }
+}
+
+/** `[A-Za-z0-9:._-]{1,250}`, without a regular expression: every command checks its key, a throttle check has dozens. */
+function isValidKey(key: string): boolean {
+  if (key.length === 0 || key.length > MAX_KEY_BYTES) return false;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    const ok =
+      (c >= 0x61 && c <= 0x7a) || // a-z
+      (c >= 0x30 && c <= 0x3a) || // 0-9 and ':'
+      (c >= 0x41 && c <= 0x5a) || // A-Z
+      c === 0x2e || // .
+      c === 0x5f || // _
+      c === 0x2d; // -
+    if (!ok) return false;
+  }
+  return true;
 }
 
 /**
@@ -110,6 +129,35 @@ export function getCommand(key: string): Command<Buffer | null> {
     },
     interpret: (reply) => map(retrieved('get', key, reply), (item) => item?.value ?? null),
     mergeableGet: true,
+  };
+}
+
+/**
+ * `get <k1> <k2> …`: the values of several keys of one server in one command and one reply, in the
+ * order of `keys` (null for a miss). The caller keeps the line within the server's limit.
+ */
+export function getManyCommand(keys: readonly string[]): Command<(Buffer | null)[]> {
+  if (keys.length === 0) throw new CacheArgumentError('getMany needs at least one key');
+  for (const key of keys) assertValidKey(key);
+  return {
+    key: keys[0]!,
+    keys,
+    bytes: line(`get ${keys.join(' ')}`),
+    interpret: (reply) => {
+      if (reply.type !== 'values') return unexpected('get', reply);
+      const values = new Array<Buffer | null>(keys.length).fill(null);
+      // memcached answers hits in the order of the keys; a peer that reorders them is looked through.
+      let next = 0;
+      for (const item of reply.items) {
+        let i = next;
+        while (i < keys.length && (keys[i] !== item.key || values[i] !== null)) i++;
+        if (i === keys.length) i = keys.findIndex((key, k) => key === item.key && values[k] === null);
+        if (i < 0) return { ok: false, error: new CacheProtocolError('get: reply is for another key'), reset: true };
+        values[i] = item.value;
+        next = i + 1;
+      }
+      return { ok: true, value: values };
+    },
   };
 }
 

@@ -120,3 +120,59 @@ describe('MemcachedClient: commands of one tick', () => {
     expect(server.lines.flatMap((line) => line.split(' ').slice(1))).toEqual(keys);
   });
 });
+
+describe('MemcachedClient.getMany', () => {
+  it('reads many keys with one get line and answers in their order, misses as null', async () => {
+    const server = await scripted(memcachedLike({ a: '1', c: '3' }));
+    const c = client(server.address);
+    await c.get('warm-up');
+    server.lines.length = 0;
+
+    await expect(c.getMany(['a', 'b', 'c', 'a'])).resolves.toEqual([Buffer.from('1'), null, Buffer.from('3'), Buffer.from('1')]);
+    expect(server.lines).toEqual(['get a b c a']);
+  });
+
+  it('goes out in the same write as the tick’s other commands', async () => {
+    const server = await scripted(memcachedLike({ a: '1', x: '7' }));
+    const c = client(server.address);
+    await c.get('warm-up');
+    server.reads.length = 0;
+
+    const [many, one] = await Promise.all([c.getMany(['a', 'b']), c.get('x')]);
+
+    expect(many).toEqual([Buffer.from('1'), null]);
+    expect(one).toEqual(Buffer.from('7'));
+    expect(server.reads).toEqual(['get a b\r\nget x\r\n']);
+  });
+
+  it(`splits its keys into lines of at most ${MAX_MERGED_GET_LINE_BYTES} bytes`, async () => {
+    const keys = Array.from({ length: 40 }, (_, i) => `${String(i).padStart(2, '0')}:${'k'.repeat(60)}`);
+    const server = await scripted(memcachedLike({ [keys[3]!]: 'three', [keys[39]!]: 'last' }));
+    const c = client(server.address);
+
+    const values = await c.getMany(keys);
+
+    expect(values[3]).toEqual(Buffer.from('three'));
+    expect(values[39]).toEqual(Buffer.from('last'));
+    expect(values.filter((v) => v !== null)).toHaveLength(2);
+    expect(server.lines.length).toBeGreaterThan(1);
+    for (const line of server.lines) expect(line.length + 2).toBeLessThanOrEqual(MAX_MERGED_GET_LINE_BYTES);
+    expect(server.lines.flatMap((line) => line.split(' ').slice(1))).toEqual(keys);
+  });
+
+  it('fails when the reply carries a key it did not ask for', async () => {
+    const server = await scripted((line) => (line.startsWith('get a') ? `${value('x', '9')}END\r\n` : 'END\r\n'));
+    const c = client(server.address);
+
+    await expect(c.getMany(['a', 'b'])).rejects.toBeInstanceOf(CacheProtocolError);
+    await expect(c.get('c')).resolves.toBeNull();
+  });
+
+  it('refuses an invalid key before sending anything', async () => {
+    const server = await scripted(memcachedLike({}));
+    const c = client(server.address);
+
+    await expect(c.getMany(['good', 'has space'])).rejects.toThrow(/cache key/);
+    expect(server.lines).toEqual([]);
+  });
+});

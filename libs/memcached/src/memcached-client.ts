@@ -20,6 +20,7 @@ import {
   casCommand,
   deleteCommand,
   getCommand,
+  getManyCommand,
   getsCommand,
   incrCommand,
   setCommand,
@@ -31,7 +32,7 @@ import {
 import { CacheArgumentError, CacheUnavailableError } from './errors';
 import { Connection, settle, type ConnectionHooks, type Endpoint, type PendingRequest } from './connection';
 import { HashRing } from './hash-ring';
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RETRY_DEAD_SERVER_MS, DEFAULT_TIMEOUT_MS } from './limits';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RETRY_DEAD_SERVER_MS, DEFAULT_TIMEOUT_MS, MAX_MERGED_GET_LINE_BYTES } from './limits';
 
 /** What the client reports to an observer (metrics, logs). */
 export interface CacheEvent {
@@ -111,6 +112,46 @@ export class MemcachedClient {
     return this.run(getCommand(key));
   }
 
+  /**
+   * The values of `keys` (null for a miss), in their order: one command per server (split where a
+   * line would grow past what memcached reads at once) instead of one per key, so a sliding
+   * window's buckets cost one promise, one timer and one reply.
+   * @throws {CacheKeyError} synchronously on an invalid key.
+   */
+  async getMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    if (this.closed) throw new CacheUnavailableError('the memcached client is closed');
+    // Each key's server, then each server's keys cut into lines; every command is built (and its
+    // keys checked) before any is sent.
+    const now = Date.now();
+    const usable = (i: number) => (this.endpoints[i]?.deadUntil ?? Infinity) <= now;
+    const byServer = new Map<number, number[]>();
+    for (let i = 0; i < keys.length; i++) {
+      const owner = this.ring.owner(keys[i]!, usable);
+      if (owner === null) throw this.noServer();
+      const indexes = byServer.get(owner);
+      if (indexes) indexes.push(i);
+      else byServer.set(owner, [i]);
+    }
+    const lines: { server: number; indexes: number[]; command: Command<(Buffer | null)[]> }[] = [];
+    for (const [server, indexes] of byServer) {
+      for (let start = 0; start < indexes.length;) {
+        // `get k1 k2 …\r\n` within MAX_MERGED_GET_LINE_BYTES, as merged gets are.
+        let length = 'get \r\n'.length + keys[indexes[start]!]!.length;
+        let end = start + 1;
+        while (end < indexes.length && length + 1 + keys[indexes[end]!]!.length <= MAX_MERGED_GET_LINE_BYTES) length += 1 + keys[indexes[end++]!]!.length;
+        const part = start === 0 && end === indexes.length ? indexes : indexes.slice(start, end);
+        lines.push({ server, indexes: part, command: getManyCommand(part.length === keys.length ? keys : part.map((i) => keys[i]!)) });
+        start = end;
+      }
+    }
+    // The common case, one server and one line: its answer is already in the order of `keys`.
+    if (lines.length === 1) return this.runOn(this.endpoints[lines[0]!.server]!, lines[0]!.command);
+    const answers = await Promise.all(lines.map((line) => this.runOn(this.endpoints[line.server]!, line.command)));
+    const values = new Array<Buffer | null>(keys.length).fill(null);
+    lines.forEach((line, k) => line.indexes.forEach((i, j) => (values[i] = answers[k]![j] ?? null)));
+    return values;
+  }
+
   /** The value and CAS token of `key`, or null on a miss. */
   gets(key: string): Promise<{ value: Buffer; cas: string } | null> {
     return this.run(getsCommand(key));
@@ -180,6 +221,10 @@ export class MemcachedClient {
     if (this.closed) return Promise.reject(new CacheUnavailableError('the memcached client is closed'));
     const endpoint = this.pick(command.key);
     if (endpoint === null) return Promise.reject(this.noServer());
+    return this.runOn(endpoint, command);
+  }
+
+  private runOn<T>(endpoint: Endpoint, command: Command<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const request: PendingRequest = {
         key: command.key,
@@ -259,6 +304,13 @@ export class MemcachedClient {
     const endpoint = this.closed ? null : this.pick(request.key);
     if (endpoint === null) {
       settle(request, false, new CacheUnavailableError('no memcached server is available', { cause }));
+      return;
+    }
+    // A multi-key get whose keys no longer share a server cannot move as one: it fails like a
+    // server that did not answer, and the caller's own fallback applies.
+    const keys = request.command.keys;
+    if (keys && keys.some((key) => this.pick(key) !== endpoint)) {
+      settle(request, false, new CacheUnavailableError('the keys of a multi-key get moved to different servers', { cause }));
       return;
     }
     this.send(endpoint, request);

@@ -40,11 +40,12 @@ export class MemcachedCounterStore implements CounterStore {
   }
 
   async read(ids: readonly CounterId[]): Promise<number[]> {
-    const prefixes = new Map<string, string>();
+    const prefixes = new KeyPrefixMemo();
     const keys = ids.map((id) => counterKey(id, prefixes));
     let values: (Buffer | null)[];
     try {
-      values = await Promise.all(keys.map((key) => this.client.get(key)));
+      // One multi-key get per server: a window's buckets are one command, one reply.
+      values = await this.client.getMany(keys);
     } catch (error) {
       throw storeError('read', error);
     }
@@ -60,20 +61,41 @@ export class MemcachedCounterStore implements CounterStore {
 }
 
 /**
+ * The hashed prefix of the last head seen, for the ids that follow with the same head: a window's
+ * buckets come in a row, so they cost one hash and a few comparisons, not a hash or a
+ * serialisation each.
+ */
+export class KeyPrefixMemo {
+  private head: readonly (string | number)[] | undefined;
+  private prefix = '';
+  /** Prefixes hashed so far. */
+  hashes = 0;
+
+  prefixOf(head: readonly (string | number)[]): string {
+    if (!this.head || !sameParts(head, this.head)) {
+      this.prefix = cacheKey('throttle', head);
+      this.head = head;
+      this.hashes++;
+    }
+    return this.prefix;
+  }
+}
+
+function sameParts(a: readonly (string | number)[], b: readonly (string | number)[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
  * `cacheKey('throttle', id without its last part)` + `:` + the last part (a number or a short
  * string of ours, never a user's). `memo` reuses the hash for ids that share everything else.
  */
-export function counterKey(id: CounterId, memo?: Map<string, string>): string {
+export function counterKey(id: CounterId, memo?: KeyPrefixMemo): string {
   const last = id[id.length - 1];
   if (id.length < 2 || (typeof last !== 'number' && !/^[a-z0-9-]{1,16}$/.test(String(last)))) return cacheKey('throttle', id);
   const head = id.slice(0, -1);
-  const memoKey = memo ? JSON.stringify(head) : '';
-  let prefix = memo?.get(memoKey);
-  if (prefix === undefined) {
-    prefix = cacheKey('throttle', head);
-    memo?.set(memoKey, prefix);
-  }
-  return `${prefix}:${last}`;
+  return `${memo ? memo.prefixOf(head) : cacheKey('throttle', head)}:${last}`;
 }
 
 /** An unreachable or misbehaving server is the store's failure; a bad key or argument is our bug and stays as it is. */
