@@ -67,9 +67,24 @@ export function encodeCapability(capabilities: readonly string[]): Uint8Array {
 
 /** A quoted string, or null when the value is not printable ASCII. */
 export function quoteString(value: string | Uint8Array): Uint8Array | null {
-  const bytes = toBytes(value);
-  if (!isQuotable(bytes)) return null;
-  return Buffer.from(`"${Buffer.from(bytes).toString('latin1').replace(/[\\"]/g, '\\$&')}"`, 'latin1');
+  const quoted = quotedText(value);
+  return quoted === null ? null : Buffer.from(quoted, 'latin1');
+}
+
+/** {@link quoteString} as text (printable ASCII, so latin1 and UTF-8 alike), or null. */
+function quotedText(value: string | Uint8Array): string | null {
+  let text: string;
+  if (typeof value === 'string') {
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      if (c < 0x20 || c > 0x7e) return null;
+    }
+    text = value;
+  } else {
+    if (!isQuotable(value)) return null;
+    text = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1');
+  }
+  return text.includes('\\') || text.includes('"') ? `"${text.replace(/[\\"]/g, '\\$&')}"` : `"${text}"`;
 }
 
 /**
@@ -109,45 +124,58 @@ export interface ImapCommandEncodeOptions {
  */
 export type ImapCommandChunks = readonly Uint8Array[];
 
-/** Encodes `tag VERB args…` CRLF into chunks separated by synchronizing literals. */
+/**
+ * Encodes `tag VERB args…` CRLF into chunks separated by synchronizing literals. Quoted strings,
+ * atoms and punctuation are gathered as text and become one buffer each time a literal's bytes
+ * (or the end) come: a command is a handful of allocations, not one per token.
+ */
 export function encodeCommand(tag: string, verb: string, args: readonly ImapArg[], options: ImapCommandEncodeOptions): ImapCommandChunks {
   checkTag(tag);
   if (!isAtom(verb)) throw new TypeError('verb is not an atom');
   const chunks: Uint8Array[] = [];
-  let current: Uint8Array[] = [Buffer.from(`${tag} ${verb}`, 'latin1')];
+  let current: Uint8Array[] = [];
+  let text = `${tag} ${verb}`;
+  const flushText = (): void => {
+    current.push(Buffer.from(text, 'latin1'));
+    text = '';
+  };
   const put = (arg: ImapArg): void => {
     if (arg === null) {
-      current.push(Buffer.from('NIL'));
+      text += 'NIL';
     } else if (typeof arg === 'string' || arg instanceof Uint8Array) {
-      const bytes = toBytes(arg);
-      const quoted = options.forceLiterals ? null : quoteString(bytes);
-      if (quoted) {
-        current.push(quoted);
-      } else if (options.literalPlus) {
-        current.push(Buffer.from(`{${bytes.length}+}\r\n`), bytes);
-      } else {
-        current.push(Buffer.from(`{${bytes.length}}\r\n`));
-        chunks.push(Buffer.concat(current));
-        current = [bytes];
+      const quoted = options.forceLiterals ? null : quotedText(arg);
+      if (quoted !== null) {
+        text += quoted;
+        return;
       }
+      const bytes = toBytes(arg);
+      text += options.literalPlus ? `{${bytes.length}+}\r\n` : `{${bytes.length}}\r\n`;
+      flushText();
+      if (!options.literalPlus) {
+        chunks.push(Buffer.concat(current));
+        current = [];
+      }
+      current.push(bytes);
     } else if ('atom' in arg) {
       if (!isAtom(arg.atom)) throw new TypeError('argument is not an atom');
-      current.push(Buffer.from(arg.atom, 'latin1'));
+      text += arg.atom;
     } else {
-      current.push(Buffer.from('('));
+      text += '(';
       arg.forEach((item, i) => {
-        if (i > 0) current.push(Buffer.from(' '));
+        if (i > 0) text += ' ';
         put(item);
       });
-      current.push(Buffer.from(')'));
+      text += ')';
     }
   };
   for (const arg of args) {
-    current.push(Buffer.from(' '));
+    text += ' ';
     put(arg);
   }
-  current.push(CRLF);
-  chunks.push(Buffer.concat(current));
+  text += '\r\n';
+  flushText();
+  // One piece is the gathered text alone (a literal's bytes are always followed by text).
+  chunks.push(current.length === 1 ? current[0]! : Buffer.concat(current));
   return chunks;
 }
 
