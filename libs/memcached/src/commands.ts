@@ -145,20 +145,30 @@ export function getManyCommand(keys: readonly string[]): Command<(Buffer | null)
     bytes: line(`get ${keys.join(' ')}`),
     interpret: (reply) => {
       if (reply.type !== 'values') return unexpected('get', reply);
-      const values = new Array<Buffer | null>(keys.length).fill(null);
-      // memcached answers hits in the order of the keys; a peer that reorders them is looked through.
-      let next = 0;
-      for (const item of reply.items) {
-        let i = next;
-        while (i < keys.length && (keys[i] !== item.key || values[i] !== null)) i++;
-        if (i === keys.length) i = keys.findIndex((key, k) => key === item.key && values[k] === null);
-        if (i < 0) return { ok: false, error: new CacheProtocolError('get: reply is for another key'), reset: true };
-        values[i] = item.value;
-        next = i + 1;
-      }
-      return { ok: true, value: values };
+      const items = itemsByKey(keys, reply.items);
+      if (items === null) return { ok: false, error: new CacheProtocolError('get: reply is for another key'), reset: true };
+      return { ok: true, value: Array.from(items, (item) => item?.value ?? null) };
     },
   };
+}
+
+/**
+ * The item of each key of a multi-key `get` (undefined: a miss), or null when an item matches no
+ * key. memcached answers hits in the order of the keys; a peer that reorders them is looked
+ * through, and a key asked twice gets its item twice.
+ */
+export function itemsByKey(keys: readonly string[], items: readonly ValueItem[]): (ValueItem | undefined)[] | null {
+  const found = new Array<ValueItem | undefined>(keys.length);
+  let next = 0;
+  for (const item of items) {
+    let i = next;
+    while (i < keys.length && (keys[i] !== item.key || found[i] !== undefined)) i++;
+    if (i === keys.length) i = keys.findIndex((key, j) => key === item.key && found[j] === undefined);
+    if (i === -1) return null;
+    found[i] = item;
+    next = i + 1;
+  }
+  return found;
 }
 
 /** `gets <key>`. */

@@ -4,7 +4,7 @@
  * replies paired with them FIFO. The client decides which server and when a server is dead.
  */
 import { connect, type Socket } from 'node:net';
-import type { Command } from './commands';
+import { itemsByKey, type Command } from './commands';
 import { CacheProtocolError } from './errors';
 import { MAX_MERGED_GET_LINE_BYTES } from './limits';
 import { ReplyParser, type Reply, type ValueItem } from './reply-parser';
@@ -218,22 +218,12 @@ function answerMerged(group: readonly PendingRequest[], reply: Reply): CacheProt
   return reset;
 }
 
-/**
- * The item of each request's key (undefined: a miss), or null when an item matches no request.
- * memcached answers hits in the order of the keys; a peer that reorders them is looked through.
- */
+/** The item of each request's key (undefined: a miss), or null when an item matches no request. */
 function itemsByRequest(group: readonly PendingRequest[], items: readonly ValueItem[]): (ValueItem | undefined)[] | null {
-  const found = new Array<ValueItem | undefined>(group.length);
-  let next = 0;
-  for (const item of items) {
-    let i = next;
-    while (i < group.length && (group[i]!.key !== item.key || found[i] !== undefined)) i++;
-    if (i === group.length) i = group.findIndex((request, j) => request.key === item.key && found[j] === undefined);
-    if (i === -1) return null;
-    found[i] = item;
-    next = i + 1;
-  }
-  return found;
+  return itemsByKey(
+    group.map((request) => request.key),
+    items,
+  );
 }
 
 /** One `get` line for the requests `start` to `end` (exclusive) of `batch`. */

@@ -116,7 +116,7 @@ export class MemcachedClient {
    * The values of `keys` (null for a miss), in their order: one command per server (split where a
    * line would grow past what memcached reads at once) instead of one per key, so a sliding
    * window's buckets cost one promise, one timer and one reply.
-   * @throws {CacheKeyError} synchronously on an invalid key.
+   * Rejects with {@link CacheKeyError} on an invalid key, before anything is sent.
    */
   async getMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
     if (this.closed) throw new CacheUnavailableError('the memcached client is closed');
