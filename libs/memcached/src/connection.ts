@@ -1,6 +1,6 @@
 /**
  * One TCP connection to one memcached server, as the client uses it: requests written in order
- * (a tick's commands in one write, neighbouring plain gets merged into one multi-key `get`) and
+ * (a turn's commands in one write, neighbouring plain gets merged into one multi-key `get`) and
  * replies paired with them FIFO. The client decides which server and when a server is dead.
  */
 import { connect, type Socket } from 'node:net';
@@ -111,8 +111,11 @@ export class Connection {
     request.connection = this;
     this.queue.push(request);
     // One write per command was one syscall per command: most of a throttle check's CPU. The
-    // commands issued in one tick (a check's reads, every check of a NATS read) go out as one.
-    if (this.outgoing.length === 0) process.nextTick(this.flush);
+    // commands issued in one turn of the event loop go out as one: not only a check's own reads,
+    // but those of every session whose socket was readable in that turn (setImmediate runs once
+    // the turn's I/O callbacks are done, without waiting for a timer). Under load that is several
+    // logins' commands per write, and their replies come back in one read.
+    if (this.outgoing.length === 0) setImmediate(this.flush);
     this.outgoing.push(request);
   }
 

@@ -2,7 +2,7 @@
  * The counter store over the shared memcached pool. Keys come from `cacheKey('throttle', …)`: the
  * user name and address are hashed, never sent raw (CVE-2022-27924). A counter id's last part is
  * the one that varies within a window (the sub-bucket): it follows the hash instead of entering it,
- * so the ten buckets of a window cost one hash, not ten (a login with every limit on reads fifty).
+ * so the ten buckets of a window cost one hash, not ten (a subject a node has not read yet is read whole).
  */
 import { cacheKey, CacheProtocolError, CacheUnavailableError, type MemcachedClient } from '@postern/memcached';
 import { CounterStoreError, type CounterId, type CounterStore } from './sliding-window';

@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FakeClock, FakeCounterStore } from './counter-store.fake';
-import { REFUND_UNIT, SlidingWindowCounter, SUB_BUCKETS } from './sliding-window';
+import { REFUND_UNIT, SEAL_AFTER_MS, SlidingWindowCounter, SUB_BUCKETS, type CounterId } from './sliding-window';
 
 const W = 60_000;
 const B = W / SUB_BUCKETS;
@@ -13,11 +13,14 @@ function setup(startMs = 1_700_000_000_000) {
 
 describe('SlidingWindowCounter.admit', () => {
   it('admits exactly the limit, then denies without counting the denied attempts', async () => {
-    const { counter } = setup();
+    const { counter, store } = setup();
     const results = [];
     for (let i = 0; i < 8; i++) results.push(await counter.admit(['ip', 'x'], W, 5));
     expect(results.map((r) => r.admitted)).toEqual([true, true, true, true, true, false, false, false]);
     expect((await counter.snapshot(['ip', 'x'], W)).count).toBe(5);
+    // Each denied attempt's hit was taken back.
+    const [raw] = [...store.entries.values()].map((e) => e.value);
+    expect([raw! % REFUND_UNIT, Math.floor(raw! / REFUND_UNIT)]).toEqual([8, 3]);
   });
 
   it('keeps separate counters per subject and per window length', async () => {
@@ -72,21 +75,90 @@ describe('SlidingWindowCounter.admit', () => {
     expect((await counter.admit(['u'], W, 2)).admitted).toBe(true);
   });
 
-  it('is never stricter than an exact window and misses at most the oldest sub-bucket (random streams)', async () => {
+  it('is never stricter than an exact window and misses at most the oldest sub-bucket (random streams, two nodes)', async () => {
     let seed = 42;
     const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     for (let run = 0; run < 20; run++) {
-      const { counter, clock } = setup(1_700_000_000_000 + Math.floor(random() * W));
+      const { counter, clock, store } = setup(1_700_000_000_000 + Math.floor(random() * W));
+      // Another node on the same store, each keeping its own sealed buckets.
+      const nodes = [counter, new SlidingWindowCounter(store, clock.now)];
       const events: number[] = [];
       for (let i = 0; i < 300; i++) {
         clock.advance(Math.floor(random() * (W / 20)));
-        await counter.record(['f'], W);
+        await nodes[Math.floor(random() * 2)]!.record(['f'], W);
         events.push(clock.ms);
-        const counted = (await counter.snapshot(['f'], W)).count;
+        const counted = (await nodes[Math.floor(random() * 2)]!.snapshot(['f'], W)).count;
         const inLast = (span: number) => events.filter((t) => t > clock.ms - span).length;
         expect(counted).toBeLessThanOrEqual(inLast(W));
         expect(counted).toBeGreaterThanOrEqual(inLast(W - B));
       }
+    }
+  });
+});
+
+describe('sealed buckets', () => {
+  /** The bucket ids each read asked the store for, by their bucket number. */
+  function readsOf(store: ReturnType<typeof setup>['store']): number[][] {
+    const reads: number[][] = [];
+    const read = store.read.bind(store);
+    vi.spyOn(store, 'read').mockImplementation((ids: readonly CounterId[]) => {
+      reads.push(ids.map((id) => id[id.length - 1] as number));
+      return read(ids);
+    });
+    return reads;
+  }
+
+  it('reads a bucket that can no longer change once, and every open bucket every time', async () => {
+    const start = Math.ceil(1_700_000_000_000 / B) * B;
+    const { counter, store, clock } = setup(start);
+    const reads = readsOf(store);
+    const current = start / B;
+    await counter.record(['f'], W);
+    clock.advance(B + SEAL_AFTER_MS);
+    expect((await counter.snapshot(['f'], W)).count).toBe(1);
+    expect((await counter.snapshot(['f'], W)).count).toBe(1);
+    // The bucket written and those before it were sealed at the first read; only the open ones are read again.
+    const now = Math.floor(clock.ms / B);
+    expect(reads[0]).toEqual(Array.from({ length: SUB_BUCKETS }, (_, i) => now - SUB_BUCKETS + 1 + i));
+    expect(reads[1]!.every((b) => b > current)).toBe(true);
+    expect(reads[1]!.length).toBeLessThan(SUB_BUCKETS);
+  });
+
+  it('sees a write that lands in a bucket just ended, until the bucket is sealed', async () => {
+    const start = Math.ceil(1_700_000_000_000 / B) * B;
+    const { counter, store, clock } = setup(start);
+    const other = new SlidingWindowCounter(store, clock.now);
+    await counter.record(['f'], W);
+    clock.advance(B + 1); // the first bucket has ended, but a write to it may still be on its way
+    expect((await counter.snapshot(['f'], W)).count).toBe(1);
+    // Another node's increment of that bucket, sent just before its end, lands now.
+    clock.advance(-2);
+    await other.record(['f'], W);
+    clock.advance(2);
+    expect((await counter.snapshot(['f'], W)).count).toBe(2);
+  });
+
+  it('keeps the subjects read last, up to its capacity; a counter with none reads everything', async () => {
+    const start = Math.ceil(1_700_000_000_000 / B) * B;
+    for (const [capacity, fullReadsOfA] of [
+      [2, 2],
+      [0, 3],
+    ] as const) {
+      const { store, clock } = setup(start);
+      const counter = new SlidingWindowCounter(store, clock.now, SUB_BUCKETS, capacity);
+      const reads = readsOf(store);
+      clock.advance(SEAL_AFTER_MS + B);
+      const fullReadsOf = async (subject: string) => {
+        const before = reads.length;
+        await counter.snapshot([subject], W);
+        return reads[before]!.length === SUB_BUCKETS ? 1 : 0;
+      };
+      let a = await fullReadsOf('a');
+      a += await fullReadsOf('a'); // kept (unless none are)
+      await fullReadsOf('b');
+      await fullReadsOf('c'); // with room for two, 'a' is forgotten here
+      a += await fullReadsOf('a');
+      expect(a).toBe(fullReadsOfA);
     }
   });
 });

@@ -21,14 +21,24 @@
  *
  * ## Atomicity
  *
- * An admission reads the N buckets; if the count already reaches the limit it is denied without a
- * write (an attacker who keeps knocking does not extend their own block, and a client polling for
- * the window to pass gets in when it has). Otherwise it creates-or-increments the current bucket
- * (`add "0"` with TTL, then `incr`: the new value comes back atomically) and decides on that
- * value. Concurrent admissions on other nodes are thereby ordered by memcached: exactly `limit` win.
- * The losers of such a race take their hit back by adding {@link REFUND_UNIT} to the same counter,
- * so one counter holds hits + 2^32 × refunds and one read (or the `incr` reply) gives both
- * consistently: every refund seen belongs to a hit also seen.
+ * An admission increments the current bucket (`add "0"` with TTL, then `incr`: the new value comes
+ * back atomically) while it reads the N − 1 older buckets, in the same round trip, and decides on
+ * the sum. Concurrent admissions on other nodes are thereby ordered by memcached: exactly `limit`
+ * win. A denied attempt (over the limit already, or the loser of such a race) takes its hit back
+ * by adding {@link REFUND_UNIT} to the same counter, so one counter holds hits + 2^32 × refunds
+ * and one read (or the `incr` reply) gives both consistently: every refund seen belongs to a hit
+ * also seen. A denied attempt therefore counts nothing: an attacker who keeps knocking does not
+ * extend their own block, and a client polling for the window to pass gets in when it has.
+ *
+ * ## Sealed buckets
+ *
+ * A bucket stops changing once its span of time is over and every write that could still be on its
+ * way has landed ({@link SEAL_AFTER_MS}). A counter keeps such sealed buckets' counts in memory for
+ * the subjects it read last ({@link SEALED_SUBJECTS}), so a check reads the open buckets only: one
+ * or two keys rather than ten. Every node still decides on what memcached holds; what it keeps is
+ * only what memcached held after the bucket could no longer change. A bucket that memcached loses
+ * after that (eviction, a restart) keeps counting here until it leaves the span, as if it had not
+ * been lost.
  */
 
 /** Identifies a counter: hashed into a cache key by the store, never sent raw. */
@@ -84,6 +94,19 @@ export const MAX_REFUNDS_PER_BUCKET = 2 ** 20;
  */
 const TTL_MARGIN_SECONDS = 1;
 
+/**
+ * How long after its end a bucket may still change: a check's writes are bounded by its budget
+ * (`posternThrottleCheckTimeout`, at most 10 s) and a loser's refund follows its increment within
+ * it; the rest is room for clock skew between nodes.
+ */
+export const SEAL_AFTER_MS = 15_000;
+
+/**
+ * Subjects (a user, an address, per window) whose sealed buckets a counter keeps: nine numbers and
+ * a key each, a few MB at most. A subject not kept is read in full.
+ */
+export const SEALED_SUBJECTS = 20_000;
+
 /** Events counted per bucket (hits minus refunds), oldest bucket first. */
 function admittedIn(value: number): number {
   const hits = value % REFUND_UNIT;
@@ -131,40 +154,45 @@ export type Admission =
 
 /** Sliding-window counting over a {@link CounterStore}; see the module comment for the bound. */
 export class SlidingWindowCounter {
+  private readonly sealed: SealedBuckets;
+
   constructor(
     private readonly store: CounterStore,
     private readonly now: () => number = Date.now,
     readonly buckets: number = SUB_BUCKETS,
+    /** Subjects whose sealed buckets are kept; 0 reads every bucket every time. */
+    sealedSubjects: number = SEALED_SUBJECTS,
   ) {
     if (!Number.isInteger(buckets) || buckets < 1) throw new RangeError('buckets must be a positive integer');
+    this.sealed = new SealedBuckets(sealedSubjects);
   }
 
   /** The counters of `id` over `windowMs` now (read only). */
   async snapshot(id: CounterId, windowMs: number): Promise<WindowSnapshot> {
     const at = this.now();
     const current = this.bucketAt(at, windowMs);
-    const ids = Array.from({ length: this.buckets }, (_, i) => this.bucketId(id, windowMs, current - this.buckets + 1 + i));
-    const values = await this.store.read(ids);
-    return new WindowSnapshot(current, values.map(admittedIn), windowMs, at);
+    const counts = await this.countsOf(id, windowMs, current - this.buckets + 1, current + 1, at);
+    return new WindowSnapshot(current, counts, windowMs, at);
   }
 
   /**
    * Counts one event if fewer than `limit` are counted in the window, atomically across nodes.
-   * A denied event is not counted.
+   * A denied event is not counted (its hit is refunded).
    */
   async admit(id: CounterId, windowMs: number, limit: number): Promise<Admission> {
-    const before = await this.snapshot(id, windowMs);
-    if (before.count >= limit) return { admitted: false, count: before.count, retryAfterMs: before.msUntilAtMost(limit - 1) };
-    const bucket = this.bucketId(id, windowMs, before.current);
+    const at = this.now();
+    const current = this.bucketAt(at, windowMs);
+    const bucket = this.bucketId(id, windowMs, current);
     const ttl = this.ttlSeconds(windowMs);
-    const value = await this.store.increment(bucket, 1, ttl);
-    // The incr reply replaces the current bucket's earlier reading: it orders us among every
-    // concurrent admission on every node.
-    const older = before.count - before.perBucket[before.perBucket.length - 1]!;
-    const count = older + admittedIn(value);
+    // The increment and the older buckets' read go out together: one round trip. The incr reply
+    // is the current bucket's count, ordered among every concurrent admission on every node.
+    const [older, value] = await Promise.all([this.countsOf(id, windowMs, current - this.buckets + 1, current, at), this.store.increment(bucket, 1, ttl)]);
+    const perBucket = [...older, admittedIn(value)];
+    const count = older.reduce((a, b) => a + b, 0) + perBucket[perBucket.length - 1]!;
     if (count <= limit) return { admitted: true, count };
     if (Math.floor(value / REFUND_UNIT) < MAX_REFUNDS_PER_BUCKET) await this.store.increment(bucket, REFUND_UNIT, ttl);
-    const after = new WindowSnapshot(before.current, [...before.perBucket.slice(0, -1), admittedIn(value) - 1], windowMs, before.at);
+    perBucket[perBucket.length - 1]! -= 1;
+    const after = new WindowSnapshot(current, perBucket, windowMs, at);
     return { admitted: false, count: after.count, retryAfterMs: after.msUntilAtMost(limit - 1) };
   }
 
@@ -172,6 +200,30 @@ export class SlidingWindowCounter {
   async record(id: CounterId, windowMs: number): Promise<number> {
     const at = this.now();
     return this.store.increment(this.bucketId(id, windowMs, this.bucketAt(at, windowMs)), 1, this.ttlSeconds(windowMs));
+  }
+
+  /**
+   * Events counted in buckets `from` to `to` (excluded) of `id` at `at`, oldest first: sealed
+   * buckets from memory where kept, the others (one multi-key read) from the store. What the read
+   * brought of sealed buckets is kept for the next check.
+   */
+  private async countsOf(id: CounterId, windowMs: number, from: number, to: number, at: number): Promise<number[]> {
+    const subject = this.sealed.capacity > 0 ? subjectOf(id, windowMs) : '';
+    const kept = this.sealed.get(subject);
+    const counts = new Array<number>(to - from);
+    const unknown: number[] = [];
+    for (let b = from; b < to; b++) {
+      const count = kept?.countOf(b);
+      if (count === undefined) unknown.push(b);
+      else counts[b - from] = count;
+    }
+    if (unknown.length === 0) return counts;
+    const values = await this.store.read(unknown.map((b) => this.bucketId(id, windowMs, b)));
+    for (let k = 0; k < unknown.length; k++) counts[unknown[k]! - from] = admittedIn(values[k]!);
+    // The read was sent after `at`: every bucket sealed by then was read in its final state.
+    const sealedEnd = Math.min(to, this.bucketAt(at - SEAL_AFTER_MS, windowMs));
+    if (unknown[0]! < sealedEnd) this.sealed.keep(subject, new SealedRun(from, counts.slice(0, sealedEnd - from)));
+    return counts;
   }
 
   private bucketAt(at: number, windowMs: number): number {
@@ -187,4 +239,45 @@ export class SlidingWindowCounter {
   private ttlSeconds(windowMs: number): number {
     return Math.ceil((windowMs + windowMs / this.buckets) / 1000) + TTL_MARGIN_SECONDS;
   }
+}
+
+/** Consecutive sealed buckets of one subject, from bucket `from` on. */
+class SealedRun {
+  constructor(
+    private readonly from: number,
+    private readonly counts: readonly number[],
+  ) {}
+
+  countOf(bucket: number): number | undefined {
+    return this.counts[bucket - this.from];
+  }
+}
+
+/**
+ * The sealed runs of the subjects seen last, at most `capacity` of them; the one kept longest ago
+ * goes first. A subject in use is kept again whenever another of its buckets seals.
+ */
+class SealedBuckets {
+  private readonly runs = new Map<string, SealedRun>();
+
+  constructor(readonly capacity: number) {}
+
+  get(subject: string): SealedRun | undefined {
+    return this.capacity === 0 ? undefined : this.runs.get(subject);
+  }
+
+  keep(subject: string, run: SealedRun): void {
+    if (this.capacity === 0) return;
+    this.runs.delete(subject);
+    this.runs.set(subject, run);
+    if (this.runs.size > this.capacity) this.runs.delete(this.runs.keys().next().value!);
+  }
+}
+
+/**
+ * A subject and window as one string. Only an id's last part can come from a client (a user
+ * name); the parts before it are ours, so joining them cannot make two subjects one.
+ */
+function subjectOf(id: CounterId, windowMs: number): string {
+  return `${windowMs}\u0000${id.join('\u0000')}`;
 }
