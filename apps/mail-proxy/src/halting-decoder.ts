@@ -33,32 +33,48 @@ export function haltingDecoder<Event, Input>(
   toInput: (event: Event) => Input,
   halts: (input: Input) => boolean,
 ): ClientDecoder<Input> {
-  let halted = false;
-  const pull = (): Input[] => {
+  return new HaltingDecoder(framer, toInput, halts);
+}
+
+/** A class, not closures over the framer: every held session keeps its decoder. */
+class HaltingDecoder<Event, Input> implements ClientDecoder<Input> {
+  private halted = false;
+
+  constructor(
+    private readonly framer: PullFramer<Event>,
+    private readonly toInput: (event: Event) => Input,
+    private readonly halts: (input: Input) => boolean,
+  ) {}
+
+  push(chunk: Uint8Array): Input[] {
+    this.framer.push(chunk);
+    return this.pull();
+  }
+
+  resume(): Input[] {
+    this.halted = false;
+    return this.pull();
+  }
+
+  expectSaslLine(): Input[] {
+    this.framer.expectRawLine();
+    this.halted = false;
+    return this.pull();
+  }
+
+  drainBuffered(): Uint8Array {
+    return this.framer.drainBuffered();
+  }
+
+  private pull(): Input[] {
     const out: Input[] = [];
-    while (!halted) {
-      const event = framer.next();
+    while (!this.halted) {
+      const event = this.framer.next();
       if (event === undefined) break;
-      const input = toInput(event);
+      const input = this.toInput(event);
       out.push(input);
-      halted = halts(input);
+      this.halted = this.halts(input);
     }
     return out;
-  };
-  return {
-    push(chunk) {
-      framer.push(chunk);
-      return pull();
-    },
-    resume() {
-      halted = false;
-      return pull();
-    },
-    expectSaslLine() {
-      framer.expectRawLine();
-      halted = false;
-      return pull();
-    },
-    drainBuffered: () => framer.drainBuffered(),
-  };
+  }
 }

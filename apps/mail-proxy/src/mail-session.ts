@@ -55,8 +55,11 @@ export abstract class MailSession<Input> implements Session {
   private readonly connectedAt = Date.now();
   private lastActivity = this.connectedAt;
   private timer: NodeJS.Timeout | undefined;
-  /** Aborted when the client is gone: a login under way stops and hangs up the upstream. */
-  private readonly gone = new AbortController();
+  /**
+   * Aborted when the client is gone: the login under way stops and hangs up the upstream. There
+   * is one only while a login runs (a held session keeps no controller).
+   */
+  private loginAbort: AbortController | undefined;
   private splicer: Splice | undefined;
   private finish!: () => void;
   private readonly requestId: string;
@@ -146,7 +149,7 @@ export abstract class MailSession<Input> implements Session {
 
   private readonly onGone = (error?: Error) => {
     if (error) this.log.debug({ err: error }, 'client connection error');
-    this.gone.abort();
+    this.loginAbort?.abort();
     this.close();
   };
 
@@ -164,7 +167,7 @@ export abstract class MailSession<Input> implements Session {
   protected close(): void {
     if (this.state === 'closed' || this.state === 'proxied') return;
     this.state = 'closed';
-    this.gone.abort();
+    this.loginAbort?.abort();
     this.wakeInput?.();
     clearTimeout(this.timer);
     this.link.close();
@@ -366,6 +369,7 @@ export abstract class MailSession<Input> implements Session {
     }
     if (this.state !== 'ready') return;
     this.state = 'login';
+    this.loginAbort = new AbortController();
     const context = {
       protocol: this.protocol,
       settings: this.deps.settings(),
@@ -373,7 +377,7 @@ export abstract class MailSession<Input> implements Session {
       clientPort: this.link.clientPort,
       proxyIp: this.link.proxyIp,
       requestId: this.requestId,
-      signal: this.gone.signal,
+      signal: this.loginAbort.signal,
       log: this.log,
       relay: (bytes: Uint8Array) => this.write(bytes),
     };
@@ -382,6 +386,7 @@ export abstract class MailSession<Input> implements Session {
       this.log.error({ err: error }, 'login failed unexpectedly');
       return { kind: 'unavailable' };
     });
+    this.loginAbort = undefined;
     const outcome = outcomeOf(result);
     this.deps.metrics.logins.inc({ protocol: this.protocol, outcome });
     // The audit line: one per login, whatever its outcome (as Dovecot's rip=/lip= login lines).
