@@ -5,8 +5,9 @@
  * login-throttle — two in the last row — and one mail-proxy) in front of the fast IMAP stand-in,
  * with every login limit on but far too high to deny (so every login is checked). C clients log in
  * and out in a loop for D seconds; at K seconds one part is killed with SIGKILL. Then one more
- * login by a user whose route is cached, timed. The frontend runs with its defaults: fail open,
- * the per-call budgets and hedge delays of `@postern/config`.
+ * login by a user whose route is cached, timed. The frontend asks the throttle service over NATS
+ * (posternThrottleChecks: service) and otherwise runs with its defaults: fail open, the per-call
+ * budgets and hedge delays of `@postern/config`.
  *
  * Options: --clients C (32), --seconds D (8), --kill-at K (3), --users U (100 stand-in accounts),
  * --log-level L (warn).
@@ -91,6 +92,9 @@ async function drill(part: Part, dir: string): Promise<Row> {
       JSON.stringify({
         attributes: {
           ...LIMITS_ON,
+          // The throttle asked over NATS: losing an instance or the bus is what these rows measure
+          // (a frontend deciding its checks itself, the default, does not ask the service at all).
+          posternThrottleChecks: 'service',
           zimbraImapProxyBindPort: port,
           zimbraReverseProxyMailPop3Enabled: false,
           zimbraReverseProxyMailImapsEnabled: false,

@@ -8,10 +8,10 @@
  *    `a LOGIN user pass` → tagged OK → `b LOGOUT` → tagged OK → close, with C in flight.
  * 2. The same against a minimal IMAP stand-in (support/imap-standin.ts) that does no login work of
  *    its own, so the proxies' own cost shows. Postern runs its whole path: the connect, pre-login
- *    and login-succeeded throttle checks (login-throttle over NATS, counters in memcached), the route
- *    from the shared memcached cache (route-lookup and slapd on a miss). Again with the throttle
- *    decided in the proxy against the same counters (posternThrottleChecks: local), and with it off
- *    (POSTERN_THROTTLE_ENABLED=false) for the throttle's cost per login. Each Postern row is one
+ *    and login-succeeded throttle checks (decided in the proxy against the counters in memcached,
+ *    the default), the route from the shared memcached cache (route-lookup and slapd on a miss).
+ *    Again with the checks asked of login-throttle over NATS (posternThrottleChecks: service), and
+ *    with the throttle off (POSTERN_THROTTLE_ENABLED=false) for the throttle's cost per login. Each Postern row is one
  *    worker process (POSTERN_WORKERS=1) against nginx's one worker, and a last row runs two workers.
  *    Beside them, the platform's floor (support/floor-proxy.main.ts): a Node proxy that only relays
  *    (greeting, one LOGIN line, connect, LOGIN upstream, pipe), so that what Node itself costs per
@@ -552,7 +552,7 @@ async function main(): Promise<void> {
     progress('starting four mail-proxies (throttle service, local, off; two workers), nginx and its auth_http service');
     const local = { posternThrottleChecks: 'local' };
     const [postern, posternLocal, posternNoThrottle, postern2] = await Promise.all([
-      startProxy('postern'),
+      startProxy('postern', {}, { posternThrottleChecks: 'service' }),
       startProxy('postern-local-throttle', {}, local),
       startProxy('postern-no-throttle', { POSTERN_THROTTLE_ENABLED: 'false' }),
       startProxy('postern-2-workers', { POSTERN_WORKERS: '2' }, local),
@@ -797,7 +797,7 @@ async function main(): Promise<void> {
         `peak while opening ${sessions.held} at ${SESSION_BATCH} logins in flight ${mb(sessions.hwm)} → ${met(sessions.hwm <= 300 * MB)}\n`,
     );
     out.push(
-      `\nPostern: one mail-proxy worker per row (the last row: a primary and two workers), its whole login path (throttle checks over NATS unless off, route from memcached),\n` +
+      `\nPostern: one mail-proxy worker per row (the last row: a primary and two workers), its whole login path (throttle checks as the row says, route from memcached),\n` +
         `logging at ${LOG_LEVEL}; upstream it sends ID (the client's address), then LOGIN with non-synchronizing literals: two round trips.\n` +
         `nginx ${nginxVersion()}: worker_processes 1 (one event loop, like one mail-proxy process), error_log at warn, proxy_buffer as shipped;\n` +
         `upstream it sends LOGIN with synchronizing literals (three round trips), and it asks auth_http over a new HTTP/1.0\n` +

@@ -159,6 +159,9 @@ export async function startDrillCluster(dir: string, options: DrillClusterOption
         zimbraReverseProxyImapStartTlsMode: 'off',
         zimbraReverseProxyPop3StartTlsMode: 'off',
         zimbraReverseProxyMailMode: 'http',
+        // One proxy asks the throttle service over NATS, the other decides its checks itself (the
+        // default): the limits are one limit across both, and every fault hits both kinds.
+        ...(i === 0 ? { posternThrottleChecks: 'service' } : {}),
       });
     const webFile = (port: number) =>
       file(`web-proxy-${port}`, { zimbraMailProxyPort: port, zimbraReverseProxySSLToUpstreamEnabled: false, zimbraReverseProxyMailMode: 'http' });

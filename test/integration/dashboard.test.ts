@@ -111,8 +111,9 @@ beforeAll(async () => {
     startService('web-proxy', { ...common, POSTERN_CONFIG_FILE: webFile, POSTERN_BIND_HOST: '127.0.0.1' }),
   ]);
   mail = await startMailProxy(dir, 'mail-proxy', common, MAIL);
-  // A proxy on a NATS of its own: the throttle never answers it, the fail mode decides (routes come from the shared cache).
-  orphan = await startMailProxy(dir, 'orphan', { ...common, POSTERN_NATS_URLS: otherNats.url }, MAIL);
+  // A proxy that asks the throttle service, on a NATS of its own: the throttle never answers it,
+  // the fail mode decides (routes come from the shared cache). `mail` decides its checks itself.
+  orphan = await startMailProxy(dir, 'orphan', { ...common, POSTERN_NATS_URLS: otherNats.url }, { ...MAIL, posternThrottleChecks: 'service' });
   services.push(watcher, lookup, throttle, web, mail.service, orphan.service);
   const at = (port: number) => `127.0.0.1:${port}`;
   prometheus = await startPrometheus({

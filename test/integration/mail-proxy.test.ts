@@ -65,8 +65,10 @@ beforeAll(async () => {
   writeFileSync(caFile, upstreams.caPem!);
   tlsEnv = { ...common, POSTERN_TLS_CERT_FILE: cert.certFile, POSTERN_TLS_KEY_FILE: cert.keyFile, POSTERN_UPSTREAM_CA_FILE: caFile };
   [plain, secure] = await Promise.all([
-    // A user limit no test reaches: the proxy asks the throttle service, which is not running.
+    // A user limit no test reaches: the proxy asks the throttle service (over NATS, not the
+    // default), which is not running.
     startProxy('plain', tlsEnv, {
+      posternThrottleChecks: 'service',
       zimbraReverseProxySSLToUpstreamEnabled: false,
       zimbraReverseProxyImapStartTlsMode: 'on',
       zimbraReverseProxyPop3StartTlsMode: 'on',

@@ -41,8 +41,10 @@ import {
 } from '../harness';
 
 const LIMITS_ON = LIMITS_ON_NEVER_DENY;
+/** Frontends that ask the throttle service over NATS: what these faults are about. */
 const FRONTEND = {
   ...LIMITS_ON,
+  posternThrottleChecks: 'service',
   zimbraReverseProxyAuthWaitInterval: '100ms',
   zimbraReverseProxySSLToUpstreamEnabled: false,
   zimbraReverseProxyImapStartTlsMode: 'off',
@@ -170,6 +172,8 @@ describe('one NATS server, limits on: instances and the bus die under a login lo
   let throttles: ServiceProcess[];
   let open: MailProxyProcess;
   let closed: MailProxyProcess;
+  /** Fail closed too, but deciding its checks itself against memcached (the default): the bus is not on its path. */
+  let localClosed: MailProxyProcess;
 
   beforeAll(async () => {
     upstreams = await startMailboxServers();
@@ -186,10 +190,12 @@ describe('one NATS server, limits on: instances and the bus die under a login lo
       startThrottle(common),
       startFrontend('open', common),
       startFrontend('closed', common, FAIL_CLOSED),
+      startFrontend('local-closed', common, { ...FAIL_CLOSED, posternThrottleChecks: 'local' }),
     ]);
     throttles = [started[1], started[2]];
     open = started[3];
     closed = started[4];
+    localClosed = started[5];
     // Every route cached: the drills are about the throttle and the bus, not the directory.
     for (const user of USERS) expect((await imapLogin(open.imap, user)).ok).toBe(true);
   }, 180_000);
@@ -222,7 +228,7 @@ describe('one NATS server, limits on: instances and the bus die under a login lo
     await waitFor('a check answered by the new instance', async () => (await imapLogin(open.imap, USERS[0])).ok && (await checksAnswered(throttles[2]!)) > 0);
   });
 
-  it('the NATS server killed and restarted: no login fails meanwhile, fail closed refuses at once, and all serve again after', async () => {
+  it('the NATS server killed and restarted: no login fails meanwhile, fail closed refuses at once (unless it decides itself), and all serve again after', async () => {
     const load = new LoginLoad(open.imap);
     await load.more(10, 'before the kill');
     await nats.process.kill();
@@ -230,6 +236,11 @@ describe('one NATS server, limits on: instances and the bus die under a login lo
     await load.more(LOGINS_AFTER_FAULT, 'while the bus is down');
     expect(await fallbacks(open, { code: ErrorCode.Unavailable, verdict: 'allow' })).toBeGreaterThan(fallbacksAtKill);
     await expectImmediateRefusals(closed);
+    // A frontend that decides its checks itself still counts them, and greets: no fail mode.
+    const decidedBefore = await localClosed.service.metric('postern_throttle_checks_total', { kind: 'connect', verdict: 'allow' });
+    expect((await greeting(localClosed.imap)).line).toMatch(/^\* OK/);
+    expect(await localClosed.service.metric('postern_throttle_checks_total', { kind: 'connect', verdict: 'allow' })).toBe(decidedBefore + 1);
+    expect(await fallbacks(localClosed)).toBe(0);
 
     nats = await startNats({ jetstream: false, port: nats.port });
     const answeredBefore = await checksAnswered(throttles[2]!);

@@ -1,5 +1,5 @@
 /**
- * The throttle decided in this frontend (`posternThrottleChecks: local`): the login-throttle
+ * The throttle decided in this frontend (`posternThrottleChecks: local`, the default): the login-throttle
  * service's own policy (@postern/throttle-policy) over the same memcached windows, so every limit
  * stays one limit across all nodes, whichever way each of them checks. It saves a NATS round trip
  * per check (three per login with every limit on) and the service's work, and needs no claims:
@@ -17,6 +17,9 @@ import { MemcachedCounterStore, SlidingWindowCounter, ThrottlePolicy, throttleCo
 /** What the local throttle reports when the fail mode gave a verdict. */
 export type LocalFallback = (fallback: { kind: ThrottleCheckRequest['kind']; code: ErrorCode; verdict: ThrottleCheckResult['verdict']; error: Error }) => void;
 
+/** What the local throttle reports of every check it decided. */
+export type LocalDecision = (kind: ThrottleCheckRequest['kind'], verdict: ThrottleCheckResult['verdict']) => void;
+
 export class LocalThrottle implements ThrottlePort {
   private readonly policy: ThrottlePolicy;
   private config: ThrottleConfig;
@@ -26,6 +29,7 @@ export class LocalThrottle implements ThrottlePort {
     private readonly settings: ServiceSettings,
     logger: Logger,
     private readonly onFallback: LocalFallback,
+    private readonly onDecided: LocalDecision = () => undefined,
   ) {
     this.config = throttleConfigOf(settings.current);
     // The mail proxy's settings were validated when read; a whitelist that cannot be parsed keeps the previous rules.
@@ -43,6 +47,11 @@ export class LocalThrottle implements ThrottlePort {
   async check(request: ThrottleCheckRequest, deadline: Deadline): Promise<ThrottleCheckResult> {
     const budget = new Deadline(Math.max(1, Math.min(deadline.remaining(), this.settings.current.posternThrottleCheckTimeout)));
     const { result, storeError } = await this.policy.check(request, budget);
+    try {
+      this.onDecided(request.kind, result.verdict);
+    } catch {
+      // A metrics callback must not change a verdict.
+    }
     if (storeError) {
       const code = storeError instanceof Error && 'code' in storeError && storeError.code === ErrorCode.Timeout ? ErrorCode.Timeout : ErrorCode.Unavailable;
       try {

@@ -17,6 +17,11 @@ export class MailProxyMetrics {
   readonly bytes: Counter<'protocol' | 'direction'>;
   readonly throttleDenials: Counter<'protocol' | 'reason'>;
   readonly throttleFallbacks: Counter<'kind' | 'code' | 'verdict'>;
+  /**
+   * Checks this proxy decided itself (`posternThrottleChecks: local`), by kind and verdict: the
+   * login-throttle service's own metric, so one panel shows every check whoever decided it.
+   */
+  readonly throttleChecks: Counter<'kind' | 'verdict'>;
   /** Requests sent a second time because the first answer was late (`service`: throttle, route-lookup). */
   readonly hedges: Counter<'service'>;
   readonly limitViolations: Counter<'protocol' | 'limit'>;
@@ -86,8 +91,14 @@ export class MailProxyMetrics {
     });
     this.throttleFallbacks = new Counter({
       name: 'postern_mail_throttle_fallbacks_total',
-      help: 'Throttle checks the service could not answer, decided by the fail mode (posternThrottleFailClosed).',
+      help: 'Throttle checks the service or memcached could not answer, decided by the fail mode (posternThrottleFailClosed).',
       labelNames: ['kind', 'code', 'verdict'],
+      registers,
+    });
+    this.throttleChecks = new Counter({
+      name: 'postern_throttle_checks_total',
+      help: 'Throttle checks by kind and verdict (decided in this frontend).',
+      labelNames: ['kind', 'verdict'],
       registers,
     });
     this.clientErrors = new Counter({

@@ -75,8 +75,8 @@ export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
 };
 
 /**
- * The throttle as `posternThrottleChecks` says: the login-throttle service over NATS, or the same
- * policy run here against the shared counters (local-throttle.ts). When a verdict cannot be had
+ * The throttle as `posternThrottleChecks` says: the same policy as the login-throttle service run
+ * here against the shared counters (local-throttle.ts, the default), or the service over NATS. When a verdict cannot be had
  * within its budget (service, bus or memcached down) the fail mode decides
  * (`posternThrottleFailClosed`, default open as Zimbra), counted each time and logged at most
  * once a second.
@@ -91,7 +91,7 @@ function throttlePort(service: ServiceSettings, nc: NatsConnection, memcached: M
   };
   const checks =
     settings().posternThrottleChecks === 'local'
-      ? new LocalThrottle(memcached, service, logger, onFallback)
+      ? new LocalThrottle(memcached, service, logger, onFallback, (kind, verdict) => metrics.throttleChecks.inc({ kind, verdict }))
       : new ThrottleClient(nc, {
           failClosed: () => settings().posternThrottleFailClosed,
           failClosedMessage: () => settings().zimbraReverseProxyIpThrottleMsg,

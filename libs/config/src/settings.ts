@@ -654,15 +654,18 @@ export const Settings = {
     description: 'Per-IP failed-login window in seconds.',
   }),
   // Where a frontend's checks are decided. Both count in the same memcached windows, so nodes of
-  // either kind enforce one limit together.
+  // either kind enforce one limit together. Local by default: every check is a memcached round
+  // trip either way, and asking the service adds a NATS round trip and the service's work to
+  // each (a third of the login rate in bench:mail, against a few per cent), and leaves the limits
+  // to the fail mode while the bus is down. The service answers frontends configured to ask it.
   posternThrottleChecks: enumSetting({
     attribute: 'posternThrottleChecks',
-    default: 'service',
-    values: ['service', 'local'],
+    default: 'local',
+    values: ['local', 'service'],
     hot: false,
     scope: gs,
     description:
-      'service: frontends ask the login-throttle service over NATS (a round trip per check). local: each frontend decides its checks itself against the same shared memcached counters, with the same rules (no round trip, no service needed). Read at start.',
+      "local: each frontend decides its checks itself against the shared memcached counters, with the login-throttle service's rules (no NATS round trip; the limits hold while NATS is down). service: frontends ask the login-throttle service over NATS (a round trip per check). Read at start.",
   }),
   posternThrottleFailClosed: booleanSetting({
     attribute: 'posternThrottleFailClosed',
