@@ -41,9 +41,9 @@ export interface BootstrapConfig {
   /** CA certificates (PEM file) trusted for upstream TLS instead of the system's (`POSTERN_UPSTREAM_CA_FILE`). */
   readonly upstreamCaFile: string | undefined;
   /**
-   * Frontends ask the login-throttle service (`POSTERN_THROTTLE_ENABLED`, default true). False
-   * allows every login without asking: for a node that must not throttle, and to measure the
-   * throttle's cost.
+   * Frontends apply the login throttle (`POSTERN_THROTTLE_ENABLED`, default true), deciding its
+   * checks themselves or asking the service as `posternThrottleChecks` says. False allows every
+   * login without a check: for a node that must not throttle, and to measure the throttle's cost.
    */
   readonly throttleEnabled: boolean;
   /**
