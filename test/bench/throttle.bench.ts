@@ -1,14 +1,15 @@
 /**
  * bench:throttle — throttle checks per second and p50/p99 latency over NATS with login-throttle
  * instances in one queue group, next to the raw `incr` rate of our memcached client measured in
- * the same run (the reference: a counted check is one read round and one add+incr round).
+ * the same run (the reference: a counted check is one round trip, its add+incr sent with the read
+ * of the older sub-buckets).
  *
  * Rows: connect checks from many addresses (IP limit on), pre-login then login-succeeded for many
  * users (user and failure limits on: three counters read, one incremented), and a whitelisted
  * connect (no memcached at all: the NATS + service floor).
  *
- * Then the added cost per login: IMAP logins through one mail-proxy that asks the throttle (every
- * limit on, none reached) and one with the throttle off, to a minimal IMAP stand-in, same run
+ * Then the added cost per login: IMAP logins through one mail-proxy that asks the throttle over
+ * NATS (posternThrottleChecks: service; every limit on, none reached) and one with the throttle off, to a minimal IMAP stand-in, same run
  * (bench:mail makes the same comparison against real Dovecot and nginx).
  *
  * Everything is real: nats-server, memcached, slapd, route-lookup, login-throttle and mail-proxy
@@ -139,16 +140,16 @@ async function main(): Promise<void> {
     const floor = await measure('connect, whitelisted (NATS floor)', '0', CHECKS, CONCURRENCY, (i) =>
       throttle({ kind: 'connect', protocol: 'imap', clientIp: `10.1.${(i >> 8) & 255}.${i & 255}` }),
     );
-    const connects = await measure('connect, IP limit on', '10 get + add + incr', CHECKS, CONCURRENCY, (i) =>
+    const connects = await measure('connect, IP limit on', '≤9 get + add + incr', CHECKS, CONCURRENCY, (i) =>
       throttle({ kind: 'connect', protocol: 'imap', clientIp: address(i % ADDRESSES) }),
     );
-    const preLogin = await measure('pre-login (3 limits)', '30 get', CHECKS, CONCURRENCY, (i) =>
+    const preLogin = await measure('pre-login (3 limits)', '≤30 get', CHECKS, CONCURRENCY, (i) =>
       throttle({ kind: 'pre-login', protocol: 'imap', clientIp: address(i % ADDRESSES), user: `user${i % USERS}@example.com` }),
     );
-    const succeeded = await measure('login-succeeded', '10 get + add + incr', CHECKS, CONCURRENCY, (i) =>
+    const succeeded = await measure('login-succeeded', '≤9 get + add + incr', CHECKS, CONCURRENCY, (i) =>
       throttle({ kind: 'login-succeeded', protocol: 'imap', clientIp: address(i % ADDRESSES), user: `user${i % USERS}@example.com` }),
     );
-    const pair = await measure('pre-login + login-succeeded', '42', CHECKS / 2, CONCURRENCY, async (i) => {
+    const pair = await measure('pre-login + login-succeeded', '≤39 get + add + incr', CHECKS / 2, CONCURRENCY, async (i) => {
       const request = { protocol: 'imap', clientIp: address(i % ADDRESSES), user: `pair${i % USERS}@example.com` } as const;
       await throttle({ kind: 'pre-login', ...request });
       await throttle({ kind: 'login-succeeded', ...request });
@@ -184,9 +185,10 @@ async function main(): Promise<void> {
         `rate ${(perLogin.on.rate / perLogin.off.rate).toFixed(2)}x (connect, pre-login and login-succeeded checks)\n`,
     );
     process.stdout.write(
-      `\nA counted check is two memcached round trips (read the ten sub-buckets, then add+incr the current one); a check-only\n` +
-        `pre-login is one round of reads per limit. "pre-login + login-succeeded" is one login (two checks in sequence).\n` +
-        `npm run bench:mail has the same comparison against real Dovecot and nginx.\n` +
+      `\nA counted check is one memcached round trip: add+incr of the current sub-bucket, sent with the read of the nine before it.\n` +
+        `A check-only pre-login is one round of reads. Sub-buckets that can no longer change are read once per instance and\n` +
+        `then kept, so a subject checked again reads only the open ones ("≤"). "pre-login + login-succeeded" is one login\n` +
+        `(two checks in sequence). npm run bench:mail has the same comparison against real Dovecot and nginx.\n` +
         `All processes share this machine's ${cpus().length} cores.\n`,
     );
   } finally {
