@@ -36,7 +36,7 @@ export const throttlePolicyProvider: FactoryProvider<ThrottlePolicy> = {
   useFactory: (memcached: MemcachedClient, rules: ThrottleRules) => {
     const store = new MemcachedCounterStore(memcached);
     // Claims make a hedged check count once, whichever instance takes it.
-    return new ThrottlePolicy(new SlidingWindowCounter(store), () => rules.current, new CheckClaims(store));
+    return new ThrottlePolicy(new SlidingWindowCounter(store, { sealAfterMs: store.sealAfterMs }), () => rules.current, new CheckClaims(store));
   },
 };
 

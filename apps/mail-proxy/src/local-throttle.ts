@@ -41,7 +41,8 @@ export class LocalThrottle implements ThrottlePort {
         logger.error({ err: error }, 'throttle rules not changed: the new whitelist cannot be read');
       }
     });
-    this.policy = new ThrottlePolicy(new SlidingWindowCounter(new MemcachedCounterStore(memcached)), () => this.config);
+    const store = new MemcachedCounterStore(memcached);
+    this.policy = new ThrottlePolicy(new SlidingWindowCounter(store, { sealAfterMs: store.sealAfterMs }), () => this.config);
   }
 
   async check(request: ThrottleCheckRequest, deadline: Deadline): Promise<ThrottleCheckResult> {

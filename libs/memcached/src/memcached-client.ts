@@ -79,7 +79,8 @@ export interface ServerStatus {
 export class MemcachedClient {
   private readonly endpoints: readonly Endpoint[];
   private readonly ring: HashRing;
-  private readonly timeoutMs: number;
+  /** How long one operation may take before it fails (`zimbraReverseProxyCacheFetchTimeout`): no reply comes later than this. */
+  readonly timeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly retryDeadServerMs: number;
   private readonly onEvent: ((event: CacheEvent) => void) | undefined;

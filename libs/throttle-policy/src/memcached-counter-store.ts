@@ -5,7 +5,7 @@
  * so the ten buckets of a window cost one hash, not ten (a subject a node has not read yet is read whole).
  */
 import { cacheKey, CacheProtocolError, CacheUnavailableError, type MemcachedClient } from '@postern/memcached';
-import { CounterStoreError, type CounterId, type CounterStore } from './sliding-window';
+import { CounterStoreError, sealDelayMs, type CounterId, type CounterStore } from './sliding-window';
 
 /**
  * `add` then `incr` may find no counter when it expired or was evicted between the two, or the
@@ -16,6 +16,11 @@ const INCREMENT_ATTEMPTS = 2;
 /** {@link CounterStore} over memcached: `add "0"` with the TTL, then `incr` (pipelined: one round trip). */
 export class MemcachedCounterStore implements CounterStore {
   constructor(private readonly client: MemcachedClient) {}
+
+  /** After how long past its end a bucket can no longer change, with this client's timeout ({@link sealDelayMs}). */
+  get sealAfterMs(): number {
+    return sealDelayMs(this.client.timeoutMs);
+  }
 
   async increment(id: CounterId, delta: number, ttlSeconds: number): Promise<number> {
     const key = counterKey(id);

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { FakeClock, FakeCounterStore } from './counter-store.fake';
-import { REFUND_UNIT, SEAL_AFTER_MS, SlidingWindowCounter, SUB_BUCKETS, type CounterId } from './sliding-window';
+import { REFUND_UNIT, SEAL_AFTER_MS, sealDelayMs, SlidingWindowCounter, SUB_BUCKETS, type CounterId } from './sliding-window';
 
 const W = 60_000;
 const B = W / SUB_BUCKETS;
@@ -8,7 +8,7 @@ const B = W / SUB_BUCKETS;
 function setup(startMs = 1_700_000_000_000) {
   const clock = new FakeClock(startMs);
   const store = new FakeCounterStore(clock);
-  return { clock, store, counter: new SlidingWindowCounter(store, clock.now) };
+  return { clock, store, counter: new SlidingWindowCounter(store, { now: clock.now }) };
 }
 
 describe('SlidingWindowCounter.admit', () => {
@@ -81,7 +81,7 @@ describe('SlidingWindowCounter.admit', () => {
     for (let run = 0; run < 20; run++) {
       const { counter, clock, store } = setup(1_700_000_000_000 + Math.floor(random() * W));
       // Another node on the same store, each keeping its own sealed buckets.
-      const nodes = [counter, new SlidingWindowCounter(store, clock.now)];
+      const nodes = [counter, new SlidingWindowCounter(store, { now: clock.now })];
       const events: number[] = [];
       for (let i = 0; i < 300; i++) {
         clock.advance(Math.floor(random() * (W / 20)));
@@ -96,7 +96,59 @@ describe('SlidingWindowCounter.admit', () => {
   });
 });
 
+describe('SlidingWindowCounter.admit, denials', () => {
+  it('denies without a write when the buckets it keeps already reach the limit', async () => {
+    // Sub-buckets longer than the seal delay: the one before the current one is kept too.
+    const window = 600_000;
+    const bucket = window / SUB_BUCKETS;
+    const start = Math.ceil(1_700_000_000_000 / bucket) * bucket;
+    const { counter, store, clock } = setup(start);
+    expect((await counter.admit(['ip', 'x'], window, 1)).admitted).toBe(true);
+    clock.advance(bucket + SEAL_AFTER_MS);
+    // A read now keeps every bucket that ended long enough ago, the one with the event included.
+    expect((await counter.snapshot(['ip', 'x'], window)).count).toBe(1);
+    const writes = vi.spyOn(store, 'increment');
+    const denied = await counter.admit(['ip', 'x'], window, 1);
+    expect(denied).toMatchObject({ admitted: false, count: 1 });
+    expect(writes).not.toHaveBeenCalled();
+    // The event's bucket leaves the span W − B after it ends.
+    expect(denied.admitted ? 0 : denied.retryAfterMs).toBe(start + bucket + window - bucket - clock.ms);
+  });
+
+  it('answers a denial at once, even when its refund cannot be written (the hit then stays counted)', async () => {
+    const { counter, store } = setup();
+    expect((await counter.admit(['u'], W, 1)).admitted).toBe(true);
+    const increment = store.increment.bind(store);
+    vi.spyOn(store, 'increment').mockImplementation((id, delta, ttl) =>
+      delta === REFUND_UNIT ? Promise.reject(new Error('the store went away')) : increment(id, delta, ttl),
+    );
+    expect(await counter.admit(['u'], W, 1)).toMatchObject({ admitted: false, count: 1 });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect((await counter.snapshot(['u'], W)).count).toBe(2);
+  });
+});
+
 describe('sealed buckets', () => {
+  it('are final one store timeout for the increment and one for its refund after their end, plus skew', () => {
+    expect(sealDelayMs(3_000)).toBe(11_000);
+    expect(SEAL_AFTER_MS).toBe(sealDelayMs(3_000));
+  });
+
+  it("are not kept before the counter's seal delay has passed", async () => {
+    const start = Math.ceil(1_700_000_000_000 / B) * B;
+    const { store, clock } = setup(start);
+    const counter = new SlidingWindowCounter(store, { now: clock.now, sealAfterMs: 20_000 });
+    const other = new SlidingWindowCounter(store, { now: clock.now });
+    await counter.record(['f'], W);
+    clock.advance(B + 15_000); // past the default delay, not past this counter's
+    expect((await counter.snapshot(['f'], W)).count).toBe(1);
+    // A write to the ended bucket lands late (an increment sent just before its end, slow to arrive).
+    clock.advance(-(15_000 + 1));
+    await other.record(['f'], W);
+    clock.advance(15_000 + 1);
+    expect((await counter.snapshot(['f'], W)).count).toBe(2);
+  });
+
   /** The bucket ids each read asked the store for, by their bucket number. */
   function readsOf(store: ReturnType<typeof setup>['store']): number[][] {
     const reads: number[][] = [];
@@ -127,7 +179,7 @@ describe('sealed buckets', () => {
   it('sees a write that lands in a bucket just ended, until the bucket is sealed', async () => {
     const start = Math.ceil(1_700_000_000_000 / B) * B;
     const { counter, store, clock } = setup(start);
-    const other = new SlidingWindowCounter(store, clock.now);
+    const other = new SlidingWindowCounter(store, { now: clock.now });
     await counter.record(['f'], W);
     clock.advance(B + 1); // the first bucket has ended, but a write to it may still be on its way
     expect((await counter.snapshot(['f'], W)).count).toBe(1);
@@ -145,7 +197,7 @@ describe('sealed buckets', () => {
       [0, 3],
     ] as const) {
       const { store, clock } = setup(start);
-      const counter = new SlidingWindowCounter(store, clock.now, SUB_BUCKETS, capacity);
+      const counter = new SlidingWindowCounter(store, { now: clock.now, sealedSubjects: capacity });
       const reads = readsOf(store);
       clock.advance(SEAL_AFTER_MS + B);
       const fullReadsOf = async (subject: string) => {

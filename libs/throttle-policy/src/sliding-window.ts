@@ -11,7 +11,8 @@
  * ## Error bound (N = 10)
  *
  * - Never stricter than an exact window: an event is counted for at most W after it happened, so a
- *   deny is always backed by ≥ limit events in the last W.
+ *   deny is always backed by ≥ limit events in the last W. One exception, for a few milliseconds:
+ *   a denied attempt's hit between its increment and its refund (see below) is seen by others.
  * - At most one sub-bucket lenient: an event stops counting between W − W/N and W after it happened.
  *   Any interval of (N − 1)/N · W = 0.9 W admits at most `limit`; events older than that may be
  *   forgotten early. At a steady rate the undercount is at most 1/N (10 %) of the window's events;
@@ -24,16 +25,19 @@
  * An admission increments the current bucket (`add "0"` with TTL, then `incr`: the new value comes
  * back atomically) while it reads the N − 1 older buckets, in the same round trip, and decides on
  * the sum. Concurrent admissions on other nodes are thereby ordered by memcached: exactly `limit`
- * win. A denied attempt (over the limit already, or the loser of such a race) takes its hit back
- * by adding {@link REFUND_UNIT} to the same counter, so one counter holds hits + 2^32 × refunds
- * and one read (or the `incr` reply) gives both consistently: every refund seen belongs to a hit
- * also seen. A denied attempt therefore counts nothing: an attacker who keeps knocking does not
- * extend their own block, and a client polling for the window to pass gets in when it has.
+ * win. A denied attempt (the loser of such a race, or one over the limit within the current
+ * bucket) takes its hit back by adding {@link REFUND_UNIT} to the same counter, without waiting
+ * for it: one counter holds hits + 2^32 × refunds, and one read (or the `incr` reply) gives both
+ * consistently, every refund seen belonging to a hit also seen. When the older buckets are known
+ * here (sealed, below) and already reach the limit, the attempt is denied without any write. A
+ * denied attempt therefore counts nothing: an attacker who keeps knocking does not extend their
+ * own block, and a client polling for the window to pass gets in when it has. A refund that is
+ * lost (the store failed after the increment) leaves its hit counted: stricter, never laxer.
  *
  * ## Sealed buckets
  *
  * A bucket stops changing once its span of time is over and every write that could still be on its
- * way has landed ({@link SEAL_AFTER_MS}). A counter keeps such sealed buckets' counts in memory for
+ * way has landed ({@link sealDelayMs}). A counter keeps such sealed buckets' counts in memory for
  * the subjects it read last ({@link SEALED_SUBJECTS}), so a check reads the open buckets only: one
  * or two keys rather than ten. Every node still decides on what memcached holds; what it keeps is
  * only what memcached held after the bucket could no longer change. A bucket that memcached loses
@@ -76,14 +80,17 @@ export const SUB_BUCKETS = 10;
 
 /**
  * What a refund adds: hits live in the low 32 bits, refunds above. Hits per bucket stay below 2^32
- * (the limit is at most 10^9, and a counter at its limit takes no more hits); refunds are capped
- * at {@link MAX_REFUNDS_PER_BUCKET}, so a counter never passes 2^53 (JavaScript's exact integers).
+ * (the limit is at most 10^9; denied attempts add a hit each only while the older buckets are not
+ * known to be over the limit, and 3 × 10^9 of them in one sub-bucket is more than any client
+ * sends); refunds are capped at {@link MAX_REFUNDS_PER_BUCKET}, so a counter never passes 2^53
+ * (JavaScript's exact integers).
  */
 export const REFUND_UNIT = 2 ** 32;
 
 /**
- * Refunds happen only to the losers of concurrent admissions at the limit; a million in one
- * sub-bucket means something is wrong, and past it losers simply stay counted (stricter, never
+ * Refunds go to the losers of concurrent admissions at the limit, and to attempts denied while the
+ * older buckets are not known here to be over it (within the current bucket, or before they
+ * sealed). Past a million in one sub-bucket denied attempts simply stay counted (stricter, never
  * laxer), keeping the counter below 2^53.
  */
 export const MAX_REFUNDS_PER_BUCKET = 2 ** 20;
@@ -94,12 +101,21 @@ export const MAX_REFUNDS_PER_BUCKET = 2 ** 20;
  */
 const TTL_MARGIN_SECONDS = 1;
 
+/** Room for clock skew between nodes, in the delay before a bucket is sealed. */
+const SEAL_SKEW_MS = 5_000;
+
 /**
- * How long after its end a bucket may still change: a check's writes are bounded by its budget
- * (`posternThrottleCheckTimeout`, at most 10 s) and a loser's refund follows its increment within
- * it; the rest is room for clock skew between nodes.
+ * How long after its end a bucket may still change, when every store operation gives up after
+ * `storeTimeoutMs` (`zimbraReverseProxyCacheFetchTimeout`): an increment chosen before the end
+ * lands within one timeout, its refund is sent on its reply and lands within another; the rest is
+ * room for clock skew between nodes.
  */
-export const SEAL_AFTER_MS = 15_000;
+export function sealDelayMs(storeTimeoutMs: number): number {
+  return 2 * storeTimeoutMs + SEAL_SKEW_MS;
+}
+
+/** The seal delay with memcached's default timeout (3 s): 11 s. */
+export const SEAL_AFTER_MS = sealDelayMs(3_000);
 
 /**
  * Subjects (a user, an address, per window) whose sealed buckets a counter keeps: nine numbers and
@@ -152,19 +168,34 @@ export type Admission =
   | { readonly admitted: true; /** Events counted, this one included. */ readonly count: number }
   | { readonly admitted: false; /** Events counted, this one not included. */ readonly count: number; readonly retryAfterMs: number };
 
+/** How a {@link SlidingWindowCounter} runs; every field has a default. */
+export interface SlidingWindowOptions {
+  /** The clock (epoch ms). */
+  readonly now?: () => number;
+  /** Sub-buckets per window ({@link SUB_BUCKETS}). */
+  readonly buckets?: number;
+  /** Subjects whose sealed buckets are kept ({@link SEALED_SUBJECTS}); 0 reads every bucket every time. */
+  readonly sealedSubjects?: number;
+  /** After how long past its end a bucket is final ({@link sealDelayMs} of the store's timeout; {@link SEAL_AFTER_MS}). */
+  readonly sealAfterMs?: number;
+}
+
 /** Sliding-window counting over a {@link CounterStore}; see the module comment for the bound. */
 export class SlidingWindowCounter {
+  readonly buckets: number;
+  private readonly now: () => number;
+  private readonly sealAfterMs: number;
   private readonly sealed: SealedBuckets;
 
   constructor(
     private readonly store: CounterStore,
-    private readonly now: () => number = Date.now,
-    readonly buckets: number = SUB_BUCKETS,
-    /** Subjects whose sealed buckets are kept; 0 reads every bucket every time. */
-    sealedSubjects: number = SEALED_SUBJECTS,
+    options: SlidingWindowOptions = {},
   ) {
-    if (!Number.isInteger(buckets) || buckets < 1) throw new RangeError('buckets must be a positive integer');
-    this.sealed = new SealedBuckets(sealedSubjects);
+    this.buckets = options.buckets ?? SUB_BUCKETS;
+    if (!Number.isInteger(this.buckets) || this.buckets < 1) throw new RangeError('buckets must be a positive integer');
+    this.now = options.now ?? Date.now;
+    this.sealAfterMs = options.sealAfterMs ?? SEAL_AFTER_MS;
+    this.sealed = new SealedBuckets(options.sealedSubjects ?? SEALED_SUBJECTS);
   }
 
   /** The counters of `id` over `windowMs` now (read only). */
@@ -182,15 +213,26 @@ export class SlidingWindowCounter {
   async admit(id: CounterId, windowMs: number, limit: number): Promise<Admission> {
     const at = this.now();
     const current = this.bucketAt(at, windowMs);
+    const from = current - this.buckets + 1;
+    const known = this.keptCounts(id, windowMs, from, current);
+    if (known && sum(known) >= limit) {
+      // Over the limit on the sealed buckets alone: denied without a write. The current bucket is
+      // not read, so the retry hint assumes it empty (the next attempt's hint is exact).
+      const snapshot = new WindowSnapshot(current, [...known, 0], windowMs, at);
+      return { admitted: false, count: snapshot.count, retryAfterMs: snapshot.msUntilAtMost(limit - 1) };
+    }
     const bucket = this.bucketId(id, windowMs, current);
     const ttl = this.ttlSeconds(windowMs);
-    // The increment and the older buckets' read go out together: one round trip. The incr reply
-    // is the current bucket's count, ordered among every concurrent admission on every node.
-    const [older, value] = await Promise.all([this.countsOf(id, windowMs, current - this.buckets + 1, current, at), this.store.increment(bucket, 1, ttl)]);
+    // The increment and the older buckets' read (when not all known) go out together: one round
+    // trip. The incr reply is the current bucket's count, ordered among every concurrent
+    // admission on every node.
+    const [older, value] = await Promise.all([known ?? this.countsOf(id, windowMs, from, current, at), this.store.increment(bucket, 1, ttl)]);
     const perBucket = [...older, admittedIn(value)];
-    const count = older.reduce((a, b) => a + b, 0) + perBucket[perBucket.length - 1]!;
+    const count = sum(perBucket);
     if (count <= limit) return { admitted: true, count };
-    if (Math.floor(value / REFUND_UNIT) < MAX_REFUNDS_PER_BUCKET) await this.store.increment(bucket, REFUND_UNIT, ttl);
+    // Taken back without waiting: the verdict does not depend on it, and a refund that fails
+    // leaves the hit counted (stricter, never laxer).
+    if (Math.floor(value / REFUND_UNIT) < MAX_REFUNDS_PER_BUCKET) this.store.increment(bucket, REFUND_UNIT, ttl).catch(() => undefined);
     perBucket[perBucket.length - 1]! -= 1;
     const after = new WindowSnapshot(current, perBucket, windowMs, at);
     return { admitted: false, count: after.count, retryAfterMs: after.msUntilAtMost(limit - 1) };
@@ -221,8 +263,21 @@ export class SlidingWindowCounter {
     const values = await this.store.read(unknown.map((b) => this.bucketId(id, windowMs, b)));
     for (let k = 0; k < unknown.length; k++) counts[unknown[k]! - from] = admittedIn(values[k]!);
     // The read was sent after `at`: every bucket sealed by then was read in its final state.
-    const sealedEnd = Math.min(to, this.bucketAt(at - SEAL_AFTER_MS, windowMs));
+    const sealedEnd = Math.min(to, this.bucketAt(at - this.sealAfterMs, windowMs));
     if (unknown[0]! < sealedEnd) this.sealed.keep(subject, new SealedRun(from, counts.slice(0, sealedEnd - from)));
+    return counts;
+  }
+
+  /** Events counted in buckets `from` to `to` (excluded) when every one of them is kept here; else undefined. */
+  private keptCounts(id: CounterId, windowMs: number, from: number, to: number): number[] | undefined {
+    const kept = this.sealed.capacity > 0 ? this.sealed.get(subjectOf(id, windowMs)) : undefined;
+    if (!kept) return undefined;
+    const counts = new Array<number>(to - from);
+    for (let b = from; b < to; b++) {
+      const count = kept.countOf(b);
+      if (count === undefined) return undefined;
+      counts[b - from] = count;
+    }
     return counts;
   }
 
@@ -278,6 +333,12 @@ class SealedBuckets {
  * A subject and window as one string. Only an id's last part can come from a client (a user
  * name); the parts before it are ours, so joining them cannot make two subjects one.
  */
+function sum(counts: readonly number[]): number {
+  let total = 0;
+  for (const count of counts) total += count;
+  return total;
+}
+
 function subjectOf(id: CounterId, windowMs: number): string {
   return `${windowMs}\u0000${id.join('\u0000')}`;
 }

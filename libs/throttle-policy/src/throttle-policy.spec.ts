@@ -35,9 +35,9 @@ function setup(attributes: Record<string, unknown> = BASE) {
   const clock = new FakeClock();
   const store = new FakeCounterStore(clock);
   let config: ThrottleConfig = resolveThrottleSettings(attributes).config;
-  const policy = new ThrottlePolicy(new SlidingWindowCounter(store, clock.now), () => config, new CheckClaims(store));
+  const policy = new ThrottlePolicy(new SlidingWindowCounter(store, { now: clock.now }), () => config, new CheckClaims(store));
   // A second instance on the same store, as two login-throttle processes share memcached.
-  const other = new ThrottlePolicy(new SlidingWindowCounter(store, clock.now), () => config, new CheckClaims(store));
+  const other = new ThrottlePolicy(new SlidingWindowCounter(store, { now: clock.now }), () => config, new CheckClaims(store));
   const check = async (request: ThrottleCheckRequest) => (await policy.check(request, within(1000))).result;
   const verdicts = async (n: number, request: ThrottleCheckRequest) => {
     const out: string[] = [];
