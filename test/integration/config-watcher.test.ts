@@ -51,6 +51,8 @@ let watcherEnv: Record<string, string>;
 let watcher: ServiceProcess;
 let throttle: ServiceProcess;
 let proxy: MailProxyProcess;
+/** A proxy that asks the login-throttle service (the other decides its checks itself, the default). */
+let asking: MailProxyProcess;
 let view: ConfigView;
 
 /** The mail-proxy's file settings: plain IMAP for raw transcripts; sessions of moved accounts ended. */
@@ -88,8 +90,8 @@ async function loginAndSelect(user: string): Promise<{ client: LineClient; exist
 }
 
 /** The tagged result of one IMAP login on a fresh connection. */
-async function loginResult(user: string): Promise<string> {
-  const client = await LineClient.connect({ port: proxy.imap });
+async function loginResult(user: string, through: MailProxyProcess = proxy): Promise<string> {
+  const client = await LineClient.connect({ port: through.imap });
   try {
     await client.line();
     client.send(`a1 LOGIN ${user} ${user.split('@')[0]}-secret\r\n`);
@@ -121,7 +123,10 @@ beforeAll(async () => {
     startService('login-throttle', common),
   ]);
   view = await openConfigView(nats.url);
-  proxy = await startMailProxy(dir, 'mail-proxy', common, PROXY_ATTRIBUTES);
+  [proxy, asking] = await Promise.all([
+    startMailProxy(dir, 'mail-proxy', common, PROXY_ATTRIBUTES),
+    startMailProxy(dir, 'asking', common, { ...PROXY_ATTRIBUTES, posternThrottleChecks: 'service' }),
+  ]);
 });
 
 afterAll(async () => {
@@ -164,18 +169,21 @@ describe('config-watcher', () => {
     expect(await greeting(proxy.imap)).toMatch(/ Postern \S+ IMAP4 ready$/);
   });
 
-  it('applies a throttle limit set in the directory: the third login of the user in the window is refused', async () => {
+  it('applies a throttle limit set in the directory, in a proxy and in the service alike: the third login of the user in the window is refused', async () => {
     const last = await view.store.lastSequence();
     await modify(GLOBAL_DN, 'replace: zimbraReverseProxyUserLoginLimit', 'zimbraReverseProxyUserLoginLimit: 2');
     const stored = await view.waitForEvent('the limit event', changedHas('zimbraReverseProxyUserLoginLimit'), last);
-    await Promise.all([applied(proxy.service, stored.sequence), applied(throttle, stored.sequence)]);
+    await Promise.all([applied(proxy.service, stored.sequence), applied(asking.service, stored.sequence), applied(throttle, stored.sequence)]);
     expect(await loginResult('carol@example.org')).toMatch(/^a1 OK/);
-    expect(await loginResult('carol@example.org')).toMatch(/^a1 OK/);
+    expect(await loginResult('carol@example.org', asking)).toMatch(/^a1 OK/);
+    // One limit: each way of checking counts the other's logins.
+    expect(await loginResult('carol@example.org', asking)).toMatch(/^a1 NO/);
     expect(await loginResult('carol@example.org')).toMatch(/^a1 NO/);
     await modify(GLOBAL_DN, 'delete: zimbraReverseProxyUserLoginLimit');
     const lifted = await view.waitForEvent('the limit lifted', changedHas('zimbraReverseProxyUserLoginLimit'), stored.sequence);
-    await Promise.all([applied(proxy.service, lifted.sequence), applied(throttle, lifted.sequence)]);
+    await Promise.all([applied(proxy.service, lifted.sequence), applied(asking.service, lifted.sequence), applied(throttle, lifted.sequence)]);
     expect(await loginResult('carol@example.org')).toMatch(/^a1 OK/);
+    expect(await loginResult('carol@example.org', asking)).toMatch(/^a1 OK/);
   });
 
   it('re-routes the next login after a mailbox move and ends the open session (posternSessionEndOnMove)', async () => {
