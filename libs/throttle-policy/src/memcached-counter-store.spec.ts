@@ -1,6 +1,60 @@
-import { cacheKey } from '@postern/memcached';
+import { cacheKey, type MemcachedClient } from '@postern/memcached';
 import { describe, expect, it } from 'vitest';
-import { counterKey, KeyPrefixMemo } from './memcached-counter-store';
+import { counterKey, KeyPrefixMemo, MemcachedCounterStore } from './memcached-counter-store';
+
+/** The part of a memcached client the store uses for counters: a map, and the commands it was sent. */
+function scriptedClient() {
+  const values = new Map<string, number>();
+  const sent: string[] = [];
+  const client = {
+    timeoutMs: 3000,
+    async add(key: string, value: string) {
+      sent.push('add');
+      if (values.has(key)) return false;
+      values.set(key, Number(value));
+      return true;
+    },
+    async incr(key: string, delta: number) {
+      sent.push('incr');
+      const value = values.get(key);
+      if (value === undefined) return null;
+      values.set(key, value + delta);
+      return value + delta;
+    },
+  };
+  return { values, sent, client: client as unknown as MemcachedClient };
+}
+
+describe('MemcachedCounterStore.increment', () => {
+  it('creates a counter with add + incr, then increments it with a bare incr', async () => {
+    const { client, sent } = scriptedClient();
+    const store = new MemcachedCounterStore(client);
+    expect(await store.increment(['ip', 'x', 1], 1, 60)).toBe(1);
+    expect(await store.increment(['ip', 'x', 1], 1, 60)).toBe(2);
+    expect(sent).toEqual(['add', 'incr', 'incr']);
+  });
+
+  it('creates the counter again when memcached lost it', async () => {
+    const { client, sent, values } = scriptedClient();
+    const store = new MemcachedCounterStore(client);
+    await store.increment(['ip', 'x', 1], 1, 60);
+    values.clear(); // evicted, or its server restarted
+    sent.length = 0;
+    expect(await store.increment(['ip', 'x', 1], 1, 60)).toBe(1);
+    expect(sent).toEqual(['incr', 'add', 'incr']);
+  });
+
+  it('remembers only as many counters as it may', async () => {
+    const { client, sent } = scriptedClient();
+    const store = new MemcachedCounterStore(client, 1);
+    await store.increment(['a', 1], 1, 60);
+    await store.increment(['b', 1], 1, 60);
+    sent.length = 0;
+    await store.increment(['a', 1], 1, 60); // forgotten for b: the long way
+    await store.increment(['a', 1], 1, 60);
+    expect(sent).toEqual(['add', 'incr', 'incr']);
+  });
+});
 
 describe('counterKey', () => {
   it('hashes everything but the bucket, which follows the hash', () => {

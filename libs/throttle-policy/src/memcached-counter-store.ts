@@ -13,9 +13,26 @@ import { CounterStoreError, sealDelayMs, type CounterId, type CounterStore } fro
  */
 const INCREMENT_ATTEMPTS = 2;
 
-/** {@link CounterStore} over memcached: `add "0"` with the TTL, then `incr` (pipelined: one round trip). */
+/**
+ * Counters this store has created or incremented lately, remembered so the next increment is a
+ * bare `incr`. A counter is incremented only while its sub-bucket is current, and it lives longer
+ * than that, so it still exists unless memcached lost it; then `incr` finds nothing and the
+ * increment goes the long way. A few MB at most.
+ */
+const LIVE_COUNTERS = 20_000;
+
+/**
+ * {@link CounterStore} over memcached: `add "0"` with the TTL, then `incr` (pipelined: one round
+ * trip); a bare `incr` for a counter this store knows to exist.
+ */
 export class MemcachedCounterStore implements CounterStore {
-  constructor(private readonly client: MemcachedClient) {}
+  /** Keys of the counters known to exist, oldest first (insertion order). */
+  private readonly live = new Set<string>();
+
+  constructor(
+    private readonly client: MemcachedClient,
+    private readonly liveCounters: number = LIVE_COUNTERS,
+  ) {}
 
   /** After how long past its end a bucket can no longer change, with this client's timeout ({@link sealDelayMs}). */
   get sealAfterMs(): number {
@@ -25,15 +42,30 @@ export class MemcachedCounterStore implements CounterStore {
   async increment(id: CounterId, delta: number, ttlSeconds: number): Promise<number> {
     const key = counterKey(id);
     try {
+      if (this.live.has(key)) {
+        const value = await this.client.incr(key, delta);
+        if (value !== null) return value;
+        // Evicted, or its server restarted or was replaced: create it again.
+        this.live.delete(key);
+      }
       for (let attempt = 0; attempt < INCREMENT_ATTEMPTS; attempt++) {
         // Same key, same server, same connection: memcached runs the two in order.
         const [, value] = await Promise.all([this.client.add(key, '0', ttlSeconds), this.client.incr(key, delta)]);
-        if (value !== null) return value;
+        if (value !== null) {
+          this.remember(key);
+          return value;
+        }
       }
     } catch (error) {
       throw storeError('increment', error);
     }
     throw new CounterStoreError('throttle counter vanished between add and incr twice');
+  }
+
+  private remember(key: string): void {
+    if (this.liveCounters === 0) return;
+    this.live.add(key);
+    if (this.live.size > this.liveCounters) this.live.delete(this.live.values().next().value!);
   }
 
   async claim(id: CounterId, ttlSeconds: number): Promise<boolean> {

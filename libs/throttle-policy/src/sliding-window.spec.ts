@@ -216,6 +216,21 @@ describe('sealed buckets', () => {
 });
 
 describe('SlidingWindowCounter.record and snapshot', () => {
+  it('reads several subjects with one read of the store', async () => {
+    const { counter, store } = setup();
+    await counter.record(['a'], W);
+    await counter.record(['b'], 2 * W);
+    await counter.record(['b'], 2 * W);
+    const read = vi.spyOn(store, 'read');
+    const [a, b] = await counter.snapshots([
+      { id: ['a'], windowMs: W },
+      { id: ['b'], windowMs: 2 * W },
+    ]);
+    expect([a!.count, b!.count]).toEqual([1, 2]);
+    expect(read).toHaveBeenCalledTimes(1);
+    expect(read.mock.calls[0]![0]).toHaveLength(2 * SUB_BUCKETS);
+  });
+
   it('counts every recorded event, reading does not count', async () => {
     const { counter } = setup();
     for (let i = 0; i < 4; i++) await counter.record(['f', 'u'], W);

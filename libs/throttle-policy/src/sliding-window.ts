@@ -200,10 +200,18 @@ export class SlidingWindowCounter {
 
   /** The counters of `id` over `windowMs` now (read only). */
   async snapshot(id: CounterId, windowMs: number): Promise<WindowSnapshot> {
+    return (await this.snapshots([{ id, windowMs }]))[0]!;
+  }
+
+  /** The counters of several subjects now, in order, with one read of the store for them all. */
+  async snapshots(subjects: readonly { readonly id: CounterId; readonly windowMs: number }[]): Promise<WindowSnapshot[]> {
     const at = this.now();
-    const current = this.bucketAt(at, windowMs);
-    const counts = await this.countsOf(id, windowMs, current - this.buckets + 1, current + 1, at);
-    return new WindowSnapshot(current, counts, windowMs, at);
+    const plans = subjects.map(({ id, windowMs }) => {
+      const current = this.bucketAt(at, windowMs);
+      return this.plan(id, windowMs, current - this.buckets + 1, current + 1);
+    });
+    await this.fill(plans, at);
+    return plans.map((plan) => new WindowSnapshot(plan.to - 1, plan.counts, plan.windowMs, at));
   }
 
   /**
@@ -244,12 +252,15 @@ export class SlidingWindowCounter {
     return this.store.increment(this.bucketId(id, windowMs, this.bucketAt(at, windowMs)), 1, this.ttlSeconds(windowMs));
   }
 
-  /**
-   * Events counted in buckets `from` to `to` (excluded) of `id` at `at`, oldest first: sealed
-   * buckets from memory where kept, the others (one multi-key read) from the store. What the read
-   * brought of sealed buckets is kept for the next check.
-   */
+  /** Events counted in buckets `from` to `to` (excluded) of `id` at `at`, oldest first (see {@link fill}). */
   private async countsOf(id: CounterId, windowMs: number, from: number, to: number, at: number): Promise<number[]> {
+    const plan = this.plan(id, windowMs, from, to);
+    await this.fill([plan], at);
+    return plan.counts;
+  }
+
+  /** What is known of buckets `from` to `to` (excluded) of `id`: the sealed ones kept here, and which to read. */
+  private plan(id: CounterId, windowMs: number, from: number, to: number): ReadPlan {
     const subject = this.sealed.capacity > 0 ? subjectOf(id, windowMs) : '';
     const kept = this.sealed.get(subject);
     const counts = new Array<number>(to - from);
@@ -259,13 +270,26 @@ export class SlidingWindowCounter {
       if (count === undefined) unknown.push(b);
       else counts[b - from] = count;
     }
-    if (unknown.length === 0) return counts;
-    const values = await this.store.read(unknown.map((b) => this.bucketId(id, windowMs, b)));
-    for (let k = 0; k < unknown.length; k++) counts[unknown[k]! - from] = admittedIn(values[k]!);
-    // The read was sent after `at`: every bucket sealed by then was read in its final state.
-    const sealedEnd = Math.min(to, this.bucketAt(at - this.sealAfterMs, windowMs));
-    if (unknown[0]! < sealedEnd) this.sealed.keep(subject, new SealedRun(from, counts.slice(0, sealedEnd - from)));
-    return counts;
+    return { id, windowMs, subject, from, to, counts, unknown };
+  }
+
+  /**
+   * Reads the plans' unknown buckets from the store, all in one multi-key read, into their counts;
+   * what the read brought of sealed buckets is kept for the next check.
+   */
+  private async fill(plans: readonly ReadPlan[], at: number): Promise<void> {
+    const ids: CounterId[] = [];
+    for (const plan of plans) for (const b of plan.unknown) ids.push(this.bucketId(plan.id, plan.windowMs, b));
+    if (ids.length === 0) return;
+    const values = await this.store.read(ids);
+    let k = 0;
+    for (const plan of plans) {
+      if (plan.unknown.length === 0) continue;
+      for (const b of plan.unknown) plan.counts[b - plan.from] = admittedIn(values[k++]!);
+      // The read was sent after `at`: every bucket sealed by then was read in its final state.
+      const sealedEnd = Math.min(plan.to, this.bucketAt(at - this.sealAfterMs, plan.windowMs));
+      if (plan.unknown[0]! < sealedEnd) this.sealed.keep(plan.subject, new SealedRun(plan.from, plan.counts.slice(0, sealedEnd - plan.from)));
+    }
   }
 
   /** Events counted in buckets `from` to `to` (excluded) when every one of them is kept here; else undefined. */
@@ -294,6 +318,17 @@ export class SlidingWindowCounter {
   private ttlSeconds(windowMs: number): number {
     return Math.ceil((windowMs + windowMs / this.buckets) / 1000) + TTL_MARGIN_SECONDS;
   }
+}
+
+/** Buckets `from` to `to` (excluded) of one subject: their counts, those still to read marked in `unknown`. */
+interface ReadPlan {
+  readonly id: CounterId;
+  readonly windowMs: number;
+  readonly subject: string;
+  readonly from: number;
+  readonly to: number;
+  readonly counts: number[];
+  readonly unknown: readonly number[];
 }
 
 /** Consecutive sealed buckets of one subject, from bucket `from` on. */

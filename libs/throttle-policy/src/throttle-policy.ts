@@ -98,7 +98,8 @@ export class ThrottlePolicy {
     checks.push(['user-failures', ['user-failures', user], config.userFailures, config.userMessage]);
     checks.push(['user', ['user', user], config.user, config.userMessage]);
     const active = checks.filter(([, , limit]) => limit.limit > 0);
-    const snapshots = await Promise.all(active.map(([, id, limit]) => this.counter.snapshot(id, limit.windowMs)));
+    // One read of the store for the three windows' open buckets.
+    const snapshots = await this.counter.snapshots(active.map(([, id, limit]) => ({ id, windowMs: limit.windowMs })));
     for (const [i, [reason, , limit, message]] of active.entries()) {
       const snapshot: WindowSnapshot = snapshots[i]!;
       if (snapshot.count >= limit.limit) return deny(reason, message, snapshot.msUntilAtMost(limit.limit - 1));
