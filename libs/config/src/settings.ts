@@ -656,7 +656,7 @@ export const Settings = {
   // Where a frontend's checks are decided. Both count in the same memcached windows, so nodes of
   // either kind enforce one limit together. Local by default: every check is a memcached round
   // trip either way, and asking the service adds a NATS round trip and the service's work to
-  // each (a third of the login rate in bench:mail, against a tenth at most), and leaves the limits
+  // each (a third to a half of the login rate in bench:mail, against 7 % on average), and leaves the limits
   // to the fail mode while the bus is down. The service answers frontends configured to ask it.
   posternThrottleChecks: enumSetting({
     attribute: 'posternThrottleChecks',
