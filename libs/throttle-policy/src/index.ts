@@ -6,6 +6,7 @@
  */
 export * from './check-claims';
 export * from './memcached-counter-store';
+export { SEAL_AFTER_MS, SEALED_SUBJECTS, sealDelayMs } from './sealed-buckets';
 export * from './sliding-window';
 export * from './throttle-policy';
 export * from './throttle-settings';

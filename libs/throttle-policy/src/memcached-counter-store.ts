@@ -5,7 +5,8 @@
  * so the ten buckets of a window cost one hash, not ten (a subject a node has not read yet is read whole).
  */
 import { cacheKey, CacheProtocolError, CacheUnavailableError, type MemcachedClient } from '@postern/memcached';
-import { CounterStoreError, sealDelayMs, type CounterId, type CounterStore } from './sliding-window';
+import { sealDelayMs } from './sealed-buckets';
+import { CounterStoreError, type CounterId, type CounterStore } from './sliding-window';
 
 /**
  * `add` then `incr` may find no counter when it expired or was evicted between the two, or the

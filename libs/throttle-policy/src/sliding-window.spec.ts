@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { FakeClock, FakeCounterStore } from './counter-store.fake';
-import { REFUND_UNIT, SEAL_AFTER_MS, sealDelayMs, SlidingWindowCounter, SUB_BUCKETS, type CounterId } from './sliding-window';
+import { SEAL_AFTER_MS, sealDelayMs } from './sealed-buckets';
+import { REFUND_UNIT, SlidingWindowCounter, SUB_BUCKETS, type CounterId } from './sliding-window';
 
 const W = 60_000;
 const B = W / SUB_BUCKETS;

@@ -37,13 +37,15 @@
  * ## Sealed buckets
  *
  * A bucket stops changing once its span of time is over and every write that could still be on its
- * way has landed ({@link sealDelayMs}). A counter keeps such sealed buckets' counts in memory for
+ * way has landed ({@link sealDelayMs}, in sealed-buckets.ts). A counter keeps such sealed buckets' counts in memory for
  * the subjects it read last ({@link SEALED_SUBJECTS}), so a check reads the open buckets only: one
  * or two keys rather than ten. Every node still decides on what memcached holds; what it keeps is
  * only what memcached held after the bucket could no longer change. A bucket that memcached loses
  * after that (eviction, a restart) keeps counting here until it leaves the span, as if it had not
  * been lost.
  */
+
+import { SEAL_AFTER_MS, SEALED_SUBJECTS, SealedBuckets, SealedRun, subjectOf } from './sealed-buckets';
 
 /** Identifies a counter: hashed into a cache key by the store, never sent raw. */
 export type CounterId = readonly (string | number)[];
@@ -100,28 +102,6 @@ export const MAX_REFUNDS_PER_BUCKET = 2 ** 20;
  * second keeps a bucket alive for as long as it can still be in a span.
  */
 const TTL_MARGIN_SECONDS = 1;
-
-/** Room for clock skew between nodes, in the delay before a bucket is sealed. */
-const SEAL_SKEW_MS = 5_000;
-
-/**
- * How long after its end a bucket may still change, when every store operation gives up after
- * `storeTimeoutMs` (`zimbraReverseProxyCacheFetchTimeout`): an increment chosen before the end
- * lands within one timeout, its refund is sent on its reply and lands within another; the rest is
- * room for clock skew between nodes.
- */
-export function sealDelayMs(storeTimeoutMs: number): number {
-  return 2 * storeTimeoutMs + SEAL_SKEW_MS;
-}
-
-/** The seal delay with memcached's default timeout (3 s): 11 s. */
-export const SEAL_AFTER_MS = sealDelayMs(3_000);
-
-/**
- * Subjects (a user, an address, per window) whose sealed buckets a counter keeps: nine numbers and
- * a key each, a few MB at most. A subject not kept is read in full.
- */
-export const SEALED_SUBJECTS = 20_000;
 
 /** Events counted per bucket (hits minus refunds), oldest bucket first. */
 function admittedIn(value: number): number {
@@ -222,7 +202,8 @@ export class SlidingWindowCounter {
     const at = this.now();
     const current = this.bucketAt(at, windowMs);
     const from = current - this.buckets + 1;
-    const known = this.keptCounts(id, windowMs, from, current);
+    const plan = this.plan(id, windowMs, from, current);
+    const known = plan.unknown.length === 0 ? plan.counts : undefined;
     if (known && sum(known) >= limit) {
       // Over the limit on the sealed buckets alone: denied without a write. The current bucket is
       // not read, so the retry hint assumes it empty (the next attempt's hint is exact).
@@ -234,7 +215,8 @@ export class SlidingWindowCounter {
     // The increment and the older buckets' read (when not all known) go out together: one round
     // trip. The incr reply is the current bucket's count, ordered among every concurrent
     // admission on every node.
-    const [older, value] = await Promise.all([known ?? this.countsOf(id, windowMs, from, current, at), this.store.increment(bucket, 1, ttl)]);
+    const [, value] = await Promise.all([this.fill([plan], at), this.store.increment(bucket, 1, ttl)]);
+    const older = plan.counts;
     const perBucket = [...older, admittedIn(value)];
     const count = sum(perBucket);
     if (count <= limit) return { admitted: true, count };
@@ -250,13 +232,6 @@ export class SlidingWindowCounter {
   async record(id: CounterId, windowMs: number): Promise<number> {
     const at = this.now();
     return this.store.increment(this.bucketId(id, windowMs, this.bucketAt(at, windowMs)), 1, this.ttlSeconds(windowMs));
-  }
-
-  /** Events counted in buckets `from` to `to` (excluded) of `id` at `at`, oldest first (see {@link fill}). */
-  private async countsOf(id: CounterId, windowMs: number, from: number, to: number, at: number): Promise<number[]> {
-    const plan = this.plan(id, windowMs, from, to);
-    await this.fill([plan], at);
-    return plan.counts;
   }
 
   /** What is known of buckets `from` to `to` (excluded) of `id`: the sealed ones kept here, and which to read. */
@@ -292,19 +267,6 @@ export class SlidingWindowCounter {
     }
   }
 
-  /** Events counted in buckets `from` to `to` (excluded) when every one of them is kept here; else undefined. */
-  private keptCounts(id: CounterId, windowMs: number, from: number, to: number): number[] | undefined {
-    const kept = this.sealed.capacity > 0 ? this.sealed.get(subjectOf(id, windowMs)) : undefined;
-    if (!kept) return undefined;
-    const counts = new Array<number>(to - from);
-    for (let b = from; b < to; b++) {
-      const count = kept.countOf(b);
-      if (count === undefined) return undefined;
-      counts[b - from] = count;
-    }
-    return counts;
-  }
-
   private bucketAt(at: number, windowMs: number): number {
     return Math.floor((at * this.buckets) / windowMs);
   }
@@ -331,49 +293,8 @@ interface ReadPlan {
   readonly unknown: readonly number[];
 }
 
-/** Consecutive sealed buckets of one subject, from bucket `from` on. */
-class SealedRun {
-  constructor(
-    private readonly from: number,
-    private readonly counts: readonly number[],
-  ) {}
-
-  countOf(bucket: number): number | undefined {
-    return this.counts[bucket - this.from];
-  }
-}
-
-/**
- * The sealed runs of the subjects seen last, at most `capacity` of them; the one kept longest ago
- * goes first. A subject in use is kept again whenever another of its buckets seals.
- */
-class SealedBuckets {
-  private readonly runs = new Map<string, SealedRun>();
-
-  constructor(readonly capacity: number) {}
-
-  get(subject: string): SealedRun | undefined {
-    return this.capacity === 0 ? undefined : this.runs.get(subject);
-  }
-
-  keep(subject: string, run: SealedRun): void {
-    if (this.capacity === 0) return;
-    this.runs.delete(subject);
-    this.runs.set(subject, run);
-    if (this.runs.size > this.capacity) this.runs.delete(this.runs.keys().next().value!);
-  }
-}
-
-/**
- * A subject and window as one string. Only an id's last part can come from a client (a user
- * name); the parts before it are ours, so joining them cannot make two subjects one.
- */
 function sum(counts: readonly number[]): number {
   let total = 0;
   for (const count of counts) total += count;
   return total;
-}
-
-function subjectOf(id: CounterId, windowMs: number): string {
-  return `${windowMs}\u0000${id.join('\u0000')}`;
 }
