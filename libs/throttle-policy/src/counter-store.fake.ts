@@ -2,7 +2,7 @@
  * A fake {@link CounterStore} for unit tests: a map with memcached's semantics (TTL in seconds on
  * creation, increments do not extend it) on a fake clock, and a switch to make it fail.
  */
-import { CounterStoreError, type CounterId, type CounterStore } from './sliding-window';
+import { cellId, CounterStoreError, type BucketCell, type CounterId, type CounterStore } from './sliding-window';
 
 export class FakeClock {
   constructor(public ms: number = 1_700_000_000_000) {}
@@ -22,9 +22,9 @@ export class FakeCounterStore implements CounterStore {
 
   constructor(private readonly clock: FakeClock) {}
 
-  async increment(id: CounterId, delta: number, ttlSeconds: number): Promise<number> {
+  async increment(cell: BucketCell, delta: number, ttlSeconds: number): Promise<number> {
     await this.gate();
-    const key = JSON.stringify(id);
+    const key = JSON.stringify(cellId(cell));
     const now = this.clock.now();
     let entry = this.entries.get(key);
     if (!entry || entry.expiresAt <= now) {
@@ -45,11 +45,11 @@ export class FakeCounterStore implements CounterStore {
     return true;
   }
 
-  async read(ids: readonly CounterId[]): Promise<number[]> {
+  async read(cells: readonly BucketCell[]): Promise<number[]> {
     await this.gate();
     const now = this.clock.now();
-    return ids.map((id) => {
-      const entry = this.entries.get(JSON.stringify(id));
+    return cells.map((cell) => {
+      const entry = this.entries.get(JSON.stringify(cellId(cell)));
       return entry && entry.expiresAt > now ? entry.value : 0;
     });
   }

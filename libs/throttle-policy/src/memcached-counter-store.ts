@@ -1,12 +1,14 @@
 /**
  * The counter store over the shared memcached pool. Keys come from `cacheKey('throttle', …)`: the
- * user name and address are hashed, never sent raw (CVE-2022-27924). A counter id's last part is
- * the one that varies within a window (the sub-bucket): it follows the hash instead of entering it,
- * so the ten buckets of a window cost one hash, not ten (a subject a node has not read yet is read whole).
+ * user name and address are hashed, never sent raw (CVE-2022-27924). A cell's bucket is the part
+ * that varies within a window: it follows the hash instead of entering it, so a subject is hashed
+ * once for all its buckets, and once for as long as the counter keeps the subject (the store
+ * remembers the hash by the subject object): a login's three checks hash nothing for a user seen
+ * before.
  */
 import { cacheKey, CacheProtocolError, CacheUnavailableError, type MemcachedClient } from '@postern/memcached';
 import { sealDelayMs } from './sealed-buckets';
-import { CounterStoreError, type CounterId, type CounterStore } from './sliding-window';
+import { CounterStoreError, type BucketCell, type CounterId, type CounterStore, type CounterSubject } from './sliding-window';
 
 /**
  * `add` then `incr` may find no counter when it expired or was evicted between the two, or the
@@ -14,46 +16,48 @@ import { CounterStoreError, type CounterId, type CounterStore } from './sliding-
  */
 const INCREMENT_ATTEMPTS = 2;
 
-/**
- * Counters this store has created or incremented lately, remembered so the next increment is a
- * bare `incr`. A counter is incremented only while its sub-bucket is current, and it lives longer
- * than that, so it still exists unless memcached lost it; then `incr` finds nothing and the
- * increment goes the long way. A few MB at most.
- */
-const LIVE_COUNTERS = 20_000;
+/** What the store remembers of a subject. */
+interface SubjectKeys {
+  /** `cacheKey('throttle', [...id, windowMs, buckets])`: a bucket's key is this, `:` and the bucket. */
+  readonly prefix: string;
+  /**
+   * The bucket whose counter this store created or incremented last. Only the current bucket is
+   * incremented, and a counter outlives its bucket, so it still exists unless memcached lost it:
+   * the next increment is a bare `incr` (when it finds nothing, the increment goes the long way).
+   */
+  live: number | undefined;
+}
 
 /**
  * {@link CounterStore} over memcached: `add "0"` with the TTL, then `incr` (pipelined: one round
  * trip); a bare `incr` for a counter this store knows to exist.
  */
 export class MemcachedCounterStore implements CounterStore {
-  /** Keys of the counters known to exist, oldest first (insertion order). */
-  private readonly live = new Set<string>();
+  /** By subject object: forgotten with the subject when the counter lets it go. */
+  private readonly subjects = new WeakMap<CounterSubject, SubjectKeys>();
 
-  constructor(
-    private readonly client: MemcachedClient,
-    private readonly liveCounters: number = LIVE_COUNTERS,
-  ) {}
+  constructor(private readonly client: MemcachedClient) {}
 
   /** After how long past its end a bucket can no longer change, with this client's timeout ({@link sealDelayMs}). */
   get sealAfterMs(): number {
     return sealDelayMs(this.client.timeoutMs);
   }
 
-  async increment(id: CounterId, delta: number, ttlSeconds: number): Promise<number> {
-    const key = counterKey(id);
+  async increment(cell: BucketCell, delta: number, ttlSeconds: number): Promise<number> {
+    const keys = this.keysOf(cell.subject);
+    const key = `${keys.prefix}:${cell.bucket}`;
     try {
-      if (this.live.has(key)) {
+      if (keys.live === cell.bucket) {
         const value = await this.client.incr(key, delta);
         if (value !== null) return value;
         // Evicted, or its server restarted or was replaced: create it again.
-        this.live.delete(key);
+        keys.live = undefined;
       }
       for (let attempt = 0; attempt < INCREMENT_ATTEMPTS; attempt++) {
         // Same key, same server, same connection: memcached runs the two in order.
         const [, value] = await Promise.all([this.client.add(key, '0', ttlSeconds), this.client.incr(key, delta)]);
         if (value !== null) {
-          this.remember(key);
+          keys.live = cell.bucket;
           return value;
         }
       }
@@ -61,12 +65,6 @@ export class MemcachedCounterStore implements CounterStore {
       throw storeError('increment', error);
     }
     throw new CounterStoreError('throttle counter vanished between add and incr twice');
-  }
-
-  private remember(key: string): void {
-    if (this.liveCounters === 0) return;
-    this.live.add(key);
-    if (this.live.size > this.liveCounters) this.live.delete(this.live.values().next().value!);
   }
 
   async claim(id: CounterId, ttlSeconds: number): Promise<boolean> {
@@ -77,9 +75,8 @@ export class MemcachedCounterStore implements CounterStore {
     }
   }
 
-  async read(ids: readonly CounterId[]): Promise<number[]> {
-    const prefixes = new KeyPrefixMemo();
-    const keys = ids.map((id) => counterKey(id, prefixes));
+  async read(cells: readonly BucketCell[]): Promise<number[]> {
+    const keys = cells.map((cell) => `${this.keysOf(cell.subject).prefix}:${cell.bucket}`);
     let values: (Buffer | null)[];
     try {
       // One multi-key get per server: a window's buckets are one command, one reply.
@@ -96,44 +93,23 @@ export class MemcachedCounterStore implements CounterStore {
       return n;
     });
   }
-}
 
-/**
- * The hashed prefix of the last head seen, for the ids that follow with the same head: a window's
- * buckets come in a row, so they cost one hash and a few comparisons, not a hash or a
- * serialisation each.
- */
-export class KeyPrefixMemo {
-  private head: readonly (string | number)[] | undefined;
-  private prefix = '';
-  /** Prefixes hashed so far. */
-  hashes = 0;
-
-  prefixOf(head: readonly (string | number)[]): string {
-    if (!this.head || !sameParts(head, this.head)) {
-      this.prefix = cacheKey('throttle', head);
-      this.head = head;
-      this.hashes++;
+  private keysOf(subject: CounterSubject): SubjectKeys {
+    let keys = this.subjects.get(subject);
+    if (keys === undefined) {
+      keys = { prefix: subjectKeyPrefix(subject), live: undefined };
+      this.subjects.set(subject, keys);
     }
-    return this.prefix;
+    return keys;
   }
 }
 
-function sameParts(a: readonly (string | number)[], b: readonly (string | number)[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /**
- * `cacheKey('throttle', id without its last part)` + `:` + the last part (a number or a short
- * string of ours, never a user's). `memo` reuses the hash for ids that share everything else.
+ * The hashed part of a subject's bucket keys: its id, window and bucket count, hashed together
+ * (the layout of every version so far, so nodes of different versions share counters).
  */
-export function counterKey(id: CounterId, memo?: KeyPrefixMemo): string {
-  const last = id[id.length - 1];
-  if (id.length < 2 || (typeof last !== 'number' && !/^[a-z0-9-]{1,16}$/.test(String(last)))) return cacheKey('throttle', id);
-  const head = id.slice(0, -1);
-  return `${memo ? memo.prefixOf(head) : cacheKey('throttle', head)}:${last}`;
+export function subjectKeyPrefix(subject: CounterSubject): string {
+  return cacheKey('throttle', [...subject.id, subject.windowMs, subject.buckets]);
 }
 
 /** An unreachable or misbehaving server is the store's failure; a bad key or argument is our bug and stays as it is. */

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { FakeClock, FakeCounterStore } from './counter-store.fake';
 import { SEAL_AFTER_MS, sealDelayMs } from './sealed-buckets';
-import { REFUND_UNIT, SlidingWindowCounter, SUB_BUCKETS, type CounterId } from './sliding-window';
+import { REFUND_UNIT, SlidingWindowCounter, SUB_BUCKETS, type BucketCell } from './sliding-window';
 
 const W = 60_000;
 const B = W / SUB_BUCKETS;
@@ -154,9 +154,9 @@ describe('sealed buckets', () => {
   function readsOf(store: ReturnType<typeof setup>['store']): number[][] {
     const reads: number[][] = [];
     const read = store.read.bind(store);
-    vi.spyOn(store, 'read').mockImplementation((ids: readonly CounterId[]) => {
-      reads.push(ids.map((id) => id[id.length - 1] as number));
-      return read(ids);
+    vi.spyOn(store, 'read').mockImplementation((cells: readonly BucketCell[]) => {
+      reads.push(cells.map((cell) => cell.bucket));
+      return read(cells);
     });
     return reads;
   }
@@ -250,6 +250,8 @@ describe('SlidingWindowCounter.record and snapshot', () => {
     const { counter, store, clock } = setup();
     await counter.record(['f'], W);
     clock.advance(W + B + 2000);
-    expect(await store.read([...store.entries.keys()].map((k) => JSON.parse(k) as string[]))).toEqual([0]);
+    const [id] = [...store.entries.keys()].map((k) => JSON.parse(k) as (string | number)[]);
+    const cell: BucketCell = { subject: { id: id!.slice(0, -3), windowMs: W, buckets: SUB_BUCKETS }, bucket: id!.at(-1) as number };
+    expect(await store.read([cell])).toEqual([0]);
   });
 });

@@ -45,21 +45,46 @@
  * been lost.
  */
 
-import { SEAL_AFTER_MS, SEALED_SUBJECTS, SealedBuckets, SealedRun, subjectOf } from './sealed-buckets';
+import { KnownSubjects, SEAL_AFTER_MS, SEALED_SUBJECTS, SealedRun, type KnownSubject } from './sealed-buckets';
 
-/** Identifies a counter: hashed into a cache key by the store, never sent raw. */
+/** Identifies what is counted (`['user', name]`, `['ip', protocol, address]`): hashed into a cache key by the store, never sent raw. */
 export type CounterId = readonly (string | number)[];
+
+/**
+ * One subject counted over one window. A counter hands the store the same object for as long as it
+ * keeps the subject ({@link SEALED_SUBJECTS}), so a store may remember what it derives from it
+ * (its hashed key) by identity, in a WeakMap.
+ */
+export interface CounterSubject {
+  readonly id: CounterId;
+  readonly windowMs: number;
+  /** Sub-buckets of the window: with `windowMs`, part of the counter's identity (a reload that changes them starts fresh counters). */
+  readonly buckets: number;
+}
+
+/** One sub-bucket of a subject: the store keeps one counter for each. */
+export interface BucketCell {
+  readonly subject: CounterSubject;
+  /** The bucket's index, counted from the epoch. */
+  readonly bucket: number;
+}
+
+/** The counter of a cell as one id: the subject's id, its window, its bucket count and the bucket (how stores name it). */
+export function cellId(cell: BucketCell): CounterId {
+  const { id, windowMs, buckets } = cell.subject;
+  return [...id, windowMs, buckets, cell.bucket];
+}
 
 /** The counter store port: memcached in production, a map in unit tests. */
 export interface CounterStore {
   /**
-   * Adds `delta` to the counter `id`, creating it at 0 with a lifetime of `ttlSeconds` when it does
-   * not exist; resolves to the new value. Atomic across every node sharing the store.
+   * Adds `delta` to the counter of `cell`, creating it at 0 with a lifetime of `ttlSeconds` when
+   * it does not exist; resolves to the new value. Atomic across every node sharing the store.
    * @throws {CounterStoreError} when the store cannot answer.
    */
-  increment(id: CounterId, delta: number, ttlSeconds: number): Promise<number>;
-  /** The values of `ids` (0 for a missing counter), in order. @throws {CounterStoreError} */
-  read(ids: readonly CounterId[]): Promise<number[]>;
+  increment(cell: BucketCell, delta: number, ttlSeconds: number): Promise<number>;
+  /** The values of the counters of `cells` (0 for a missing counter), in order. @throws {CounterStoreError} */
+  read(cells: readonly BucketCell[]): Promise<number[]>;
   /**
    * Creates the entry `id` when it does not exist, with a lifetime of `ttlSeconds`; resolves true
    * when this call created it. Atomic across every node (de-duplication of hedged checks).
@@ -165,7 +190,7 @@ export class SlidingWindowCounter {
   readonly buckets: number;
   private readonly now: () => number;
   private readonly sealAfterMs: number;
-  private readonly sealed: SealedBuckets;
+  private readonly known: KnownSubjects;
 
   constructor(
     private readonly store: CounterStore,
@@ -175,7 +200,7 @@ export class SlidingWindowCounter {
     if (!Number.isInteger(this.buckets) || this.buckets < 1) throw new RangeError('buckets must be a positive integer');
     this.now = options.now ?? Date.now;
     this.sealAfterMs = options.sealAfterMs ?? SEAL_AFTER_MS;
-    this.sealed = new SealedBuckets(options.sealedSubjects ?? SEALED_SUBJECTS);
+    this.known = new KnownSubjects(options.sealedSubjects ?? SEALED_SUBJECTS, this.buckets);
   }
 
   /** The counters of `id` over `windowMs` now (read only). */
@@ -188,10 +213,10 @@ export class SlidingWindowCounter {
     const at = this.now();
     const plans = subjects.map(({ id, windowMs }) => {
       const current = this.bucketAt(at, windowMs);
-      return this.plan(id, windowMs, current - this.buckets + 1, current + 1);
+      return this.plan(this.known.of(id, windowMs), current - this.buckets + 1, current + 1);
     });
     await this.fill(plans, at);
-    return plans.map((plan) => new WindowSnapshot(plan.to - 1, plan.counts, plan.windowMs, at));
+    return plans.map((plan) => new WindowSnapshot(plan.to - 1, plan.counts, plan.known.subject.windowMs, at));
   }
 
   /**
@@ -202,15 +227,15 @@ export class SlidingWindowCounter {
     const at = this.now();
     const current = this.bucketAt(at, windowMs);
     const from = current - this.buckets + 1;
-    const plan = this.plan(id, windowMs, from, current);
-    const known = plan.unknown.length === 0 ? plan.counts : undefined;
-    if (known && sum(known) >= limit) {
+    const known = this.known.of(id, windowMs);
+    const plan = this.plan(known, from, current);
+    if (plan.unknown.length === 0 && sum(plan.counts) >= limit) {
       // Over the limit on the sealed buckets alone: denied without a write. The current bucket is
       // not read, so the retry hint assumes it empty (the next attempt's hint is exact).
-      const snapshot = new WindowSnapshot(current, [...known, 0], windowMs, at);
+      const snapshot = new WindowSnapshot(current, [...plan.counts, 0], windowMs, at);
       return { admitted: false, count: snapshot.count, retryAfterMs: snapshot.msUntilAtMost(limit - 1) };
     }
-    const bucket = this.bucketId(id, windowMs, current);
+    const bucket: BucketCell = { subject: known.subject, bucket: current };
     const ttl = this.ttlSeconds(windowMs);
     // The increment and the older buckets' read (when not all known) go out together: one round
     // trip. The incr reply is the current bucket's count, ordered among every concurrent
@@ -231,13 +256,12 @@ export class SlidingWindowCounter {
   /** Counts one event unconditionally (failed logins); resolves to the current bucket's total. */
   async record(id: CounterId, windowMs: number): Promise<number> {
     const at = this.now();
-    return this.store.increment(this.bucketId(id, windowMs, this.bucketAt(at, windowMs)), 1, this.ttlSeconds(windowMs));
+    return this.store.increment({ subject: this.known.of(id, windowMs).subject, bucket: this.bucketAt(at, windowMs) }, 1, this.ttlSeconds(windowMs));
   }
 
-  /** What is known of buckets `from` to `to` (excluded) of `id`: the sealed ones kept here, and which to read. */
-  private plan(id: CounterId, windowMs: number, from: number, to: number): ReadPlan {
-    const subject = this.sealed.capacity > 0 ? subjectOf(id, windowMs) : '';
-    const kept = this.sealed.get(subject);
+  /** What is known of buckets `from` to `to` (excluded) of a subject: the sealed ones kept here, and which to read. */
+  private plan(known: KnownSubject, from: number, to: number): ReadPlan {
+    const kept = known.sealed;
     const counts = new Array<number>(to - from);
     const unknown: number[] = [];
     for (let b = from; b < to; b++) {
@@ -245,7 +269,7 @@ export class SlidingWindowCounter {
       if (count === undefined) unknown.push(b);
       else counts[b - from] = count;
     }
-    return { id, windowMs, subject, from, to, counts, unknown };
+    return { known, from, to, counts, unknown };
   }
 
   /**
@@ -253,27 +277,22 @@ export class SlidingWindowCounter {
    * what the read brought of sealed buckets is kept for the next check.
    */
   private async fill(plans: readonly ReadPlan[], at: number): Promise<void> {
-    const ids: CounterId[] = [];
-    for (const plan of plans) for (const b of plan.unknown) ids.push(this.bucketId(plan.id, plan.windowMs, b));
-    if (ids.length === 0) return;
-    const values = await this.store.read(ids);
+    const cells: BucketCell[] = [];
+    for (const plan of plans) for (const bucket of plan.unknown) cells.push({ subject: plan.known.subject, bucket });
+    if (cells.length === 0) return;
+    const values = await this.store.read(cells);
     let k = 0;
     for (const plan of plans) {
       if (plan.unknown.length === 0) continue;
       for (const b of plan.unknown) plan.counts[b - plan.from] = admittedIn(values[k++]!);
       // The read was sent after `at`: every bucket sealed by then was read in its final state.
-      const sealedEnd = Math.min(plan.to, this.bucketAt(at - this.sealAfterMs, plan.windowMs));
-      if (plan.unknown[0]! < sealedEnd) this.sealed.keep(plan.subject, new SealedRun(plan.from, plan.counts.slice(0, sealedEnd - plan.from)));
+      const sealedEnd = Math.min(plan.to, this.bucketAt(at - this.sealAfterMs, plan.known.subject.windowMs));
+      if (plan.unknown[0]! < sealedEnd) this.known.keep(plan.known, new SealedRun(plan.from, plan.counts.slice(0, sealedEnd - plan.from)));
     }
   }
 
   private bucketAt(at: number, windowMs: number): number {
     return Math.floor((at * this.buckets) / windowMs);
-  }
-
-  /** The window and bucket count are part of the id: a reload that changes them starts fresh counters rather than misreading old ones. */
-  private bucketId(id: CounterId, windowMs: number, bucket: number): CounterId {
-    return [...id, windowMs, this.buckets, bucket];
   }
 
   /** A bucket is in some span for at most W after it begins; one more bucket covers a creation at its very start plus clock skew. */
@@ -284,9 +303,7 @@ export class SlidingWindowCounter {
 
 /** Buckets `from` to `to` (excluded) of one subject: their counts, those still to read marked in `unknown`. */
 interface ReadPlan {
-  readonly id: CounterId;
-  readonly windowMs: number;
-  readonly subject: string;
+  readonly known: KnownSubject;
   readonly from: number;
   readonly to: number;
   readonly counts: number[];

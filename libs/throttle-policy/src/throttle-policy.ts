@@ -84,7 +84,7 @@ export class ThrottlePolicy {
   private async connect(request: ThrottleCheckRequest, config: ThrottleConfig): Promise<ThrottleCheckResult> {
     const limit = config.ip[request.protocol];
     if (limit.limit === 0 || config.whitelist.matches(request.clientIp)) return ALLOW;
-    await this.claim(request);
+    if (this.claims) await this.claim(request);
     const admission = await this.counter.admit(['ip', limit.scope, subscriberAddress(request.clientIp)], limit.windowMs, limit.limit);
     return admission.admitted ? ALLOW : deny('ip', config.ipMessage, admission.retryAfterMs);
   }
@@ -110,7 +110,7 @@ export class ThrottlePolicy {
   private async loginSucceeded(request: ThrottleCheckRequest, config: ThrottleConfig): Promise<ThrottleCheckResult> {
     const limit = config.user;
     if (limit.limit === 0) return ALLOW;
-    await this.claim(request);
+    if (this.claims) await this.claim(request);
     const admission = await this.counter.admit(['user', canonicalUser(request.user!)], limit.windowMs, limit.limit);
     return admission.admitted ? ALLOW : deny('user', config.userMessage, admission.retryAfterMs);
   }
@@ -120,7 +120,7 @@ export class ThrottlePolicy {
     const user = config.userFailures.limit > 0;
     const ip = config.ipFailures.limit > 0 && !config.whitelist.matches(request.clientIp);
     if (!user && !ip) return ALLOW;
-    await this.claim(request);
+    if (this.claims) await this.claim(request);
     const writes: Promise<number>[] = [];
     if (user) writes.push(this.counter.record(['user-failures', canonicalUser(request.user!)], config.userFailures.windowMs));
     if (ip) writes.push(this.counter.record(['ip-failures', subscriberAddress(request.clientIp)], config.ipFailures.windowMs));
