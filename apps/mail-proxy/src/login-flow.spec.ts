@@ -31,15 +31,22 @@ function setup(
     verdicts?: Partial<Record<ThrottleCheckRequest['kind'], ThrottleCheckResult>>;
     answer?: UpstreamAnswer;
     abortAt?: 'route';
+    /** The login as typed (default `bob`, unqualified). */
+    user?: string;
+    /** A user whose pre-login check is denied. */
+    deniedUser?: string;
   } = {},
 ) {
   const checks: ThrottleCheckRequest['kind'][] = [];
+  /** The route lookups and the checks, in the order they were asked for, with the user checked. */
+  const events: string[] = [];
   const forgotten: string[] = [];
   const socket = new FakeSocket();
   const controller = new AbortController();
   const ports: LoginPorts = {
     routes: {
       resolve: async () => {
+        events.push('route');
         if (options.abortAt === 'route') controller.abort();
         return options.found ?? route;
       },
@@ -48,6 +55,8 @@ function setup(
     throttle: {
       check: async (request) => {
         checks.push(request.kind);
+        events.push(`${request.kind} ${request.user ?? ''}`);
+        if (request.kind === 'pre-login' && request.user === options.deniedUser) return { verdict: 'deny', reason: 'user', message: 'Too many logins' };
         return options.verdicts?.[request.kind] ?? { verdict: 'allow' };
       },
     },
@@ -71,8 +80,8 @@ function setup(
     log: { debug: silent, info: silent, warn: silent, error: silent, clientMistake: silent },
     relay: silent,
   };
-  const run = () => runLogin(ports, context, { user: 'bob', password: secret('pw'), authzid: undefined }, protocolLogin);
-  return { run, checks, forgotten, socket };
+  const run = () => runLogin(ports, context, { user: options.user ?? 'bob', password: secret('pw'), authzid: undefined }, protocolLogin);
+  return { run, checks, events, forgotten, socket };
 }
 
 describe('runLogin', () => {
@@ -111,6 +120,29 @@ describe('runLogin', () => {
     expect(await run()).toEqual({ kind: 'throttled', message: 'Too many logins', reason: 'user' });
     await new Promise((resolve) => setImmediate(resolve));
     expect(socket.destroyed).toBe(true);
+  });
+
+  it('pre-checks a qualified login together with its route read, once when it names the account', async () => {
+    const { run, events } = setup({ user: 'Bob@Example.COM' });
+    expect(await run()).toMatchObject({ kind: 'ok' });
+    // Asked for before the route lookup, in the same turn: one memcached write carries both.
+    expect(events).toEqual(['pre-login Bob@Example.COM', 'route', 'login-succeeded bob@example.com']);
+  });
+
+  it("pre-checks an alias's account once more, and that verdict decides", async () => {
+    const { run, events, socket } = setup({ user: 'robert@example.com', deniedUser: 'bob@example.com' });
+    expect(await run()).toEqual({ kind: 'throttled', message: 'Too many logins', reason: 'user' });
+    expect(events).toEqual(['pre-login robert@example.com', 'route', 'pre-login bob@example.com']);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(socket.destroyed).toBe(true);
+  });
+
+  it('does not pre-check a login the contract refuses, nor an unqualified one, before its route', async () => {
+    for (const user of ['bob', ' bob@example.com']) {
+      const { run, events } = setup({ user });
+      await run();
+      expect(events[0]).toBe('route');
+    }
   });
 
   it('ends as aborted when the client leaves, counting nothing', async () => {

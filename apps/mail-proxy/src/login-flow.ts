@@ -5,18 +5,22 @@
  *   greets → the protocol's upstream login (client address, credentials) → on OK: count it;
  *   on refusal: forget the cached route, count the failure, wait the auth-wait interval.
  *
+ * A qualified login is pre-checked with its route read, in the same memcached write, instead of
+ * after it: most logins name their account, and then the check needs no exchange of its own.
+ *
  * It returns what happened as a {@link LoginResult}; the session turns that into replies. One
  * deadline covers the whole login; a dependency that fails is a temporary failure, never a pass.
  * A client that leaves aborts the signal: the upstream is hung up at once and nothing is counted
  * as a success.
  */
 import type { Socket } from 'node:net';
-import { ErrorCode, PosternError, type Route, type RouteProtocol, type SecretValue, type ThrottleCheckResult } from '@postern/contracts';
+import { ErrorCode, LoginSchema, PosternError, type Route, type RouteProtocol, type SecretValue, type ThrottleCheckResult } from '@postern/contracts';
 import type { EffectiveSettings } from '@postern/config';
 import type { RouteResolverPort } from '@postern/route-client';
 import { encodeSaslPlain } from '@postern/sasl';
 import { Deadline } from '@postern/service-kit';
 import type { ThrottlePort } from '@postern/throttle-client';
+import { canonicalUser } from '@postern/throttle-policy';
 import type { LoginOutcome, MailProtocol, MailProxyMetrics } from './mail-proxy.metrics';
 import type { SessionLog } from './session-log';
 import type { UpstreamConnector } from './upstream';
@@ -124,6 +128,20 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(
       .catch((error: unknown) => log.debug({ err: error }, 'reporting a failed login failed'));
   };
 
+  // The user throttle's pre-check (check only: the count goes up after a successful login, so a
+  // stranger cannot lock a user out by failing on purpose). A refusal closes the connection unused.
+  const preCheck = (user: string) =>
+    ports.throttle
+      .check({ kind: 'pre-login', protocol, clientIp, user, requestId: context.requestId }, deadline)
+      .catch((error: unknown): ThrottleCheckResult => {
+        log.warn({ err: error }, 'user throttle check failed');
+        return { verdict: 'allow' };
+      });
+  // Sent with the route read when the login is qualified: it is the account name, or an alias
+  // (then checked again below, for the account). A login the contract refuses is refused by the
+  // route step, unchecked.
+  const early = routed.includes('@') && LoginSchema.safeParse(routed).success ? { user: canonicalUser(routed), verdict: preCheck(routed) } : undefined;
+
   // 1. Route. It comes first so the user throttle counts the account, not one of its spellings
   //    (an alias, an unqualified name); for most logins it is a cache read.
   const routeProtocol: RouteProtocol = s.zimbraReverseProxySSLToUpstreamEnabled ? `${protocol}ssl` : protocol;
@@ -151,15 +169,9 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(
   const route = found.route;
   if (signal.aborted) return { kind: 'aborted' };
 
-  // 2 and 3, at once: the user throttle (check only: the count goes up after a successful login,
-  //    so a stranger cannot lock a user out by failing on purpose), and the upstream connection
-  //    with its greeting. A refusal closes the connection unused.
-  const preLogin = ports.throttle
-    .check({ kind: 'pre-login', protocol, clientIp, user: route.accountName, requestId: context.requestId }, deadline)
-    .catch((error: unknown): ThrottleCheckResult => {
-      log.warn({ err: error }, 'user throttle check failed');
-      return { verdict: 'allow' };
-    });
+  // 2 and 3, at once: the user throttle's pre-check of the account, and the upstream connection
+  //    with its greeting.
+  const preLogin = early?.user === canonicalUser(route.accountName) ? early.verdict : preCheck(route.accountName);
   const connectStarted = performance.now();
   const connecting = openUpstream(ports.upstreams, route, routeProtocol.endsWith('ssl'), protocolLogin, deadline, signal);
   // Handled below, after the throttle's answer; until then a failure must not count as unhandled.
