@@ -11,7 +11,8 @@
  *    and login-succeeded throttle checks (decided in the proxy against the counters in memcached,
  *    the default), the route from the shared memcached cache (route-lookup and slapd on a miss).
  *    Again with the checks asked of login-throttle over NATS (posternThrottleChecks: service), and
- *    with the throttle off (POSTERN_THROTTLE_ENABLED=false) for the throttle's cost per login. Each Postern row is one
+ *    with the throttle off (POSTERN_THROTTLE_ENABLED=false) for the throttle's cost per login: the throttle-local and
+ *    throttle-off rows are measured in alternating slices, so that the machine's drift falls on both. Each Postern row is one
  *    worker process (POSTERN_WORKERS=1) against nginx's one worker, and a last row runs two workers.
  *    Beside them, the platform's floor (support/floor-proxy.main.ts): a Node proxy that only relays
  *    (greeting, one LOGIN line, connect, LOGIN upstream, pipe), so that what Node itself costs per
@@ -62,13 +63,16 @@ import {
   cpuBetween,
   cpuSnapshot,
   descriptorLimit,
+  emptyRun,
   loginCycle,
+  loginFigures,
   measureLogins,
   median,
   openDescriptors,
   openSession,
   procStatusBytes,
   raiseDescriptorLimit,
+  runLogins,
   timedFetch,
   type CpuProbe,
   type LoginFigures,
@@ -212,6 +216,55 @@ async function loginRow(target: Target, user: (i: number) => string, password: (
   progress(`  ${target.name}: ${WARMUP} warm-up logins, then ${LOGINS}`);
   await measureLogins('warm-up', WARMUP, CONCURRENCY, (i) => op(i + LOGINS));
   return measuredPass(target.name, LOGINS, op, probes, target.postern);
+}
+
+/** Slices of a {@link pairedRows} pair. */
+const PAIR_SLICES = 5;
+
+/**
+ * Two rows measured in alternating slices of LOGINS / PAIR_SLICES logins (A B, B A, A B, …) after a
+ * warm-up of each, every figure summed over a row's slices. Used where the difference between two
+ * rows is the figure (the throttle's cost): on a shared machine the speed drifts by more than that
+ * difference from one row to the next, and alternating lays the drift on both rows alike.
+ */
+async function pairedRows(
+  a: Target,
+  b: Target,
+  user: (i: number) => string,
+  password: (user: string) => string,
+  probes: readonly CpuProbe[],
+): Promise<[Row, Row]> {
+  const opOf = (target: Target) => (i: number) => loginCycle(target.endpoint(i), user(i), password(user(i)));
+  for (const target of [a, b]) {
+    progress(`  ${target.name}: ${WARMUP} warm-up logins`);
+    await measureLogins('warm-up', WARMUP, CONCURRENCY, (i) => opOf(target)(i + LOGINS));
+  }
+  const slice = Math.ceil(LOGINS / PAIR_SLICES);
+  progress(`  ${a.name} and ${b.name}: ${slice * PAIR_SLICES} logins each, in ${PAIR_SLICES} alternating slices`);
+  const pair = await Promise.all(
+    [a, b].map(async (target) => ({
+      target,
+      run: emptyRun(),
+      cpu: new Map<string, number>(),
+      metricsBefore: target.postern ? await metricsText(target.postern.service) : '',
+    })),
+  );
+  for (let k = 0; k < PAIR_SLICES; k++) {
+    for (const side of k % 2 === 0 ? pair : [...pair].reverse()) {
+      const before = await cpuSnapshot(probes);
+      const first = side.run.count;
+      await runLogins(slice, CONCURRENCY, (i) => opOf(side.target)(first + i), side.run);
+      for (const [group, ms] of cpuBetween(before, await cpuSnapshot(probes), 1)) side.cpu.set(group, (side.cpu.get(group) ?? 0) + ms);
+    }
+  }
+  const rows = await Promise.all(
+    pair.map(async ({ target, run, cpu, metricsBefore }): Promise<Row> => {
+      const logins = Math.max(1, run.count - run.errors);
+      const row = { ...loginFigures(target.name, run), cpu: new Map([...cpu].map(([group, ms]) => [group, ms / logins])) };
+      return target.postern ? { ...row, phases: phasesBetween(metricsBefore, await metricsText(target.postern.service)) } : row;
+    }),
+  );
+  return [rows[0]!, rows[1]!];
 }
 
 interface FetchRow {
@@ -619,6 +672,18 @@ async function main(): Promise<void> {
     const nginxDovecot: Endpoint = { host: '127.0.0.1', port: nginxDovecotPort };
     const nginxStandin: Endpoint = { host: '127.0.0.1', port: nginxStandinPort };
 
+    // The throttle's cost is the difference between these two rows: they alternate (pairedRows).
+    const throttlePair = async (user: (i: number) => string, password: (user: string) => string) => {
+      const [local, off] = await pairedRows(
+        { name: 'Postern (throttle local)', endpoint: at(posternLocal.endpoint), postern: posternLocal },
+        { name: 'Postern (throttle off)', endpoint: at(posternNoThrottle.endpoint), postern: posternNoThrottle },
+        user,
+        password,
+        probes,
+      );
+      return { posternLocal: local, posternOff: off };
+    };
+
     // --- 1. real Dovecot upstreams ---
     progress('part 1: logins against Dovecot');
     const dovecotUser = (i: number) => DOVECOT_USERS[i % DOVECOT_USERS.length]!;
@@ -626,18 +691,7 @@ async function main(): Promise<void> {
     const d = {
       direct: await loginRow({ name: 'Dovecot direct', endpoint: (i) => dovecotOf(dovecotUser(i)) }, dovecotUser, dovecotPassword, probes),
       postern: await loginRow({ name: 'Postern (throttle service)', endpoint: at(postern.endpoint), postern }, dovecotUser, dovecotPassword, probes),
-      posternLocal: await loginRow(
-        { name: 'Postern (throttle local)', endpoint: at(posternLocal.endpoint), postern: posternLocal },
-        dovecotUser,
-        dovecotPassword,
-        probes,
-      ),
-      posternOff: await loginRow(
-        { name: 'Postern (throttle off)', endpoint: at(posternNoThrottle.endpoint), postern: posternNoThrottle },
-        dovecotUser,
-        dovecotPassword,
-        probes,
-      ),
+      ...(await throttlePair(dovecotUser, dovecotPassword)),
       nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxDovecot) }, dovecotUser, dovecotPassword, probes),
       postern2: await loginRow(
         { name: 'Postern, 2 workers (throttle local)', endpoint: at(postern2.endpoint), postern: postern2 },
@@ -674,18 +728,7 @@ async function main(): Promise<void> {
     const s = {
       direct: await loginRow({ name: 'stand-in direct', endpoint: at(standinEndpoint) }, benchUser, password, probes),
       postern: await loginRow({ name: 'Postern (throttle service)', endpoint: at(postern.endpoint), postern }, benchUser, password, probes),
-      posternLocal: await loginRow(
-        { name: 'Postern (throttle local)', endpoint: at(posternLocal.endpoint), postern: posternLocal },
-        benchUser,
-        password,
-        probes,
-      ),
-      posternOff: await loginRow(
-        { name: 'Postern (throttle off)', endpoint: at(posternNoThrottle.endpoint), postern: posternNoThrottle },
-        benchUser,
-        password,
-        probes,
-      ),
+      ...(await throttlePair(benchUser, password)),
       nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxStandin) }, benchUser, password, probes),
       floor: await loginRow({ name: 'Node floor (relay only)', endpoint: at({ host: '127.0.0.1', port: floor.port }) }, benchUser, password, probes),
       postern2: await loginRow(

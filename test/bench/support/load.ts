@@ -90,37 +90,54 @@ export interface LoginFigures {
   readonly loginP50: number;
 }
 
+/** The login cycles of one or more passes against one target, before they are summarised. */
+export interface LoginRun {
+  readonly samples: LoginSample[];
+  count: number;
+  errors: number;
+  firstError: string | undefined;
+  seconds: number;
+}
+
+export function emptyRun(): LoginRun {
+  return { samples: [], count: 0, errors: 0, firstError: undefined, seconds: 0 };
+}
+
 /**
- * Runs `count` login cycles with `concurrency` in flight. A failed cycle is counted (and the first
- * error kept) but not timed; the row shows how many failed.
+ * Runs `count` login cycles with `concurrency` in flight, adding them to `into` (a new run by
+ * default). A failed cycle is counted (and the first error kept) but not timed.
  */
-export async function measureLogins(name: string, count: number, concurrency: number, op: (i: number) => Promise<LoginSample>): Promise<LoginFigures> {
-  const samples: LoginSample[] = [];
-  let errors = 0;
-  let firstError: string | undefined;
+export async function runLogins(count: number, concurrency: number, op: (i: number) => Promise<LoginSample>, into: LoginRun = emptyRun()): Promise<LoginRun> {
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: Math.min(concurrency, count) }, async () => {
       for (let i = next++; i < count; i = next++) {
         try {
-          samples.push(await op(i));
+          into.samples.push(await op(i));
         } catch (error) {
-          errors++;
-          firstError ??= (error as Error).message;
+          into.errors++;
+          into.firstError ??= (error as Error).message;
         }
       }
     }),
   );
-  const seconds = (performance.now() - started) / 1000;
+  into.seconds += (performance.now() - started) / 1000;
+  into.count += count;
+  return into;
+}
+
+/** What a run amounts to: rate over the time its passes took, latency over all of its cycles. */
+export function loginFigures(name: string, run: LoginRun): LoginFigures {
+  const { samples } = run;
   const total = samples.map((s) => s.total).sort((a, b) => a - b);
   return {
     name,
-    count,
-    errors,
-    firstError,
-    seconds,
-    rate: samples.length / seconds,
+    count: run.count,
+    errors: run.errors,
+    firstError: run.firstError,
+    seconds: run.seconds,
+    rate: samples.length / run.seconds,
     mean: total.reduce((sum, t) => sum + t, 0) / Math.max(1, total.length),
     p50: percentile(total, 0.5),
     p99: percentile(total, 0.99),
@@ -136,7 +153,14 @@ export async function measureLogins(name: string, count: number, concurrency: nu
   };
 }
 
-/** The q-quantile of sorted values (nearest rank, as the other benches), NaN when empty. */
+/**
+ * Runs `count` login cycles with `concurrency` in flight. A failed cycle is counted (and the first
+ * error kept) but not timed; the row shows how many failed.
+ */
+export async function measureLogins(name: string, count: number, concurrency: number, op: (i: number) => Promise<LoginSample>): Promise<LoginFigures> {
+  return loginFigures(name, await runLogins(count, concurrency, op));
+}
+
 export function percentile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
