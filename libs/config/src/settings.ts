@@ -656,8 +656,8 @@ export const Settings = {
   // Where a frontend's checks are decided. Both count in the same memcached windows, so nodes of
   // either kind enforce one limit together. Local by default: every check is a memcached round
   // trip either way, and asking the service adds a NATS round trip and the service's work to
-  // each (a third to a half of the login rate in bench:mail, against 7 % on average), and leaves the limits
-  // to the fail mode while the bus is down. The service answers frontends configured to ask it.
+  // each (a quarter to two fifths of the login rate in bench:mail, against at most 7 %), and leaves
+  // the limits to the fail mode while the bus is down. The service answers frontends configured to ask it.
   posternThrottleChecks: enumSetting({
     attribute: 'posternThrottleChecks',
     default: 'local',
