@@ -25,6 +25,13 @@ const HOP_BY_HOP = new Set([
 
 const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port']);
 
+/**
+ * Request headers the proxy answers itself and does not pass on: `Expect: 100-continue` is met
+ * by the proxy (Node sends the `100 Continue` as it starts reading the body, as nginx does), so
+ * the mailbox server gets the body without an expectation it could not honour back to the client.
+ */
+const ANSWERED_HERE = new Set(['expect']);
+
 export interface ClientSide {
   /** The peer's address (the client, or a proxy in front of us). */
   readonly peerIp: string;
@@ -40,28 +47,55 @@ export type HeaderList = [name: string, value: string][];
 
 /**
  * The request headers for the upstream, from Node's `rawHeaders` (names as sent, repeated
- * headers kept apart and in order).
+ * headers kept apart and in order). An HTTP/2 request's pseudo-headers become what HTTP/1.1 says
+ * instead: `:authority` the `Host` (when the client sent none), and its cookies, which HTTP/2 may
+ * split, one `Cookie` header (RFC 9113 §8.2.3).
  */
 export function upstreamRequestHeaders(rawHeaders: readonly string[], client: ClientSide): HeaderList {
   const named = connectionTokens(rawHeaders);
   const out: HeaderList = [];
   const inbound: Record<string, string[]> = {};
+  let authority: string | undefined;
+  let hasHost = false;
+  let cookies: string[] | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    if (lower.charCodeAt(0) === 58 /* ':' */) {
+      if (lower === ':authority') authority = rawHeaders[i + 1];
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower) || named.has(lower) || ANSWERED_HERE.has(lower)) continue;
     if (FORWARDED.has(lower)) {
       (inbound[lower] ??= []).push(rawHeaders[i + 1]!);
       continue;
     }
+    if (authority !== undefined && lower === 'cookie') {
+      (cookies ??= []).push(rawHeaders[i + 1]!);
+      continue;
+    }
+    if (lower === 'host') hasHost = true;
     out.push([name, rawHeaders[i + 1]!]);
   }
+  if (authority !== undefined && !hasHost) out.unshift(['Host', authority]);
+  if (cookies) out.push(['Cookie', cookies.join('; ')]);
   const believed = (name: string) => (client.peerTrusted ? inbound[name]?.join(', ') : undefined);
   const chain = believed('x-forwarded-for');
   out.push(['X-Forwarded-For', chain ? `${chain}, ${client.peerIp}` : client.peerIp]);
   out.push(['X-Forwarded-Proto', believed('x-forwarded-proto') ?? client.proto]);
   out.push(['X-Forwarded-Port', believed('x-forwarded-port') ?? String(client.localPort)]);
   return out;
+}
+
+/**
+ * The client as the access log names it: the last address of a trusted peer's X-Forwarded-For
+ * (nginx's real_ip_header with set_real_ip_from), else the peer itself.
+ */
+export function believedClient(peerIp: string, peerTrusted: boolean, forwardedFor: string | string[] | undefined): string {
+  if (!peerTrusted || forwardedFor === undefined) return peerIp;
+  const chain = Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor;
+  const last = chain.slice(chain.lastIndexOf(',') + 1).trim();
+  return last === '' ? peerIp : last;
 }
 
 /** The response headers for the client, from the upstream's (hop-by-hop dropped). */

@@ -11,25 +11,25 @@ describe('UpstreamHealth', () => {
       (upstream, up) => changes.push([upstream, up]),
       () => now,
     );
-    health.failed('a:1');
+    health.failed('a:1', 'ECONNREFUSED');
     expect(health.isUp('a:1')).toBe(true);
-    health.failed('a:1');
+    health.failed('a:1', 'ECONNREFUSED');
     expect(health.isUp('a:1')).toBe(false);
     expect(changes).toEqual([['a:1', false]]);
     now = 10_001;
     expect(health.isUp('a:1')).toBe(true);
     // Failures further apart than fail_timeout do not add up.
-    health.failed('a:1');
+    health.failed('a:1', 'ECONNREFUSED');
     now = 30_000;
-    health.failed('a:1');
+    health.failed('a:1', 'ECONNREFUSED');
     expect(health.isUp('a:1')).toBe(true);
   });
 
   it('a success clears the count', () => {
     const health = new UpstreamHealth(() => ({ maxFails: 2, failTimeoutMs: 10_000 }));
-    health.failed('a:1');
+    health.failed('a:1', 'ECONNREFUSED');
     health.succeeded('a:1');
-    health.failed('a:1');
+    health.failed('a:1', 'ECONNREFUSED');
     expect(health.isUp('a:1')).toBe(true);
   });
 

@@ -4,13 +4,17 @@
  *
  * - passive: `zimbraMailProxyMaxFails` failed attempts (no connection, no answer) within
  *   `zimbraMailProxyReconnectTimeout` take a server out for that long; a success resets its count;
- * - active: every `posternWebHealthCheckInterval` each server is connected to (TCP); one that
- *   cannot be reached is out until a check reaches it again.
+ * - active: every `posternWebHealthCheckInterval` each server is connected to (TCP, or a TLS
+ *   handshake verified as requests verify it when `zimbraReverseProxySSLToUpstreamEnabled`); one
+ *   that cannot be reached is out until a check reaches it again.
  *
  * When every server is out, the choice falls back to the hash's own (a request may still succeed
  * where a check failed); `postern_web_upstream_up{upstream}` shows each server's state.
  */
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { failureOf, upstreamTlsOptions, type UpstreamTls } from './upstream-tls';
+import { splitHostPort } from './web-rules';
 
 export interface HealthSettings {
   readonly maxFails: number;
@@ -31,7 +35,8 @@ export class UpstreamHealth {
 
   constructor(
     private readonly settings: () => HealthSettings,
-    private readonly onChange: (upstream: string, up: boolean) => void = () => undefined,
+    /** A server went out or came back; `why` says what took it out. */
+    private readonly onChange: (upstream: string, up: boolean, why: string) => void = () => undefined,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -40,8 +45,8 @@ export class UpstreamHealth {
     return state === undefined || (!state.checkFailed && state.downUntil <= this.now());
   }
 
-  /** A request could not be carried to `upstream` (connect refused, timed out). */
-  failed(upstream: string): void {
+  /** A request could not be carried to `upstream` (connect refused, timed out, reset); `why`: its code. */
+  failed(upstream: string, why: string): void {
     const { maxFails, failTimeoutMs } = this.settings();
     const state = this.state(upstream);
     const now = this.now();
@@ -53,7 +58,7 @@ export class UpstreamHealth {
     if (maxFails > 0 && state.fails >= maxFails && state.downUntil <= now) {
       state.downUntil = now + failTimeoutMs;
       state.fails = 0;
-      this.onChange(upstream, false);
+      this.onChange(upstream, false, `${why}: ${maxFails} failed attempt(s) within ${failTimeoutMs} ms`);
     }
   }
 
@@ -62,10 +67,14 @@ export class UpstreamHealth {
     if (state && state.fails > 0) state.fails = 0;
   }
 
-  /** Checks every server of `pool()` now and then every `intervalMs` (0: never). */
-  start(pool: () => readonly string[], intervalMs: () => number, connectTimeoutMs = 2000): void {
+  /**
+   * Checks every server of `pool()` now and then every `intervalMs` (0: never), over TLS when
+   * `tls()` gives its settings.
+   */
+  start(pool: () => readonly string[], intervalMs: () => number, tls: () => UpstreamTls | undefined = () => undefined, connectTimeoutMs = 2000): void {
     const round = async () => {
-      await Promise.all(pool().map((upstream) => this.check(upstream, connectTimeoutMs)));
+      const upstreamTls = tls();
+      await Promise.all(pool().map((upstream) => this.check(upstream, connectTimeoutMs, upstreamTls)));
       const next = intervalMs();
       if (next > 0 && this.timer !== undefined) this.timer = setTimeout(() => void round(), next).unref();
     };
@@ -77,26 +86,27 @@ export class UpstreamHealth {
     this.timer = undefined;
   }
 
-  private async check(upstream: string, timeoutMs: number): Promise<void> {
-    const colon = upstream.lastIndexOf(':');
-    const host = upstream.slice(0, colon).replace(/^\[|\]$/g, '');
-    const port = Number(upstream.slice(colon + 1));
-    const reachable = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host, port });
-      const done = (ok: boolean) => {
+  private async check(upstream: string, timeoutMs: number, tls: UpstreamTls | undefined): Promise<void> {
+    const [host, port] = splitHostPort(upstream);
+    const failure = await new Promise<string | undefined>((resolve) => {
+      const socket: Socket = tls ? tlsConnect({ ...upstreamTlsOptions(host, tls), port }) : connect({ host, port });
+      const done = (why: string | undefined) => {
         clearTimeout(timer);
         socket.destroy();
-        resolve(ok);
+        resolve(why);
       };
-      const timer = setTimeout(() => done(false), timeoutMs);
-      socket.once('connect', () => done(true));
-      socket.once('error', () => done(false));
+      const timer = setTimeout(() => done('ETIMEDOUT: no connection within the check timeout'), timeoutMs);
+      socket.once(tls ? 'secureConnect' : 'connect', () => done(undefined));
+      socket.once('error', (error) => {
+        const { code, reason } = failureOf(error);
+        done(`${code}: ${reason}`);
+      });
     });
     const state = this.state(upstream);
     const wasUp = this.isUp(upstream);
-    state.checkFailed = !reachable;
-    if (reachable) state.downUntil = 0;
-    if (wasUp !== this.isUp(upstream)) this.onChange(upstream, this.isUp(upstream));
+    state.checkFailed = failure !== undefined;
+    if (failure === undefined) state.downUntil = 0;
+    if (wasUp !== this.isUp(upstream)) this.onChange(upstream, this.isUp(upstream), failure ?? 'the check reached it');
   }
 
   private state(upstream: string): State {

@@ -1,88 +1,75 @@
 /**
- * The HTTP frontend's data path, plain TypeScript on `node:http` and undici (nothing of Nest):
+ * The HTTP frontend's request flow, plain TypeScript on `node:http`/`node:http2` and undici
+ * (nothing of Nest). Every request, HTTP/1.1, HTTP/2 or an upgrade, passes the same gate:
  *
- *   request → who it is for (request-route.ts) → the route (shared cache, else the lookup
- *   service) or, for a request that names no one, a server of the pool by client-address hash →
- *   the request streamed upstream over a kept-alive connection, with the forwarded headers
- *   (forwarding.ts) → the response streamed back.
+ *   the Host (strict server names) → the mail mode (redirects) → who it is for
+ *   (request-route.ts) → the route (shared cache, else the lookup service) or, for a request that
+ *   names no one, a server of the pool by client-address hash
  *
- * Neither body is ever held whole. Requests Node's parser refuses (smuggling shapes: both
- * Content-Length and Transfer-Encoding, two Content-Lengths, CR/LF or NUL in the target, obs-fold)
- * are answered 400 before any lookup, oversized headers 431; a client that never finishes its
- * headers is closed after `headersTimeoutMs` (slowloris). A mailbox server that cannot be reached
- * answers 502, one too slow 504, a lookup that cannot be made 503.
+ * and is then carried: a request streamed upstream over a kept-alive HTTP/1.1 connection with the
+ * forwarded headers (forwarding.ts) and its answer streamed back; an upgrade on a tunnel of its
+ * own (upgrade-tunnel.ts). Neither body is ever held whole. A mailbox server that cannot be
+ * reached answers 502, one too slow 504, a lookup that cannot be made 503; only the server's own
+ * failures (no connection, reset, no answer in time) count against it in the pool.
  *
- * Its length is one thing, the life of a request from the listener to the last byte of the answer
- * (upgrades routed here, tunnelled in upgrade-tunnel.ts). The listeners are opened and moved here
- * too (`listen`, `reopenChanged`) because each is wired to this request path (handler, refusals,
- * upgrades, PROXY headers) and nothing else; the rules it applies live beside it:
- * request-route.ts (who a request is for), mail-mode.ts, forwarding.ts (headers), web-rules.ts
- * (pool choice, timeouts, pages).
+ * The listeners live in web-listeners.ts, the answers and the one record of a request's end
+ * (metrics, access line) in replies.ts, the small rules in web-rules.ts, mail-mode.ts and
+ * upstream-tls.ts.
  */
-import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { EffectiveSettings } from '@postern/config';
 import type { RouteInvalidation } from '@postern/contracts';
 import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
-import type { VirtualHostCertificates, VirtualHostNames } from '@postern/directory';
+import type { VirtualHostNames } from '@postern/directory';
+import { proxiedPeer } from '@postern/proxy-protocol';
 import type { RouteResolverPort } from '@postern/route-client';
-import { Deadline, shortId, type Logger } from '@postern/service-kit';
+import { Deadline, shortId } from '@postern/service-kit';
 import { EventEmitter } from 'node:events';
-import { Pool } from 'undici';
-import { clientResponseHeaders, upstreamRequestHeaders } from './forwarding';
+import { Pool, buildConnector, type Dispatcher } from 'undici';
+import { AccessLog } from './access-log';
+import { believedClient, clientResponseHeaders, upstreamRequestHeaders } from './forwarding';
+import { mailModeAction, type Scheme } from './mail-mode';
+import { CLIENT_GONE, Replies, type Exchange, type RouteKind } from './replies';
+import { requestRoute, type RequestRoute } from './request-route';
+import { RouteMemo } from './route-memo';
+import { openTunnel, type OpenTunnel } from './upgrade-tunnel';
+import { UpstreamHealth } from './upstream-health';
+import { failureOf, upstreamTlsOptions, type UpstreamTls } from './upstream-tls';
+import { WebListeners, type BoundPorts, type ListenerDeps, type WebRequest, type WebResponse } from './web-listeners';
 import {
   addedHeaders,
   hasBody,
   hostName,
   isConnectFailure,
+  isServerFailure,
   joined,
   poolMember,
   readTimeoutOf,
-  refuseUpgrade,
-  statusClass,
+  splitHostPort,
   upstreamFailureStatus,
   upstreamProtocol,
   wantsLoginPool,
 } from './web-rules';
-import { listens, mailModeAction, type Scheme } from './mail-mode';
-import { requestRoute, type RequestRoute } from './request-route';
-import { RouteMemo } from './route-memo';
-import { openTunnel } from './upgrade-tunnel';
-import { proxiedPeer, requireProxyHeaders } from '@postern/proxy-protocol';
-import { UpstreamHealth } from './upstream-health';
-import type { WebProxyMetrics } from './web-proxy.metrics';
 
-/** Longest a client may take to send its request headers (slowloris). */
-const HEADERS_TIMEOUT_MS = 20_000;
-/** The largest request head accepted (Node's default); larger: 431. */
-const MAX_HEADER_BYTES = 16 * 1024;
-/** How long a load balancer has to send its PROXY header. */
-const PROXY_HEADER_TIMEOUT_MS = 5_000;
+export type { BoundPorts } from './web-listeners';
+export type { RouteKind } from './replies';
+
 /** Kept-alive connections per mailbox server. */
 const CONNECTIONS_PER_UPSTREAM = 64;
+/** How long an idle connection to a mailbox server is kept for the next request. */
+const UPSTREAM_KEEP_ALIVE_MS = 30_000;
 
-export interface WebProxyDeps {
-  readonly settings: () => EffectiveSettings;
+export interface WebProxyDeps extends ListenerDeps {
   readonly routes: RouteResolverPort;
-  readonly metrics: WebProxyMetrics;
-  readonly logger: Logger;
-  /** The HTTPS side: the default certificate (PEM) and the per-virtual-host ones; without it, no HTTPS listener. */
-  readonly tls?: { readonly cert: string; readonly key: string; readonly certificates: VirtualHostCertificates };
   /** The names this proxy serves, for `zimbraReverseProxyStrictServerNameEnabled`. */
   readonly names: VirtualHostNames;
   /** TLS to mailbox servers (`zimbraReverseProxySSLToUpstreamEnabled`): verify their certificates, against `ca` when given. */
-  readonly upstreamTls: { readonly verify: boolean; readonly ca?: string };
+  readonly upstreamTls: UpstreamTls;
   /** The main and login pools (web-pools.ts), read per request. */
   readonly pools: { readonly main: readonly string[]; readonly login: readonly string[] };
 }
-
-/** The listeners a start opened, by scheme (the port actually bound). */
-export type BoundPorts = Partial<Record<Scheme, number>>;
-
-/** The route kind a request was sent by, as metrics label it. */
-export type RouteKind = RequestRoute['rule'] | 'pool' | 'login-pool' | 'mail-mode';
 
 /** A user's route as this request found it: enough to forget it when its server refuses. */
 interface UserRoute {
@@ -94,29 +81,44 @@ interface UserRoute {
   readonly virtualHost: string | undefined;
 }
 
+type UserRequestRoute = Exclude<RequestRoute, { by: 'pool' }>;
+
+/** What the gate decided for a request. */
+type Admission =
+  | { readonly kind: 'answer'; readonly status: 400 | 503; readonly text: string }
+  | { readonly kind: 'redirect'; readonly location: string }
+  | { readonly kind: 'carry'; readonly upstream: string; readonly found: UserRoute | undefined; readonly route: RequestRoute };
+
 export class WebProxyServer {
-  /** The listeners open now, by scheme, with the port each was asked for. */
-  private readonly open = new Map<Scheme, { readonly server: Server; readonly port: number }>();
-  /** Listeners closed by a settings change: their connections finish, or are closed on stop. */
-  private readonly retired: Server[] = [];
-  private host = '0.0.0.0';
-  private changing: Promise<void> = Promise.resolve();
+  private readonly listeners: WebListeners;
   private readonly pools = new Map<string, Pool>();
   private trusted: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
-  private balancerList: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
-  readonly ports: BoundPorts = {};
   private readonly memo: RouteMemo<UserRoute>;
   private readonly health: UpstreamHealth;
+  private readonly replies: Replies;
+  private readonly accessLog: AccessLog;
+  private readonly tunnels = new Set<OpenTunnel>();
 
   constructor(private readonly deps: WebProxyDeps) {
     this.memo = new RouteMemo(() => deps.settings().posternWebRouteMemo);
     this.health = new UpstreamHealth(
       () => ({ maxFails: deps.settings().zimbraMailProxyMaxFails, failTimeoutMs: deps.settings().zimbraMailProxyReconnectTimeout }),
-      (upstream, up) => {
+      (upstream, up, why) => {
         deps.metrics.upstreamUp.set({ upstream }, up ? 1 : 0);
-        deps.logger.warn({ upstream, up }, up ? 'web: pool server back' : 'web: pool server out');
+        if (up) deps.logger.info({ upstream }, 'web: pool server back');
+        else deps.logger.warn({ upstream, why }, 'web: pool server out');
       },
     );
+    this.accessLog = new AccessLog(() => deps.settings().posternWebAccessLog, deps.logger);
+    this.replies = new Replies(deps.metrics, this.accessLog);
+    this.listeners = new WebListeners(deps, {
+      request: (request, response, scheme) => void this.handle(request, response, scheme),
+      upgrade: (request, socket, head, scheme) => void this.upgrade(request, socket, head, scheme),
+    });
+  }
+
+  get ports(): BoundPorts {
+    return this.listeners.ports;
   }
 
   /** Forgets the memoised routes of an account whose routing changed (`postern.route.invalidate.v1`); returns how many. */
@@ -129,171 +131,149 @@ export class WebProxyServer {
     );
   }
 
-  /**
-   * Opens the listeners the mail mode has (`zimbraReverseProxyMailMode`): HTTP on `ports.http`,
-   * HTTPS on `ports.https` when there is a certificate (0: any free port).
-   */
-  async listen(ports: { http: number; https: number }, host: string): Promise<BoundPorts> {
-    this.host = host;
-    for (const scheme of this.wantedSchemes()) this.open.set(scheme, await this.openListener(scheme, ports[scheme]));
+  /** Opens the listeners and starts the pool's health checks. */
+  async listen(ports: Record<Scheme, number>, host: string): Promise<BoundPorts> {
+    await this.listeners.listen(ports, host);
     this.health.start(
       () => [...new Set([...this.deps.pools.main, ...this.deps.pools.login])],
       () => this.deps.settings().posternWebHealthCheckInterval,
+      () => (this.deps.settings().zimbraReverseProxySSLToUpstreamEnabled ? this.deps.upstreamTls : undefined),
     );
-    return this.ports;
+    return this.listeners.ports;
   }
 
-  /**
-   * Re-opens what the settings changed, and only that: a listener the mail mode adds or drops, or
-   * one moved to another port. Requests on a closed listener finish; a port that cannot be bound is
-   * logged and the listener stays where it was.
-   */
-  reopenChanged(ports: { http: number; https: number }): Promise<void> {
-    this.changing = this.changing.then(async () => {
-      const wanted = new Set(this.wantedSchemes());
-      for (const [scheme, current] of [...this.open]) {
-        if (wanted.has(scheme) && current.port === ports[scheme]) continue;
-        if (wanted.has(scheme)) {
-          try {
-            this.open.set(scheme, await this.openListener(scheme, ports[scheme]));
-          } catch (error) {
-            this.deps.logger.error({ listener: scheme, port: ports[scheme], err: error }, 'web: cannot move the listener; it stays on its port');
-            continue;
-          }
-        } else {
-          this.open.delete(scheme);
-          delete this.ports[scheme];
-        }
-        const retired = current.server;
-        this.retired.push(retired);
-        // Closed once its last connection is: then it is no longer waited for on stop.
-        retired.close(() => this.retired.splice(this.retired.indexOf(retired), 1));
-        retired.closeIdleConnections();
-        this.deps.logger.info({ listener: scheme, port: current.port }, 'web: listener closed (settings changed)');
-      }
-      for (const scheme of wanted) {
-        if (this.open.has(scheme)) continue;
-        try {
-          this.open.set(scheme, await this.openListener(scheme, ports[scheme]));
-        } catch (error) {
-          this.deps.logger.error({ listener: scheme, port: ports[scheme], err: error }, 'web: cannot open the listener');
-        }
-      }
-    });
-    return this.changing;
+  /** Settings changed: client timeouts apply, listeners move as the ports and the mail mode say, the access log is opened afresh. */
+  reopenChanged(ports: Record<Scheme, number>): Promise<void> {
+    this.accessLog.reopen();
+    return this.listeners.reopenChanged(ports);
   }
 
-  /** The listeners the mail mode has; HTTPS only with a certificate. */
-  private wantedSchemes(): Scheme[] {
-    const mode = this.deps.settings().zimbraReverseProxyMailMode;
-    const schemes: Scheme[] = [];
-    if (listens(mode, 'http')) schemes.push('http');
-    if (listens(mode, 'https') && this.deps.tls) schemes.push('https');
-    return schemes;
-  }
-
-  private async openListener(scheme: Scheme, port: number): Promise<{ server: Server; port: number }> {
-    const options = { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0, noDelay: true };
-    const handler: RequestListener = (request, response) => void this.handle(request, response, scheme);
-    const tls = this.deps.tls;
-    const server =
-      scheme === 'https' && tls
-        ? createTlsServer(
-            {
-              ...options,
-              cert: tls.cert,
-              key: tls.key,
-              SNICallback: (name, done) => void tls.certificates.contextFor(name).then((context) => done(null, context)),
-            },
-            handler,
-          )
-        : createServer(options, handler);
-    requireProxyHeaders(server, {
-      trusted: (peer) => this.balancers().matches(unmapIpv4(peer)),
-      timeoutMs: PROXY_HEADER_TIMEOUT_MS,
-      onRefused: (why, detail, peer) => {
-        this.deps.metrics.refused.inc({ reason: `proxy-header-${why}` });
-        if (why !== 'closed') this.deps.logger.warn({ listener: scheme, peer, why }, `web: PROXY header refused: ${detail}`);
-      },
-      // node:http reads a flowing socket; TLS reads the paused one itself.
-      resume: scheme === 'http',
-    });
-    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.refuse(error, socket));
-    server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => void this.upgrade(request, socket, head, scheme));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, this.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.ports[scheme] = (server.address() as AddressInfo).port;
-    this.deps.logger.info({ listener: scheme, host: this.host, port: this.ports[scheme] }, 'web: listening');
-    return { server, port };
-  }
-
-  /** Stops accepting, lets requests in flight finish for up to `drainMs`, then closes the upstream pools. */
+  /** Stops accepting, lets requests in flight finish for up to `drainMs` (tunnels are ended then), then closes the upstream pools. */
   async stop(drainMs: number): Promise<void> {
     this.health.stop();
-    await this.changing;
-    const servers = [...[...this.open.values()].map((l) => l.server), ...this.retired];
-    const closed = servers.map(
-      (server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : server.once('close', () => resolve()))),
-    );
-    for (const server of servers) server.closeIdleConnections();
-    const timer = setTimeout(() => servers.forEach((server) => server.closeAllConnections()), drainMs);
-    await Promise.all(closed);
-    clearTimeout(timer);
+    await this.listeners.stop(drainMs, () => {
+      for (const tunnel of this.tunnels) tunnel.close('shutdown');
+    });
     await Promise.all([...this.pools.values()].map((pool) => pool.close()));
+    this.accessLog.reopen();
   }
 
-  private async handle(request: IncomingMessage, response: ServerResponse, scheme: Scheme): Promise<void> {
-    const started = performance.now();
-    const rid = shortId();
-    const s = this.deps.settings();
-    const socket = request.socket;
-    const peerIp = clientAddress(socket);
-    const host = hostName(request.headers.host);
-    if (s.zimbraReverseProxyStrictServerNameEnabled && !(host !== undefined && (await this.deps.names.isKnown(host)))) {
-      this.deps.metrics.refused.inc({ reason: 'unknown-host' });
-      return this.answer(response, 400, 'This server does not serve that host name.', 'pool', 'none', started);
-    }
-    const mode = mailModeAction(
-      s.zimbraReverseProxyMailMode,
-      { scheme, target: request.url ?? '/', host, cookie: joined(request.headers.cookie) },
-      { http: this.ports.http ?? s.zimbraMailProxyPort, https: this.ports.https ?? s.zimbraMailSSLProxyPort },
-    );
-    if (mode.kind === 'redirect') {
-      response.writeHead(302, { Location: mode.location, 'Content-Length': 0, 'Cache-Control': 'no-store' });
-      response.end();
-      this.deps.metrics.requests.inc({ route: 'mail-mode', status: '3xx', upstream: 'none' });
-      return;
-    }
-    const target = request.url ?? '/';
-    const cookie = joined(request.headers.cookie);
-    const route = requestRoute({ target, cookie, authorization: request.headers.authorization });
-    let kind: RouteKind = route.rule;
-    let found: UserRoute | undefined;
-    try {
-      found = route.by === 'pool' ? undefined : await this.routeOf(route, peerIp, host, rid, s);
-    } catch (error) {
-      this.deps.logger.warn({ rid, err: error, rule: route.rule }, 'web: route lookup failed');
-      return this.answer(response, 503, 'The mailbox server of this account cannot be found just now. Try again shortly.', kind, 'none', started);
-    }
-    let upstream = found?.upstream;
-    if (upstream === undefined) [kind, upstream] = this.poolChoice(target, cookie, peerIp);
-    if (upstream === undefined) return this.answer(response, 503, 'No mailbox server is available for this request.', kind, 'none', started);
-    const refused = await this.forward(request, response, upstream, peerIp, scheme, kind, started, s, rid, found !== undefined);
+  private async handle(request: WebRequest, response: WebResponse, scheme: Scheme): Promise<void> {
+    const x = this.exchange(request, scheme, request.httpVersionMajor === 2 ? 'h2' : 'h1');
+    const admission = await this.admit(x, request);
+    if (admission.kind === 'answer') return this.replies.page(response, x, admission.status, admission.text);
+    if (admission.kind === 'redirect') return this.replies.redirect(response, x, admission.location);
+    const { found, route } = admission;
+    const refused = await this.forward(x, request, response, found !== undefined);
     if (!refused || !found || route.by === 'pool') return;
     // The account's server refused the connection: its route is forgotten, here and in the shared
     // cache, so this request (when it has no body to replay) and the next ones look it up afresh.
-    const fresh = await this.forget(found, route, peerIp, rid, s);
+    const fresh = await this.forget(found, route, x);
     if (fresh && fresh.upstream !== found.upstream && !hasBody(request)) {
-      this.deps.logger.info({ rid, from: found.upstream, to: fresh.upstream }, 'web: route changed, request sent to the new server');
-      await this.forward(request, response, fresh.upstream, peerIp, scheme, kind, started, s, rid, false);
+      this.deps.logger.info({ rid: x.rid, from: found.upstream, to: fresh.upstream }, 'web: route changed, request sent to the new server');
+      x.upstream = fresh.upstream;
+      await this.forward(x, request, response, false);
       return;
     }
-    this.failed(response, refused, found.upstream, kind, started, s);
+    this.replies.failed(response, x, refused);
+  }
+
+  /** An `Upgrade` request (WebSocket): the same gate as any request, then a tunnel of its own (upgrade-tunnel.ts). */
+  private async upgrade(request: IncomingMessage, client: Socket, head: Buffer, scheme: Scheme): Promise<void> {
+    client.setNoDelay(true);
+    client.on('error', () => client.destroy());
+    const x = this.exchange(request, scheme, 'ws');
+    const admission = await this.admit(x, request);
+    if (admission.kind === 'answer') return this.replies.refuseUpgrade(client, x, admission.status, admission.text);
+    if (admission.kind === 'redirect') return this.replies.refuseUpgrade(client, x, 302, '', admission.location);
+    const s = x.settings;
+    const headers = upstreamRequestHeaders(request.rawHeaders, {
+      peerIp: x.peerIp,
+      proto: scheme,
+      localPort: client.localPort ?? 0,
+      peerTrusted: x.peerTrusted,
+    });
+    const tunnel = openTunnel(
+      {
+        request,
+        client,
+        head,
+        upstream: x.upstream,
+        headers,
+        tls: s.zimbraReverseProxySSLToUpstreamEnabled,
+        connectTimeoutMs: s.zimbraReverseProxyUpstreamConnectTimeout,
+        idleMs: s.posternWebTunnelIdleTimeout,
+        halfCloseMs: s.posternWebTunnelHalfCloseTimeout,
+        rid: x.rid,
+      },
+      { upstreamTls: this.deps.upstreamTls, logger: this.deps.logger, metrics: this.deps.metrics },
+      (end) => {
+        this.tunnels.delete(tunnel);
+        x.bytesIn = end.bytesIn;
+        x.bytesOut = end.bytesOut;
+        if (end.outcome === '5xx') this.serverFailed(x.upstream, end.reason);
+        this.replies.settle(x, end.status, end.outcome);
+      },
+    );
+    this.tunnels.add(tunnel);
+  }
+
+  /** A request as the flow carries it; the peer is the PROXY header's client when a load balancer sent one. */
+  private exchange(request: WebRequest, scheme: Scheme, protocol: Exchange['protocol']): Exchange {
+    const s = this.deps.settings();
+    const peerIp = unmapIpv4(proxiedPeer(request.socket)?.address ?? request.socket.remoteAddress ?? '0.0.0.0');
+    const peerTrusted = this.trustedPeers(s).matches(peerIp);
+    return {
+      rid: shortId(),
+      started: performance.now(),
+      scheme,
+      protocol,
+      peerIp,
+      peerTrusted,
+      client: believedClient(peerIp, peerTrusted, request.headers['x-forwarded-for']),
+      host: hostName(request.headers.host ?? request.headers[':authority']?.toString()),
+      method: request.method ?? 'GET',
+      target: request.url ?? '/',
+      settings: s,
+      route: 'pool',
+      upstream: 'none',
+      bytesIn: 0,
+      bytesOut: 0,
+    };
+  }
+
+  /** The gate every request and upgrade passes: strict server names, the mail mode, then its route. */
+  private async admit(x: Exchange, request: WebRequest): Promise<Admission> {
+    const s = x.settings;
+    if (s.zimbraReverseProxyStrictServerNameEnabled && !(x.host !== undefined && (await this.deps.names.isKnown(x.host)))) {
+      x.route = 'unknown-host';
+      this.deps.metrics.refused.inc({ reason: 'unknown-host' });
+      return { kind: 'answer', status: 400, text: 'This server does not serve that host name.' };
+    }
+    const cookie = joined(request.headers.cookie);
+    const mode = mailModeAction(
+      s.zimbraReverseProxyMailMode,
+      { scheme: x.scheme, target: x.target, host: x.host, cookie },
+      { http: this.ports.http ?? s.zimbraMailProxyPort, https: this.ports.https ?? s.zimbraMailSSLProxyPort },
+    );
+    if (mode.kind === 'redirect') {
+      x.route = 'mail-mode';
+      return { kind: 'redirect', location: mode.location };
+    }
+    const route = requestRoute({ target: x.target, cookie, authorization: request.headers.authorization });
+    x.route = route.rule;
+    let found: UserRoute | undefined;
+    try {
+      found = route.by === 'pool' ? undefined : await this.routeOf(route, x);
+    } catch (error) {
+      this.deps.logger.warn({ rid: x.rid, rule: route.rule, ...failureOf(error) }, 'web: route lookup failed');
+      return { kind: 'answer', status: 503, text: 'The mailbox server of this account cannot be found just now. Try again shortly.' };
+    }
+    let upstream = found?.upstream;
+    if (upstream === undefined) [x.route, upstream] = this.poolChoice(x.target, cookie, x.peerIp);
+    if (upstream === undefined) return { kind: 'answer', status: 503, text: 'No mailbox server is available for this request.' };
+    x.upstream = upstream;
+    return { kind: 'carry', upstream, found, route };
   }
 
   /** The pool server for a request that names no user: the login pool when it wants one and there is one, else the main pool. */
@@ -305,43 +285,31 @@ export class WebProxyServer {
   }
 
   /** Drops a route its server refused, then looks it up once more (undefined: no route, or no lookup). */
-  private async forget(
-    stale: UserRoute,
-    route: Exclude<RequestRoute, { by: 'pool' }>,
-    peerIp: string,
-    rid: string,
-    s: EffectiveSettings,
-  ): Promise<UserRoute | undefined> {
+  private async forget(stale: UserRoute, route: UserRequestRoute, x: Exchange): Promise<UserRoute | undefined> {
     this.memo.delete(stale.memoKey);
     this.deps.metrics.routesDropped.inc({ reason: 'refused' });
     try {
       await this.deps.routes.forget(stale.accountName, stale.accountId, {
         login: stale.user,
-        protocol: upstreamProtocol(s),
+        protocol: upstreamProtocol(x.settings),
         ...(stale.virtualHost ? { virtualHost: stale.virtualHost } : {}),
       });
-      return await this.routeOf(route, peerIp, stale.virtualHost, rid, s);
+      return await this.routeOf(route, x);
     } catch (error) {
-      this.deps.logger.warn({ rid, err: error }, 'web: stale route not dropped or not looked up again');
+      this.deps.logger.warn({ rid: x.rid, ...failureOf(error) }, 'web: stale route not dropped or not looked up again');
       return undefined;
     }
   }
 
   /** The route of a request that names a user; undefined when the directory knows no such account (the pool serves it). */
-  private async routeOf(
-    route: Exclude<RequestRoute, { by: 'pool' }>,
-    clientIp: string,
-    host: string | undefined,
-    rid: string,
-    s: EffectiveSettings,
-  ): Promise<UserRoute | undefined> {
-    const protocol = upstreamProtocol(s);
-    const memoKey = `${route.by}\0${route.user}\0${protocol}\0${host ?? ''}\0${clientIp}`;
+  private async routeOf(route: UserRequestRoute, x: Exchange): Promise<UserRoute | undefined> {
+    const protocol = upstreamProtocol(x.settings);
+    const memoKey = `${route.by}\0${route.user}\0${protocol}\0${x.host ?? ''}\0${x.peerIp}`;
     const memo = this.memo.get(memoKey);
     if (memo) return memo.route;
     const found = await this.deps.routes.resolve(
-      { by: route.by, login: route.user, protocol, clientIp, requestId: rid, ...(host ? { virtualHost: host } : {}) },
-      new Deadline(s.posternRouteLookupRequestTimeout),
+      { by: route.by, login: route.user, protocol, clientIp: x.peerIp, requestId: x.rid, ...(x.host ? { virtualHost: x.host } : {}) },
+      new Deadline(x.settings.posternRouteLookupRequestTimeout),
     );
     const userRoute: UserRoute | undefined =
       found.outcome === 'ROUTE'
@@ -351,25 +319,21 @@ export class WebProxyServer {
             accountName: found.route.accountName,
             accountId: found.route.accountId,
             user: route.user,
-            virtualHost: host,
+            virtualHost: x.host,
           }
         : undefined;
     this.memo.set(memoKey, userRoute);
     return userRoute;
   }
 
-  private async forward(
-    request: IncomingMessage,
-    response: ServerResponse,
-    upstream: string,
-    peerIp: string,
-    scheme: Scheme,
-    kind: RouteKind,
-    started: number,
-    s: EffectiveSettings,
-    rid: string,
-    userRouted: boolean,
-  ): Promise<502 | 504 | undefined> {
+  /**
+   * Carries `x` to `x.upstream` and its answer back. Returns the failure to tell the client when
+   * a user's server refused the connection before anything was sent (the caller may look the route
+   * up again); otherwise the request has been settled here.
+   */
+  private async forward(x: Exchange, request: WebRequest, response: WebResponse, userRouted: boolean): Promise<502 | 504 | undefined> {
+    const s = x.settings;
+    const upstream = x.upstream;
     // An emitter, not an AbortController: undici takes either, and this one costs no DOMException per request.
     const abort = new EventEmitter();
     let aborted = false;
@@ -380,117 +344,77 @@ export class WebProxyServer {
     };
     response.once('close', onClientGone);
     const headers = upstreamRequestHeaders(request.rawHeaders, {
-      peerIp,
-      proto: scheme,
+      peerIp: x.peerIp,
+      proto: x.scheme,
       localPort: request.socket.localPort ?? 0,
-      peerTrusted: this.trustedPeers(s).matches(peerIp),
+      peerTrusted: x.peerTrusted,
     });
-    const readTimeout = readTimeoutOf(kind, request.url ?? '/', s);
+    const readTimeout = readTimeoutOf(x.route, x.target, s);
+    const options: Dispatcher.RequestOptions & { servername: string } = {
+      method: x.method,
+      path: x.target,
+      headers: headers.flat(),
+      // undici takes an async iterable as a body (its types name only streams).
+      body: hasBody(request) ? (counted(request, x) as unknown as Readable) : null,
+      signal: abort,
+      headersTimeout: readTimeout,
+      bodyTimeout: readTimeout,
+      // One name per server, whatever the client's Host: undici would otherwise take the TLS name
+      // from the Host header, and re-connect whenever it changes (see pool()).
+      servername: splitHostPort(upstream)[0],
+    };
     try {
-      const answer = await this.pool(upstream, s).request({
-        method: request.method ?? 'GET',
-        path: request.url ?? '/',
-        headers: headers.flat(),
-        body: hasBody(request) ? request : null,
-        signal: abort,
-        headersTimeout: readTimeout,
-        bodyTimeout: readTimeout,
-      });
+      const answer = await this.pool(upstream, s).request(options);
       response.writeHead(answer.statusCode, { ...clientResponseHeaders(answer.headers), ...addedHeaders(s) });
-      await relay(answer.body, response);
+      await relay(answer.body, response, x);
       this.health.succeeded(upstream);
-      this.deps.metrics.requests.inc({ route: kind, status: statusClass(answer.statusCode), upstream });
-      this.deps.metrics.upstreamSeconds.observe({ route: kind }, (performance.now() - started) / 1000);
+      this.replies.settle(x, answer.statusCode);
     } catch (error) {
       if (aborted) {
-        this.deps.metrics.requests.inc({ route: kind, status: 'aborted', upstream });
+        this.replies.settle(x, CLIENT_GONE);
         return undefined;
       }
       const status = upstreamFailureStatus(error);
-      this.health.failed(upstream);
-      this.deps.logger.warn({ rid, upstream, err: error, status }, 'web: upstream failed');
+      const failure = failureOf(error);
+      if (isServerFailure(error)) this.serverFailed(upstream, failure.code);
+      this.deps.logger.warn({ rid: x.rid, upstream, status, ...failure }, 'web: upstream failed');
+      this.deps.logger.debug({ rid: x.rid, upstream, err: error }, 'web: upstream failure in full');
       // A user's server that refused the connection: the caller drops the route and may try again.
       if (userRouted && isConnectFailure(error) && !response.headersSent) return status;
-      this.failed(response, status, upstream, kind, started, s);
+      this.replies.failed(response, x, status);
     } finally {
       response.off('close', onClientGone);
     }
     return undefined;
   }
 
-  /** Tells the client its request could not be carried: the error handler URL or a page of ours (or a cut, once the answer began). */
-  private failed(response: ServerResponse, status: 502 | 504, upstream: string, kind: RouteKind, started: number, s: EffectiveSettings): void {
-    if (response.headersSent) response.destroy();
-    else if (s.zimbraReverseProxyErrorHandlerURL !== '') this.errorRedirect(response, s.zimbraReverseProxyErrorHandlerURL, status, upstream, kind, started);
-    else
-      this.answer(
-        response,
-        status,
-        status === 504 ? 'The mailbox server did not answer in time.' : 'The mailbox server cannot be reached.',
-        kind,
-        upstream,
-        started,
-      );
+  /** A failure of the server itself: counted against it when it is a pool member (a user's own server is not in the pool's health). */
+  private serverFailed(upstream: string, why: string): void {
+    const { main, login } = this.deps.pools;
+    if (main.includes(upstream) || login.includes(upstream)) this.health.failed(upstream, why);
   }
 
-  /** A WebSocket (or any `Upgrade`) request: routed like any other, then carried on a tunnel of its own (upgrade-tunnel.ts). */
-  private async upgrade(request: IncomingMessage, client: Socket, head: Buffer, scheme: Scheme): Promise<void> {
-    const started = performance.now();
-    const s = this.deps.settings();
-    const peerIp = clientAddress(client);
-    client.setNoDelay(true);
-    client.on('error', () => client.destroy());
-    const target = request.url ?? '/';
-    const cookie = joined(request.headers.cookie);
-    const route = requestRoute({ target, cookie, authorization: request.headers.authorization });
-    let kind: RouteKind = route.rule;
-    let upstream: string | undefined;
-    try {
-      upstream = route.by === 'pool' ? undefined : (await this.routeOf(route, peerIp, hostName(request.headers.host), shortId(), s))?.upstream;
-    } catch {
-      return refuseUpgrade(client, '503 Service Unavailable');
-    }
-    if (upstream === undefined) [kind, upstream] = this.poolChoice(target, cookie, peerIp);
-    if (upstream === undefined) return refuseUpgrade(client, '503 Service Unavailable');
-    const headers = upstreamRequestHeaders(request.rawHeaders, {
-      peerIp,
-      proto: scheme,
-      localPort: client.localPort ?? 0,
-      peerTrusted: this.trustedPeers(s).matches(peerIp),
-    });
-    const finalKind = kind;
-    openTunnel(
-      { request, client, head, upstream, headers, tls: s.zimbraReverseProxySSLToUpstreamEnabled, connectTimeoutMs: s.zimbraReverseProxyUpstreamConnectTimeout },
-      { upstreamTls: this.deps.upstreamTls, logger: this.deps.logger, metrics: this.deps.metrics },
-      (status) => {
-        this.deps.metrics.requests.inc({ route: finalKind, status, upstream });
-        this.deps.metrics.upstreamSeconds.observe({ route: finalKind }, (performance.now() - started) / 1000);
-      },
-    );
-  }
-
-  /** The kept-alive connections to `upstream`, over TLS when `zimbraReverseProxySSLToUpstreamEnabled`. */
+  /**
+   * The kept-alive connections to `upstream`, over TLS when `zimbraReverseProxySSLToUpstreamEnabled`:
+   * its connector verifies the server's own name and sends it as SNI (upstream-tls.ts), whatever
+   * name a request carries.
+   */
   private pool(upstream: string, s: EffectiveSettings): Pool {
-    const origin = `${s.zimbraReverseProxySSLToUpstreamEnabled ? 'https' : 'http'}://${upstream}`;
+    const tls = s.zimbraReverseProxySSLToUpstreamEnabled;
+    const origin = `${tls ? 'https' : 'http'}://${upstream}`;
     let pool = this.pools.get(origin);
     if (!pool) {
-      const { verify, ca } = this.deps.upstreamTls;
+      const [host] = splitHostPort(upstream);
+      const { host: _host, servername, ...tlsOptions } = upstreamTlsOptions(host, this.deps.upstreamTls);
+      const connector = buildConnector({ ...tlsOptions, timeout: s.zimbraReverseProxyUpstreamConnectTimeout });
       pool = new Pool(origin, {
         connections: CONNECTIONS_PER_UPSTREAM,
-        connectTimeout: s.zimbraReverseProxyUpstreamConnectTimeout,
-        keepAliveTimeout: 30_000,
-        connect: { rejectUnauthorized: verify, ...(ca ? { ca } : {}) },
+        keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
+        connect: (options, callback) => connector({ ...options, ...(servername ? { servername } : { servername: undefined }) }, callback),
       });
       this.pools.set(origin, pool);
     }
     return pool;
-  }
-
-  /** The load balancers that owe a PROXY header (`posternProxyProtocolTrustedNetworks`). */
-  private balancers(): IpMatcher {
-    const list = this.deps.settings().posternProxyProtocolTrustedNetworks;
-    if (this.balancerList.list !== list) this.balancerList = { list, matcher: new IpMatcher(list) };
-    return this.balancerList.matcher;
   }
 
   private trustedPeers(s: EffectiveSettings): IpMatcher {
@@ -498,46 +422,14 @@ export class WebProxyServer {
       this.trusted = { list: s.posternWebTrustedProxies, matcher: new IpMatcher(s.posternWebTrustedProxies) };
     return this.trusted.matcher;
   }
-
-  /** `zimbraReverseProxyErrorHandlerURL`: the client is sent there with the error and the server. */
-  private errorRedirect(response: ServerResponse, url: string, status: number, upstream: string, kind: RouteKind, started: number): void {
-    const location = `${url}${url.includes('?') ? '&' : '?'}err=${status}&up=${encodeURIComponent(upstream)}`;
-    response.writeHead(302, { Location: location, 'Content-Length': 0, 'Cache-Control': 'no-store', ...addedHeaders(this.deps.settings()) });
-    response.end();
-    this.deps.metrics.requests.inc({ route: kind, status: statusClass(status), upstream });
-    this.deps.metrics.upstreamSeconds.observe({ route: kind }, (performance.now() - started) / 1000);
-  }
-
-  /** A small error page of our own. */
-  private answer(response: ServerResponse, status: number, text: string, kind: RouteKind, upstream: string, started: number): void {
-    const body = `<!doctype html><title>${status}</title><p>${text}</p>\n`;
-    response.writeHead(status, {
-      'Content-Type': 'text/html; charset=utf-8',
-      'Content-Length': Buffer.byteLength(body),
-      'Cache-Control': 'no-store',
-      ...addedHeaders(this.deps.settings()),
-    });
-    response.end(body);
-    this.deps.metrics.requests.inc({ route: kind, status: statusClass(status), upstream });
-    this.deps.metrics.upstreamSeconds.observe({ route: kind }, (performance.now() - started) / 1000);
-  }
-
-  /** A request Node's parser refused: 431 for a head too large, 400 for anything malformed. */
-  private refuse(error: NodeJS.ErrnoException, socket: Socket): void {
-    const code = error.code ?? '';
-    this.deps.metrics.refused.inc({
-      reason: code === 'HPE_HEADER_OVERFLOW' ? 'header-overflow' : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'timeout' : 'malformed',
-    });
-    if (!socket.writable || code === 'ECONNRESET') return void socket.destroy();
-    const status =
-      code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  }
 }
 
-/** The client of a connection: the one a load balancer's PROXY header named, else the peer. */
-function clientAddress(socket: Socket): string {
-  return unmapIpv4(proxiedPeer(socket)?.address ?? socket.remoteAddress ?? '0.0.0.0');
+/** The request body as it streams upstream, its bytes counted for the access log. */
+async function* counted(body: WebRequest, x: Exchange): AsyncGenerator<Buffer> {
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    x.bytesIn += chunk.length;
+    yield chunk;
+  }
 }
 
 /**
@@ -546,7 +438,7 @@ function clientAddress(socket: Socket): string {
  * per request. A client that leaves is seen by `forward` (its abort destroys the body, which
  * rejects here); a body that fails rejects, and the caller cuts the answer.
  */
-function relay(body: Readable, response: ServerResponse): Promise<void> {
+function relay(body: Readable, response: WebResponse, x: Exchange): Promise<void> {
   return new Promise((resolve, reject) => {
     const fail = (error: Error) => {
       body.unpipe(response);
@@ -554,6 +446,7 @@ function relay(body: Readable, response: ServerResponse): Promise<void> {
     };
     // A client gone before the end, after the body was all read: nothing else would settle this.
     const gone = () => fail(new Error('client closed the connection'));
+    body.on('data', (chunk: Buffer) => (x.bytesOut += chunk.length));
     body.once('error', fail);
     response.once('close', gone);
     response.once('finish', () => {
@@ -561,6 +454,6 @@ function relay(body: Readable, response: ServerResponse): Promise<void> {
       response.off('close', gone);
       resolve();
     });
-    body.pipe(response);
+    body.pipe(response as NodeJS.WritableStream);
   });
 }

@@ -2,8 +2,8 @@
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '@postern/service-kit';
 
 export class WebProxyMetrics {
-  /** Requests by how they were routed, the status class the client got, and the mailbox server (`none`: answered here). */
-  readonly requests: Counter<'route' | 'status' | 'upstream'>;
+  /** Requests by how they were routed, the status class the client got, the mailbox server (`none`: answered here) and the protocol (h1, h2, ws). */
+  readonly requests: Counter<'route' | 'status' | 'upstream' | 'protocol'>;
   /** From the request's arrival to the end of its response. */
   readonly upstreamSeconds: Histogram<'route'>;
   /** Requests refused before any routing (malformed, smuggling shapes, oversized heads, too slow). */
@@ -23,8 +23,8 @@ export class WebProxyMetrics {
     const registers = [registry];
     this.requests = new Counter({
       name: 'postern_web_requests_total',
-      help: 'Web requests by route kind, status class and mailbox server.',
-      labelNames: ['route', 'status', 'upstream'],
+      help: 'Web requests by route kind, status class, mailbox server and protocol (h1, h2, ws: an upgraded connection).',
+      labelNames: ['route', 'status', 'upstream', 'protocol'],
       registers,
     });
     this.upstreamSeconds = new Histogram({
@@ -42,7 +42,7 @@ export class WebProxyMetrics {
     });
     this.handshakes = new Counter({
       name: 'postern_web_tls_handshakes_total',
-      help: 'TLS handshakes by the certificate served (virtual-host: the SNI name has its own; default).',
+      help: 'TLS handshakes by the certificate served (virtual-host: the SNI name has its own; default: any other name, or no SNI).',
       labelNames: ['certificate'],
       registers,
     });

@@ -104,7 +104,6 @@ export class WebProxyService implements OnApplicationBootstrap {
     this.settings.onReload((result, next) => {
       if (result === 'ok') void this.server.reopenChanged({ http: next.zimbraMailProxyPort, https: next.zimbraMailSSLProxyPort });
     });
-    for (const [listener, port] of Object.entries(ports)) this.logger.info({ listener, host: this.bootstrap.bindHost, port }, 'listening');
     if (ports.https === undefined && s.zimbraReverseProxyMailMode !== 'http')
       this.logger.warn({ mode: s.zimbraReverseProxyMailMode }, 'no HTTPS listener: no certificate (POSTERN_TLS_CERT_FILE, POSTERN_TLS_KEY_FILE)');
     this.lifecycle.onShutdown('serving', 'web listeners', () => this.server.stop(DRAIN_MS));

@@ -3,10 +3,9 @@
  * server a client goes to, how long a route may take to answer, the Host name, the headers every
  * response gets, and how failures are told.
  */
-import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import type { EffectiveSettings } from '@postern/config';
-import type { RouteKind } from './web-proxy-server';
+import type { RouteKind } from './replies';
+import type { WebRequest } from './web-listeners';
 
 /**
  * Zimbra's IP hash (its upstream module's, for web clients without a route): start at 89, each
@@ -48,12 +47,6 @@ export function readTimeoutOf(kind: RouteKind, target: string, s: EffectiveSetti
   return s.zimbraReverseProxyUpstreamReadTimeout;
 }
 
-/** Answers an upgrade request that cannot be carried, and closes. */
-export function refuseUpgrade(client: Socket, status: string): void {
-  if (client.writable) client.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  else client.destroy();
-}
-
 /** `host:port` (IPv6 in brackets) → host and port. */
 export function splitHostPort(address: string): [string, number] {
   const colon = address.lastIndexOf(':');
@@ -76,8 +69,26 @@ export function isConnectFailure(error: unknown): boolean {
   return ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT'].includes(code);
 }
 
-/** Whether a request carries a body (which, once streamed, cannot be sent again elsewhere). */
-export function hasBody(request: IncomingMessage): boolean {
+/**
+ * A failure of the mailbox server itself, which counts against it in the pool: no connection,
+ * a refused or failed TLS handshake, a reset, no answer in time. Not what the proxy's own code or
+ * libraries refused before anything reached the server, nor a client that left.
+ */
+export function isServerFailure(error: unknown): boolean {
+  const code = (error as { code?: string }).code ?? '';
+  return (
+    isConnectFailure(error) ||
+    ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'HPE_INVALID_CONSTANT'].includes(code) ||
+    /^(?:ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)/.test(code)
+  );
+}
+
+/**
+ * Whether a request carries a body (which, once streamed, cannot be sent again elsewhere): an
+ * HTTP/1.1 length or chunking, or an HTTP/2 stream still open after its headers.
+ */
+export function hasBody(request: WebRequest): boolean {
+  if ('stream' in request) return !request.stream.endAfterHeaders;
   return request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined;
 }
 

@@ -488,6 +488,65 @@ export const Settings = {
     description:
       'Web proxy: read timeout of /service/soap/WaitSetRequest and NoOpRequest (the mailbox holds them up to zimbra_waitset_max_request_timeout, 1200 s, plus 20 s).',
   }),
+  posternWebTunnelIdleTimeout: durationSetting({
+    attribute: 'posternWebTunnelIdleTimeout',
+    default: '3600s',
+    hot: true,
+    scope: gs,
+    description:
+      "Web proxy: an upgraded connection (WebSocket) with no byte either way for this long is closed, as nginx's proxy_read_timeout closes one; the default is the long-poll routes' read timeout (zimbraReverseProxyUpstreamPollingTimeout).",
+  }),
+  posternWebTunnelHalfCloseTimeout: durationSetting({
+    attribute: 'posternWebTunnelHalfCloseTimeout',
+    default: '30s',
+    hot: true,
+    scope: gs,
+    description:
+      "Web proxy: once one side of an upgraded connection has closed its half, how long the other may still send before both are closed (HAProxy's timeout client-fin / server-fin).",
+  }),
+  posternWebClientKeepAliveTimeout: durationSetting({
+    attribute: 'posternWebClientKeepAliveTimeout',
+    default: '75s',
+    hot: true,
+    scope: gs,
+    description: "Web proxy: how long a client's idle HTTP/1.1 connection is kept open for its next request (nginx's keepalive_timeout, 75 s).",
+  }),
+  posternWebClientHeaderTimeout: durationSetting({
+    attribute: 'posternWebClientHeaderTimeout',
+    default: '20s',
+    maxMs: 600_000,
+    hot: true,
+    scope: gs,
+    description: 'Web proxy: longest time a client may take to send a request head (slowloris); past it the connection gets 408 and is closed.',
+  }),
+  posternWebHttp2: booleanSetting({
+    attribute: 'posternWebHttp2',
+    default: true,
+    hot: false,
+    scope: gs,
+    description:
+      'Web proxy: offer HTTP/2 (ALPN h2) beside HTTP/1.1 on the HTTPS listener, as nginx and HAProxy do; requests go on to the mailbox servers over HTTP/1.1.',
+  }),
+  posternWebHttp2MaxConcurrentStreams: integerSetting({
+    attribute: 'posternWebHttp2MaxConcurrentStreams',
+    default: 128,
+    min: 1,
+    max: 10_000,
+    hot: false,
+    scope: gs,
+    description: "Web proxy: the streams one HTTP/2 client may have open at once (nginx's http2_max_concurrent_streams, 128).",
+  }),
+  posternWebAccessLog: stringSetting({
+    attribute: 'posternWebAccessLog',
+    default: 'stdout',
+    maxLength: 4096,
+    pattern: /^(?:stdout|off|\/.+)$/,
+    accepted: 'stdout, off, or an absolute file path',
+    hot: true,
+    scope: gs,
+    description:
+      'Web proxy: where the access log goes (one JSON line per request, and per upgraded connection at its end): stdout beside the service log, an absolute file path (re-opened on SIGHUP, for log rotation), or off.',
+  }),
   zimbraReverseProxyErrorHandlerURL: stringSetting({
     attribute: 'zimbraReverseProxyErrorHandlerURL',
     default: '',

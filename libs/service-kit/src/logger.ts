@@ -54,7 +54,7 @@ export class TurnBufferedOutput implements pino.DestinationStream {
   private scheduled = false;
 
   constructor(private readonly fd: number) {
-    process.on('exit', () => this.flush());
+    process.on('exit', this.flush);
   }
 
   /** The one instance for standard output (every logger of the process shares it). */
@@ -70,6 +70,12 @@ export class TurnBufferedOutput implements pino.DestinationStream {
       this.scheduled = true;
       setImmediate(this.flush);
     }
+  }
+
+  /** Writes what is held, and no longer writes at exit (the caller closes the file after this). */
+  close(): void {
+    this.flush();
+    process.off('exit', this.flush);
   }
 
   /** Writes what is held now (`done`: pino's flush callback). */

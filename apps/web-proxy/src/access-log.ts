@@ -1,0 +1,106 @@
+/**
+ * The web proxy's access log, on by default as nginx's is: one JSON line per request, and one per
+ * upgraded connection when it ends, with what an operator greps for (who, which virtual host, what,
+ * the answer, bytes both ways, which mailbox server, how it was routed, the protocol, how long).
+ *
+ * Secrets never reach it: the target's token arguments (`zauthtoken`, `zjwt`, …) are written as
+ * `[redacted]`, and no header is logged (so no `Authorization`, no `ZM_AUTH_TOKEN` cookie).
+ * Lines are gathered per event-loop turn and written with one system call after it, to standard
+ * output or to a file opened for appending (`posternWebAccessLog`; re-opened on SIGHUP, so a
+ * rotated file is let go).
+ */
+import { closeSync, openSync } from 'node:fs';
+import { TurnBufferedOutput, type Logger } from '@postern/service-kit';
+
+/** One request (or tunnel) as the access log writes it. */
+export interface AccessRecord {
+  /** The request's id, also on the service log's lines about it. */
+  readonly rid: string;
+  /** The client's address as believed: a load balancer's PROXY header, a trusted peer's X-Forwarded-For, else the peer. */
+  readonly client: string;
+  /** The Host (or `:authority`) name, when usable. */
+  readonly vhost: string | undefined;
+  readonly method: string;
+  /** The target with its secrets removed ({@link loggedTarget}). */
+  readonly path: string;
+  /** The status the client got; 0 when it left before an answer. */
+  readonly status: number;
+  /** Body bytes from the client (for a tunnel: every byte after its head). */
+  readonly bytesIn: number;
+  /** Body bytes to the client (for a tunnel: every byte after the answer's head). */
+  readonly bytesOut: number;
+  /** `host:port` of the mailbox server, or `none` when the proxy answered itself. */
+  readonly upstream: string;
+  /** How the request was routed (rest, token, pool, …). */
+  readonly route: string;
+  readonly protocol: 'h1' | 'h2' | 'ws';
+  /** From the request's arrival to its last byte (a tunnel: to its close). */
+  readonly ms: number;
+}
+
+/** Query arguments whose values are credentials (lower case). */
+const SECRET_ARGUMENTS = new Set(['zauthtoken', 'zjwt', 'authtoken', 'jwt', 'token', 'access_token', 'password', 'pass', 'secret']);
+/** The longest target written; longer ones are cut (a log line is not a place for a 16 KiB URL). */
+const MAX_LOGGED_TARGET = 2048;
+
+/** `target` with the value of every credential argument replaced by `[redacted]`, cut to {@link MAX_LOGGED_TARGET}. */
+export function loggedTarget(target: string): string {
+  const q = target.indexOf('?');
+  let text = target;
+  if (q >= 0) {
+    const args = target
+      .slice(q + 1)
+      .split('&')
+      .map((pair) => {
+        const eq = pair.indexOf('=');
+        return eq > 0 && SECRET_ARGUMENTS.has(pair.slice(0, eq).toLowerCase()) ? `${pair.slice(0, eq)}=[redacted]` : pair;
+      });
+    text = `${target.slice(0, q)}?${args.join('&')}`;
+  }
+  return text.length > MAX_LOGGED_TARGET ? `${text.slice(0, MAX_LOGGED_TARGET)}…` : text;
+}
+
+export class AccessLog {
+  /** The file open now (its setting's value) and its output; standard output needs none of its own. */
+  private file: { readonly path: string; readonly fd: number; readonly output: TurnBufferedOutput } | undefined;
+  /** A path that could not be opened: not tried again (nor logged again) until {@link reopen}. */
+  private unopenable: string | undefined;
+
+  constructor(
+    /** `posternWebAccessLog`: `stdout`, `off` or an absolute path, read per line. */
+    private readonly where: () => string,
+    private readonly logger: Logger,
+  ) {}
+
+  write(record: AccessRecord): void {
+    const where = this.where();
+    if (where === 'off') return;
+    const line = `${JSON.stringify({ time: new Date().toISOString(), msg: 'access', ...record, ms: Math.round(record.ms * 10) / 10 })}\n`;
+    if (where === 'stdout') return TurnBufferedOutput.stdout().write(line);
+    this.output(where)?.write(line);
+  }
+
+  /** Lets the file go, so the next line opens it afresh (SIGHUP: a rotated log is released). */
+  reopen(): void {
+    this.unopenable = undefined;
+    if (!this.file) return;
+    this.file.output.close();
+    closeSync(this.file.fd);
+    this.file = undefined;
+  }
+
+  private output(path: string): TurnBufferedOutput | undefined {
+    if (this.file?.path === path) return this.file.output;
+    if (this.unopenable === path) return undefined;
+    this.reopen();
+    try {
+      const fd = openSync(path, 'a', 0o640);
+      this.file = { path, fd, output: new TurnBufferedOutput(fd) };
+      return this.file.output;
+    } catch (error) {
+      this.unopenable = path;
+      this.logger.error({ path, code: (error as NodeJS.ErrnoException).code }, 'web: access log cannot be opened; lines are dropped until it can');
+      return undefined;
+    }
+  }
+}
