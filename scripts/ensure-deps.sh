@@ -29,6 +29,9 @@ declare -A PACKAGES=(
   [wrk]=/usr/bin/wrk
   # promtool checks the Prometheus rules and every service's /metrics in the tests.
   [prometheus]=/usr/bin/promtool
+  # The web proxy's HTTP/2 is tried with nghttp2's clients (nghttp, h2load) and a real browser.
+  [nghttp2-client]=/usr/bin/nghttp
+  [chromium]=/usr/bin/chromium
 )
 
 if [ "$want_servers" = 1 ]; then

@@ -13,3 +13,4 @@ export * from './haproxy';
 export * from './config';
 export * from './cli';
 export * from './prometheus';
+export * from './web-stack';

@@ -44,17 +44,24 @@ describe('UpstreamHealth', () => {
     const closed = `127.0.0.1:${(closedServer.address() as { port: number }).port}`;
     await new Promise<void>((resolve) => closedServer.close(() => resolve()));
 
-    const changes: [string, boolean][] = [];
+    const changes: [string, boolean, boolean][] = [];
     const health = new UpstreamHealth(
       () => ({ maxFails: 1, failTimeoutMs: 10_000 }),
-      (upstream, up) => changes.push([upstream, up]),
+      (upstream, up, _why, first) => changes.push([upstream, up, first]),
     );
     onTestFinished(() => health.stop());
     health.start(
       () => [open, closed],
       () => 0,
     );
-    await expect.poll(() => changes, { timeout: 30_000 }).toEqual([[closed, false]]);
+    // Each server's first check is reported (the gauge of a healthy one says 1 from the start).
+    await expect.poll(() => changes.length, { timeout: 4_000 }).toBe(2);
+    expect(changes).toEqual(
+      expect.arrayContaining([
+        [closed, false, true],
+        [open, true, true],
+      ]),
+    );
     expect(health.isUp(open)).toBe(true);
     expect(health.isUp(closed)).toBe(false);
   });

@@ -35,8 +35,8 @@ export class UpstreamHealth {
 
   constructor(
     private readonly settings: () => HealthSettings,
-    /** A server went out or came back; `why` says what took it out. */
-    private readonly onChange: (upstream: string, up: boolean, why: string) => void = () => undefined,
+    /** A server went out or came back, or was checked the first time (`first`); `why` says what took it out. */
+    private readonly onChange: (upstream: string, up: boolean, why: string, first: boolean) => void = () => undefined,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -58,7 +58,7 @@ export class UpstreamHealth {
     if (maxFails > 0 && state.fails >= maxFails && state.downUntil <= now) {
       state.downUntil = now + failTimeoutMs;
       state.fails = 0;
-      this.onChange(upstream, false, `${why}: ${maxFails} failed attempt(s) within ${failTimeoutMs} ms`);
+      this.onChange(upstream, false, `${why}: ${maxFails} failed attempt(s) within ${failTimeoutMs} ms`, false);
     }
   }
 
@@ -102,11 +102,13 @@ export class UpstreamHealth {
         done(`${code}: ${reason}`);
       });
     });
+    const first = !this.states.has(upstream);
     const state = this.state(upstream);
     const wasUp = this.isUp(upstream);
     state.checkFailed = failure !== undefined;
     if (failure === undefined) state.downUntil = 0;
-    if (wasUp !== this.isUp(upstream)) this.onChange(upstream, this.isUp(upstream), failure ?? 'the check reached it');
+    const up = this.isUp(upstream);
+    if (first || wasUp !== up) this.onChange(upstream, up, failure ?? 'the check reached it', first);
   }
 
   private state(upstream: string): State {

@@ -103,10 +103,10 @@ export class WebProxyServer {
     this.memo = new RouteMemo(() => deps.settings().posternWebRouteMemo);
     this.health = new UpstreamHealth(
       () => ({ maxFails: deps.settings().zimbraMailProxyMaxFails, failTimeoutMs: deps.settings().zimbraMailProxyReconnectTimeout }),
-      (upstream, up, why) => {
+      (upstream, up, why, first) => {
         deps.metrics.upstreamUp.set({ upstream }, up ? 1 : 0);
-        if (up) deps.logger.info({ upstream }, 'web: pool server back');
-        else deps.logger.warn({ upstream, why }, 'web: pool server out');
+        if (!up) deps.logger.warn({ upstream, why }, 'web: pool server out');
+        else if (!first) deps.logger.info({ upstream }, 'web: pool server back');
       },
     );
     this.accessLog = new AccessLog(() => deps.settings().posternWebAccessLog, deps.logger);

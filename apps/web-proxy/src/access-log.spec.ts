@@ -1,0 +1,80 @@
+import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '@postern/service-kit';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AccessLog, loggedTarget, type AccessRecord } from './access-log';
+
+const record: AccessRecord = {
+  rid: 'r1',
+  client: '192.0.2.1',
+  vhost: 'mail.example.com',
+  method: 'GET',
+  path: '/',
+  status: 200,
+  bytesIn: 0,
+  bytesOut: 12,
+  upstream: 'mbox1:8443',
+  route: 'pool',
+  protocol: 'h2',
+  ms: 1.234,
+};
+
+/** Waits for the turn's lines to be written. */
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('loggedTarget', () => {
+  it.each([
+    ['/service/soap?zauthtoken=0_abc_6964&fmt=json', '/service/soap?zauthtoken=[redacted]&fmt=json'],
+    ['/home/alice/?ZJWT=eyJ.x.y', '/home/alice/?ZJWT=[redacted]'],
+    ['/oauth?access_token=t&password=p&user=a', '/oauth?access_token=[redacted]&password=[redacted]&user=a'],
+    ['/plain/path', '/plain/path'],
+  ])('%s → %s', (target, logged) => {
+    expect(loggedTarget(target)).toBe(logged);
+  });
+
+  it('cuts a huge target', () => {
+    expect(loggedTarget(`/${'a'.repeat(10_000)}`)).toHaveLength(2049);
+  });
+});
+
+describe('AccessLog', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes JSON lines to its file, none when off, and lets a rotated file go on reopen', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'access-log-'));
+    const file = join(dir, 'access.log');
+    let where = file;
+    const log = new AccessLog(() => where, createLogger('test', 'silent'));
+    log.write(record);
+    await nextTurn();
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ msg: 'access', ...record, ms: 1.2 });
+    where = 'off';
+    log.write({ ...record, rid: 'r2' });
+    await nextTurn();
+    expect(readFileSync(file, 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
+    // Rotated away: lines still go to the old file until the reopen (SIGHUP), then to a new one.
+    where = file;
+    renameSync(file, `${file}.1`);
+    log.write({ ...record, rid: 'r3' });
+    await nextTurn();
+    log.reopen();
+    log.write({ ...record, rid: 'r4' });
+    await nextTurn();
+    expect(readFileSync(`${file}.1`, 'utf8')).toContain('"rid":"r3"');
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ rid: 'r4' });
+    log.reopen();
+  });
+
+  it('a file it cannot open costs one error line, not one per request', () => {
+    dir = mkdtempSync(join(tmpdir(), 'access-log-'));
+    const errors: string[] = [];
+    const logger = createLogger('test', 'error', { write: (line: string) => void errors.push(line) });
+    const log = new AccessLog(() => join(dir, 'missing', 'access.log'), logger);
+    log.write(record);
+    log.write(record);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain('access log cannot be opened');
+  });
+});
