@@ -1,6 +1,6 @@
 /**
  * The single-node stack: nats-server (JetStream), memcached, two demo Dovecot mailbox servers
- * (users on each) with a small HTTP server standing in for each one's web port, and Postern's
+ * (users on each) with a small HTTPS server standing in for each one's web port, and Postern's
  * services with the embedded LDIF directory (watched by the config-watcher: an edit is applied
  * live), all on loopback. Ctrl-C stops everything it started.
  *
@@ -43,13 +43,20 @@ async function main(): Promise<void> {
 
   // Two demo mailbox servers; the directory is the fixture with their real ports.
   const mailboxes = await startMailboxServers({ tls: true, messages: DEMO_ACCOUNTS.map((a) => ({ user: a.user, count: 1 })) });
-  const webPorts = await Promise.all([startWebStandIn('mbox1', mailboxes.mbox1.host), startWebStandIn('mbox2', mailboxes.mbox2.host)]);
+  // Their web ports speak HTTPS with the mailbox servers' certificate: TLS to the upstream is on, as Zimbra's default.
+  const webPorts = await Promise.all([
+    startWebStandIn('mbox1', mailboxes.mbox1.host, { tls: mailboxes.certificate }),
+    startWebStandIn('mbox2', mailboxes.mbox2.host, { tls: mailboxes.certificate }),
+  ]);
   // example.com's virtual hosts (mail.example.com, webmail.example.com) get a certificate of their own.
   const exampleCert = await makeCertificate({ commonName: 'mail.example.com', altNames: ['mail.example.com', 'webmail.example.com'] });
   const ldif = join(state, 'directory.ldif');
   writeFileSync(
     ldif,
-    directoryWithWebPorts({ mbox1: webPorts[0].port, mbox2: webPorts[1].port }, { fixture: directoryLdifFor(mailboxes), exampleCertificate: exampleCert }),
+    directoryWithWebPorts(
+      { mbox1: webPorts[0].port, mbox2: webPorts[1].port },
+      { fixture: directoryLdifFor(mailboxes), exampleCertificate: exampleCert, attribute: 'zimbraMailSSLPort' },
+    ),
   );
   const upstreamCa = join(state, 'mailbox-ca.pem');
   writeFileSync(upstreamCa, mailboxes.caPem!);
@@ -108,8 +115,6 @@ async function main(): Promise<void> {
         zimbraMailProxyPort: ports.http,
         zimbraMailSSLProxyPort: ports.https,
         zimbraReverseProxyMailMode: 'both',
-        // The stand-ins speak plain HTTP.
-        zimbraReverseProxySSLToUpstreamEnabled: false,
         // The pool is the directory's lookup targets; mbox2 also serves the login page.
         zimbraReverseProxyUpstreamLoginServers: ['mbox2'],
       },
@@ -121,6 +126,7 @@ async function main(): Promise<void> {
     POSTERN_BIND_HOST: '127.0.0.1',
     POSTERN_TLS_CERT_FILE: cert.certFile,
     POSTERN_TLS_KEY_FILE: cert.keyFile,
+    POSTERN_UPSTREAM_CA_FILE: upstreamCa,
     POSTERN_WORKERS: 'auto',
   });
   const services = [watcher, lookup, throttle, mail, web];
@@ -189,6 +195,7 @@ The web: each answer says which mailbox server's web port answered ("server"):
   curl -s http://localhost:${ports.http}/                                       (no user, no token: the login pool, mbox2)
   curl -sv --resolve mail.example.com:${ports.https}:127.0.0.1 -k https://mail.example.com:${ports.https}/ 2>&1 | grep subject:   (SNI: example.com's certificate)
   curl -sv -k https://localhost:${ports.https}/ 2>&1 | grep subject:              (any other name: the default)
+  curl -s -k --http2 -w ' %{http_version}\\n' https://localhost:${ports.https}/home/bob@example.com/Inbox   (HTTP/2; every line of the access log says h1/h2/ws)
 Operate it with the postern command line (first: export ${cliEnv}):
   npm run --silent postern -- config show                      (the effective config, and where each value comes from)
   npm run --silent postern -- events list --follow             (then edit ${ldif}: each change is an event, applied live)

@@ -14,10 +14,15 @@
  * server, a keep-alive agent, pipe), so that what Node itself costs per request and what Postern
  * adds to it are measured in the same run.
  *
+ * Postern's main rows are its default: an access line per request, here to a file (as nginx's
+ * access_log writes one); a row beside them has it off, so the log's cost is measured too (nginx
+ * and HAProxy log nothing). Section 4 is HTTP/2 over TLS, measured with h2load (C connections, 8
+ * streams each) against Postern, nginx (`http2`) and HAProxy (`alpn h2,http/1.1`).
+ *
  * Options: --seconds S (5 per row, after a 2 s warm-up), --connections C (32), --log-level L (info).
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -108,13 +113,50 @@ function wrk(url: string, seconds: number): Promise<WrkFigures> {
   });
 }
 
+/** Streams each h2load connection keeps in flight. */
+const H2_STREAMS = 8;
+
+/** h2load's figures: its log file gives every request's latency, so p50/p99/max are read as wrk's are. */
+function h2load(url: string, seconds: number, logFile: string): Promise<WrkFigures> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      binary('h2load'),
+      ['-t1', `-c${CONNECTIONS}`, `-m${H2_STREAMS}`, `-D${seconds}`, '--warm-up-time=1', `--log-file=${logFile}`, url],
+      { timeout: (seconds + 30) * 1000, maxBuffer: 4 * 1024 * 1024 },
+      (error, stdout) => {
+        if (error) return reject(new Error(`h2load ${url}: ${error.message}\n${stdout}`));
+        const latencies = readFileSync(logFile, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => Number(line.split('\t')[2]) / 1000)
+          .sort((a, b) => a - b);
+        const done = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
+        const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+        resolve({
+          requests: Number(done?.[1] ?? NaN),
+          rate: Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(stdout)?.[1] ?? NaN),
+          p50: at(0.5),
+          p99: at(0.99),
+          max: latencies[latencies.length - 1] ?? Number.NaN,
+          errors: Number(done?.[3] ?? 0) + Number(done?.[4] ?? 0),
+        });
+      },
+    );
+  });
+}
+
 const CPU_GROUPS = ['web-proxy', 'lookup+cache', 'node floor', 'nginx proxy', 'haproxy', 'origin'] as const;
 
-async function measure(name: string, url: string, probes: readonly CpuProbe[]): Promise<Row> {
+async function measure(
+  name: string,
+  url: string,
+  probes: readonly CpuProbe[],
+  load: (url: string, seconds: number) => Promise<WrkFigures> = wrk,
+): Promise<Row> {
   progress(`  ${name}: ${WARMUP_SECONDS} s warm-up, ${SECONDS} s measured`);
-  await wrk(url, WARMUP_SECONDS);
+  await load(url, WARMUP_SECONDS);
   const before = await cpuSnapshot(probes);
-  const figures = await wrk(url, SECONDS);
+  const figures = await load(url, SECONDS);
   const cpu = cpuBetween(before, await cpuSnapshot(probes), figures.requests);
   return { name, ...figures, cpu };
 }
@@ -194,28 +236,33 @@ async function main(): Promise<void> {
     );
     const slapd = await startSlapd({ fixture });
     const common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address, POSTERN_LOG_LEVEL: LOG_LEVEL };
-    const [postern, posternTls] = await Promise.all([freePort(), freePort()]);
-    const config = join(dir, 'web-proxy.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        attributes: {
-          zimbraMailProxyPort: postern,
-          zimbraMailSSLProxyPort: posternTls,
-          zimbraReverseProxyMailMode: 'both',
-          zimbraReverseProxySSLToUpstreamEnabled: false,
-        },
-      }),
-    );
+    const [postern, posternTls, quiet, quietTls] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     const lookup = await startService('route-lookup', { ...common, ...directoryEnv(slapd) });
-    const web = await startService('web-proxy', {
-      ...common,
-      ...directoryEnv(slapd),
-      POSTERN_CONFIG_FILE: config,
-      POSTERN_BIND_HOST: '127.0.0.1',
-      POSTERN_TLS_CERT_FILE: cert.certFile,
-      POSTERN_TLS_KEY_FILE: cert.keyFile,
-    });
+    const startWeb = (name: string, http: number, https: number, accessLog: string) => {
+      const config = join(dir, `${name}.json`);
+      writeFileSync(
+        config,
+        JSON.stringify({
+          attributes: {
+            zimbraMailProxyPort: http,
+            zimbraMailSSLProxyPort: https,
+            zimbraReverseProxyMailMode: 'both',
+            zimbraReverseProxySSLToUpstreamEnabled: false,
+            posternWebAccessLog: accessLog,
+          },
+        }),
+      );
+      return startService('web-proxy', {
+        ...common,
+        ...directoryEnv(slapd),
+        POSTERN_CONFIG_FILE: config,
+        POSTERN_BIND_HOST: '127.0.0.1',
+        POSTERN_TLS_CERT_FILE: cert.certFile,
+        POSTERN_TLS_KEY_FILE: cert.keyFile,
+      });
+    };
+    const web = await startWeb('web-proxy', postern, posternTls, join(dir, 'access.log'));
+    const webQuiet = await startWeb('web-proxy-quiet', quiet, quietTls, 'off');
 
     progress('starting nginx (reverse proxy, one worker) and HAProxy (one thread)');
     const [nginxPort, nginxTls, haproxyPort, haproxyTls] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
@@ -235,7 +282,7 @@ async function main(): Promise<void> {
           `  upstream mailbox { server ${ORIGIN_HOST}:${originPort}; keepalive 64; }`,
           '  server {',
           `    listen 127.0.0.1:${nginxPort};`,
-          `    listen 127.0.0.1:${nginxTls} ssl;`,
+          `    listen 127.0.0.1:${nginxTls} ssl http2;`,
           `    ssl_certificate ${cert.certFile};`,
           `    ssl_certificate_key ${cert.keyFile};`,
           '    location / {',
@@ -257,7 +304,7 @@ async function main(): Promise<void> {
         ...haproxyPreamble('http'),
         'frontend web',
         `  bind 127.0.0.1:${haproxyPort}`,
-        `  bind 127.0.0.1:${haproxyTls} ssl crt ${combined}`,
+        `  bind 127.0.0.1:${haproxyTls} ssl crt ${combined} alpn h2,http/1.1`,
         '  option forwardfor',
         '  default_backend mailbox',
         'backend mailbox',
@@ -280,6 +327,8 @@ async function main(): Promise<void> {
     const [floorTls, nodeItself] = [announced('tls'), announced('self')];
     const probes: CpuProbe[] = [
       { group: 'web-proxy', pid: web.process.pid, tree: true },
+      // Idle while the other is measured: one group, whichever is under load.
+      { group: 'web-proxy', pid: webQuiet.process.pid, tree: true },
       { group: 'lookup+cache', pid: lookup.process.pid },
       { group: 'lookup+cache', pid: memcached.process.pid },
       { group: 'lookup+cache', pid: nats.process.pid },
@@ -295,6 +344,7 @@ async function main(): Promise<void> {
     const small = {
       direct: await measure('mailbox server direct', url('http', originPort, SMALL, ORIGIN_HOST), probes),
       postern: await measure('Postern (1 worker)', url('http', postern, SMALL), probes),
+      quiet: await measure('Postern, access log off', url('http', quiet, SMALL), probes),
       nginx: await measure('nginx (1 worker)', url('http', nginxPort, SMALL), probes),
       haproxy: await measure('HAProxy (1 thread)', url('http', haproxyPort, SMALL), probes),
       floor: await measure('Node floor (relay only)', url('http', floor.port, SMALL), probes),
@@ -316,13 +366,22 @@ async function main(): Promise<void> {
       haproxy: await measure('HAProxy (1 thread)', url('https', haproxyTls, SMALL, 'localhost'), probes),
       floor: await measure('Node floor (relay only)', url('https', floorTls, SMALL, 'localhost'), probes),
     };
+    progress(`small responses over HTTP/2 (h2load, ${H2_STREAMS} streams per connection; SNI localhost)`);
+    const h2log = join(dir, 'h2load.log');
+    const viaH2 = (u: string, seconds: number) => h2load(u, seconds, h2log);
+    const h2 = {
+      postern: await measure('Postern (1 worker)', url('https', posternTls, SMALL, 'localhost'), probes, viaH2),
+      nginx: await measure('nginx (1 worker)', url('https', nginxTls, SMALL, 'localhost'), probes, viaH2),
+      haproxy: await measure('HAProxy (1 thread)', url('https', haproxyTls, SMALL, 'localhost'), probes, viaH2),
+    };
     const handshakes = await web.metric('postern_web_tls_handshakes_total', { certificate: 'virtual-host' });
+    const h2Requests = await web.metric('postern_web_requests_total', { protocol: 'h2' });
 
     const out: string[] = [];
     out.push(
       table(
         '1. A small response (17 bytes), plain HTTP',
-        [small.direct, small.postern, small.nginx, small.haproxy, small.floor, small.ceiling],
+        [small.direct, small.postern, small.quiet, small.nginx, small.haproxy, small.floor, small.ceiling],
         small.direct,
         small.nginx,
       ),
@@ -336,6 +395,7 @@ async function main(): Promise<void> {
         tls.nginx,
       ),
     );
+    out.push(table('4. A small response over HTTP/2 and TLS (h2load; SNI localhost)', [h2.postern, h2.nginx, h2.haproxy], h2.nginx, h2.nginx));
     const cpuOf = (r: Row, group: string) => (r.cpu.get(group) ?? 0) * 1000;
     const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
     const line = (label: string, rows: { postern: Row; nginx: Row; floor: Row }) =>
@@ -352,8 +412,17 @@ async function main(): Promise<void> {
     out.push(line('1 MB', big));
     out.push(line('TLS small', tls));
     out.push(
-      `\nPostern: one web-proxy worker, logging at ${LOG_LEVEL}, the REST rule and the route from memcached; ${handshakes} TLS handshakes got the virtual host's own certificate.\n` +
-        `nginx ${nginxVersion()}: worker_processes 1, upstream keepalive 64. HAProxy: nbthread 1, http-reuse always. wrk: one thread, ${CONNECTIONS} connections.\n` +
+      `  ${pad('h2 small', 12)} req/s ${ratio(h2.postern.rate, h2.nginx.rate)} of nginx, ${ratio(h2.postern.rate, h2.haproxy.rate)} of HAProxy; ` +
+        `p99 (max) ${fmt(h2.postern.p99)} (${fmt(h2.postern.max)}) vs nginx ${fmt(h2.nginx.p99)} (${fmt(h2.nginx.max)}), HAProxy ${fmt(h2.haproxy.p99)} (${fmt(h2.haproxy.max)}) ms; ` +
+        `CPU ${fmt(cpuOf(h2.postern, 'web-proxy'), 0)} vs ${fmt(cpuOf(h2.nginx, 'nginx proxy'), 0)} / ${fmt(cpuOf(h2.haproxy, 'haproxy'), 0)} µs/request\n`,
+    );
+    out.push(
+      `\nThe access log's cost (small, plain HTTP): with it ÷ without: req/s ${ratio(small.postern.rate, small.quiet.rate)}, ` +
+        `CPU ${fmt(cpuOf(small.postern, 'web-proxy') - cpuOf(small.quiet, 'web-proxy'), 1)} µs/request more (${fmt(cpuOf(small.postern, 'web-proxy'), 0)} vs ${fmt(cpuOf(small.quiet, 'web-proxy'), 0)})\n`,
+    );
+    out.push(
+      `\nPostern: one web-proxy worker, logging at ${LOG_LEVEL}, an access line per request to a file, the REST rule and the route from memcached; ${handshakes} TLS handshakes got the virtual host's own certificate; ${h2Requests} requests came over h2.\n` +
+        `nginx ${nginxVersion()}: worker_processes 1, upstream keepalive 64, access_log off, http2 on its TLS listener. HAProxy: nbthread 1, http-reuse always, alpn h2,http/1.1. wrk and h2load: one thread, ${CONNECTIONS} connections.\n` +
         `Everything shares this machine's ${cpus().length} cores, wrk included; CPU per request is user+system time from /proc over the measured pass.\n`,
     );
     process.stdout.write(out.join(''));
