@@ -3,8 +3,12 @@ import { defineConfig } from 'vitest/config';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 
-// Tests run against the TypeScript sources: `@postern/<lib>` resolves to `libs/<lib>/src`.
-const alias = [{ find: /^@postern\/([a-z0-9-]+)$/, replacement: `${root}libs/$1/src/index.ts` }];
+// Tests run against the TypeScript sources: `@postern/<lib>` resolves to `libs/<lib>/src/index.ts`.
+const alias = [
+  { find: /^@postern\/([a-z0-9-]+)$/, replacement: `${root}libs/$1/src/index.ts` },
+  // A library's second entry point (`@postern/service-kit/client`): libs/<lib>/src/<entry>.ts.
+  { find: /^@postern\/([a-z0-9-]+)\/([a-z0-9-]+)$/, replacement: `${root}libs/$1/src/$2.ts` },
+];
 
 export default defineConfig({
   resolve: { alias },

@@ -29,6 +29,7 @@ import {
   type ServiceProcess,
   startMailProxy,
   type MailProxyProcess,
+  waitFor,
 } from '../harness';
 
 const IMAP_IP_LIMIT = 4;
@@ -51,6 +52,7 @@ const ATTRIBUTES = {
   zimbraReverseProxyImapStartTlsMode: 'off',
   zimbraReverseProxyPop3StartTlsMode: 'off',
   zimbraReverseProxyMailMode: 'http',
+  posternThrottledIpLogWindow: '3s',
 };
 
 let dir: string;
@@ -99,6 +101,16 @@ async function imapLogin(i: number, from: string, user: string, password: string
   return lines;
 }
 
+/** The JSON log lines of a proxy with this `msg` from client address `rip`. */
+function logLines(proxy: MailProxyProcess, msg: string, rip: string): Record<string, unknown>[] {
+  return proxy.service.process
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((line) => line.msg === msg && line.rip === rip);
+}
+
 const sum = async (name: string, labels: Record<string, string>) =>
   (await Promise.all(proxies.map((p) => p.service.metric(name, labels)))).reduce((a, b) => a + b, 0);
 
@@ -116,6 +128,27 @@ describe('throttle through two mail proxies and two throttle instances', () => {
     // Another address is not affected.
     expect((await open(0, 'imap', '127.0.0.51')).greeting).toMatch(/^\* OK/);
     expect(await sum('postern_mail_throttle_denials_total', { protocol: 'imap', reason: 'ip' })).toBe(2);
+  });
+
+  it('IMAP: a refusal at the greeting is audited (throttled-ip), a flood of them once per window and a count when it closes', async () => {
+    const refused = 6;
+    const proxy = proxies[1];
+    for (let i = 0; i < IMAP_IP_LIMIT + refused; i++) {
+      const client = await LineClient.connect({ port: proxy.imap, localAddress: '127.0.0.60' });
+      const greeting = await client.line();
+      expect(greeting.startsWith('* BYE')).toBe(i >= IMAP_IP_LIMIT);
+      client.close();
+    }
+    await waitFor('the summary of the window', async () => logLines(proxy, 'login refusals left out', '127.0.0.60').length > 0, { timeoutMs: 20_000 });
+    const written = logLines(proxy, 'login', '127.0.0.60');
+    expect(written[0]).toMatchObject({ protocol: 'imap', outcome: 'throttled-ip', reason: 'ip', lip: '127.0.0.1', tls: 'none' });
+    expect(written[0]!.rport).toEqual(expect.any(Number));
+    const summaries = logLines(proxy, 'login refusals left out', '127.0.0.60');
+    expect(summaries[0]).toMatchObject({ protocol: 'imap', outcome: 'throttled-ip' });
+    // Every refusal is accounted for: written, or counted in a summary (one window on any machine
+    // that connects six times within the 3 s window: one line and "5 left out").
+    expect(written.length + summaries.reduce((n, s) => n + (s.suppressed as number), 0)).toBe(refused);
+    expect(written.length).toBeLessThan(refused);
   });
 
   it('POP3: its own limit and counter, and the IP message as -ERR', async () => {
@@ -144,6 +177,12 @@ describe('throttle through two mail proxies and two throttle instances', () => {
     const refused = await imapLogin(USER_LIMIT, '127.0.2.99', 'alice@example.net', password);
     expect(refused).toContain(`* BYE ${USER_MESSAGE}`);
     expect(refused.at(-1)).toMatch(/^l\d+ NO/);
+    // Its audit line names the account the alias belongs to.
+    const proxy = proxies[USER_LIMIT % 2]!;
+    await waitFor('the audit line', () => logLines(proxy, 'login', '127.0.2.99').length > 0);
+    expect(logLines(proxy, 'login', '127.0.2.99')).toEqual([
+      expect.objectContaining({ user: 'alice@example.net', account: 'alice@example.com', outcome: 'throttled', reason: 'user' }),
+    ]);
     expect(await sum('postern_mail_throttle_denials_total', { protocol: 'imap', reason: 'user' })).toBe(1);
   });
 

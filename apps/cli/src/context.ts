@@ -4,11 +4,11 @@
  * it (POSTERN_* variables, POSTERN_CONFIG_FILE), and each failure says which server could not be
  * reached and what to do, with the exit code of its kind.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { loadBootstrap, type BootstrapConfig } from '@postern/config';
-import { openDirectory, ZimbraDirectory, type DirectoryBackend } from '@postern/directory';
-import { MemcachedClient } from '@postern/memcached';
-import { ConfigStore, ConfigStoreMissingError } from '@postern/service-kit';
+import type { DirectoryBackend, ZimbraDirectory } from '@postern/directory';
+import type { MemcachedClient } from '@postern/memcached';
+import type { ConfigStore } from '@postern/service-kit/client';
 
 /** sysexits.h: what a script calling `postern` can tell apart. */
 export const ExitCode = {
@@ -34,6 +34,16 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * Loads a client library on first use, not at start: NATS, JetStream, LDAP and memcached cost
+ * start-up time that only the commands talking to them should pay (`postern --help` loads none).
+ * `require`, not `import()`: the directory and memcached accessors stay synchronous.
+ */
+function load<T>(id: string): T {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a deliberate lazy load, see above
+  return require(id) as T;
+}
+
 /** How long connecting to a server may take before the command gives up on it. */
 const CONNECT_TIMEOUT_MS = 3_000;
 
@@ -55,6 +65,7 @@ export class CliContext {
   async nats(): Promise<NatsConnection> {
     if (this.nc) return this.nc;
     const servers = this.bootstrap.natsUrls;
+    const { connect } = load<typeof import('@nats-io/transport-node')>('@nats-io/transport-node');
     try {
       this.nc = await connect({ servers: [...servers], name: 'postern-cli', timeout: CONNECT_TIMEOUT_MS, maxReconnectAttempts: 0 });
     } catch (error) {
@@ -69,6 +80,7 @@ export class CliContext {
   async configStore(): Promise<ConfigStore> {
     if (this.store) return this.store;
     const nc = await this.nats();
+    const { ConfigStore, ConfigStoreMissingError } = load<typeof import('@postern/service-kit/client')>('@postern/service-kit/client');
     try {
       this.store = await ConfigStore.open(nc, { create: false });
     } catch (error) {
@@ -80,12 +92,14 @@ export class CliContext {
   }
 
   memcached(): MemcachedClient {
+    const { MemcachedClient } = load<typeof import('@postern/memcached')>('@postern/memcached');
     this.memcachedClient ??= new MemcachedClient({ servers: [...this.bootstrap.memcachedServers], timeoutMs: CONNECT_TIMEOUT_MS });
     return this.memcachedClient;
   }
 
   /** The directory (LDAP, else the LDIF file); a usage error when none is configured. */
   directory(): ZimbraDirectory {
+    const { openDirectory, ZimbraDirectory } = load<typeof import('@postern/directory')>('@postern/directory');
     if (!this.backend) {
       const backend = openDirectory(this.bootstrap, CONNECT_TIMEOUT_MS * 2);
       if (!backend)

@@ -8,13 +8,46 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { cacheCommands } from './commands/cache';
-import { configCommands } from './commands/config';
-import { eventsCommands } from './commands/events';
-import { restUrlCommand } from './commands/rest-url';
-import { routeCommand } from './commands/route';
-import { sessionsCommands } from './commands/sessions';
 import { CliContext, CliError, ExitCode } from './context';
+
+type Register = (program: Command, context: () => CliContext) => void;
+
+/**
+ * Every command, with the one-line summary `postern --help` lists. A command's module (and the
+ * clients it needs: NATS, JetStream, LDAP, memcached) is loaded only when that command runs, so a
+ * command starts in the time Node itself takes, plus its own libraries.
+ */
+const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Register> }[] = [
+  { name: 'config', summary: 'the effective config in the postern-config bucket', load: async () => (await import('./commands/config.js')).configCommands },
+  { name: 'events', summary: 'the config history on POSTERN_CONFIG', load: async () => (await import('./commands/events.js')).eventsCommands },
+  {
+    name: 'route',
+    summary: "a login's route (mailbox server, port, account) and where it came from: the shared cache or the directory",
+    load: async () => (await import('./commands/route.js')).routeCommand,
+  },
+  { name: 'cache', summary: 'the shared route cache (memcached)', load: async () => (await import('./commands/cache.js')).cacheCommands },
+  {
+    name: 'sessions',
+    summary: 'the live (spliced) mail sessions of every mail-proxy node',
+    load: async () => (await import('./commands/sessions.js')).sessionsCommands,
+  },
+  {
+    name: 'rest-url',
+    summary: "an account's REST URL (its home folder), by the domain's public service settings or its home server",
+    load: async () => (await import('./commands/rest-url.js')).restUrlCommand,
+  },
+];
+
+/** The command word of `argv` (after the program's own options), or of `help <command>`. */
+function commandWord(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--nats') i++;
+    else if (arg === 'help') return args[i + 1];
+    else if (!arg.startsWith('-')) return arg;
+  }
+  return undefined;
+}
 
 function version(): string {
   try {
@@ -33,14 +66,19 @@ async function main(argv: readonly string[]): Promise<number> {
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
   const ctx = () => (context ??= new CliContext({ nats: program.opts<{ nats?: string }>().nats }));
-  configCommands(program, ctx);
-  eventsCommands(program, ctx);
-  routeCommand(program, ctx);
-  cacheCommands(program, ctx);
-  sessionsCommands(program, ctx);
-  restUrlCommand(program, ctx);
-  for (const command of program.commands) command.exitOverride();
   try {
+    const word = commandWord(argv.slice(2));
+    for (const { name, summary, load } of COMMANDS) {
+      if (name !== word) {
+        // Listed by `postern --help`, never run: the command word names another one.
+        program.command(name).description(summary);
+        continue;
+      }
+      (await load())(program, ctx);
+      const command = program.commands.at(-1)!;
+      if (!command.description()) command.description(summary);
+    }
+    for (const command of program.commands) command.exitOverride();
     await program.parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (error) {

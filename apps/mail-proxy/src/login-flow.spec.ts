@@ -117,7 +117,7 @@ describe('runLogin', () => {
 
   it('stops at a throttle denial before the credentials, and closes the upstream unused', async () => {
     const { run, socket } = setup({ verdicts: { 'pre-login': { verdict: 'deny', reason: 'user', message: 'Too many logins' } } });
-    expect(await run()).toEqual({ kind: 'throttled', message: 'Too many logins', reason: 'user' });
+    expect(await run()).toEqual({ kind: 'throttled', message: 'Too many logins', reason: 'user', route: route.outcome === 'ROUTE' ? route.route : undefined });
     await new Promise((resolve) => setImmediate(resolve));
     expect(socket.destroyed).toBe(true);
   });
@@ -131,7 +131,7 @@ describe('runLogin', () => {
 
   it("pre-checks an alias's account once more, and that verdict decides", async () => {
     const { run, events, socket } = setup({ user: 'robert@example.com', deniedUser: 'bob@example.com' });
-    expect(await run()).toEqual({ kind: 'throttled', message: 'Too many logins', reason: 'user' });
+    expect(await run()).toEqual({ kind: 'throttled', message: 'Too many logins', reason: 'user', route: route.outcome === 'ROUTE' ? route.route : undefined });
     expect(events).toEqual(['pre-login robert@example.com', 'route', 'pre-login bob@example.com']);
     await new Promise((resolve) => setImmediate(resolve));
     expect(socket.destroyed).toBe(true);

@@ -182,7 +182,8 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(
       ({ upstream }) => upstream.close(),
       () => undefined,
     );
-    return verdict.verdict === 'deny' ? { kind: 'throttled', message: verdict.message, reason: verdict.reason } : { kind: 'aborted' };
+    // The route is known by now: the audit line names the account that was throttled.
+    return verdict.verdict === 'deny' ? { kind: 'throttled', message: verdict.message, reason: verdict.reason, route } : { kind: 'aborted' };
   }
   let upstream: UpstreamConnection<E>;
   let greeting: G;

@@ -18,7 +18,7 @@ export class MailProxyService implements OnApplicationBootstrap {
   readonly listeners: MailListeners;
 
   constructor(
-    @Inject(SESSION_DEPS) deps: SessionDeps,
+    @Inject(SESSION_DEPS) private readonly deps: SessionDeps,
     @Inject(BOOTSTRAP) bootstrap: BootstrapConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly lifecycle: ServiceLifecycle,
@@ -38,6 +38,8 @@ export class MailProxyService implements OnApplicationBootstrap {
     this.lifecycle.onShutdown('serving', 'mail listeners', async () => {
       this.logger.info({ sessions: this.listeners.sessionCount }, 'draining');
       await this.listeners.stop();
+      // The refusals counted in windows still open are written now, not lost with the process.
+      this.deps.refusals?.flush();
     });
   }
 }

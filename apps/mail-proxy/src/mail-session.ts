@@ -19,6 +19,7 @@ import { ClientLink, type AcceptedConnection } from './client-link';
 import { admit, tlsPolicy, type Refusal, type StartTlsMode, type TlsPolicy, type VerbPolicy } from './command-policy';
 import type { ClientDecoder } from './halting-decoder';
 import { Limits, type LimitName } from './limits';
+import { endpointFields } from './login-audit';
 import { outcomeOf, runLogin, type LoginRequest, type LoginResult, type UpstreamLogin } from './login-flow';
 import type { MailProtocol } from './mail-proxy.metrics';
 import type { Session, SessionDeps } from './session';
@@ -219,6 +220,9 @@ export abstract class MailSession<Input> implements Session {
       if (this.state === 'closed') return;
       if (verdict.verdict === 'deny') {
         this.deps.metrics.throttleDenials.inc({ protocol: this.protocol, reason: verdict.reason });
+        // A refused login too: audited, within the per-address bound (a flood is made of these).
+        if (this.deps.refusals?.admit(this.link.clientIp, this.protocol) ?? true)
+          this.log.info({ ...endpointFields(this.link), outcome: 'throttled-ip', reason: verdict.reason }, 'login');
         this.state = 'ready';
         return this.bye(verdict.message);
       }
@@ -389,20 +393,18 @@ export abstract class MailSession<Input> implements Session {
     this.loginAbort = undefined;
     const outcome = outcomeOf(result);
     this.deps.metrics.logins.inc({ protocol: this.protocol, outcome });
-    // The audit line: one per login, whatever its outcome (as Dovecot's rip=/lip= login lines).
+    // The audit line: one per login, whatever its outcome (see login-audit.ts).
     const route = 'route' in result ? result.route : undefined;
     this.log.info(
       {
-        rip: this.link.clientIp,
-        rport: this.link.clientPort,
-        lip: this.link.proxyIp,
-        tls: this.link.tlsVersion,
+        ...endpointFields(this.link),
         mech: mechanism,
         user: request.user,
         ...(request.authzid !== undefined ? { authzid: request.authzid } : {}),
         account: route?.accountName,
         upstream: route ? `${route.host}:${route.port}` : undefined,
         outcome,
+        ...(result.kind === 'throttled' ? { reason: result.reason } : {}),
         ms: Math.round(performance.now() - started),
       },
       'login',

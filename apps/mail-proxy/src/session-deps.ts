@@ -26,6 +26,7 @@ import {
 import { AllowAllThrottle, LimitAwareThrottle, ThrottleClient, throttleLimitsOf, type ThrottlePort } from '@postern/throttle-client';
 import { LiveSessions } from './live-sessions';
 import { LocalThrottle } from './local-throttle';
+import { RefusalWindows } from './login-audit';
 import { MailProxyMetrics } from './mail-proxy.metrics';
 import type { SessionDeps } from './session';
 import { loadTlsContext } from './tls-context';
@@ -70,6 +71,7 @@ export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
       ...(tls ? sniFromDirectory(bootstrap, settings, feed, tls, logger, lifecycle) : {}),
       version: packageVersion(),
       live: new LiveSessions(bootstrap.serverName ?? hostname()),
+      refusals: new RefusalWindows(logger, () => settings.current.posternThrottledIpLogWindow),
     };
   },
 };

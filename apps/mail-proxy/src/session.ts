@@ -10,6 +10,7 @@ import type { ThrottlePort } from '@postern/throttle-client';
 import type { UpstreamConnector } from './upstream';
 import type { AcceptedConnection } from './client-link';
 import type { ClientNoticeLimiter } from './session-log';
+import type { RefusalWindows } from './login-audit';
 import type { LiveSessions } from './live-sessions';
 
 export interface SessionDeps {
@@ -27,6 +28,8 @@ export interface SessionDeps {
   readonly version: string;
   /** Rate limit of client-mistake log lines; one per process when absent. */
   readonly notices?: ClientNoticeLimiter;
+  /** Bounds the audit lines of IP-limit refusals per client address; every refusal is written when absent. */
+  readonly refusals?: RefusalWindows;
   /** The spliced sessions by account (`postern sessions`, ending a closed account's sessions); none when absent. */
   readonly live?: LiveSessions;
 }

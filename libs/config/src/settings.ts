@@ -290,6 +290,15 @@ export const Settings = {
     description:
       'Longest time a mail client may stay connected without logging in, however busy it keeps the connection (the idle timer alone lets one byte a minute hold it forever); past it the client gets BYE / -ERR.',
   }),
+  posternThrottledIpLogWindow: durationSetting({
+    attribute: 'posternThrottledIpLogWindow',
+    default: '1m',
+    maxMs: 86_400_000,
+    hot: true,
+    scope: gs,
+    description:
+      "A client address refused by the IP limit at the greeting gets one audit line (outcome throttled-ip) per window; the window's other refusals are counted, and one line gives their number when it closes (0 = a line for every refusal).",
+  }),
   zimbraReverseProxyPassErrors: booleanSetting({
     attribute: 'zimbraReverseProxyPassErrors',
     default: true,

@@ -22,8 +22,10 @@ describe('REST URLs', () => {
     expect(restBaseUrl({ publicService: {}, homeServer: { serviceHostname: 'm', mailMode: 'redirect' } })).toBe('https://m:443');
   });
 
-  it('refuse a server that holds no mailboxes, or none', () => {
+  it('refuse a server without zimbraMailMode, saying what is missing, or no server', () => {
     expect(() => restBaseUrl({ publicService: {}, homeServer: { serviceHostname: 'proxy1' } })).toThrow(RestUrlError);
+    expect(() => restBaseUrl({ publicService: {}, homeServer: { serviceHostname: 'proxy1' } })).toThrow(/proxy1 has no zimbraMailMode .*set zimbraMailMode/);
+    expect(() => restBaseUrl({ publicService: {}, homeServer: { serviceHostname: 'proxy1' } })).not.toThrow(/mailboxes/);
     expect(() => restBaseUrl({ publicService: {} })).toThrow(/no home server/);
   });
 

@@ -7,7 +7,7 @@
  * - otherwise the account's home server: https when its `zimbraMailMode` is `https`, or is not
  *   `http` and SSL is preferred; then `zimbraMailSSLPort` (443 when unset), else `zimbraMailPort`
  *   (80 when unset); the host is its `zimbraServiceHostname`; the port is always written. A server
- *   without `zimbraMailMode` holds no mailboxes: an error.
+ *   without `zimbraMailMode` gives no protocol to choose: an error that says so.
  *
  * And `zimbraMailReferMode`: whether a login on one server sends the user on to their home
  * server's URL (`always`; `wronghost`: only when it is another server) or never
@@ -37,7 +37,7 @@ export interface RestUrlInput {
   readonly preferSsl?: boolean;
 }
 
-/** The input names no usable place (a server that holds no mailboxes, or none at all). */
+/** The input names no usable place (a server without zimbraMailMode, or no server at all). */
 export class RestUrlError extends Error {
   override readonly name = 'RestUrlError';
 }
@@ -55,7 +55,10 @@ export function restBaseUrl(input: Omit<RestUrlInput, 'account'>): string {
   const server = input.homeServer;
   if (!server?.serviceHostname) throw new RestUrlError('the account has no home server (zimbraMailHost names no server entry)');
   const mode = server.mailMode?.toLowerCase();
-  if (!mode) throw new RestUrlError(`server ${server.serviceHostname} has no zimbraMailMode: it holds no mailboxes`);
+  if (!mode)
+    throw new RestUrlError(
+      `server ${server.serviceHostname} has no zimbraMailMode (nor has the global config), so its REST URL has no protocol: set zimbraMailMode (http, https, both, mixed or redirect), or zimbraPublicServiceHostname on the domain`,
+    );
   const https = mode === 'https' || (mode !== 'http' && (input.preferSsl ?? true));
   return https ? `https://${server.serviceHostname}:${server.mailSslPort ?? 443}` : `http://${server.serviceHostname}:${server.mailPort ?? 80}`;
 }

@@ -99,6 +99,14 @@ describe('RouteCache', () => {
     expect(errors).toEqual([]);
   });
 
+  it('does not cache, nor report, a login that makes no key (unqualified without its context)', async () => {
+    const { cache, client, errors } = setup();
+    await cache.rememberLogin('john', {}, 'john@example.com');
+    await cache.rememberLogin('jo hn@example.com', {}, 'john@example.com');
+    expect(client.store.size).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
   it('keeps the domain allow-list with the route, so a cache hit is checked against it too', async () => {
     const { cache } = setup();
     await cache.rememberRoute('imap', { ...route, allowedIps: ['192.0.2.0/24'] });

@@ -147,7 +147,11 @@ export class RouteCache {
     return this.read('accountForLogin', () => aliasKey(login, context, this.namespace), decodeAlias);
   }
 
-  /** Caches login → account name. */
+  /**
+   * Caches login → account name. A login that makes no key (an unqualified name without the
+   * context that qualified it: an operator's lookup, a default-domain login) is not cached, and
+   * quietly: like the read, that is the caller's input, not a cache failure.
+   */
   async rememberLogin(login: string, context: LoginContext, accountName: string): Promise<void> {
     const op = 'rememberLogin';
     if (!isName(accountName)) return this.report(op, new CacheArgumentError('accountName is invalid'));
@@ -155,6 +159,7 @@ export class RouteCache {
     try {
       key = aliasKey(login, context, this.namespace);
     } catch (error) {
+      if (error instanceof CacheArgumentError) return;
       return this.report(op, error);
     }
     await this.write(op, [key], encodeAlias(accountName));

@@ -3,8 +3,9 @@
  * and this node's server entry (the layers under the config file's attributes), and word of every
  * domain change (certificates, virtual hosts). Read before the service serves, then watched.
  *
- * When there is no bucket yet (no watcher has run) or JetStream cannot be reached, the service
- * runs on what it had (at first: the config file alone) and tries again in the background; a
+ * When there is no bucket yet (no watcher has run: said once, at info) or JetStream cannot be
+ * reached (a warning), the service runs on what it had (at first: the config file alone) and
+ * tries again in the background; a
  * malformed value is refused with a log line and the previous one stays. The metrics say which
  * config sequence the node runs on and how old the watcher's last look at the directory is.
  */
@@ -14,7 +15,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { AttributeValues } from '@postern/config';
 import { ConfigBucket, configKey, decodePayload, WatcherHeartbeatSchema, type ConfigEntry } from '@postern/contracts';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { ConfigStore, decodeEntry } from './config-store';
+import { ConfigStore, ConfigStoreMissingError, decodeEntry } from './config-store';
 import type { Logger } from './logger';
 import { isNatsConnected } from './nats-connection';
 
@@ -80,6 +81,8 @@ export class ConfigFeed {
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
   private warned = false;
+  /** Said once that the bucket does not exist yet. */
+  private waiting = false;
   private readonly listeners: ((change: FeedChange) => Promise<boolean> | boolean)[] = [];
   private readonly serverKey: string | undefined;
   /** When the watcher last read the directory, as last heard. */
@@ -151,6 +154,7 @@ export class ConfigFeed {
       const watch = await store.kv.watch({ key: '>', resumeFromRevision: last + 1 });
       this.watch = watch;
       this.warned = false;
+      this.waiting = false;
       this.logger.info({ sequence: this.sequence }, 'config: following postern-config');
       void this.follow(watch);
     } catch (error) {
@@ -177,6 +181,13 @@ export class ConfigFeed {
   }
 
   private logOnce(error: unknown): void {
+    if (error instanceof ConfigStoreMissingError) {
+      // A service started before the first config-watcher: expected, said once, without a stack.
+      if (!this.waiting)
+        this.logger.info({ bucket: ConfigBucket.name }, 'config: waiting for the config-watcher to create postern-config; serving on the config in hand');
+      this.waiting = true;
+      return;
+    }
     const fields = { err: error };
     if (!this.warned && isNatsConnected(this.nc)) this.logger.warn(fields, 'config: cannot follow postern-config; serving on the config in hand');
     else this.logger.debug(fields, 'config: cannot follow postern-config');

@@ -45,6 +45,12 @@ export interface PublishResult {
   readonly duplicate: boolean;
 }
 
+/** JetStream's answer for a stream (or a bucket's stream) that does not exist. */
+function isNotFound(error: unknown): boolean {
+  return /not found/i.test((error as Error).message);
+}
+
+/** The stream or the bucket does not exist yet: no config-watcher has created them. */
 export class ConfigStoreMissingError extends Error {
   override readonly name = 'ConfigStoreMissingError';
 }
@@ -82,12 +88,19 @@ export class ConfigStore {
     try {
       await jsm.streams.info(ConfigStream.name);
     } catch (error) {
-      throw new ConfigStoreMissingError(`the stream ${ConfigStream.name} cannot be read (${(error as Error).message}): has a config-watcher run?`, {
+      // Not there yet is expected (no watcher has run); JetStream off or not answering is not.
+      if (!isNotFound(error)) throw error;
+      throw new ConfigStoreMissingError(`the stream ${ConfigStream.name} does not exist yet (${(error as Error).message}): has a config-watcher run?`, {
         cause: error,
       });
     }
-    const kv = await new Kvm(js).open(ConfigBucket.name, { bindOnly: true });
-    return new ConfigStore(js, jsm, kv);
+    try {
+      return new ConfigStore(js, jsm, await new Kvm(js).open(ConfigBucket.name, { bindOnly: true }));
+    } catch (error) {
+      // The watcher creates the stream, then the bucket: a reader can come between the two.
+      if (!isNotFound(error)) throw error;
+      throw new ConfigStoreMissingError(`the bucket ${ConfigBucket.name} does not exist yet: has a config-watcher run?`, { cause: error });
+    }
   }
 
   /** Publishes `event` once: a second publication with the same kind, scope and CSN is a duplicate. */
@@ -102,7 +115,7 @@ export class ConfigStore {
       try {
         await this.jsm.streams.info(stream);
       } catch (error) {
-        if (/not found/i.test((error as Error).message)) return false;
+        if (isNotFound(error)) return false;
         throw error;
       }
     }

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { RouteInvalidateContract, type RouteInvalidation } from '@postern/contracts';
 import { attr, attrs, type Account } from '@postern/directory';
 import { RouteCache } from '@postern/route-cache';
-import { publishEvent } from '@postern/service-kit';
+import { publishEvent } from '@postern/service-kit/client';
 import { CliError, ExitCode, fromDirectory, type CliContext } from '../context';
 import { printJson, progress, progressDone } from '../output';
 
@@ -17,7 +17,7 @@ function invalidationOf(names: string[], aliases: readonly string[], id: string 
 }
 
 export function cacheCommands(program: Command, context: () => CliContext): void {
-  const cache = program.command('cache').description('the shared route cache (memcached)');
+  const cache = program.command('cache');
   cache
     .command('purge')
     .description('drop every cached route and alias of an account (or of every account of --domain) and tell every process, as zmproxypurge')
@@ -25,7 +25,13 @@ export function cacheCommands(program: Command, context: () => CliContext): void
     .option('--domain <domain>', 'every account of this domain')
     .option('--json', 'print JSON')
     .action(async (account: string | undefined, options: { domain?: string; json?: boolean }) => {
-      if ((account === undefined) === (options.domain === undefined)) throw new CliError('name an account, or --domain, not both', ExitCode.usage);
+      if (account === undefined && options.domain === undefined)
+        throw new CliError(
+          'name what to purge: an account (its name, an alias or its zimbraId), or --domain DOMAIN for every account of a domain',
+          ExitCode.usage,
+        );
+      if (account !== undefined && options.domain !== undefined)
+        throw new CliError(`name an account (${account}) or --domain (${options.domain}), not both`, ExitCode.usage);
       const ctx = context();
       const directory = ctx.directory();
       const invalidations: RouteInvalidation[] = [];

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { ConfigBucket, configKey, type AttributeMap, type ConfigEntry, type ConfigEvent } from '@postern/contracts';
-import { isMalformed, type StoredConfigEvent } from '@postern/service-kit';
+import { isMalformed, type StoredConfigEvent } from '@postern/service-kit/client';
 import { CliError, ExitCode, type CliContext } from '../context';
 import { parseTime, printJson, printJsonLine, printTable, progress, progressDone } from '../output';
 

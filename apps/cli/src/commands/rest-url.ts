@@ -14,7 +14,6 @@ const port = (value: string | undefined) => (value === undefined ? undefined : N
 export function restUrlCommand(program: Command, context: () => CliContext): void {
   program
     .command('rest-url')
-    .description("an account's REST URL (its home folder), by the domain's public service settings or its home server")
     .argument('<account>', 'an account name or alias')
     .argument('[path]', 'a path in the home folder, e.g. /Inbox?fmt=rss', '')
     .option('--json', 'print JSON')
@@ -32,6 +31,14 @@ export function restUrlCommand(program: Command, context: () => CliContext): voi
         ]),
       );
       const pick = (attribute: string) => (domain ? attr(domain.attributes, attribute) : undefined) ?? attr(global, attribute);
+      // Said here, where the account is known: the rule below only sees that there is no server.
+      if (!server && !pick('zimbraPublicServiceHostname'))
+        throw new CliError(
+          account.mailHost
+            ? `${account.name}: its zimbraMailHost ${account.mailHost} names no server entry, and no zimbraPublicServiceHostname is set`
+            : `${account.name} has no zimbraMailHost (no home server), and no zimbraPublicServiceHostname is set`,
+          ExitCode.failed,
+        );
       const fromServer = (attribute: string) => (server ? attr(server.attributes, attribute) : undefined) ?? attr(global, attribute);
       let url: string;
       try {

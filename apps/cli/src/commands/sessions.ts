@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { decodePayload, encodePayload, SessionsAnswerSchema, SessionsQuerySchema, SessionSubjects, type SessionsAnswer } from '@postern/contracts';
-import { CliError, ExitCode, type CliContext } from '../context';
+import { CliError, ExitCode, fromDirectory, type CliContext } from '../context';
 import { printJson, printTable } from '../output';
 
 /** How long answers are gathered: every worker answers at once; a node that is not there within it is not counted. */
@@ -26,6 +26,18 @@ async function ask(context: CliContext, subject: string, user: string | undefine
   return answers;
 }
 
+/**
+ * The account a name stands for, when the directory knows it: a session is listed under the login
+ * its client typed and its account, so an alias the client did not type would find nothing.
+ * Without a directory (or for a name it does not know) the name is asked for as it is.
+ */
+async function accountOf(context: CliContext, user: string): Promise<string> {
+  if (context.bootstrap.ldapUrls.length === 0 && !context.bootstrap.directoryLdif) return user;
+  const directory = context.directory();
+  const account = await fromDirectory(context, () => directory.findAccount(user));
+  return account?.name || user;
+}
+
 function print(answers: SessionsAnswer[], json: boolean | undefined, verb: string): void {
   const sessions = answers.flatMap((a) => a.sessions);
   const hidden = answers.reduce((n, a) => n + a.total - a.sessions.length, 0);
@@ -40,22 +52,25 @@ function print(answers: SessionsAnswer[], json: boolean | undefined, verb: strin
 }
 
 export function sessionsCommands(program: Command, context: () => CliContext): void {
-  const sessions = program.command('sessions').description('the live (spliced) mail sessions of every mail-proxy node');
+  const sessions = program.command('sessions');
   sessions
     .command('list')
     .description('every session, or those of --user, as doveadm who')
-    .option('--user <user>', 'a login or account name')
+    .option('--user <user>', 'a login, alias or account name (an alias is read as its account when a directory is configured)')
     .option('--json', 'print JSON')
     .action(async (options: { user?: string; json?: boolean }) => {
-      print(await ask(context(), SessionSubjects.list, options.user), options.json, 'open');
+      const ctx = context();
+      const user = options.user === undefined ? undefined : await accountOf(ctx, options.user);
+      print(await ask(ctx, SessionSubjects.list, user), options.json, 'open');
     });
   sessions
     .command('kick')
     .description('end every session of a user (`* BYE` / `-ERR`), as doveadm kick; exit 1 when it had none')
-    .argument('<user>', 'a login or account name')
+    .argument('<user>', 'a login, alias or account name (an alias is read as its account when a directory is configured)')
     .option('--json', 'print JSON')
     .action(async (user: string, options: { json?: boolean }) => {
-      const answers = await ask(context(), SessionSubjects.kick, user);
+      const ctx = context();
+      const answers = await ask(ctx, SessionSubjects.kick, await accountOf(ctx, user));
       print(answers, options.json, 'ended');
       if (answers.every((a) => a.total === 0)) process.exitCode = ExitCode.failed;
     });
