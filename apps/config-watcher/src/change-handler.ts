@@ -33,6 +33,9 @@ const CONFIG_FILTERS: readonly [Exclude<ConfigScope, 'account'>, string][] = [
 
 const digest = (...parts: string[]) => createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
 
+/** What handling a change came to. */
+export type ChangeOutcome = 'published' | 'rejected' | 'unchanged';
+
 export class ChangeHandler {
   /** The published global config, servers and domains. */
   readonly model = new ConfigModel();
@@ -94,13 +97,13 @@ export class ChangeHandler {
   }
 
   /** Handles one change: a config entry's new state, or an account's routing. */
-  async handle(change: DirectoryChange, source: ConfigSource): Promise<void> {
+  async handle(change: DirectoryChange, source: ConfigSource): Promise<ChangeOutcome> {
     const dn = change.newDn ?? change.dn;
     let after = change.after;
     if (after === undefined) after = change.op === 'delete' ? null : await this.read(dn);
     const known = this.model.byDn(change.dn);
     const scope = (after && scopeOf(after.attributes)) ?? (change.old && scopeOf(change.old)) ?? known?.entry.scope;
-    if (scope === undefined) return;
+    if (scope === undefined) return 'unchanged';
     if (scope === 'account') return this.handleAccount(change, after, source);
     return this.handleConfig(scope, change, after, known, source);
   }
@@ -117,7 +120,7 @@ export class ChangeHandler {
     after: DirectoryEntry | null,
     known: { key: string; entry: ConfigEntry } | undefined,
     source: ConfigSource,
-  ): Promise<void> {
+  ): Promise<ChangeOutcome> {
     const store = this.requireStore();
     const state = this.requireState();
     const name = after ? entryNameOf(scope, after.dn, after.attributes) : (known?.entry.entry ?? entryNameOf(scope, change.dn, change.old ?? {}));
@@ -136,7 +139,7 @@ export class ChangeHandler {
       this.logger.info({ scope, entry: name, released: pinned.released }, 'config watcher: the directory changed rolled-back values; its values apply again');
     if ((changed.length === 0 && !renamed && change.op !== 'rename') || (!effective && !previous)) {
       if (pinMoved) await state.setPin(key, pinned.pin);
-      return;
+      return 'unchanged';
     }
     const op = renamed || change.op === 'rename' ? 'rename' : !effective ? 'delete' : !previous ? 'add' : 'modify';
     const dn = after?.dn ?? previous?.dn ?? change.dn;
@@ -147,7 +150,7 @@ export class ChangeHandler {
         const reason = problems.join('; ');
         await this.publish({ ...event, kind: 'rejected', reason });
         this.logger.error({ scope, entry: name, csn: change.csn, reason }, 'config watcher: refused an invalid change; services keep the previous config');
-        return;
+        return 'rejected';
       }
     }
     const sequence = await this.publish(event);
@@ -165,6 +168,7 @@ export class ChangeHandler {
       this.model.delete(known.key);
     }
     if (scope === 'domain' && changed.some(isDomainRoutingAttribute)) await this.invalidateDomain(dn);
+    return 'published';
   }
 
   /** The entry in effect for `key` as the bucket holds it now (the model follows it). */
@@ -182,7 +186,7 @@ export class ChangeHandler {
     return { global: this.model.globalAttributes, servers };
   }
 
-  private async handleAccount(change: DirectoryChange, after: DirectoryEntry | null, source: ConfigSource): Promise<void> {
+  private async handleAccount(change: DirectoryChange, after: DirectoryEntry | null, source: ConfigSource): Promise<ChangeOutcome> {
     const state = this.requireState();
     const mailHostAttribute = this.mailHostAttribute();
     const afterAttributes = after ? publishedAttributes('account', after.attributes, mailHostAttribute) : null;
@@ -190,7 +194,7 @@ export class ChangeHandler {
     const logged = this.accountBefore(change, afterAttributes, mailHostAttribute);
     const before = logged !== undefined ? logged : ((await state.account(normalizeDn(change.dn)))?.attributes ?? null);
     const changed = changedAttributes(before, afterAttributes);
-    if (changed.length === 0 && change.op !== 'rename' && before !== null) return;
+    if (changed.length === 0 && change.op !== 'rename' && before !== null) return 'unchanged';
     const dn = after?.dn ?? change.dn;
     const entry = entryNameOf('account', dn, after?.attributes ?? change.old ?? {});
     const event = changeEvent(change, source, { scope: 'account', entry, dn, op: change.op, changed, before, after: afterAttributes });
@@ -202,6 +206,7 @@ export class ChangeHandler {
     await this.invalidator.invalidate(invalidation);
     this.metrics.invalidations.inc({ reason });
     this.logger.info({ account: event.entry, reason, changed }, 'config watcher: account routes dropped');
+    return 'published';
   }
 
   /**

@@ -174,7 +174,7 @@ export class ConfigWatcherService implements OnApplicationBootstrap {
       throw error;
     }
     for (const change of changes) {
-      await this.changes.handle(change, this.source.kind);
+      this.metrics.changes.inc({ outcome: await this.changes.handle(change, this.source.kind) });
       cursor = change.position;
       await store.setCursor(cursor);
     }
