@@ -170,9 +170,10 @@ describe('postern', () => {
     expect(asJson.code).toBe(1);
     const parsed = JSON.parse(asJson.stdout) as { ok: boolean; results: { entry: string; problems: { problem: string; refusedBy: number | null }[] }[] };
     expect(parsed.ok).toBe(false);
-    expect(parsed.results.find((r) => r.entry === 'server 127.0.0.3')?.problems).toEqual([
-      { problem: expect.stringContaining(message), refusedBy: rejected.sequence },
-    ]);
+    const problems = parsed.results.find((r) => r.entry === 'server 127.0.0.3')?.problems ?? [];
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.problem).toContain(message);
+    expect(problems[0]!.refusedBy).toBe(rejected.sequence);
     await modify(MBOX2_DN, 'replace: zimbraMailMode', 'zimbraMailMode: both');
     expect((await cli('config', 'check')).code).toBe(0);
   });
