@@ -30,3 +30,37 @@ export function runCli(args: readonly string[], env: Record<string, string>): Pr
 export function spawnCli(args: readonly string[], env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
+
+/**
+ * Runs `postern ...args` on a pseudo-terminal (util-linux `script`), as an operator at a shell: once
+ * `prompt` appears in its output, `answer` is typed. Resolves with everything it printed and its exit code.
+ */
+export function runCliOnTerminal(
+  args: readonly string[],
+  env: Record<string, string>,
+  prompt: string,
+  answer: string,
+): Promise<{ code: number; output: string }> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first`);
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, CLI, ...args].map(quote).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qefc', command, '/dev/null'], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    let answered = false;
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (!answered && output.includes(prompt)) {
+        answered = true;
+        child.stdin.write(`${answer}\r`);
+      }
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      child.stdin.end();
+      resolve({ code: code ?? -1, output });
+    });
+  });
+}

@@ -47,6 +47,11 @@ export interface SlapdOptions {
   readonly ldifFiles?: readonly string[];
   /** Extra LDIF text loaded after the files (entries below `dc=postern,dc=test`). */
   readonly ldif?: string;
+  /**
+   * Whether the accesslog records old values (`logold`, default true). OpenLDAP's own
+   * delta-syncrepl example leaves it out: then a write is logged without `reqOld`.
+   */
+  readonly logOld?: boolean;
 }
 
 /** The environment that points a route-lookup service at `slapd`, bound as its manager. */
@@ -221,7 +226,7 @@ async function prepare(dir: string, options: SlapdOptions, rootPassword: string)
       `logdb "${ACCESSLOG_DN}"`,
       'logops writes',
       'logsuccess TRUE',
-      'logold (objectClass=*)',
+      ...(options.logOld === false ? [] : ['logold (objectClass=*)']),
       'logpurge 07+00:00 01+00:00',
       '',
     ].join('\n'),

@@ -4,6 +4,8 @@
  * parsed, its exit code checked; a replay reproduces an earlier config and `--apply` rolls the
  * running services back to it; and a stack that is down is named with exit 69.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigEvent } from '@postern/contracts';
 import {
@@ -33,6 +35,7 @@ import {
 } from '../harness';
 
 const GLOBAL_DN = 'cn=config,cn=zimbra,dc=postern,dc=test';
+const MBOX2_DN = 'cn=mbox2,cn=servers,cn=zimbra,dc=postern,dc=test';
 
 let dir: string;
 let upstreams: MailboxServers;
@@ -114,36 +117,65 @@ describe('postern', () => {
     expect(unknown.stderr).toContain("unknown command 'evnts'");
   });
 
-  it('config show: each setting with its source; config check: the stored config passes, a bad server entry fails', async () => {
-    const shown = await json<{ sequence: number; settings: { attribute: string; value: unknown; source: string }[] }>('config', 'show');
-    const find = (name: string) => shown.settings.find((s) => s.attribute === name);
-    expect(find('zimbraReverseProxyAuthWaitInterval')).toMatchObject({ source: 'global', value: 10_000 });
+  it("config show: each setting with its source, the node's config file and environment, durations as written", async () => {
+    type Shown = {
+      sequence: number;
+      settings: { attribute: string; value: unknown; text: string; source: string }[];
+      node: { name: string; value: string; source: string }[];
+    };
+    const shown = await json<Shown>('config', 'show');
+    const find = (name: string, from = shown) => from.settings.find((s) => s.attribute === name);
+    expect(find('zimbraReverseProxyAuthWaitInterval')).toMatchObject({ source: 'global', value: 10_000, text: '10s' });
+    expect(find('zimbraReverseProxyCacheEntryTTL')).toMatchObject({ source: 'default', value: 3_600_000, text: '1h' });
     expect(find('zimbraReverseProxyMailMode')).toMatchObject({ source: 'default', value: 'both' });
     expect(shown.sequence).toBeGreaterThan(0);
-    const onServer = await json<{ settings: { attribute: string; source: string }[] }>('config', 'show', '--server', '127.0.0.2');
-    expect(onServer.settings.find((s) => s.attribute === 'zimbraImapBindPort')?.source).toBe('server');
+    const onServer = await json<Shown>('config', 'show', '--server', '127.0.0.2');
+    expect(find('zimbraImapBindPort', onServer)?.source).toBe('server');
     expect((await cli('config', 'show', '--server', 'nowhere')).code).toBe(1);
 
-    const checked = await json<{ ok: boolean; results: { entry: string; problems: string[] }[] }>('config', 'check');
+    // The node's own config file and environment, as the services on it read them.
+    const file = join(dir, 'node.json');
+    writeFileSync(file, JSON.stringify({ bindHost: '127.0.0.9', attributes: { zimbraReverseProxyConnectTimeout: '3s', zimbraImapBindPort: 7144 } }));
+    const nodeEnv = { ...env, POSTERN_CONFIG_FILE: file, POSTERN_SERVER_NAME: '127.0.0.2' };
+    const onNode = await runCli(['config', 'show', '--json'], nodeEnv);
+    expect(onNode.code, onNode.stderr).toBe(0);
+    const node = JSON.parse(onNode.stdout) as Shown & { server: string };
+    expect(node.server).toBe('127.0.0.2');
+    expect(find('zimbraReverseProxyConnectTimeout', node)).toMatchObject({ source: 'file', value: 3_000, text: '3s' });
+    expect(find('zimbraImapBindPort', node)).toMatchObject({ source: 'file', value: 7144 });
+    expect(find('zimbraImapSSLBindPort', node)?.source).toBe('server');
+    const origin = (name: string) => node.node.find((n) => n.name === name);
+    expect(origin('bindHost')).toEqual({ name: 'bindHost', value: '127.0.0.9', source: `file ${file}` });
+    expect(origin('natsUrls')?.source).toBe('environment POSTERN_NATS_URLS');
+    expect(origin('serverName')).toMatchObject({ value: '127.0.0.2', source: 'environment POSTERN_SERVER_NAME' });
+    expect(origin('ldapBindPassword')).toMatchObject({ value: '(set)', source: 'environment POSTERN_LDAP_BIND_PASSWORD' });
+    const human = await runCli(['config', 'show'], nodeEnv);
+    expect(human.stdout).toMatch(/zimbraReverseProxyConnectTimeout\s+file\s+3s/);
+    expect(human.stdout).not.toContain(slapd.rootPassword);
+  });
+
+  it('config check reads the directory: a value the watcher refused is named with its event, exit 1', async () => {
+    const checked = await json<{ ok: boolean; results: { entry: string; problems: unknown[] }[] }>('config', 'check');
     expect(checked.ok).toBe(true);
-    expect(checked.results.map((r) => r.entry)).toEqual(expect.arrayContaining(['global', 'server 127.0.0.2', 'server 127.0.0.3']));
-    // An entry the watcher would have refused, written straight into the bucket: check names the three values.
-    const sequence = await view.store.lastSequence();
-    await view.store.putEntry('server.bad.test', {
-      scope: 'server',
-      entry: 'bad.test',
-      dn: 'cn=bad,cn=servers,cn=zimbra,dc=postern,dc=test',
-      attributes: { zimbraServiceHostname: ['bad.test'], zimbraMailMode: ['http'], zimbraReverseProxyLookupTarget: ['TRUE'] },
-      sequence,
-      csn: 'test',
-      time: new Date().toISOString(),
-    });
+    expect(checked.results.map((r) => r.entry)).toEqual(expect.arrayContaining(['global', 'server 127.0.0.2', 'server 127.0.0.3', 'domain example.com']));
+    const last = await view.store.lastSequence();
+    await modify(MBOX2_DN, 'replace: zimbraMailMode', 'zimbraMailMode: http');
+    const rejected = await view.waitForEvent('the refusal', (e) => e.kind === 'rejected' && e.entry === '127.0.0.3', last);
+    const message = 'zimbraReverseProxySSLToUpstreamEnabled=TRUE, zimbraReverseProxyMailMode=both, zimbraMailMode=http is not a supported combination';
     const bad = await cli('config', 'check');
     expect(bad.code).toBe(1);
-    expect(bad.stdout).toContain(
-      'zimbraReverseProxySSLToUpstreamEnabled=TRUE, zimbraReverseProxyMailMode=both, zimbraMailMode=http is not a supported combination',
-    );
-    await view.store.deleteEntry('server.bad.test');
+    expect(bad.stdout).toMatch(/server 127\.0\.0\.3\s+refused: .*zimbraMailMode=http is not a supported combination/);
+    expect(bad.stdout).toContain(`(event ${rejected.sequence})`);
+    const asJson = await cli('config', 'check', '--json');
+    expect(asJson.code).toBe(1);
+    const parsed = JSON.parse(asJson.stdout) as { ok: boolean; results: { entry: string; problems: { problem: string; refusedBy: number | null }[] }[] };
+    expect(parsed.ok).toBe(false);
+    const problems = parsed.results.find((r) => r.entry === 'server 127.0.0.3')?.problems ?? [];
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.problem).toContain(message);
+    expect(problems[0]!.refusedBy).toBe(rejected.sequence);
+    await modify(MBOX2_DN, 'replace: zimbraMailMode', 'zimbraMailMode: both');
+    expect((await cli('config', 'check')).code).toBe(0);
   });
 
   it('events list, show and --follow', async () => {
@@ -196,7 +228,7 @@ describe('postern', () => {
     expect(replay.differences[0]).toMatchObject({ key: 'global', changed: ['zimbraReverseProxyImapExposeVersionOnBanner'] });
     expect(replay.differences[0]!.now?.zimbraReverseProxyImapExposeVersionOnBanner).toEqual(['TRUE']);
 
-    const applied = await json<{ applied: { key: string; sequence: number }[] }>('events', 'replay', '--to', String(before), '--apply');
+    const applied = await json<{ applied: { key: string; sequence: number }[] }>('events', 'replay', '--to', String(before), '--apply', '--yes');
     expect(applied.applied).toHaveLength(1);
     const rollback = await view.store.event(applied.applied[0]!.sequence);
     expect(rollback && 'event' in rollback && rollback.event).toMatchObject({ kind: 'rollback', source: 'rollback', scope: 'global' });

@@ -75,9 +75,19 @@ describe('poll source (no accesslog)', () => {
     expect(global.event.before?.zimbraReverseProxyAuthWaitInterval).toEqual(['10s']);
     await ldapModifyEntry(slapd, ALICE_DN, 'replace: zimbraMailHost', 'zimbraMailHost: 127.0.0.3');
     const moved = await view.waitForEvent('the account change', (e) => e.scope === 'account' && e.entry === 'alice@example.com', last);
-    // Polling knows the account as it is now, not as it was: its routes are dropped all the same.
-    expect(moved.event).toMatchObject({ source: 'poll', before: null });
+    // Polling has no old values: the account is compared with what the watcher last published of it
+    // (its first start published the accounts the fixture load had just written).
+    expect(moved.event).toMatchObject({ source: 'poll', changed: ['zimbraMailHost'] });
+    expect(moved.event.before?.zimbraMailHost).toEqual(['127.0.0.2']);
     expect(moved.event.after?.zimbraMailHost).toEqual(['127.0.0.3']);
+  });
+
+  it('publishes nothing for a write that changes nothing', async () => {
+    const last = await view.store.lastSequence();
+    await ldapModifyEntry(slapd, ALICE_DN, 'replace: zimbraMailHost', 'zimbraMailHost: 127.0.0.3');
+    await ldapModifyEntry(slapd, GLOBAL_DN, 'replace: zimbraReverseProxyAuthWaitInterval', 'zimbraReverseProxyAuthWaitInterval: 5s');
+    await view.waitForEvent('the fence', (e) => e.after?.zimbraReverseProxyAuthWaitInterval?.[0] === '5s', last);
+    expect((await view.events(last + 1)).map((e) => [e.event.scope, e.event.changed])).toEqual([['global', ['zimbraReverseProxyAuthWaitInterval']]]);
   });
 
   it('finds a deleted domain by the periodic full read', async () => {

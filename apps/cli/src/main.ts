@@ -18,7 +18,11 @@ type Register = (program: Command, context: () => CliContext) => void;
  * command starts in the time Node itself takes, plus its own libraries.
  */
 const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Register> }[] = [
-  { name: 'config', summary: 'the effective config in the postern-config bucket', load: async () => (await import('./commands/config.js')).configCommands },
+  {
+    name: 'config',
+    summary: "a node's effective config and where each value comes from; the directory's config checked",
+    load: async () => (await import('./commands/config.js')).configCommands,
+  },
   { name: 'events', summary: 'the config history on POSTERN_CONFIG', load: async () => (await import('./commands/events.js')).eventsCommands },
   {
     name: 'route',

@@ -7,14 +7,23 @@
  * account's event carries its CSN as message id.
  */
 import { createHash } from 'node:crypto';
-import { configKey, type AttributeMap, type ConfigEntry, type ConfigEvent, type ConfigScope, type ConfigSource } from '@postern/contracts';
-import type { Attributes, DirectoryBackend, DirectoryEntry } from '@postern/directory';
-import type { ConfigStore, Logger } from '@postern/service-kit';
+import { validateEntry } from '@postern/config';
+import { configKey, type AttributeMap, type ConfigEntry, type ConfigEvent, type ConfigScope, type ConfigSource, type PinnedEntry } from '@postern/contracts';
+import { normalizeDn, type Attributes, type DirectoryBackend, type DirectoryEntry } from '@postern/directory';
+import { applyPin, type ConfigStore, type Logger, type WatcherState } from '@postern/service-kit';
 import type { ConfigWatcherMetrics } from './config-watcher.metrics';
-import { changedAttributes, ConfigModel, entryNameOf, isDomainRoutingAttribute, isRoutingAttribute, publishedAttributes, scopeOf } from './config-model';
+import {
+  changedAttributes,
+  ConfigModel,
+  entryNameOf,
+  isDigested,
+  isDomainRoutingAttribute,
+  isRoutingAttribute,
+  publishedAttributes,
+  scopeOf,
+} from './config-model';
 import { csnTime, type DirectoryChange } from './directory-change';
 import { invalidationOf, invalidationReason, type RouteInvalidator } from './route-invalidator';
-import { validateEntry } from './validation';
 
 const CONFIG_FILTERS: readonly [Exclude<ConfigScope, 'account'>, string][] = [
   ['global', '(objectClass=zimbraGlobalConfig)'],
@@ -24,11 +33,16 @@ const CONFIG_FILTERS: readonly [Exclude<ConfigScope, 'account'>, string][] = [
 
 const digest = (...parts: string[]) => createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
 
+/** What handling a change came to. */
+export type ChangeOutcome = 'published' | 'rejected' | 'unchanged';
+
 export class ChangeHandler {
   /** The published global config, servers and domains. */
   readonly model = new ConfigModel();
   /** Where events and entries go (set once the stream and bucket are open). */
   store: ConfigStore | undefined;
+  /** Roll-back pins and the accounts' last published routing (set with the store). */
+  state: WatcherState | undefined;
   /** When the last full read ended (ms since the epoch). */
   lastReconcile = 0;
 
@@ -49,6 +63,10 @@ export class ChangeHandler {
   async reconcile(): Promise<true> {
     const seen = new Set<string>();
     try {
+      // A roll-back may have added or removed entries since: start from what the bucket holds.
+      const { entries } = await this.requireStore().entries();
+      this.model.clear();
+      for (const [key, entry] of entries) this.model.set(key, entry);
       for (const [scope, filter] of CONFIG_FILTERS) {
         for (const entry of await this.reader.search(filter, { attributes: ['*', 'entryCSN'] })) {
           const key = configKey(scope, entryNameOf(scope, entry.dn, entry.attributes));
@@ -79,13 +97,13 @@ export class ChangeHandler {
   }
 
   /** Handles one change: a config entry's new state, or an account's routing. */
-  async handle(change: DirectoryChange, source: ConfigSource): Promise<void> {
+  async handle(change: DirectoryChange, source: ConfigSource): Promise<ChangeOutcome> {
     const dn = change.newDn ?? change.dn;
     let after = change.after;
     if (after === undefined) after = change.op === 'delete' ? null : await this.read(dn);
     const known = this.model.byDn(change.dn);
     const scope = (after && scopeOf(after.attributes)) ?? (change.old && scopeOf(change.old)) ?? known?.entry.scope;
-    if (scope === undefined) return;
+    if (scope === undefined) return 'unchanged';
     if (scope === 'account') return this.handleAccount(change, after, source);
     return this.handleConfig(scope, change, after, known, source);
   }
@@ -102,31 +120,43 @@ export class ChangeHandler {
     after: DirectoryEntry | null,
     known: { key: string; entry: ConfigEntry } | undefined,
     source: ConfigSource,
-  ): Promise<void> {
+  ): Promise<ChangeOutcome> {
     const store = this.requireStore();
+    const state = this.requireState();
     const name = after ? entryNameOf(scope, after.dn, after.attributes) : (known?.entry.entry ?? entryNameOf(scope, change.dn, change.old ?? {}));
     const key = configKey(scope, name);
-    const previous = known?.entry ?? this.model.get(key);
+    // What is in effect is read from the bucket, not remembered: a roll-back may have set it since.
+    const previous = await this.current(key);
     const before = previous?.attributes ?? null;
-    const afterAttributes = after ? publishedAttributes(scope, after.attributes) : null;
-    const changed = changedAttributes(before, afterAttributes);
+    const pin = await state.pin(key);
+    const directory = after ? publishedAttributes(scope, after.attributes) : null;
+    const pinned = applyPin(directory, pin, change.modified);
+    const effective = pinned.effective;
+    const changed = changedAttributes(before, effective);
     const renamed = known !== undefined && known.key !== key;
-    if (changed.length === 0 && !renamed && change.op !== 'rename') return;
-    if (!after && !previous) return;
-    const op = renamed || change.op === 'rename' ? 'rename' : !after ? 'delete' : !previous ? 'add' : 'modify';
-    const event = changeEvent(change, source, { scope, entry: name, dn: after?.dn ?? change.dn, op, changed, before, after: afterAttributes });
-    if (after) {
-      const problems = validateEntry(scope, name, after.attributes, this.validationContext(key));
+    const pinMoved = JSON.stringify(pinned.pin ?? null) !== JSON.stringify(pin ?? null);
+    if (pinned.released.length > 0)
+      this.logger.info({ scope, entry: name, released: pinned.released }, 'config watcher: the directory changed rolled-back values; its values apply again');
+    if ((changed.length === 0 && !renamed && change.op !== 'rename') || (!effective && !previous)) {
+      if (pinMoved) await state.setPin(key, pinned.pin);
+      return 'unchanged';
+    }
+    const op = renamed || change.op === 'rename' ? 'rename' : !effective ? 'delete' : !previous ? 'add' : 'modify';
+    const dn = after?.dn ?? previous?.dn ?? change.dn;
+    const event = changeEvent(change, source, { scope, entry: name, dn, op, changed, before, after: effective });
+    if (after && effective) {
+      const problems = validateEntry(scope, name, withPins(after.attributes, pinned.pin), this.validationContext(key));
       if (problems.length > 0) {
         const reason = problems.join('; ');
         await this.publish({ ...event, kind: 'rejected', reason });
         this.logger.error({ scope, entry: name, csn: change.csn, reason }, 'config watcher: refused an invalid change; services keep the previous config');
-        return;
+        return 'rejected';
       }
     }
     const sequence = await this.publish(event);
-    if (after && afterAttributes) {
-      const entry: ConfigEntry = { scope, entry: name, dn: after.dn, attributes: afterAttributes, sequence, csn: change.csn, time: event.time };
+    if (pinMoved) await state.setPin(key, pinned.pin);
+    if (effective) {
+      const entry: ConfigEntry = { scope, entry: name, dn, attributes: effective, sequence, csn: change.csn, time: event.time };
       await store.putEntry(key, entry);
       this.model.set(key, entry);
     } else {
@@ -137,7 +167,17 @@ export class ChangeHandler {
       await store.deleteEntry(known.key);
       this.model.delete(known.key);
     }
-    if (scope === 'domain' && changed.some(isDomainRoutingAttribute)) await this.invalidateDomain(after?.dn ?? change.dn);
+    if (scope === 'domain' && changed.some(isDomainRoutingAttribute)) await this.invalidateDomain(dn);
+    return 'published';
+  }
+
+  /** The entry in effect for `key` as the bucket holds it now (the model follows it). */
+  private async current(key: string): Promise<ConfigEntry | undefined> {
+    const stored = await this.requireStore().entry(key);
+    if (stored === 'malformed') return this.model.get(key);
+    if (stored) this.model.set(key, stored);
+    else this.model.delete(key);
+    return stored;
   }
 
   private validationContext(changedKey: string) {
@@ -146,26 +186,36 @@ export class ChangeHandler {
     return { global: this.model.globalAttributes, servers };
   }
 
-  private async handleAccount(change: DirectoryChange, after: DirectoryEntry | null, source: ConfigSource): Promise<void> {
+  private async handleAccount(change: DirectoryChange, after: DirectoryEntry | null, source: ConfigSource): Promise<ChangeOutcome> {
+    const state = this.requireState();
     const mailHostAttribute = this.mailHostAttribute();
     const afterAttributes = after ? publishedAttributes('account', after.attributes, mailHostAttribute) : null;
-    const before = this.accountBefore(change, afterAttributes, mailHostAttribute);
+    // Unknown is not empty: without old values in the log, the account is compared with what was last published of it.
+    const logged = this.accountBefore(change, afterAttributes, mailHostAttribute);
+    const before = logged !== undefined ? logged : ((await state.account(normalizeDn(change.dn)))?.attributes ?? null);
     const changed = changedAttributes(before, afterAttributes);
-    if (changed.length === 0 && change.op !== 'rename' && before !== null) return;
+    if (changed.length === 0 && change.op !== 'rename' && before !== null) return 'unchanged';
     const dn = after?.dn ?? change.dn;
     const entry = entryNameOf('account', dn, after?.attributes ?? change.old ?? {});
     const event = changeEvent(change, source, { scope: 'account', entry, dn, op: change.op, changed, before, after: afterAttributes });
     await this.publish(event);
+    if (change.op === 'rename' || !afterAttributes) await state.setAccount(normalizeDn(change.dn), undefined);
+    if (afterAttributes) await state.setAccount(normalizeDn(dn), { dn, attributes: afterAttributes });
     const reason = change.op === 'rename' ? 'renamed' : (invalidationReason(before, afterAttributes, changed) ?? 'changed');
     const invalidation = invalidationOf(before, afterAttributes, reason);
     await this.invalidator.invalidate(invalidation);
     this.metrics.invalidations.inc({ reason });
     this.logger.info({ account: event.entry, reason, changed }, 'config watcher: account routes dropped');
+    return 'published';
   }
 
-  /** An account's routing values before the change, as far as the source tells (null: unknown or new). */
-  private accountBefore(change: DirectoryChange, after: AttributeMap | null, mailHostAttribute: string): AttributeMap | null {
-    if (change.op === 'add' || change.old === undefined) return null;
+  /**
+   * An account's routing values before the change as the source logged them: null for an add,
+   * undefined when the source has no old values (accesslog without `logold`, polling).
+   */
+  private accountBefore(change: DirectoryChange, after: AttributeMap | null, mailHostAttribute: string): AttributeMap | null | undefined {
+    if (change.op === 'add') return null;
+    if (change.old === undefined) return undefined;
     const old = publishedAttributes('account', change.old, mailHostAttribute);
     if (change.modified === undefined) return old;
     // A modify logs the old values of what it wrote only: the rest is as it is now.
@@ -197,6 +247,11 @@ export class ChangeHandler {
     return sequence;
   }
 
+  private requireState(): WatcherState {
+    if (!this.state) throw new Error('the watcher state is not open');
+    return this.state;
+  }
+
   private requireStore(): ConfigStore {
     if (!this.store) throw new Error('the config store is not open');
     return this.store;
@@ -210,6 +265,23 @@ function changeEvent(
   what: Pick<ConfigEvent, 'scope' | 'entry' | 'dn' | 'op' | 'changed' | 'before' | 'after'>,
 ): ConfigEvent {
   return { kind: 'change', ...what, csn: change.csn, time: change.time.toISOString(), publishedAt: new Date().toISOString(), source };
+}
+
+/**
+ * The directory's entry with the pinned values over it, for validation (a digested value, such as
+ * a private key, is left as the directory has it: only its digest is held).
+ */
+function withPins(attributes: Attributes, pin: PinnedEntry | undefined): Attributes {
+  if (!pin) return attributes;
+  const out: Record<string, string[]> = {};
+  const pinned = new Set(
+    Object.keys(pin.held)
+      .filter((n) => !isDigested(n))
+      .map((n) => n.toLowerCase()),
+  );
+  for (const [name, values] of Object.entries(attributes)) if (!pinned.has(name.toLowerCase())) out[name] = [...values];
+  for (const [name, values] of Object.entries(pin.held)) if (values !== null && !isDigested(name)) out[name] = [...values];
+  return out;
 }
 
 function entryCsnOf(attributes: Attributes): string | undefined {

@@ -23,6 +23,7 @@ import {
   type ChangeOp,
   type ChangeSource,
   type DirectoryChange,
+  type OldValues,
 } from './directory-change';
 
 /** How far back a first start reads the change log: a write made while the watcher started is not lost. */
@@ -43,6 +44,17 @@ export class AccesslogSource implements ChangeSource {
     return formatGeneralizedTime(new Date(Date.now() - FIRST_START_LOOKBACK_MS));
   }
 
+  async oldValues(): Promise<OldValues> {
+    // The oldest logged modify tells (with `logold`, every modify logs entryCSN's old value).
+    const [modify] = await this.directory.search('(&(objectClass=auditModify)(reqResult=0))', {
+      base: this.logBase,
+      attributes: ['reqOld'],
+      sizeLimit: 1,
+    });
+    if (!modify) return 'unknown';
+    return attrs(modify.attributes, 'reqOld').length > 0 ? 'carried' : 'missing';
+  }
+
   async changesAfter(position: string): Promise<DirectoryChange[]> {
     // reqStart is unique and ordered (slapd adds a counter to the time); `>=` then drop the cursor itself.
     const entries = await this.directory.search(`(&(objectClass=auditWriteObject)(reqResult=0)(reqStart>=${position}))`, {
@@ -55,11 +67,14 @@ export class AccesslogSource implements ChangeSource {
       const op = REQ_TYPES[attr(entry.attributes, 'reqType') ?? ''];
       const dn = attr(entry.attributes, 'reqDN');
       if (!start || start <= position || !op || !dn) continue;
+      // With `logold` every modify and delete logs old values (entryCSN at least): none at all means
+      // the log does not carry them, and the old state is unknown, not empty.
+      const reqOld = attrs(entry.attributes, 'reqOld');
       changes.push({
         op,
         dn,
         newDn: op === 'rename' ? newDnOf(entry) : undefined,
-        old: parseReqOld(attrs(entry.attributes, 'reqOld')),
+        old: reqOld.length > 0 || op === 'add' ? parseReqOld(reqOld) : undefined,
         modified: modifiedAttributes(attrs(entry.attributes, 'reqMod')),
         csn: attr(entry.attributes, 'entryCSN') ?? start,
         time: parseGeneralizedTime(start),
@@ -110,6 +125,10 @@ export class PollSource implements ChangeSource {
 
   async start(): Promise<string> {
     return formatGeneralizedTime(new Date(Date.now() - FIRST_START_LOOKBACK_MS)).replace(/\.\d+Z$/, 'Z');
+  }
+
+  async oldValues(): Promise<OldValues> {
+    return 'missing';
   }
 
   async changesAfter(position: string): Promise<DirectoryChange[]> {
@@ -173,6 +192,11 @@ export class LdifSource implements ChangeSource {
 
   async start(): Promise<string> {
     return this.digest;
+  }
+
+  async oldValues(): Promise<OldValues> {
+    // The previous read of the file is the old state.
+    return 'carried';
   }
 
   async changesAfter(position: string): Promise<DirectoryChange[]> {

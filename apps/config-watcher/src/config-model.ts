@@ -16,6 +16,11 @@ const SECRET = new Set(['userpassword', 'zimbrapassword']);
 /** Published as their digest only. */
 const DIGESTED = new Set(['zimbrasslprivatekey']);
 
+/** Whether an attribute is published as its digest only (its value cannot be restored from an event). */
+export function isDigested(name: string): boolean {
+  return DIGESTED.has(name.toLowerCase());
+}
+
 /** What routes an account: its names, its server, its status and its external route. */
 export function isRoutingAttribute(name: string, mailHostAttribute = 'zimbraMailHost'): boolean {
   const n = name.toLowerCase();

@@ -16,6 +16,8 @@ export class ConfigWatcherMetrics {
   readonly streamSequence: Gauge;
   /** Full reads of the config entries (at start, then periodically). */
   readonly reconciles: Counter<'result'>;
+  /** Changes read from the change log, by outcome (`unchanged`: nothing in effect changed, or another watcher had applied it). */
+  readonly changes: Counter<'outcome'>;
 
   constructor(registry: Registry) {
     this.events = new Counter({
@@ -47,6 +49,12 @@ export class ConfigWatcherMetrics {
       name: 'postern_config_reconciles_total',
       help: 'Full reads of the global config, servers and domains, by result.',
       labelNames: ['result'],
+      registers: [registry],
+    });
+    this.changes = new Counter({
+      name: 'postern_config_changes_total',
+      help: 'Changes read from the directory change log, by outcome: published, rejected, unchanged (a write that changed nothing in effect, or one another watcher had applied).',
+      labelNames: ['outcome'],
       registers: [registry],
     });
   }

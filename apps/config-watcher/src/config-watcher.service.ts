@@ -13,7 +13,7 @@
 import { hostname } from 'node:os';
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { DirectoryBackend } from '@postern/directory';
-import { ConfigStore, LOGGER, NATS_CONNECTION, ServiceLifecycle, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
+import { ConfigStore, LOGGER, NATS_CONNECTION, ServiceLifecycle, ServiceSettings, WatcherState, type Logger, type NatsConnection } from '@postern/service-kit';
 import { ConfigWatcherMetrics } from './config-watcher.metrics';
 import { ChangeHandler } from './change-handler';
 import type { ChangeSource, DirectoryChange } from './directory-change';
@@ -33,6 +33,7 @@ export class ConfigWatcherService implements OnApplicationBootstrap {
   private lastHeartbeat = 0;
   private readonly name = `${hostname()}:${process.pid}`;
   private loop: Promise<void> | undefined;
+  private oldValuesTold = false;
 
   constructor(
     @Inject(CHANGE_SOURCE) private readonly watched: WatchedDirectory,
@@ -98,6 +99,7 @@ export class ConfigWatcherService implements OnApplicationBootstrap {
         this.logger.warn('config watcher: the config stream or bucket is gone; making them again from the directory');
         this.changes.model.clear();
         this.changes.store = undefined;
+        this.changes.state = undefined;
       }
     }
   }
@@ -107,7 +109,10 @@ export class ConfigWatcherService implements OnApplicationBootstrap {
       ConfigStore.open(this.nc, { create: true, replicas: this.options.replicas }),
     );
     if (!store) return;
+    const state = await this.persist('opening the watcher state bucket', () => WatcherState.open(this.nc, { create: true, replicas: this.options.replicas }));
+    if (!state) return;
     this.changes.store = store;
+    this.changes.state = state;
     const loaded = await this.persist('reading the config bucket', () => store.entries());
     if (!loaded) return;
     for (const key of loaded.malformed)
@@ -125,6 +130,7 @@ export class ConfigWatcherService implements OnApplicationBootstrap {
       await this.persist('storing the cursor', () => store.setCursor(start));
     }
     this.logger.info({ source: this.source.kind, cursor, entries: this.changes.model.size }, 'config watcher: watching the directory');
+    if (!this.oldValuesTold) await this.tellOldValues();
     let backoff = this.options.intervalMs;
     while (!this.stopping) {
       try {
@@ -140,6 +146,22 @@ export class ConfigWatcherService implements OnApplicationBootstrap {
     }
   }
 
+  /** Says once whether the source's changes carry old values, and what it costs when they do not. */
+  private async tellOldValues(): Promise<void> {
+    this.oldValuesTold = true;
+    const oldValues = await this.source.oldValues().catch(() => 'unknown' as const);
+    const source = this.source.kind;
+    if (oldValues === 'carried')
+      return this.logger.info({ source, oldValues }, 'config watcher: changes carry their old values; every event shows each value before and after');
+    this.logger.info(
+      { source, oldValues },
+      `config watcher: ${oldValues === 'missing' ? 'changes carry no old values' : 'whether changes carry old values is not known yet (no modify in the log)'}: ` +
+        'each change is compared with the config and account routing the watcher last published, so a write that changes nothing publishes nothing; ' +
+        'but an account it has not published before has its cached routes dropped on its first change, and that event shows no values before. ' +
+        'For full history set `logold (objectClass=*)` on the accesslog overlay',
+    );
+  }
+
   /** One read of the change log from `cursor`: every change handled in order, the cursor moved after each. */
   private async pass(store: ConfigStore, cursor: string): Promise<string> {
     let changes: DirectoryChange[];
@@ -152,7 +174,7 @@ export class ConfigWatcherService implements OnApplicationBootstrap {
       throw error;
     }
     for (const change of changes) {
-      await this.changes.handle(change, this.source.kind);
+      this.metrics.changes.inc({ outcome: await this.changes.handle(change, this.source.kind) });
       cursor = change.position;
       await store.setCursor(cursor);
     }

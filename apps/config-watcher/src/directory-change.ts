@@ -28,6 +28,9 @@ export interface DirectoryChange {
   readonly position: string;
 }
 
+/** Whether a source's changes carry the values before them: `unknown` until its log holds a modify. */
+export type OldValues = 'carried' | 'missing' | 'unknown';
+
 /** A place the watcher reads changes from, in order, from a cursor. */
 export interface ChangeSource {
   /** `accesslog`, `poll` or `ldif`. */
@@ -36,6 +39,8 @@ export interface ChangeSource {
   start(): Promise<string>;
   /** The changes after `position`, oldest first (at most `limit`). Rejects when the directory cannot be read. */
   changesAfter(position: string, limit: number): Promise<DirectoryChange[]>;
+  /** Whether its changes carry old values (accesslog: only with `logold`). */
+  oldValues(): Promise<OldValues>;
   close(): Promise<void>;
 }
 

@@ -31,6 +31,8 @@ export interface SettingDefinition<T> {
   readonly description: string;
   /** Human description of the accepted values, used in error messages. */
   readonly accepted: string;
+  /** The default as an operator writes it, where that differs from its value (a duration: `60m`, not 3600000). */
+  readonly defaultText?: string;
   /** Reads directory values (or a file value wrapped in an array); throws {@link ConfigValueError}. */
   parse(values: readonly unknown[]): T;
 }
@@ -89,6 +91,15 @@ export function parseDuration(text: string): number | undefined {
   return Number.isSafeInteger(ms) ? ms : undefined;
 }
 
+/** Milliseconds as an operator writes a duration: the largest unit that divides them (`1s`, `90m`, `500ms`). */
+export function formatDuration(ms: number): string {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    const size = DURATION_UNITS[unit]!;
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
 /** A duration, held in milliseconds. */
 export function durationSetting(def: Common & { default: string; maxMs?: number }): SettingDefinition<number> {
   const maxMs = def.maxMs ?? 365 * DURATION_UNITS.d!;
@@ -98,6 +109,7 @@ export function durationSetting(def: Common & { default: string; maxMs?: number 
   return {
     ...def,
     default: parsedDefault,
+    defaultText: def.default,
     accepted,
     parse(values) {
       const v = single(def, accepted, values);

@@ -6,3 +6,4 @@ export * from './subjects';
 export * from './throttle';
 export * from './secret';
 export * from './config-events';
+export * from './config-pins';

@@ -14,4 +14,6 @@ export {
   type PublishResult,
   type StoredConfigEvent,
 } from './config-store';
+export { applyPin, pinFor, type PinOutcome } from './config-pins';
+export { WatcherState } from './watcher-state';
 export { hedgedRequest, publishEvent, requestReply, subscribeEvents, type HedgedRequestOptions } from './nats-rpc';

@@ -127,6 +127,15 @@ export class ConfigStore {
     return (await this.jsm.streams.info(ConfigStream.name)).state.last_seq;
   }
 
+  /** The oldest event the stream still holds: its sequence and when it was published (undefined: none). */
+  async firstEvent(): Promise<{ sequence: number; time: string } | undefined> {
+    const { state } = await this.jsm.streams.info(ConfigStream.name);
+    if (state.messages === 0) return undefined;
+    const stored = await this.event(state.first_seq);
+    const time = stored && !isMalformed(stored) ? stored.event.publishedAt : state.first_ts;
+    return { sequence: state.first_seq, time };
+  }
+
   /** One event by sequence; null when there is none, or what is wrong with it. */
   async event(sequence: number): Promise<StoredConfigEvent | MalformedStoredEvent | null> {
     let message;

@@ -16,3 +16,5 @@ export * from './responder-service';
 export * from './service-kit.module';
 export * from './settings.provider';
 export * from './tokens';
+export * from './config-pins';
+export * from './watcher-state';

@@ -1,13 +1,23 @@
 /**
- * Whether a changed entry may be published: every setting it holds must have its type and range
+ * Whether a directory entry may be published (the config-watcher, `postern config check`): every setting it holds must have its type and range
  * (as each service would resolve it: global config < server entry), the mail modes must satisfy
  * the seed's table for every lookup target, and a domain's certificate must parse and match its
  * key. The answer is the list of problems, each naming the attribute; empty means valid.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { ConfigError, mailModeProblem, resolveSettings, type AttributeValues, type EffectiveSettings } from '@postern/config';
-import { attr, type Attributes } from '@postern/directory';
-import type { ConfigScope } from '@postern/contracts';
+import { ConfigError, mailModeProblem, resolveSettings, type AttributeValues } from './resolve';
+import type { EffectiveSettings } from './settings';
+
+type Attributes = AttributeValues;
+/** What a directory entry is (as the config events name it). */
+type ConfigScope = 'global' | 'server' | 'domain' | 'account';
+
+/** The first value of an attribute (names compared case-insensitively, as LDAP does). */
+function attr(attributes: Attributes, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [key, values] of Object.entries(attributes)) if (key.toLowerCase() === lower) return values[0];
+  return undefined;
+}
 
 /** The entries a change is checked against. */
 export interface ValidationContext {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { certificateProblems, validateEntry } from './validation';
+import { certificateProblems, validateEntry } from './entry-validation';
 
 const target = (mode: string) => ({ zimbraServiceHostname: ['m1'], zimbraMailMode: [mode], zimbraReverseProxyLookupTarget: ['TRUE'] });
 
