@@ -1,5 +1,6 @@
 /** Effective settings: defaults < global config < server config < overrides (config file). */
 import { ConfigValueError, type SettingDefinition } from './setting';
+import { oauthSettingsProblem } from './oauth-settings';
 import { findSetting, Settings, type EffectiveSettings, type SettingName } from './settings';
 
 /** Attribute values by name, as read from a directory entry. */
@@ -33,7 +34,7 @@ function layer(into: Map<string, readonly unknown[]>, values: AttributeValues | 
 
 /**
  * Resolves every setting; throws {@link ConfigError} naming each invalid attribute and what it
- * accepts. Also checks the rules that span settings (mail modes).
+ * accepts. Also checks the rules that span settings (mail modes, the proxy's OAuth token check).
  */
 export function resolveSettings(sources: ConfigSources): EffectiveSettings {
   const raw = new Map<string, readonly unknown[]>();
@@ -65,6 +66,8 @@ export function resolveSettings(sources: ConfigSources): EffectiveSettings {
   const settings = out as EffectiveSettings;
   const modeProblem = checkProxyMailMode(settings.zimbraReverseProxySSLToUpstreamEnabled, settings.zimbraReverseProxyMailMode);
   if (modeProblem) throw new ConfigError([modeProblem]);
+  const oauthProblem = oauthSettingsProblem(settings);
+  if (oauthProblem) throw new ConfigError([oauthProblem]);
   return settings;
 }
 

@@ -56,6 +56,25 @@ describe('settings', () => {
     );
   });
 
+  it("turns bearer-token logins off by default and refuses the proxy's token check without an issuer and audience", () => {
+    const s = resolveSettings({});
+    expect([
+      s.posternImapSaslOAuthBearerEnabled,
+      s.posternImapSaslXOAuth2Enabled,
+      s.posternPop3SaslOAuthBearerEnabled,
+      s.posternPop3SaslXOAuth2Enabled,
+    ]).toEqual([false, false, false, false]);
+    expect(s.posternOAuthJwks).toBe('');
+    expect(() => resolveSettings({ overrides: { posternOAuthJwks: '/etc/postern/jwks.json', posternOAuthIssuer: 'https://idp.test' } })).toThrow(
+      /posternOAuthJwks: set without posternOAuthAudience/,
+    );
+    expect(() => resolveSettings({ overrides: { posternOAuthJwks: 'jwks.json' } })).toThrow(/posternOAuthJwks: invalid value/);
+    const checked = resolveSettings({
+      overrides: { posternOAuthJwks: 'https://idp.test/jwks', posternOAuthIssuer: 'https://idp.test', posternOAuthAudience: 'mail' },
+    });
+    expect(checked.posternOAuthAudience).toBe('mail');
+  });
+
   it.each([
     [true, 'both', 'both', true],
     [true, 'https', 'https', true],
