@@ -15,6 +15,8 @@ export const Limits = {
   loginBytes: 256,
   /** Longest password (Zimbra's proxy: 1024 bytes). */
   passwordBytes: 1024,
+  /** Longest OAuth 2.0 bearer token: providers' JWT access tokens are 1–4 KiB (an IMAP initial response is bounded by the line anyway). */
+  bearerTokenBytes: 8 * 1024,
   /** Commands before login. Real clients send fewer than 10; a script probing the server sends more. */
   commandsBeforeLogin: 50,
   /** Unknown or malformed commands before BYE (Dovecot closes after 20; fewer is enough pre-auth). */

@@ -3,7 +3,9 @@
  *
  *   route (cache, else lookup service) → user throttle pre-check, while the upstream connects and
  *   greets → the protocol's upstream login (client address, credentials) → on OK: count it;
- *   on refusal: forget the cached route, count the failure, wait the auth-wait interval.
+ *   on refusal: forget the cached route, count the failure, wait the auth-wait interval. A bearer
+ *   token the proxy can check itself (posternOAuthJwks) is checked after the route, before any
+ *   upstream connection.
  *
  * A qualified login is pre-checked with its route read, in the same memcached write, instead of
  * after it: most logins name their account, and then the check needs no exchange of its own.
@@ -17,10 +19,11 @@ import type { Socket } from 'node:net';
 import { ErrorCode, LoginSchema, PosternError, type Route, type RouteProtocol, type SecretValue, type ThrottleCheckResult } from '@postern/contracts';
 import type { EffectiveSettings } from '@postern/config';
 import type { RouteResolverPort } from '@postern/route-client';
-import { encodeSaslPlain } from '@postern/sasl';
+import { encodeSaslPlain, type BearerMechanism } from '@postern/sasl';
 import { Deadline } from '@postern/service-kit';
 import type { ThrottlePort } from '@postern/throttle-client';
 import { canonicalUser } from '@postern/throttle-policy';
+import type { BearerTokenPort } from './bearer/bearer-token-check';
 import type { LoginOutcome, MailProtocol, MailProxyMetrics } from './mail-proxy.metrics';
 import type { SessionLog } from './session-log';
 import type { UpstreamConnector } from './upstream';
@@ -30,9 +33,12 @@ import { UpstreamConnection, type ResponseReader } from './upstream-connection';
 export interface LoginRequest {
   /** The name the client authenticates as. */
   readonly user: string;
+  /** The password, or the token of a bearer login. */
   readonly password: SecretValue;
   /** SASL authorization identity when it differs from `user` (delegated login): routing uses it. */
   readonly authzid: string | undefined;
+  /** Set for an OAuth 2.0 login (OAUTHBEARER, XOAUTH2): `password` is the token, sent upstream with the same mechanism. */
+  readonly bearer?: BearerMechanism;
 }
 
 /** The ports a login talks to. */
@@ -41,6 +47,8 @@ export interface LoginPorts {
   readonly throttle: ThrottlePort;
   readonly upstreams: UpstreamConnector;
   readonly metrics: MailProxyMetrics;
+  /** The proxy's own check of bearer tokens (posternOAuthJwks); none: the mailbox server alone decides. */
+  readonly bearerTokens?: BearerTokenPort;
 }
 
 /** Who logs in, from where, and how to reach the client meanwhile. */
@@ -62,8 +70,8 @@ export interface LoginContext {
 /** How the upstream answered the credentials. `reply` is its final line, ready for the client. */
 export type UpstreamAnswer =
   | { readonly kind: 'ok'; readonly reply: Uint8Array }
-  /** `refusal`: a NO/-ERR (wrong password and kin), not a protocol error. */
-  | { readonly kind: 'refused'; readonly reply: Uint8Array; readonly refusal: boolean }
+  /** `refusal`: a NO/-ERR (wrong password and kin), not a protocol error. `challenge`: a bearer login's error challenge (base64) before it. */
+  | { readonly kind: 'refused'; readonly reply: Uint8Array; readonly refusal: boolean; readonly challenge?: string }
   /** The server said goodbye during the login (IMAP `* BYE`): relayed as it is. */
   | { readonly kind: 'bye'; readonly reply: Uint8Array };
 
@@ -86,8 +94,18 @@ export interface UpstreamLoginInput<G> {
 
 export type LoginResult =
   | { readonly kind: 'ok'; readonly reply: Uint8Array; readonly upstream: Socket; readonly readAhead: Buffer; readonly route: Route }
-  /** The login failed for good (after the auth-wait); `reply` is the upstream's own refusal to relay, if any. */
-  | { readonly kind: 'refused'; readonly outcome: 'rejected' | 'not_found' | 'not_allowed'; readonly reply?: Uint8Array; readonly route?: Route }
+  /**
+   * The login failed for good (after the auth-wait); `reply` is the upstream's own refusal to relay, if any, and `challenge` its
+   * bearer error challenge; `reason` says why the proxy refused it itself (a bearer token it checked).
+   */
+  | {
+      readonly kind: 'refused';
+      readonly outcome: 'rejected' | 'not_found' | 'not_allowed';
+      readonly reply?: Uint8Array;
+      readonly challenge?: string;
+      readonly reason?: string;
+      readonly route?: Route;
+    }
   | { readonly kind: 'throttled'; readonly message: string; readonly reason: string; readonly route?: Route }
   | { readonly kind: 'bye'; readonly reply: Uint8Array; readonly route?: Route }
   | { readonly kind: 'unavailable' }
@@ -169,6 +187,23 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(
   const route = found.route;
   if (signal.aborted) return { kind: 'aborted' };
 
+  // 1b. A bearer token the proxy checks itself (posternOAuthJwks): a forged, expired or misdirected
+  //     one is refused here, counted as a failed login, and never reaches a mailbox server.
+  if (request.bearer !== undefined && ports.bearerTokens?.enabled()) {
+    let verdict;
+    try {
+      verdict = await ports.bearerTokens.check(request.user, request.password);
+    } catch (error) {
+      return temporary('bearer token check', error);
+    }
+    if (!verdict.ok) {
+      reportFailure(route.accountName);
+      await authWait(s.zimbraReverseProxyAuthWaitInterval);
+      return { kind: 'refused', outcome: 'rejected', reason: verdict.reason, route };
+    }
+    if (signal.aborted) return { kind: 'aborted' };
+  }
+
   // 2 and 3, at once: the user throttle's pre-check of the account, and the upstream connection
   //    with its greeting.
   const preLogin = early?.user === canonicalUser(route.accountName) ? early.verdict : preCheck(route.accountName);
@@ -219,7 +254,7 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(
     ports.routes.forget(route.accountName, route.accountId, query).catch(() => undefined);
     await authWait(s.zimbraReverseProxyAuthWaitInterval);
     return s.zimbraReverseProxyPassErrors && answer.refusal
-      ? { kind: 'refused', outcome: 'rejected', reply: answer.reply, route }
+      ? { kind: 'refused', outcome: 'rejected', reply: answer.reply, ...(answer.challenge !== undefined ? { challenge: answer.challenge } : {}), route }
       : { kind: 'refused', outcome: 'rejected', route };
   }
 

@@ -438,3 +438,64 @@ describe('a session before login', () => {
     c.close();
   });
 });
+
+describe('OAuth 2.0 bearer logins (OAUTHBEARER, XOAUTH2)', () => {
+  const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+  const unb64 = (text: string) => Buffer.from(text, 'base64').toString('utf8');
+  const challenge = b64('{"status":"401","schemes":"bearer","scope":"mail"}');
+  const bearerOn = { posternImapSaslXOAuth2Enabled: true, posternPop3SaslOAuthBearerEnabled: true, zimbraReverseProxySendImapId: false };
+
+  it("IMAP XOAUTH2: the user it names routes it; a refusal is relayed in the mechanism's form, the upstream's challenge included", async () => {
+    // No SASL-IR upstream: the response goes after its `+`; the refusal is a challenge, then NO.
+    const upstream = await fakeMailbox((line, socket) => {
+      if (line === 'p2 AUTHENTICATE XOAUTH2') socket.write('+ \r\n');
+      else if (line.startsWith('dXNlcj')) socket.write(`+ ${challenge}\r\n`);
+      else if (line === '') socket.write('p2 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n');
+    }, '* OK [CAPABILITY IMAP4rev1] ready');
+    const throttle = new ScriptedThrottle();
+    const { port } = await listen('imap', { routes: routes(routeTo(upstream.port)), upstreams: tcpConnector, throttle }, bearerOn);
+    const c = await LineClient.connect({ port });
+    expect(await c.line()).toMatch(/AUTH=PLAIN AUTH=XOAUTH2/);
+    c.send(`a1 AUTHENTICATE XOAUTH2 ${b64('user=bob\x01auth=Bearer tok-123\x01\x01')}\r\n`);
+    expect(await c.line()).toBe(`+ ${challenge}`);
+    c.send('\r\n');
+    expect(await c.line()).toBe('a1 NO [AUTHENTICATIONFAILED] Authentication failed.');
+    // Upstream: the account's name with the same token, and the empty acknowledgement of the challenge.
+    expect(upstream.seen.map((l) => (l.startsWith('dXNlcj') ? unb64(l) : l))).toEqual([
+      'p2 AUTHENTICATE XOAUTH2',
+      'user=bob@example.com\x01auth=Bearer tok-123\x01\x01',
+      '',
+    ]);
+    expect(throttle.requests.map((r) => r.kind)).toContain('login-failed');
+    c.close();
+  });
+
+  it('POP3 OAUTHBEARER: the initial response, the same mechanism and token upstream, and its +OK', async () => {
+    const upstream = await fakeMailbox((line, socket) => socket.write(line.startsWith('AUTH') ? '+OK Logged in.\r\n' : '+OK\r\n'), '+OK POP3 ready');
+    const { port } = await listen('pop3', { routes: routes(routeTo(upstream.port)), upstreams: tcpConnector }, bearerOn);
+    const c = await LineClient.connect({ port });
+    await c.line();
+    c.send('CAPA\r\n');
+    expect(await c.until('.')).toContain('SASL PLAIN OAUTHBEARER');
+    c.send(`AUTH OAUTHBEARER ${b64('n,a=bob,\x01host=postern.test\x01port=110\x01auth=Bearer tok-456\x01\x01')}\r\n`);
+    expect(await c.line()).toBe('+OK Logged in.');
+    const auth = upstream.seen.find((l) => l.startsWith('AUTH OAUTHBEARER '))!;
+    expect(unb64(auth.split(' ')[2]!)).toBe('n,a=bob@example.com,\x01auth=Bearer tok-456\x01\x01');
+    c.close();
+  });
+
+  it('refuses a mechanism that is off, and a message that is not one of the mechanism, without asking anyone', async () => {
+    const throttle = new ScriptedThrottle();
+    const { port } = await listen('imap', { throttle }, bearerOn);
+    const c = await LineClient.connect({ port });
+    await c.line();
+    c.send(`a1 AUTHENTICATE OAUTHBEARER ${b64('n,a=bob,\x01auth=Bearer t\x01\x01')}\r\n`);
+    expect(await c.line()).toBe('a1 NO [CANNOT] Unsupported authentication mechanism');
+    c.send('a2 AUTHENTICATE XOAUTH2\r\n');
+    expect(await c.line()).toBe('+ ');
+    c.send(`${b64('user=bob\x01auth=Basic Ym9iOnB3\x01\x01')}\r\n`);
+    expect(await c.line()).toBe('a2 BAD Invalid SASL bearer token response');
+    expect(throttle.requests.map((r) => r.kind)).toEqual(['connect']);
+    c.close();
+  });
+});

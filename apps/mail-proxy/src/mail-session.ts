@@ -14,7 +14,7 @@
 import type { Socket } from 'node:net';
 import type { Route, SecretValue } from '@postern/contracts';
 import { Deadline } from '@postern/service-kit';
-import { decodeSaslPlain } from '@postern/sasl';
+import { bearerErrorChallenge, decodeSaslPlain, type BearerMechanism, type SaslResponseLine } from '@postern/sasl';
 import { ClientLink, type AcceptedConnection } from './client-link';
 import { admit, tlsPolicy, type Refusal, type StartTlsMode, type TlsPolicy, type VerbPolicy } from './command-policy';
 import type { ClientDecoder } from './halting-decoder';
@@ -28,8 +28,11 @@ import { splice, type Splice } from './splice';
 
 export type SessionState = 'greeting' | 'ready' | 'tls-handshake' | 'login' | 'proxied' | 'closed';
 
-/** Why a SASL PLAIN exchange gave no credentials; each protocol words its own reply. */
-export type SaslFailure = 'aborted' | 'invalid-line' | 'not-a-response' | 'invalid-plain' | 'gone';
+/** Why a SASL exchange gave no credentials; each protocol words its own reply. */
+export type SaslFailure = 'aborted' | 'invalid-line' | 'not-a-response' | 'invalid-plain' | 'invalid-bearer' | 'gone';
+
+/** A client's SASL line out of a decoded input; undefined when the input is something else. */
+export type SaslLineOf<Input> = (input: Input) => SaslResponseLine | undefined;
 
 /** Starts a session (greeting after the connect check, timers) and hands it to the listener. */
 export function startSession(session: MailSession<unknown>): Session {
@@ -316,29 +319,29 @@ export abstract class MailSession<Input> implements Session {
    * The SASL PLAIN exchange of AUTHENTICATE and AUTH (RFC 4616): the initial response, or a `+`
    * challenge and the client's next line. Returns the credentials or why there are none.
    */
-  protected async saslPlain(
-    initialResponse: SecretValue | null,
-    asSaslLine: (input: Input) => { kind: 'abort' } | { kind: 'invalid' } | { kind: 'response'; base64: SecretValue } | undefined,
-  ): Promise<LoginRequest | SaslFailure> {
-    let response = initialResponse;
-    if (response === null) {
-      this.write('+ \r\n');
-      this.queue.push(...this.decoder.expectSaslLine());
-      const next = await this.nextInput();
-      if (next === undefined) return 'gone';
-      const line = asSaslLine(next);
-      if (line === undefined) {
-        this.queue.unshift(next);
-        return 'not-a-response';
-      }
-      if (line.kind === 'abort') return 'aborted';
-      if (line.kind === 'invalid') return 'invalid-line';
-      response = line.base64;
-    }
+  protected async saslPlain(initialResponse: SecretValue | null, asSaslLine: SaslLineOf<Input>): Promise<LoginRequest | SaslFailure> {
+    const response = initialResponse ?? (await this.saslResponse('', asSaslLine));
+    if (typeof response === 'string') return response;
     const decoded = decodeSaslPlain(response);
     if (!decoded.ok) return 'invalid-plain';
     const { authcid, authzid, password } = decoded.credentials;
     return { user: authcid, password, authzid: authzid || undefined };
+  }
+
+  /** Sends a SASL challenge (base64; empty for `+ `) and reads the client's response to it. */
+  protected async saslResponse(challenge: string, asSaslLine: SaslLineOf<Input>): Promise<SecretValue | SaslFailure> {
+    this.write(`+ ${challenge}\r\n`);
+    this.queue.push(...this.decoder.expectSaslLine());
+    const next = await this.nextInput();
+    if (next === undefined) return 'gone';
+    const line = asSaslLine(next);
+    if (line === undefined) {
+      this.queue.unshift(next);
+      return 'not-a-response';
+    }
+    if (line.kind === 'abort') return 'aborted';
+    if (line.kind === 'invalid') return 'invalid-line';
+    return line.base64;
   }
 
   /** Waits for the next input (a SASL line) while the pump is busy in `handle`; undefined when the client is done. */
@@ -355,19 +358,24 @@ export abstract class MailSession<Input> implements Session {
 
   // --- the login -------------------------------------------------------------------------------
 
-  /** Runs a login and applies its result; unless it succeeded, the session goes back to the pre-auth dialogue. */
+  /**
+   * Runs a login and applies its result; unless it succeeded, the session goes back to the pre-auth
+   * dialogue. A bearer login's refusal comes in its mechanism's form: the error challenge, the
+   * client's response to it (read with `saslLine`), then the failure.
+   */
   protected async login<E extends { raw?: Uint8Array }, G>(
     tag: string | undefined,
     request: LoginRequest,
     protocolLogin: UpstreamLogin<E, G>,
-    mechanism: 'LOGIN' | 'PLAIN' | 'USER',
+    mechanism: 'LOGIN' | 'PLAIN' | 'USER' | BearerMechanism,
+    saslLine?: SaslLineOf<Input>,
   ): Promise<void> {
     const routed = request.authzid ?? request.user;
     if (Buffer.byteLength(routed) > Limits.loginBytes || Buffer.byteLength(request.user) > Limits.loginBytes) {
       this.violation('login-too-long');
       return this.write(this.loginFailedReply(tag, 'failed'));
     }
-    if (request.password.byteLength > Limits.passwordBytes) {
+    if (request.password.byteLength > (request.bearer ? Limits.bearerTokenBytes : Limits.passwordBytes)) {
       this.violation('password-too-long');
       return this.write(this.loginFailedReply(tag, 'failed'));
     }
@@ -404,7 +412,7 @@ export abstract class MailSession<Input> implements Session {
         account: route?.accountName,
         upstream: route ? `${route.host}:${route.port}` : undefined,
         outcome,
-        ...(result.kind === 'throttled' ? { reason: result.reason } : {}),
+        ...(result.kind === 'throttled' || (result.kind === 'refused' && result.reason) ? { reason: result.reason } : {}),
         ms: Math.round(performance.now() - started),
       },
       'login',
@@ -428,7 +436,8 @@ export abstract class MailSession<Input> implements Session {
         this.write(result.reply);
         return this.close();
       case 'refused':
-        this.write(result.reply ?? this.loginFailedReply(tag, 'failed'));
+        // A bearer login is answered below, after its error challenge.
+        if (request.bearer === undefined || !saslLine) this.write(result.reply ?? this.loginFailedReply(tag, 'failed'));
         break;
       case 'unavailable':
         this.write(this.loginFailedReply(tag, 'temporary'));
@@ -442,6 +451,12 @@ export abstract class MailSession<Input> implements Session {
     this.heldBytes = 0;
     // The decoder halted at the login; the pump resumes it once this returns.
     if (held.length > 0) this.queue.push(...this.decoder.push(held));
+    if (result.kind === 'refused' && request.bearer !== undefined && saslLine) {
+      // RFC 7628 §3.2.2: the error as a challenge; whatever the client answers (%x01, empty, `*`), the failure follows.
+      const answered = await this.saslResponse(result.challenge ?? bearerErrorChallenge(request.bearer), saslLine);
+      if (answered === 'gone') return;
+      this.write(result.reply ?? this.loginFailedReply(tag, 'failed'));
+    }
     if (result.kind === 'refused' && ++this.failedLogins >= Limits.failedLoginsPerConnection) {
       this.violation('too-many-failed-logins');
       this.bye('Too many failed logins');

@@ -12,6 +12,7 @@ import type { AcceptedConnection } from './client-link';
 import type { ClientNoticeLimiter } from './session-log';
 import type { RefusalWindows } from './login-audit';
 import type { LiveSessions } from './live-sessions';
+import type { BearerTokenPort } from './bearer/bearer-token-check';
 
 export interface SessionDeps {
   readonly settings: () => EffectiveSettings;
@@ -32,6 +33,8 @@ export interface SessionDeps {
   readonly refusals?: RefusalWindows;
   /** The spliced sessions by account (`postern sessions`, ending a closed account's sessions); none when absent. */
   readonly live?: LiveSessions;
+  /** The proxy's own check of OAuth 2.0 bearer tokens (posternOAuthJwks); none: the mailbox server alone decides. */
+  readonly bearerTokens?: BearerTokenPort;
 }
 
 /** A running session as the listener sees it. */

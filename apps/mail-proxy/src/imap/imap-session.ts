@@ -17,12 +17,14 @@ import {
   type ImapClientInput,
   type ImapCommand,
   type ImapIdParam,
+  type SecretValue,
 } from '@postern/imap-codec';
+import { bearerLoginRequest, bearerMechanisms, offeredBearerMechanism, type BearerMechanism } from '../bearer/bearer-sasl';
 import type { Refusal, StartTlsMode } from '../command-policy';
 import { haltingDecoder } from '../halting-decoder';
 import { Limits } from '../limits';
 import type { LoginRequest } from '../login-flow';
-import { MailSession, startSession, type SaslFailure } from '../mail-session';
+import { MailSession, startSession, type SaslFailure, type SaslLineOf } from '../mail-session';
 import type { SessionFactory } from '../session';
 import { imapUpstreamLogin } from './imap-upstream-login';
 
@@ -40,7 +42,10 @@ const SASL_FAILURES: Record<Exclude<SaslFailure, 'gone'>, string> = {
   'invalid-line': 'Invalid SASL response',
   'not-a-response': 'Expected a SASL response',
   'invalid-plain': 'Invalid SASL PLAIN response',
+  'invalid-bearer': 'Invalid SASL bearer token response',
 };
+
+const SASL_LINE: SaslLineOf<ImapClientInput> = (input) => (input.kind === 'sasl-line' ? input.response : undefined);
 
 class ImapSession extends MailSession<ImapClientInput> {
   protected readonly postAuthIdleMs = Limits.postAuthIdleImapMs;
@@ -136,9 +141,11 @@ class ImapSession extends MailSession<ImapClientInput> {
       case 'LOGIN':
         return this.logIn(tag, 'LOGIN', { user: command.userid, password: command.password, authzid: undefined });
       case 'AUTHENTICATE': {
+        const bearer = offeredBearerMechanism(this.deps.settings(), 'imap', command.mechanism);
+        if (bearer) return this.bearerLogin(tag, bearer, command.initialResponse);
         if (command.mechanism !== 'PLAIN' || !this.deps.settings().zimbraReverseProxyImapSaslPlainEnabled)
           return this.reply(tag, 'NO', 'Unsupported authentication mechanism', 'CANNOT');
-        const credentials = await this.saslPlain(command.initialResponse, (input) => (input.kind === 'sasl-line' ? input.response : undefined));
+        const credentials = await this.saslPlain(command.initialResponse, SASL_LINE);
         if (typeof credentials !== 'string') return this.logIn(tag, 'AUTHENTICATE', credentials);
         if (credentials !== 'gone') this.reply(tag, 'BAD', SASL_FAILURES[credentials]);
         return;
@@ -148,7 +155,20 @@ class ImapSession extends MailSession<ImapClientInput> {
 
   private logIn(tag: string, verb: 'LOGIN' | 'AUTHENTICATE', request: LoginRequest): Promise<void> {
     const id = this.deps.settings().zimbraReverseProxySendImapId ? this.idParams() : undefined;
-    return this.login(tag, request, imapUpstreamLogin({ clientTag: tag, verb, id }), verb === 'LOGIN' ? 'LOGIN' : 'PLAIN');
+    const mechanism = request.bearer ?? (verb === 'LOGIN' ? 'LOGIN' : 'PLAIN');
+    return this.login(tag, request, imapUpstreamLogin({ clientTag: tag, verb, id }), mechanism, SASL_LINE);
+  }
+
+  /** AUTHENTICATE OAUTHBEARER / XOAUTH2: the user the message names routes the login; the mailbox server checks the token. */
+  private async bearerLogin(tag: string, mechanism: BearerMechanism, initialResponse: SecretValue | null): Promise<void> {
+    const response = initialResponse ?? (await this.saslResponse('', SASL_LINE));
+    if (typeof response === 'string') {
+      if (response !== 'gone') this.reply(tag, 'BAD', SASL_FAILURES[response]);
+      return;
+    }
+    const request = bearerLoginRequest(mechanism, response);
+    if (request === undefined) return this.reply(tag, 'BAD', SASL_FAILURES['invalid-bearer']);
+    return this.logIn(tag, 'AUTHENTICATE', request);
   }
 
   /** What the proxy says of itself in its ID reply (RFC 2971); its version only when the banner shows it. */
@@ -165,7 +185,7 @@ class ImapSession extends MailSession<ImapClientInput> {
     if (!caps.some((c) => c.toUpperCase() === 'IMAP4REV1')) caps.unshift('IMAP4rev1');
     const tls = this.tlsPolicy();
     if (tls.cleartextRefused) return [...caps, 'STARTTLS', 'LOGINDISABLED'];
-    const plain = s.zimbraReverseProxyImapSaslPlainEnabled ? ['AUTH=PLAIN'] : [];
+    const plain = [...(s.zimbraReverseProxyImapSaslPlainEnabled ? ['PLAIN'] : []), ...bearerMechanisms(s, 'imap')].map((m) => `AUTH=${m}`);
     return [...caps, ...plain, ...(tls.startTlsAvailable ? ['STARTTLS'] : [])];
   }
 

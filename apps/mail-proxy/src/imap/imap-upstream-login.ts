@@ -18,6 +18,7 @@ import {
 } from '@postern/imap-codec';
 import { encodeSaslResponseLine } from '@postern/sasl';
 import type { Deadline } from '@postern/service-kit';
+import { upstreamBearerAcknowledgement, upstreamBearerResponse } from '../bearer/bearer-sasl';
 import { Limits } from '../limits';
 import { unavailable, upstreamSaslPlain, type UpstreamAnswer, type UpstreamLogin, type UpstreamLoginInput } from '../login-flow';
 import type { ResponseReader, UpstreamConnection } from '../upstream-connection';
@@ -84,17 +85,28 @@ async function credentials(
       upstream.write(part);
     }
   }
-  const final = await nextTagged(upstream, UPSTREAM_LOGIN_TAG, deadline, relay);
+  // A bearer login's refusal starts with an error challenge (RFC 7628 §3.2.2): acknowledged at
+  // once, so that the server ends the exchange with its NO; the client gets the challenge later.
+  let challenge: string | undefined;
+  const bearer = login.request.bearer;
+  const acknowledge = bearer
+    ? (text: string) => {
+        challenge = text;
+        upstream.write(encodeSaslResponseLine(upstreamBearerAcknowledgement(bearer)));
+      }
+    : undefined;
+  const final = await nextTagged(upstream, UPSTREAM_LOGIN_TAG, deadline, relay, acknowledge);
   if (!isTagged(final)) return final;
   const reply = retag(final, options.clientTag);
-  return final.status === 'OK' ? { kind: 'ok', reply } : { kind: 'refused', reply, refusal: final.status === 'NO' };
+  if (final.status === 'OK') return { kind: 'ok', reply };
+  return { kind: 'refused', reply, refusal: final.status === 'NO', ...(challenge !== undefined ? { challenge } : {}) };
 }
 
 /** The login command as writes: the first at once, each next one after the server's `+`. */
 function loginParts({ route, request, greeting: capabilities }: UpstreamLoginInput<Set<string>>, verb: 'LOGIN' | 'AUTHENTICATE'): readonly Uint8Array[] {
   if (verb === 'AUTHENTICATE' || request.authzid !== undefined) {
-    const response = upstreamSaslPlain({ route, request });
-    const plain = { atom: 'PLAIN' };
+    const response = request.bearer ? upstreamBearerResponse(request.bearer, { route, request }) : upstreamSaslPlain({ route, request });
+    const plain = { atom: request.bearer ?? 'PLAIN' };
     return capabilities.has('SASL-IR')
       ? [encodeCommand(UPSTREAM_LOGIN_TAG, 'AUTHENTICATE', [plain, { atom: response }], { literalPlus: false })[0]!]
       : [encodeCommand(UPSTREAM_LOGIN_TAG, 'AUTHENTICATE', [plain], { literalPlus: false })[0]!, encodeSaslResponseLine(response)];
@@ -102,16 +114,24 @@ function loginParts({ route, request, greeting: capabilities }: UpstreamLoginInp
   return encodeLoginCommand(UPSTREAM_LOGIN_TAG, route.upstreamUser, request.password.bytes(), { literalPlus: capabilities.has('LITERAL+') });
 }
 
-/** The tagged reply to `tag`, or how the login ended before it (a BYE). Untagged responses are handled on the way. */
+/**
+ * The tagged reply to `tag`, or how the login ended before it (a BYE). Untagged responses are
+ * handled on the way, and a SASL challenge by `challenge` when given.
+ */
 async function nextTagged(
   upstream: UpstreamConnection<ImapUpstreamEvent>,
   tag: string,
   deadline: Deadline,
   relay: (bytes: Uint8Array) => void,
+  challenge?: (text: string) => void,
 ): Promise<Tagged | UpstreamAnswer> {
   for (;;) {
     const event = await upstream.next(deadline, 'tagged reply');
     if (event.type === 'tagged' && event.tag === tag) return event;
+    if (event.type === 'continuation' && challenge) {
+      challenge(event.text);
+      continue;
+    }
     const bye = untagged(event, relay);
     if (bye) return bye;
   }

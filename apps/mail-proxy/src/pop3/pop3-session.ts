@@ -15,12 +15,14 @@ import {
   toPop3ClientInput,
   type Pop3ClientInput,
   type Pop3Command,
+  type SecretValue,
 } from '@postern/pop3-codec';
+import { bearerLoginRequest, bearerMechanisms, offeredBearerMechanism, type BearerMechanism } from '../bearer/bearer-sasl';
 import type { Refusal, StartTlsMode } from '../command-policy';
 import { haltingDecoder } from '../halting-decoder';
 import { Limits } from '../limits';
 import type { LoginRequest } from '../login-flow';
-import { MailSession, startSession, type SaslFailure } from '../mail-session';
+import { MailSession, startSession, type SaslFailure, type SaslLineOf } from '../mail-session';
 import type { SessionFactory } from '../session';
 import { pop3UpstreamLogin } from './pop3-upstream-login';
 
@@ -38,7 +40,10 @@ const SASL_FAILURES: Record<Exclude<SaslFailure, 'gone'>, string> = {
   'invalid-line': 'Invalid SASL response',
   'not-a-response': 'Expected a SASL response',
   'invalid-plain': 'Invalid SASL PLAIN response',
+  'invalid-bearer': 'Invalid SASL bearer token response',
 };
+
+const SASL_LINE: SaslLineOf<Pop3ClientInput> = (input) => (input.kind === 'sasl-line' ? input.response : undefined);
 
 class Pop3Session extends MailSession<Pop3ClientInput> {
   protected readonly postAuthIdleMs = Limits.postAuthIdlePop3Ms;
@@ -118,9 +123,11 @@ class Pop3Session extends MailSession<Pop3ClientInput> {
       }
       case 'AUTH': {
         const enabled = this.deps.settings().zimbraReverseProxyPop3SaslPlainEnabled;
-        if (command.mechanism === null) return this.write(encodeMultiline('', enabled && !this.tlsPolicy().cleartextRefused ? ['PLAIN'] : []));
+        if (command.mechanism === null) return this.write(encodeMultiline('', this.saslMechanisms()));
+        const bearer = offeredBearerMechanism(this.deps.settings(), 'pop3', command.mechanism);
+        if (bearer) return this.bearerLogin(bearer, command.initialResponse);
         if (command.mechanism !== 'PLAIN' || !enabled) return this.write(encodeErr('Unsupported authentication mechanism'));
-        const credentials = await this.saslPlain(command.initialResponse, (input) => (input.kind === 'sasl-line' ? input.response : undefined));
+        const credentials = await this.saslPlain(command.initialResponse, SASL_LINE);
         if (typeof credentials !== 'string') return this.logIn(true, credentials);
         if (credentials !== 'gone') this.write(encodeErr(SASL_FAILURES[credentials]));
         return;
@@ -131,7 +138,27 @@ class Pop3Session extends MailSession<Pop3ClientInput> {
   }
 
   private logIn(sasl: boolean, request: LoginRequest): Promise<void> {
-    return this.login(undefined, request, pop3UpstreamLogin({ sasl, xoip: this.deps.settings().zimbraReverseProxySendPop3Xoip }), sasl ? 'PLAIN' : 'USER');
+    const mechanism = request.bearer ?? (sasl ? 'PLAIN' : 'USER');
+    return this.login(undefined, request, pop3UpstreamLogin({ sasl, xoip: this.deps.settings().zimbraReverseProxySendPop3Xoip }), mechanism, SASL_LINE);
+  }
+
+  /** AUTH OAUTHBEARER / XOAUTH2: the user the message names routes the login; the mailbox server checks the token. */
+  private async bearerLogin(mechanism: BearerMechanism, initialResponse: SecretValue | null): Promise<void> {
+    const response = initialResponse ?? (await this.saslResponse('', SASL_LINE));
+    if (typeof response === 'string') {
+      if (response !== 'gone') this.write(encodeErr(SASL_FAILURES[response]));
+      return;
+    }
+    const request = bearerLoginRequest(mechanism, response);
+    if (request === undefined) return this.write(encodeErr(SASL_FAILURES['invalid-bearer']));
+    return this.logIn(true, request);
+  }
+
+  /** The SASL mechanisms offered now (CAPA's SASL line, the AUTH listing): none before TLS when TLS is required. */
+  private saslMechanisms(): string[] {
+    const s = this.deps.settings();
+    if (this.tlsPolicy().cleartextRefused) return [];
+    return [...(s.zimbraReverseProxyPop3SaslPlainEnabled ? ['PLAIN'] : []), ...bearerMechanisms(s, 'pop3')];
   }
 
   /** CAPA: configured capabilities, SASL and STLS by TLS state and mode (Zimbra's rules: `only` hides USER before TLS). */
@@ -139,7 +166,8 @@ class Pop3Session extends MailSession<Pop3ClientInput> {
     const s = this.deps.settings();
     const tls = this.tlsPolicy();
     const caps = s.zimbraReverseProxyPop3EnabledCapability.filter((c) => !(tls.cleartextRefused && c.toUpperCase() === 'USER'));
-    if (s.zimbraReverseProxyPop3SaslPlainEnabled && !tls.cleartextRefused) caps.push('SASL PLAIN');
+    const sasl = this.saslMechanisms();
+    if (sasl.length > 0) caps.push(`SASL ${sasl.join(' ')}`);
     if (tls.startTlsAvailable) caps.push('STLS');
     return caps;
   }

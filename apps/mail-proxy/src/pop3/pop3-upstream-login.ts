@@ -6,8 +6,9 @@
  * (Dovecot), else as Zimbra's `XOIP` when `zimbraReverseProxySendPop3Xoip` is on. Every line is
  * the codec's encoding: a name or password with a line break in it never becomes a second command.
  */
-import { encodeAuthPlain, encodePass, encodeUser, encodeXclient, encodeXoip, Pop3ResponseReader, type Pop3ResponseEvent } from '@postern/pop3-codec';
+import { encodeAuth, encodePass, encodeUser, encodeXclient, encodeXoip, Pop3ResponseReader, type Pop3ResponseEvent } from '@postern/pop3-codec';
 import type { Deadline } from '@postern/service-kit';
+import { upstreamBearerAcknowledgement, upstreamBearerResponse } from '../bearer/bearer-sasl';
 import { unavailable, upstreamSaslPlain, type UpstreamAnswer, type UpstreamLogin, type UpstreamLoginInput } from '../login-flow';
 import type { ResponseReader, UpstreamConnection } from '../upstream-connection';
 
@@ -52,14 +53,23 @@ async function credentials(
     await upstream.next(deadline, 'XOIP');
   }
   if (options.sasl || request.authzid !== undefined) {
-    const response = upstreamSaslPlain({ route, request });
-    const [first, ...rest] = encodeAuthPlain(response);
+    const response = request.bearer ? upstreamBearerResponse(request.bearer, { route, request }) : upstreamSaslPlain({ route, request });
+    const [first, ...rest] = encodeAuth(request.bearer ?? 'PLAIN', response);
     upstream.write(first!);
     for (const part of rest) {
       // A response too long for one line (RFC 5034 §4) goes on its own after the server's `+`.
       const next = await upstream.next(deadline, 'AUTH');
       if (next.type !== 'continuation') return answer(next);
       upstream.write(part);
+    }
+    if (request.bearer) {
+      const reply = await upstream.next(deadline, 'login');
+      if (reply.type !== 'continuation') return answer(reply);
+      // A refused token's error challenge (RFC 7628 §3.2.2): acknowledged at once, so that the
+      // server ends the exchange with its -ERR; the client gets the challenge later.
+      upstream.write(Buffer.from(`${upstreamBearerAcknowledgement(request.bearer)}\r\n`, 'latin1'));
+      const final = answer(await upstream.next(deadline, 'login'));
+      return final.kind === 'refused' ? { ...final, challenge: reply.text } : final;
     }
   } else {
     upstream.write(encodeUser(route.upstreamUser));
