@@ -72,6 +72,22 @@ export interface DovecotOptions {
    * 127.0.0.1 here although it was in login_trusted_networks.)
    */
   readonly authPenalty?: boolean;
+  /**
+   * An oauth2 passdb beside the passwd-file for OAUTHBEARER and XOAUTH2 (RFC 7628), validating
+   * JWTs locally (`introspection_mode = local`): no token server, the keys are files this harness
+   * writes where `local_validation_key_dict` looks them up (`<azp or default>/<ALG>/<kid>`).
+   */
+  readonly oauth2?: DovecotOAuth2;
+}
+
+/** What Dovecot's oauth2 passdb trusts (its `dovecot-oauth2.conf.ext`). */
+export interface DovecotOAuth2 {
+  /** Verification keys: PEM public keys (SPKI) by algorithm (`RS256`) and key id (the JWT's `kid`). */
+  readonly keys: readonly { readonly alg: string; readonly kid: string; readonly pem: string }[];
+  /** `issuers`: the JWT's `iss` must be one of these. */
+  readonly issuer: string;
+  /** `scope`: the JWT's `aud` must name it (Dovecot checks the audience against the scope). */
+  readonly scope: string;
 }
 
 export interface DovecotServer {
@@ -390,6 +406,7 @@ async function writeConfig(dir: string, input: ConfigInput): Promise<string> {
   // passwd-file: user:password:uid:gid:gecos:home:shell:extra — uid/gid/home come from the userdb.
   await writeFile(passwd, input.users.map(({ user, password }) => `${user}:{PLAIN}${password.replace(/[:\n]/g, '')}::::::\n`).join(''));
   await chmod(passwd, 0o644);
+  const oauth2 = input.oauth2 ? await writeOAuth2(dir, input.oauth2) : undefined;
   const trusted = input.trustedNetworks ?? ['127.0.0.0/8'];
   const tls = input.tls;
   const listener = (name: string, port: number | undefined, ssl: boolean) => [
@@ -412,7 +429,7 @@ async function writeConfig(dir: string, input: ConfigInput): Promise<string> {
     `login_greeting = ${input.greeting}`,
     // The proxy logs in with plaintext over loopback; Postern's own tests cover TLS to clients.
     'disable_plaintext_auth = no',
-    'auth_mechanisms = plain login',
+    `auth_mechanisms = plain login${oauth2 ? ' oauthbearer xoauth2' : ''}`,
     `auth_failure_delay = ${input.authFailureDelay ?? '0'}`,
     'auth_verbose = yes',
     `login_trusted_networks = ${trusted.join(' ')}`,
@@ -427,7 +444,9 @@ async function writeConfig(dir: string, input: ConfigInput): Promise<string> {
     'passdb {',
     '  driver = passwd-file',
     `  args = scheme=PLAIN username_format=%Lu ${passwd}`,
+    ...(oauth2 ? ['  mechanisms = plain login'] : []),
     '}',
+    ...(oauth2 ? ['passdb {', '  driver = oauth2', '  mechanisms = oauthbearer xoauth2', `  args = ${oauth2}`, '}'] : []),
     'userdb {',
     '  driver = static',
     `  args = uid=${DOVECOT_MAIL_UID} gid=${DOVECOT_MAIL_GID} home=${join(dir, 'home')}/%Ld/%Ln`,
@@ -471,6 +490,27 @@ async function writeConfig(dir: string, input: ConfigInput): Promise<string> {
   const conf = join(dir, 'dovecot.conf');
   await writeFile(conf, lines.join('\n'));
   return conf;
+}
+
+/** Writes the oauth2 passdb's settings and its keys; returns the settings file's path. */
+async function writeOAuth2(dir: string, oauth2: DovecotOAuth2): Promise<string> {
+  const keys = join(dir, 'oauth2-keys');
+  for (const { alg, kid, pem } of oauth2.keys) {
+    if (!/^[A-Za-z0-9_-]+$/.test(kid)) throw new Error(`a key id the harness does not write: ${kid}`);
+    await mkdir(join(keys, 'default', alg.toUpperCase()), { recursive: true });
+    await writeFile(join(keys, 'default', alg.toUpperCase(), kid), pem, { mode: 0o644 });
+  }
+  const file = join(dir, 'dovecot-oauth2.conf.ext');
+  const lines = [
+    'introspection_mode = local',
+    `local_validation_key_dict = fs:posix:prefix=${keys}/`,
+    'username_attribute = email',
+    `issuers = ${oauth2.issuer}`,
+    `scope = ${oauth2.scope}`,
+    '',
+  ];
+  await writeFile(file, lines.join('\n'), { mode: 0o644 });
+  return file;
 }
 
 /** Connects (TLS without verification when `tls`) and checks the first line the server sends. */

@@ -13,7 +13,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIRECTORY_FIXTURE_PATH } from '@postern/directory';
-import { startDovecot, type DovecotMessages, type DovecotServer, type DovecotUser } from './dovecot';
+import { startDovecot, type DovecotMessages, type DovecotOAuth2, type DovecotServer, type DovecotUser } from './dovecot';
 import { removeDir, scratchDir } from './process';
 import { makeCertificate, type TestCertificate } from './tls';
 
@@ -47,6 +47,8 @@ export interface MailboxServersOptions {
   readonly tls?: boolean;
   /** Pre-filled INBOXes; each goes to the server holding the user. */
   readonly messages?: readonly DovecotMessages[];
+  /** An oauth2 passdb (OAUTHBEARER, XOAUTH2) validating JWTs with these keys on both servers. */
+  readonly oauth2?: DovecotOAuth2;
 }
 
 export interface MailboxServers {
@@ -102,6 +104,7 @@ export async function startMailboxServers(options: MailboxServersOptions = {}): 
       users: accounts.filter((a) => a.server === name).map(({ user, password }) => ({ user, password })),
       tls: certificate,
       messages: (options.messages ?? []).filter((m) => serverName(m.user) === name),
+      ...(options.oauth2 ? { oauth2: options.oauth2 } : {}),
     });
   const started = await Promise.allSettled([start('mbox1'), start('mbox2')]);
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
