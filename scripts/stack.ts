@@ -25,6 +25,7 @@ import {
   startWebStandIn,
   stopAll,
 } from '../test/harness';
+import { demoIdentityProvider } from './demo-oauth';
 
 const root = join(__dirname, '..');
 
@@ -42,7 +43,10 @@ async function main(): Promise<void> {
   mkdirSync(state, { recursive: true });
 
   // Two demo mailbox servers; the directory is the fixture with their real ports.
-  const mailboxes = await startMailboxServers({ tls: true, messages: DEMO_ACCOUNTS.map((a) => ({ user: a.user, count: 1 })) });
+  // They also take OAuth 2.0 bearer tokens from a demo identity provider (scripts/demo-oauth.ts).
+  const idp = await demoIdentityProvider(state);
+  const mailboxes = await startMailboxServers({ tls: true, messages: DEMO_ACCOUNTS.map((a) => ({ user: a.user, count: 1 })), oauth2: idp.dovecot });
+  const tokens = await idp.writeTokens(DEMO_ACCOUNTS.map((a) => a.user));
   // Their web ports speak HTTPS with the mailbox servers' certificate: TLS to the upstream is on, as Zimbra's default.
   const webPorts = await Promise.all([
     startWebStandIn('mbox1', mailboxes.mbox1.host, { tls: mailboxes.certificate }),
@@ -95,6 +99,7 @@ async function main(): Promise<void> {
         zimbraPop3SSLProxyBindPort: ports.pop3s,
         // The demo answers failed logins after 2 s instead of Zimbra's 10 s.
         zimbraReverseProxyAuthWaitInterval: '2s',
+        ...idp.attributes,
       },
     }),
   );
@@ -186,6 +191,7 @@ Log in through Postern (in another terminal):
   curl --cacert ${caFile} imaps://localhost:${ports.imaps}/INBOX -u alice.smith@example.com:alice-secret   (an alias)
   curl --cacert ${caFile} --ssl-reqd imap://localhost:${ports.imap}/INBOX -u bob@example.com:bob-secret
   curl --cacert ${caFile} pop3s://localhost:${ports.pop3s}/ -u carol@example.org:carol-secret
+  curl --cacert ${caFile} imaps://localhost:${ports.imaps}/INBOX -u alice@example.com: --oauth2-bearer $(cat ${tokens}/alice@example.com.jwt)   (OAUTHBEARER)
   openssl s_client -quiet -CAfile ${caFile} -connect localhost:${ports.imaps}
   curl -skv --resolve mail.example.com:${ports.imaps}:127.0.0.1 imaps://mail.example.com:${ports.imaps}/INBOX -u alice@example.com:alice-secret 2>&1 | grep subject:   (SNI: example.com's own certificate)
 The web: each answer says which mailbox server's web port answered ("server"):
