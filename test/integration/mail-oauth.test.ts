@@ -11,19 +11,20 @@
  * JSON error challenge, the client's acknowledgement, then NO / -ERR. Tokens are secrets: the bus,
  * the cache and the proxies' logs are scanned for them.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { ImapFlow } from 'imapflow';
-import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  bearerClientResponse,
   dumpMemcached,
+  imapBearerLogin,
   LineClient,
   makeCertificate,
   PATIENT_BUDGETS,
+  pop3BearerLogin,
   removeDir,
   scratchDir,
+  startIdentityProvider,
   startMailboxServers,
   startMailProxy,
   startMemcached,
@@ -31,113 +32,31 @@ import {
   startService,
   stopAll,
   waitFor,
+  type BearerMechanism,
+  type IdentityProvider,
   type MailboxServers,
   type MailProxyProcess,
+  type TokenOptions,
 } from '../harness';
 
-const ISSUER = 'https://idp.postern.test';
-const AUDIENCE = 'mail';
-const KID = 'idp-1';
-type Mechanism = 'OAUTHBEARER' | 'XOAUTH2';
+type Mechanism = BearerMechanism;
 
 let dir: string;
 let ca: string;
+let idp: IdentityProvider;
 let upstreams: MailboxServers;
 let unchecked: MailProxyProcess;
 let checked: MailProxyProcess;
 let lockout: MailProxyProcess;
 let memcachedAddress: string;
 let tap: NatsConnection;
-let idpKey: CryptoKey;
-let forgerKey: CryptoKey;
 const bus: string[] = [];
-/** Every token minted: none may show up outside a login. */
-const minted: string[] = [];
 
-interface TokenOptions {
-  /** sub and email. */
-  readonly user: string;
-  readonly audience?: string;
-  /** Seconds from now; negative: already expired. */
-  readonly expiresIn?: number;
-  readonly key?: CryptoKey;
-  /** Dovecot's passdb requires the `scope` it is configured with; the proxy does not look at it. */
-  readonly scope?: string | null;
-}
-
-async function token({ user, audience = AUDIENCE, expiresIn = 300, key = idpKey, scope = 'mail' }: TokenOptions): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  const jwt = await new SignJWT({ email: user, ...(scope === null ? {} : { scope }) })
-    .setProtectedHeader({ alg: 'RS256', kid: KID, typ: 'JWT' })
-    .setSubject(user)
-    .setIssuer(ISSUER)
-    .setAudience(audience)
-    .setIssuedAt(now - 600)
-    .setExpirationTime(now + expiresIn)
-    .sign(key);
-  minted.push(jwt);
-  return jwt;
-}
-
-const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
-function clientResponse(mechanism: Mechanism, user: string, jwt: string): string {
-  return mechanism === 'OAUTHBEARER'
-    ? b64(`n,a=${user},\x01host=127.0.0.1\x01port=143\x01auth=Bearer ${jwt}\x01\x01`)
-    : b64(`user=${user}\x01auth=Bearer ${jwt}\x01\x01`);
-}
-/** The client's answer to an error challenge: %x01 for OAUTHBEARER (RFC 7628 §3.2.3), empty for XOAUTH2. */
-const acknowledgement = (mechanism: Mechanism) => (mechanism === 'OAUTHBEARER' ? 'AQ==' : '');
-
-interface Outcome {
-  /** The final line: `a1 OK …`, `a1 NO …`, `+OK …`, `-ERR …`. */
-  readonly final: string;
-  /** The error challenge, decoded, when there was one. */
-  readonly challenge?: Record<string, unknown>;
-}
-
-/** AUTHENTICATE with an initial response (RFC 4959), as Thunderbird and imapflow do; IMAPS unless `port` is plain. */
-async function imapLogin(port: number, mechanism: Mechanism, user: string, jwt: string, tls = true): Promise<Outcome> {
-  const c = await LineClient.connect({ port, tls, ca, servername: 'postern.test' });
-  try {
-    expect(await c.line()).toMatch(/^\* OK/);
-    c.send(`a1 AUTHENTICATE ${mechanism} ${clientResponse(mechanism, user, jwt)}\r\n`);
-    // Untagged lines first (a throttled login's BYE), then the challenge or the tagged answer.
-    let line = await c.line();
-    while (!line.startsWith('a1 ') && !line.startsWith('+ ')) line = await c.line();
-    let challenge: Record<string, unknown> | undefined;
-    if (line.startsWith('+ ')) {
-      challenge = JSON.parse(Buffer.from(line.slice(2), 'base64').toString('utf8')) as Record<string, unknown>;
-      c.send(`${acknowledgement(mechanism)}\r\n`);
-      line = (await c.until('a1 ')).at(-1)!;
-    }
-    if (line.startsWith('a1 OK')) c.send('a2 LOGOUT\r\n');
-    return { final: line, ...(challenge ? { challenge } : {}) };
-  } finally {
-    c.close();
-  }
-}
-
-/** AUTH, then the response after the server's `+ ` (RFC 5034 §4: a JWT makes the line too long for an initial response). */
-async function pop3Login(port: number, mechanism: Mechanism, user: string, jwt: string): Promise<Outcome> {
-  const c = await LineClient.connect({ port, tls: true, ca, servername: 'postern.test' });
-  try {
-    expect(await c.line()).toMatch(/^\+OK/);
-    c.send(`AUTH ${mechanism}\r\n`);
-    expect(await c.line()).toBe('+ ');
-    c.send(`${clientResponse(mechanism, user, jwt)}\r\n`);
-    let line = await c.line();
-    let challenge: Record<string, unknown> | undefined;
-    if (line.startsWith('+ ')) {
-      challenge = JSON.parse(Buffer.from(line.slice(2), 'base64').toString('utf8')) as Record<string, unknown>;
-      c.send(`${acknowledgement(mechanism)}\r\n`);
-      line = await c.line();
-    }
-    if (line.startsWith('+OK')) c.send('QUIT\r\n');
-    return { final: line, ...(challenge ? { challenge } : {}) };
-  } finally {
-    c.close();
-  }
-}
+const token = (options: TokenOptions) => idp.mint(options);
+const clientResponse = bearerClientResponse;
+const at = (port: number) => ({ port, ca, servername: 'postern.test' });
+const imapLogin = (port: number, mechanism: Mechanism, user: string, jwt: string) => imapBearerLogin(at(port), mechanism, user, jwt);
+const pop3Login = (port: number, mechanism: Mechanism, user: string, jwt: string) => pop3BearerLogin(at(port), mechanism, user, jwt);
 
 /** Bearer logins Dovecot has seen (its refusals and its successes). */
 function dovecotBearerAttempts(): number {
@@ -174,14 +93,8 @@ beforeAll(async () => {
   dir = await scratchDir('mail-oauth');
   const cert = await makeCertificate({ commonName: 'postern.test', altNames: ['postern.test', 'localhost', '127.0.0.1'] });
   ca = cert.caPem;
-  const idp = await generateKeyPair('RS256', { extractable: true });
-  idpKey = idp.privateKey;
-  forgerKey = (await generateKeyPair('RS256')).privateKey;
-  const jwksFile = join(dir, 'jwks.json');
-  writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(idp.publicKey)), kid: KID, alg: 'RS256', use: 'sig' }] }));
-  upstreams = await startMailboxServers({
-    oauth2: { keys: [{ alg: 'RS256', kid: KID, pem: await exportSPKI(idp.publicKey) }], issuer: ISSUER, scope: 'mail' },
-  });
+  idp = await startIdentityProvider(dir);
+  upstreams = await startMailboxServers({ oauth2: idp.dovecot });
   const [nats, memcached] = await Promise.all([startNats(), startMemcached()]);
   memcachedAddress = memcached.address;
   tap = await connect({ servers: nats.url, name: 'test-tap' });
@@ -206,7 +119,7 @@ beforeAll(async () => {
     posternPop3SaslOAuthBearerEnabled: true,
     posternPop3SaslXOAuth2Enabled: true,
   };
-  const jwtCheck = { posternOAuthJwks: jwksFile, posternOAuthIssuer: ISSUER, posternOAuthAudience: AUDIENCE };
+  const jwtCheck = { posternOAuthJwks: idp.jwksFile, posternOAuthIssuer: idp.issuer, posternOAuthAudience: idp.audience };
   [unchecked, checked, lockout] = await Promise.all([
     startMailProxy(dir, 'unchecked', env, { ...base, ...bearerOn, zimbraReverseProxyImapStartTlsMode: 'off', zimbraReverseProxyPop3StartTlsMode: 'off' }),
     // STARTTLS `only` (the default): no bearer mechanism is offered before TLS.
@@ -280,7 +193,7 @@ describe('advertised as PLAIN is', () => {
 /** Bad tokens for alice, and the reason the proxy's own check gives. */
 const BAD_TOKENS: readonly [string, () => Promise<string>, string][] = [
   ['an expired token', () => token({ user: 'alice@example.com', expiresIn: -60 }), 'token-expired'],
-  ['a token signed with another key', () => token({ user: 'alice@example.com', key: forgerKey }), 'token-signature'],
+  ['a token signed with another key', () => token({ user: 'alice@example.com', forged: true }), 'token-signature'],
   ["bob's token for alice", () => token({ user: 'bob@example.com' }), 'token-user-mismatch'],
   ['a token for another audience', () => token({ user: 'alice@example.com', audience: 'calendar' }), 'token-claims'],
 ];
@@ -338,7 +251,7 @@ describe.each([
 describe('the throttle', () => {
   it('counts tokens the proxy refused as failed logins: past the limit even a good token is refused', async () => {
     for (let i = 0; i < 2; i++) {
-      expect((await imapLogin(lockout.imaps, 'XOAUTH2', 'carol@example.org', await token({ user: 'carol@example.org', key: forgerKey }))).final).toMatch(
+      expect((await imapLogin(lockout.imaps, 'XOAUTH2', 'carol@example.org', await token({ user: 'carol@example.org', forged: true }))).final).toMatch(
         /^a1 NO/,
       );
     }
@@ -385,8 +298,8 @@ describe('a real client', () => {
 
 describe('tokens are secrets', () => {
   it('no token reaches the bus, the cache or a log', async () => {
-    expect(minted.length).toBeGreaterThan(20);
-    const found = (where: string, text: string) => minted.filter((t) => text.includes(t) || text.includes(t.split('.')[2]!)).map(() => where);
+    expect(idp.minted.length).toBeGreaterThan(20);
+    const found = (where: string, text: string) => idp.minted.filter((t) => text.includes(t) || text.includes(t.split('.')[2]!)).map(() => where);
     const hits = [...bus.flatMap((m) => found('NATS', m))];
     const cached = await dumpMemcached(memcachedAddress);
     expect(cached.length).toBeGreaterThan(0);
