@@ -47,6 +47,8 @@ export interface MailboxServersOptions {
   readonly tls?: boolean;
   /** Pre-filled INBOXes; each goes to the server holding the user. */
   readonly messages?: readonly DovecotMessages[];
+  /** Master users of both servers (see {@link DovecotOptions.masterUsers}). */
+  readonly masterUsers?: readonly DovecotUser[];
 }
 
 export interface MailboxServers {
@@ -102,6 +104,7 @@ export async function startMailboxServers(options: MailboxServersOptions = {}): 
       users: accounts.filter((a) => a.server === name).map(({ user, password }) => ({ user, password })),
       tls: certificate,
       messages: (options.messages ?? []).filter((m) => serverName(m.user) === name),
+      ...(options.masterUsers ? { masterUsers: options.masterUsers } : {}),
     });
   const started = await Promise.allSettled([start('mbox1'), start('mbox2')]);
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');

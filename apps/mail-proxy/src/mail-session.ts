@@ -20,7 +20,9 @@ import { admit, tlsPolicy, type Refusal, type StartTlsMode, type TlsPolicy, type
 import type { ClientDecoder } from './halting-decoder';
 import { Limits, type LimitName } from './limits';
 import { endpointFields } from './login-audit';
-import { outcomeOf, runLogin, type LoginRequest, type LoginResult, type UpstreamLogin } from './login-flow';
+import type { GssCredentials } from '@postern/gssapi';
+import { gssapiExchange, gssapiLoginRequest } from './gssapi-login';
+import { authWait, outcomeOf, runLogin, type LoginRequest, type LoginResult, type UpstreamLogin } from './login-flow';
 import type { MailProtocol } from './mail-proxy.metrics';
 import type { Session, SessionDeps } from './session';
 import { ClientNoticeLimiter, sessionLog, type SessionLog } from './session-log';
@@ -30,6 +32,9 @@ export type SessionState = 'greeting' | 'ready' | 'tls-handshake' | 'login' | 'p
 
 /** Why a SASL PLAIN exchange gave no credentials; each protocol words its own reply. */
 export type SaslFailure = 'aborted' | 'invalid-line' | 'not-a-response' | 'invalid-plain' | 'gone';
+
+/** A client's line during a SASL exchange, as the protocol's decoder gives it. */
+export type SaslLine = { kind: 'abort' } | { kind: 'invalid' } | { kind: 'response'; base64: SecretValue };
 
 /** Starts a session (greeting after the connect check, timers) and hands it to the listener. */
 export function startSession(session: MailSession<unknown>): Session {
@@ -316,29 +321,72 @@ export abstract class MailSession<Input> implements Session {
    * The SASL PLAIN exchange of AUTHENTICATE and AUTH (RFC 4616): the initial response, or a `+`
    * challenge and the client's next line. Returns the credentials or why there are none.
    */
-  protected async saslPlain(
-    initialResponse: SecretValue | null,
-    asSaslLine: (input: Input) => { kind: 'abort' } | { kind: 'invalid' } | { kind: 'response'; base64: SecretValue } | undefined,
-  ): Promise<LoginRequest | SaslFailure> {
+  protected async saslPlain(initialResponse: SecretValue | null, asSaslLine: (input: Input) => SaslLine | undefined): Promise<LoginRequest | SaslFailure> {
     let response = initialResponse;
     if (response === null) {
-      this.write('+ \r\n');
-      this.queue.push(...this.decoder.expectSaslLine());
-      const next = await this.nextInput();
-      if (next === undefined) return 'gone';
-      const line = asSaslLine(next);
-      if (line === undefined) {
-        this.queue.unshift(next);
-        return 'not-a-response';
-      }
-      if (line.kind === 'abort') return 'aborted';
-      if (line.kind === 'invalid') return 'invalid-line';
-      response = line.base64;
+      const next = await this.saslRoundTrip('', asSaslLine);
+      if (typeof next === 'string') return next;
+      response = next;
     }
     const decoded = decodeSaslPlain(response);
     if (!decoded.ok) return 'invalid-plain';
     const { authcid, authzid, password } = decoded.credentials;
     return { user: authcid, password, authzid: authzid || undefined };
+  }
+
+  /** One SASL round trip: the `+ <base64>` challenge, then the client's response (base64) or why there is none. */
+  protected async saslRoundTrip(challengeBase64: string, asSaslLine: (input: Input) => SaslLine | undefined): Promise<SecretValue | SaslFailure> {
+    this.write(`+ ${challengeBase64}\r\n`);
+    this.queue.push(...this.decoder.expectSaslLine());
+    const next = await this.nextInput();
+    if (next === undefined) return 'gone';
+    const line = asSaslLine(next);
+    if (line === undefined) {
+      this.queue.unshift(next);
+      return 'not-a-response';
+    }
+    if (line.kind === 'abort') return 'aborted';
+    if (line.kind === 'invalid') return 'invalid-line';
+    return line.base64;
+  }
+
+  /**
+   * AUTHENTICATE / AUTH GSSAPI: the Kerberos exchange (see gssapi-login.ts), then the login as the
+   * principal's account. Returns why the exchange stopped when the client broke it off (each
+   * protocol words that reply as for PLAIN); every other outcome is answered here.
+   */
+  protected async gssapiLogin<E extends { raw?: Uint8Array }, G>(
+    tag: string | undefined,
+    initialResponse: SecretValue | null,
+    asSaslLine: (input: Input) => SaslLine | undefined,
+    protocolLogin: UpstreamLogin<E, G>,
+  ): Promise<SaslFailure | undefined> {
+    const gssapi = this.deps.gssapi;
+    let credentials: GssCredentials;
+    try {
+      if (!gssapi?.masterPassword) throw new Error('no master login secret (POSTERN_MASTER_AUTH_PASSWORD) is configured');
+      credentials = gssapi.credentials(this.protocol);
+    } catch (error) {
+      this.log.warn({ err: error }, 'GSSAPI login impossible');
+      this.write(this.loginFailedReply(tag, 'temporary'));
+      return undefined;
+    }
+    const outcome = await gssapiExchange(credentials, initialResponse, (challenge) => this.saslRoundTrip(challenge, asSaslLine));
+    if (typeof outcome === 'string') return outcome;
+    if (outcome.kind === 'authenticated') {
+      await this.login(tag, gssapiLoginRequest(this.deps.settings(), gssapi.masterPassword, outcome.principal, outcome.authzid), protocolLogin, 'GSSAPI');
+      return undefined;
+    }
+    // A ticket refused (expired, replayed, another service's): a failed login like a wrong password.
+    this.deps.metrics.logins.inc({ protocol: this.protocol, outcome: 'rejected' });
+    this.log.info({ ...endpointFields(this.link), mech: 'GSSAPI', outcome: 'rejected', reason: outcome.reason }, 'login');
+    await authWait(this.deps.settings().zimbraReverseProxyAuthWaitInterval);
+    this.write(this.loginFailedReply(tag, 'failed'));
+    if (++this.failedLogins >= Limits.failedLoginsPerConnection) {
+      this.violation('too-many-failed-logins');
+      this.bye('Too many failed logins');
+    }
+    return undefined;
   }
 
   /** Waits for the next input (a SASL line) while the pump is busy in `handle`; undefined when the client is done. */
@@ -360,9 +408,9 @@ export abstract class MailSession<Input> implements Session {
     tag: string | undefined,
     request: LoginRequest,
     protocolLogin: UpstreamLogin<E, G>,
-    mechanism: 'LOGIN' | 'PLAIN' | 'USER',
+    mechanism: 'LOGIN' | 'PLAIN' | 'USER' | 'GSSAPI',
   ): Promise<void> {
-    const routed = request.authzid ?? request.user;
+    const routed = request.principal ?? request.authzid ?? request.user;
     if (Buffer.byteLength(routed) > Limits.loginBytes || Buffer.byteLength(request.user) > Limits.loginBytes) {
       this.violation('login-too-long');
       return this.write(this.loginFailedReply(tag, 'failed'));
@@ -399,7 +447,8 @@ export abstract class MailSession<Input> implements Session {
       {
         ...endpointFields(this.link),
         mech: mechanism,
-        user: request.user,
+        // A Kerberos login is the principal's; `user` would be the master login.
+        user: request.principal ?? request.user,
         ...(request.authzid !== undefined ? { authzid: request.authzid } : {}),
         account: route?.accountName,
         upstream: route ? `${route.host}:${route.port}` : undefined,
@@ -418,7 +467,7 @@ export abstract class MailSession<Input> implements Session {
     switch (result.kind) {
       case 'ok':
         this.write(result.reply);
-        return this.startSplice(result.upstream, result.readAhead, request.user, result.route);
+        return this.startSplice(result.upstream, result.readAhead, request.principal ?? request.user, result.route);
       case 'throttled':
         this.deps.metrics.throttleDenials.inc({ protocol: this.protocol, reason: result.reason });
         this.write(this.goodbye(result.message));

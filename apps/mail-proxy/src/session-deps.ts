@@ -24,6 +24,7 @@ import {
   type NatsConnection,
 } from '@postern/service-kit';
 import { AllowAllThrottle, LimitAwareThrottle, ThrottleClient, throttleLimitsOf, type ThrottlePort } from '@postern/throttle-client';
+import { gssapiPort } from './gssapi-login';
 import { LiveSessions } from './live-sessions';
 import { LocalThrottle } from './local-throttle';
 import { RefusalWindows } from './login-audit';
@@ -72,6 +73,7 @@ export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
       version: packageVersion(),
       live: new LiveSessions(bootstrap.serverName ?? hostname()),
       refusals: new RefusalWindows(logger, () => settings.current.posternThrottledIpLogWindow),
+      gssapi: gssapiPort(current, bootstrap.masterAuthPassword),
     };
   },
 };

@@ -12,6 +12,7 @@ import type { AcceptedConnection } from './client-link';
 import type { ClientNoticeLimiter } from './session-log';
 import type { RefusalWindows } from './login-audit';
 import type { LiveSessions } from './live-sessions';
+import type { GssapiPort } from './gssapi-login';
 
 export interface SessionDeps {
   readonly settings: () => EffectiveSettings;
@@ -32,6 +33,8 @@ export interface SessionDeps {
   readonly refusals?: RefusalWindows;
   /** The spliced sessions by account (`postern sessions`, ending a closed account's sessions); none when absent. */
   readonly live?: LiveSessions;
+  /** Kerberos (SASL GSSAPI) logins: service credentials and the master login; none when absent. */
+  readonly gssapi?: GssapiPort;
 }
 
 /** A running session as the listener sees it. */

@@ -5,6 +5,7 @@
  * Long on purpose: it is the registry, one entry per attribute, grouped by the part that reads
  * it; splitting it would scatter what an operator looks up in one place.
  */
+import { GssapiSettings } from './gssapi-settings';
 import { booleanSetting, durationSetting, enumSetting, integerSetting, listSetting, portSetting, stringSetting, type SettingDefinition } from './setting';
 
 const gs = 'global+server' as const;
@@ -763,6 +764,7 @@ export const Settings = {
     description:
       'With no throttle answer after this delay, the check is sent once more to the login-throttle queue group; the service counts it once (0 = never).',
   }),
+  ...GssapiSettings,
 } as const satisfies Record<string, SettingDefinition<unknown>>;
 
 export type SettingName = keyof typeof Settings;

@@ -42,6 +42,8 @@ const SASL_FAILURES: Record<Exclude<SaslFailure, 'gone'>, string> = {
   'invalid-plain': 'Invalid SASL PLAIN response',
 };
 
+const asSaslLine = (input: ImapClientInput) => (input.kind === 'sasl-line' ? input.response : undefined);
+
 class ImapSession extends MailSession<ImapClientInput> {
   protected readonly postAuthIdleMs = Limits.postAuthIdleImapMs;
   protected readonly preAuthState = 'not-authenticated';
@@ -109,7 +111,9 @@ class ImapSession extends MailSession<ImapClientInput> {
       return this.countBad('unknown-command');
     }
     const refusal = this.admit(IMAP_VERBS[command.name], () => redactCommand(command));
-    if (refusal) {
+    // Kerberos sends no password: AUTHENTICATE GSSAPI is allowed before STARTTLS (Zimbra's rule).
+    const gssapi = command.name === 'AUTHENTICATE' && command.mechanism === 'GSSAPI' && this.deps.settings().zimbraReverseProxyImapSaslGssapiEnabled;
+    if (refusal && !(gssapi && refusal === 'cleartext-refused')) {
       const { status, text, code } = REFUSALS[refusal];
       this.reply(tag, status, text, code);
       return status === 'BAD' ? this.countBad(refusal) : undefined;
@@ -136,9 +140,14 @@ class ImapSession extends MailSession<ImapClientInput> {
       case 'LOGIN':
         return this.logIn(tag, 'LOGIN', { user: command.userid, password: command.password, authzid: undefined });
       case 'AUTHENTICATE': {
+        if (gssapi) {
+          const failure = await this.gssapiLogin(tag, command.initialResponse, asSaslLine, this.upstreamLogin(tag, 'AUTHENTICATE'));
+          if (failure !== undefined && failure !== 'gone') this.reply(tag, 'BAD', SASL_FAILURES[failure]);
+          return;
+        }
         if (command.mechanism !== 'PLAIN' || !this.deps.settings().zimbraReverseProxyImapSaslPlainEnabled)
           return this.reply(tag, 'NO', 'Unsupported authentication mechanism', 'CANNOT');
-        const credentials = await this.saslPlain(command.initialResponse, (input) => (input.kind === 'sasl-line' ? input.response : undefined));
+        const credentials = await this.saslPlain(command.initialResponse, asSaslLine);
         if (typeof credentials !== 'string') return this.logIn(tag, 'AUTHENTICATE', credentials);
         if (credentials !== 'gone') this.reply(tag, 'BAD', SASL_FAILURES[credentials]);
         return;
@@ -147,8 +156,12 @@ class ImapSession extends MailSession<ImapClientInput> {
   }
 
   private logIn(tag: string, verb: 'LOGIN' | 'AUTHENTICATE', request: LoginRequest): Promise<void> {
+    return this.login(tag, request, this.upstreamLogin(tag, verb), verb === 'LOGIN' ? 'LOGIN' : 'PLAIN');
+  }
+
+  private upstreamLogin(tag: string, verb: 'LOGIN' | 'AUTHENTICATE') {
     const id = this.deps.settings().zimbraReverseProxySendImapId ? this.idParams() : undefined;
-    return this.login(tag, request, imapUpstreamLogin({ clientTag: tag, verb, id }), verb === 'LOGIN' ? 'LOGIN' : 'PLAIN');
+    return imapUpstreamLogin({ clientTag: tag, verb, id });
   }
 
   /** What the proxy says of itself in its ID reply (RFC 2971); its version only when the banner shows it. */
@@ -164,9 +177,10 @@ class ImapSession extends MailSession<ImapClientInput> {
     const caps = [...s.zimbraReverseProxyImapEnabledCapability];
     if (!caps.some((c) => c.toUpperCase() === 'IMAP4REV1')) caps.unshift('IMAP4rev1');
     const tls = this.tlsPolicy();
-    if (tls.cleartextRefused) return [...caps, 'STARTTLS', 'LOGINDISABLED'];
+    const gssapi = s.zimbraReverseProxyImapSaslGssapiEnabled ? ['AUTH=GSSAPI'] : [];
+    if (tls.cleartextRefused) return [...caps, ...gssapi, 'STARTTLS', 'LOGINDISABLED'];
     const plain = s.zimbraReverseProxyImapSaslPlainEnabled ? ['AUTH=PLAIN'] : [];
-    return [...caps, ...plain, ...(tls.startTlsAvailable ? ['STARTTLS'] : [])];
+    return [...caps, ...plain, ...gssapi, ...(tls.startTlsAvailable ? ['STARTTLS'] : [])];
   }
 
   /**

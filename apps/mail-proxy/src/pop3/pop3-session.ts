@@ -40,12 +40,19 @@ const SASL_FAILURES: Record<Exclude<SaslFailure, 'gone'>, string> = {
   'invalid-plain': 'Invalid SASL PLAIN response',
 };
 
+const asSaslLine = (input: Pop3ClientInput) => (input.kind === 'sasl-line' ? input.response : undefined);
+
 class Pop3Session extends MailSession<Pop3ClientInput> {
   protected readonly postAuthIdleMs = Limits.postAuthIdlePop3Ms;
   protected readonly preAuthState = 'authorization';
   // RFC 2449 §4 caps command lines at 255 octets, which leaves no room for a long password in
   // `PASS`; the proxy takes any password up to its own limit, as Dovecot and Zimbra do.
-  protected readonly decoder = haltingDecoder(new Pop3CommandFramer({ maxLineBytes: Limits.passwordBytes + 16 }), toPop3ClientInput, pop3InputHalts);
+  // A Kerberos token (AUTH GSSAPI) is longer still: the IMAP pre-auth line bound applies then.
+  protected readonly decoder = haltingDecoder(
+    new Pop3CommandFramer({ maxLineBytes: Math.max(Limits.passwordBytes + 16, Limits.preAuthLineBytes) }),
+    toPop3ClientInput,
+    pop3InputHalts,
+  );
   private user: string | undefined;
 
   protected greetingLine(): Uint8Array {
@@ -88,8 +95,10 @@ class Pop3Session extends MailSession<Pop3ClientInput> {
     }
     // `AUTH` alone lists the mechanisms (RFC 5034 §4, as many clients expect): allowed before STLS, naming none then.
     const listing = command.name === 'AUTH' && command.mechanism === null;
+    // Kerberos sends no password: AUTH GSSAPI is allowed before STLS (Zimbra's rule).
+    const gssapi = command.name === 'AUTH' && command.mechanism === 'GSSAPI' && this.deps.settings().zimbraReverseProxyPop3SaslGssapiEnabled;
     const refusal = this.admit(POP3_VERBS[command.name], () => redactPop3Command(command));
-    if (refusal && !(listing && refusal === 'cleartext-refused')) {
+    if (refusal && !((listing || gssapi) && refusal === 'cleartext-refused')) {
       const { text, code } = REFUSALS[refusal];
       this.write(encodeErr(text, code));
       return refusal === 'cleartext-refused' ? undefined : this.countBad(refusal);
@@ -117,10 +126,15 @@ class Pop3Session extends MailSession<Pop3ClientInput> {
         return this.logIn(false, { user, password: command.password, authzid: undefined });
       }
       case 'AUTH': {
+        if (command.mechanism === null) return this.write(encodeMultiline('', this.mechanisms()));
+        if (gssapi) {
+          const failure = await this.gssapiLogin(undefined, command.initialResponse, asSaslLine, this.upstreamLogin(true));
+          if (failure !== undefined && failure !== 'gone') this.write(encodeErr(SASL_FAILURES[failure]));
+          return;
+        }
         const enabled = this.deps.settings().zimbraReverseProxyPop3SaslPlainEnabled;
-        if (command.mechanism === null) return this.write(encodeMultiline('', enabled && !this.tlsPolicy().cleartextRefused ? ['PLAIN'] : []));
         if (command.mechanism !== 'PLAIN' || !enabled) return this.write(encodeErr('Unsupported authentication mechanism'));
-        const credentials = await this.saslPlain(command.initialResponse, (input) => (input.kind === 'sasl-line' ? input.response : undefined));
+        const credentials = await this.saslPlain(command.initialResponse, asSaslLine);
         if (typeof credentials !== 'string') return this.logIn(true, credentials);
         if (credentials !== 'gone') this.write(encodeErr(SASL_FAILURES[credentials]));
         return;
@@ -131,7 +145,18 @@ class Pop3Session extends MailSession<Pop3ClientInput> {
   }
 
   private logIn(sasl: boolean, request: LoginRequest): Promise<void> {
-    return this.login(undefined, request, pop3UpstreamLogin({ sasl, xoip: this.deps.settings().zimbraReverseProxySendPop3Xoip }), sasl ? 'PLAIN' : 'USER');
+    return this.login(undefined, request, this.upstreamLogin(sasl), sasl ? 'PLAIN' : 'USER');
+  }
+
+  private upstreamLogin(sasl: boolean) {
+    return pop3UpstreamLogin({ sasl, xoip: this.deps.settings().zimbraReverseProxySendPop3Xoip });
+  }
+
+  /** The SASL mechanisms offered now (Zimbra's rules: no PLAIN before TLS in `only` mode; GSSAPI sends no password). */
+  private mechanisms(): string[] {
+    const s = this.deps.settings();
+    const plain = s.zimbraReverseProxyPop3SaslPlainEnabled && !this.tlsPolicy().cleartextRefused ? ['PLAIN'] : [];
+    return [...plain, ...(s.zimbraReverseProxyPop3SaslGssapiEnabled ? ['GSSAPI'] : [])];
   }
 
   /** CAPA: configured capabilities, SASL and STLS by TLS state and mode (Zimbra's rules: `only` hides USER before TLS). */
@@ -139,7 +164,8 @@ class Pop3Session extends MailSession<Pop3ClientInput> {
     const s = this.deps.settings();
     const tls = this.tlsPolicy();
     const caps = s.zimbraReverseProxyPop3EnabledCapability.filter((c) => !(tls.cleartextRefused && c.toUpperCase() === 'USER'));
-    if (s.zimbraReverseProxyPop3SaslPlainEnabled && !tls.cleartextRefused) caps.push('SASL PLAIN');
+    const mechanisms = this.mechanisms();
+    if (mechanisms.length > 0) caps.push(`SASL ${mechanisms.join(' ')}`);
     if (tls.startTlsAvailable) caps.push('STLS');
     return caps;
   }

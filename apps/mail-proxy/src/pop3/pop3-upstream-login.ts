@@ -51,7 +51,7 @@ async function credentials(
     // Servers without XOIP answer -ERR; the login goes on either way.
     await upstream.next(deadline, 'XOIP');
   }
-  if (options.sasl || request.authzid !== undefined) {
+  if (options.sasl || request.authzid !== undefined || request.principal !== undefined) {
     const response = upstreamSaslPlain({ route, request });
     const [first, ...rest] = encodeAuthPlain(response);
     upstream.write(first!);
