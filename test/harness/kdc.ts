@@ -136,7 +136,9 @@ export async function startKdc(options: KdcOptions): Promise<KdcServer> {
     },
     async kinit(principal, password, ccache) {
       await new Promise<void>((resolve, reject) => {
-        const child = execFile(binary('kinit'), ['-c', ccache, principal], { env: childEnv }, (error) => (error ? reject(error) : resolve()));
+        const child = execFile(binary('kinit'), ['-c', ccache, principal], { env: childEnv }, (error) =>
+          error ? reject(new Error(`kinit ${principal}: ${error.message}`, { cause: error })) : resolve(),
+        );
         child.stdin?.end(`${password}\n`);
       });
     },

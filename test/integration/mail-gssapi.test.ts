@@ -4,8 +4,10 @@
  * `kerberos` package (MIT's GSS-API client): it gets tickets from the KDC, the proxy verifies them
  * with its keytab and logs in upstream as the principal's account with the master login.
  */
+import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import * as kerberos from 'kerberos';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -30,6 +32,7 @@ import {
   type SlapdServer,
 } from '../harness';
 
+const run = promisify(execFile);
 const REALM = 'POSTERN.TEST';
 const HOST = 'postern.test';
 const MASTER = { user: 'postern-master', password: 'master-secret-for-tests' };
@@ -221,6 +224,22 @@ describe('GSSAPI logins', () => {
     expect(audit).toContain('"account":"alice@example.com"');
     expect(audit).toContain('"outcome":"ok"');
     expect(proxy.service.process.output()).not.toContain(MASTER.password);
+  });
+
+  it('curl (built with GSS-API; it needs user@REALM to pick GSSAPI) logs in over IMAP and POP3', async () => {
+    const env = { ...process.env, KRB5CCNAME: cacheOf('alice') };
+    const curl = (url: string) =>
+      run(
+        'curl',
+        ['-sS', '--max-time', '10', '--login-options', 'AUTH=GSSAPI', '-u', `alice@${REALM}:`, '--resolve', `${HOST}:${new URL(url).port}:127.0.0.1`, url],
+        {
+          env,
+        },
+      );
+    expect((await curl(`imap://${HOST}:${proxy.imap}/`)).stdout).toMatch(/LIST .*INBOX/);
+    // A refused login makes curl fail (exit 67); alice's INBOX is empty here, so LIST lists nothing.
+    await curl(`pop3://${HOST}:${proxy.pop3}/`);
+    await auditLine(/"protocol":"pop3".*"mech":"GSSAPI".*"user":"alice@POSTERN.TEST".*"outcome":"ok"/);
   });
 
   it('IMAPS, with an authorization identity naming the account itself', async () => {

@@ -12,7 +12,7 @@
 import { hostname } from 'node:os';
 import type { EffectiveSettings } from '@postern/config';
 import { secret, type SecretValue } from '@postern/contracts';
-import { GssCredentials, SaslGssapiServer } from '@postern/gssapi';
+import { GssCredentials, SaslGssapiServer, type SecurityContext } from '@postern/gssapi';
 import { BASE64 } from '@postern/sasl';
 import type { LoginRequest } from './login-flow';
 import type { MailProtocol } from './mail-proxy.metrics';
@@ -24,10 +24,15 @@ import type { SaslFailure } from './mail-session';
  */
 const MAX_CLIENT_RESPONSES = 6;
 
+/** Service credentials: a security context per client login. */
+export interface ServiceCredentials {
+  context(): SecurityContext;
+}
+
 /** What a session needs for GSSAPI: the service credentials and the master login. */
 export interface GssapiPort {
   /** The service credentials for a protocol; throws when the keytab has no key for its principal. */
-  credentials(protocol: MailProtocol): GssCredentials;
+  credentials(protocol: MailProtocol): ServiceCredentials;
   /** The master user's secret (a bootstrap value); undefined when not configured. */
   readonly masterPassword: SecretValue | undefined;
 }
@@ -65,7 +70,7 @@ export type GssapiOutcome =
  * and response until the security context and the security layer are agreed.
  */
 export async function gssapiExchange(
-  credentials: GssCredentials,
+  credentials: ServiceCredentials,
   initialResponse: SecretValue | null,
   roundTrip: (challengeBase64: string) => Promise<SecretValue | SaslFailure>,
 ): Promise<GssapiOutcome> {

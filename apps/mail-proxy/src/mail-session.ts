@@ -20,8 +20,7 @@ import { admit, tlsPolicy, type Refusal, type StartTlsMode, type TlsPolicy, type
 import type { ClientDecoder } from './halting-decoder';
 import { Limits, type LimitName } from './limits';
 import { endpointFields } from './login-audit';
-import type { GssCredentials } from '@postern/gssapi';
-import { gssapiExchange, gssapiLoginRequest } from './gssapi-login';
+import { gssapiExchange, gssapiLoginRequest, type ServiceCredentials } from './gssapi-login';
 import { authWait, outcomeOf, runLogin, type LoginRequest, type LoginResult, type UpstreamLogin } from './login-flow';
 import type { MailProtocol } from './mail-proxy.metrics';
 import type { Session, SessionDeps } from './session';
@@ -362,7 +361,7 @@ export abstract class MailSession<Input> implements Session {
     protocolLogin: UpstreamLogin<E, G>,
   ): Promise<SaslFailure | undefined> {
     const gssapi = this.deps.gssapi;
-    let credentials: GssCredentials;
+    let credentials: ServiceCredentials;
     try {
       if (!gssapi?.masterPassword) throw new Error('no master login secret (POSTERN_MASTER_AUTH_PASSWORD) is configured');
       credentials = gssapi.credentials(this.protocol);

@@ -3,4 +3,4 @@
  * (a keytab, a security context per client) and the mechanism's server-side exchange.
  */
 export { GssapiError, GssContext, GssCredentials } from './acceptor';
-export { SaslGssapiServer, type SaslGssapiStep } from './sasl-gssapi';
+export { SaslGssapiServer, type SaslGssapiStep, type SecurityContext } from './sasl-gssapi';

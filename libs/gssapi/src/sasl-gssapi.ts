@@ -8,8 +8,18 @@
  *      only (TLS protects the connection where it is wanted); the client answers
  *      wrap([chosen layer, max size, authorization identity]);
  *   3. done: the authenticated principal and the authorization identity (empty = none).
+ *
+ * The proxy runs it over GssContext (acceptor.ts); the spec beside it over a scripted context.
  */
-import type { GssContext } from './acceptor';
+
+/** What the exchange needs of a security context. */
+export interface SecurityContext {
+  step(token: Buffer): { complete: boolean; output: Buffer };
+  readonly principal: string | undefined;
+  wrap(data: Buffer): Buffer;
+  unwrap(data: Buffer): Buffer;
+  dispose(): void;
+}
 
 /** RFC 4752 §3.3: bit 1 = no security layer. */
 const NO_SECURITY_LAYER = 0x01;
@@ -24,7 +34,7 @@ export type SaslGssapiStep =
 export class SaslGssapiServer {
   private phase: 'context' | 'layer-sent' | 'done' = 'context';
 
-  constructor(private readonly context: GssContext) {}
+  constructor(private readonly context: SecurityContext) {}
 
   /** One client response (decoded from base64; empty for an empty response). */
   step(response: Buffer): SaslGssapiStep {
