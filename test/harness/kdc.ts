@@ -8,6 +8,7 @@
  * (`krb5kdc -n`), so the harness owns the process.
  */
 import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -122,7 +123,8 @@ export async function startKdc(options: KdcOptions): Promise<KdcServer> {
     throw error;
   }
   const kdcProcess = proc;
-  kdcProcess.child.once('exit', () => void removeDir(dir));
+  // Synchronous: the worker may be torn down right after the last process stops.
+  kdcProcess.child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   return {
     realm,
     port,
