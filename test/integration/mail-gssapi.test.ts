@@ -271,6 +271,9 @@ describe('GSSAPI logins', () => {
       expect(ms).toBeLessThan(ANSWER_WITHIN_MS);
       client.close();
     }
+    await auditLine(/"mech":"GSSAPI","user":"alice@POSTERN.TEST","authzid":"bob@example.com".*"outcome":"not_allowed"/);
+    await auditLine(/"mech":"GSSAPI","user":"nobody@POSTERN.TEST".*"outcome":"not_found"/);
+    await auditLine(/"mech":"GSSAPI","user":"frank@POSTERN.TEST".*"outcome":"not_allowed"/);
   });
 
   it('refuses a ticket for another service (POP3’s at the IMAP port)', async () => {
@@ -296,6 +299,8 @@ describe('GSSAPI logins', () => {
 
   it('refuses an expired ticket', async () => {
     await kdc.kinit('shorty', 'shorty-krb', cacheOf('shorty'));
+    // MIT's client will not send a ticket it knows has expired: the token is made while the ticket
+    // is valid and sent once it has expired (past the acceptor's clock tolerance).
     const gss = await gssClient('imap', 'shorty');
     const token = await gss.step('');
     const expires = Date.now() + (SHORT_LIFE_SECONDS + CLOCK_SKEW_SECONDS + 1) * 1000;
@@ -304,7 +309,7 @@ describe('GSSAPI logins', () => {
     const { final } = await gssapiLogin(client, 'imap', 'shorty', { firstToken: token });
     expect(final).toMatch(/^a1 NO/);
     client.close();
-    await auditLine(/"outcome":"rejected".*(Ticket expired|Clock skew too great)/);
+    await auditLine(/"outcome":"rejected".*Ticket expired/);
   });
 
   it('a mailbox server that does not know the master login gives a clear NO', async () => {
