@@ -14,15 +14,10 @@ import type { EffectiveSettings } from '@postern/config';
 import { secret, type SecretValue } from '@postern/contracts';
 import { GssCredentials, SaslGssapiServer, type SecurityContext } from '@postern/gssapi';
 import { BASE64 } from '@postern/sasl';
+import { Limits } from './limits';
 import type { LoginRequest } from './login-flow';
 import type { MailProtocol } from './mail-proxy.metrics';
 import type { SaslFailure } from './mail-session';
-
-/**
- * Context establishment takes one or two client tokens with Kerberos, then the empty answer to
- * the AP-REP and the security-layer message: past this many the client is not speaking GSSAPI.
- */
-const MAX_CLIENT_RESPONSES = 6;
 
 /** Service credentials: a security context per client login. */
 export interface ServiceCredentials {
@@ -81,7 +76,7 @@ export async function gssapiExchange(
       if (typeof response === 'string') return response;
       const text = response.reveal();
       if (!BASE64.test(text)) return 'invalid-line';
-      if (responses > MAX_CLIENT_RESPONSES) return { kind: 'rejected', reason: 'too many GSSAPI steps' };
+      if (responses > Limits.gssapiResponses) return { kind: 'rejected', reason: 'too many GSSAPI steps' };
       const step = server.step(Buffer.from(text, 'base64'));
       if (step.kind === 'failed') return { kind: 'rejected', reason: step.reason };
       if (step.kind === 'done') return { kind: 'authenticated', principal: step.principal, authzid: step.authzid };
