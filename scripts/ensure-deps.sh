@@ -32,6 +32,12 @@ declare -A PACKAGES=(
   # The web proxy's HTTP/2 is tried with nghttp2's clients (nghttp, h2load) and a real browser.
   [nghttp2-client]=/usr/bin/nghttp
   [chromium]=/usr/bin/chromium
+  # Kerberos (SASL GSSAPI): the headers the mail proxy's binding builds against, and the KDC,
+  # kadmin.local and kinit the tests run a realm of their own with.
+  [libkrb5-dev]=/usr/include/gssapi/gssapi_ext.h
+  [krb5-kdc]=/usr/sbin/krb5kdc
+  [krb5-admin-server]=/usr/sbin/kadmin.local
+  [krb5-user]=/usr/bin/kinit
 )
 
 if [ "$want_servers" = 1 ]; then

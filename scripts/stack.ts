@@ -8,6 +8,7 @@
  * POP3S 995, HTTP 80, HTTPS 443; override with POSTERN_STACK_<NAME>_PORT), otherwise any free
  * port. What is running, and where, is written to .postern/stack.json.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -19,6 +20,7 @@ import {
   makeCertificate,
   startMailboxServers,
   startMemcached,
+  startKdc,
   startNats,
   isolateFromTerminalSignals,
   startService,
@@ -34,6 +36,35 @@ async function portOr(preferred: string | undefined, fallback: number): Promise<
   return (await canConnect('127.0.0.1', port)) ? freePort() : port;
 }
 
+const KERBEROS_REALM = 'EXAMPLE.COM';
+
+/**
+ * The optional demo realm: a KDC on loopback, the proxy's service keys (imap/localhost,
+ * pop/localhost) in a keytab, alice and bob with their demo passwords, and the master user the
+ * mailbox servers accept for Kerberos logins.
+ */
+async function startDemoKdc(state: string) {
+  const kdc = await startKdc({
+    realm: KERBEROS_REALM,
+    principals: [{ name: 'imap/localhost' }, { name: 'pop/localhost' }, { name: 'alice', password: 'alice-secret' }, { name: 'bob', password: 'bob-secret' }],
+  });
+  const keytab = await kdc.keytab(join(state, 'proxy.keytab'), ['imap/localhost', 'pop/localhost']);
+  const master = { user: 'postern-master', password: randomBytes(12).toString('hex') };
+  return {
+    kdc,
+    master,
+    attributes: {
+      zimbraReverseProxyImapSaslGssapiEnabled: true,
+      zimbraReverseProxyPop3SaslGssapiEnabled: true,
+      posternKrb5Keytab: keytab,
+      posternKrb5ImapServicePrincipal: 'imap/localhost',
+      posternKrb5Pop3ServicePrincipal: 'pop/localhost',
+      posternMasterAuthUser: master.user,
+    },
+    env: { ...kdc.env, KRB5RCACHENAME: `file2:${join(state, 'proxy.rcache')}`, POSTERN_MASTER_AUTH_PASSWORD: master.password },
+  };
+}
+
 async function main(): Promise<void> {
   // Ctrl-C reaches this process only; stop() below stops the services before what they depend on.
   isolateFromTerminalSignals();
@@ -42,10 +73,17 @@ async function main(): Promise<void> {
   const state = join(root, '.postern');
   mkdirSync(state, { recursive: true });
 
+  // Kerberos (SASL GSSAPI) is optional: POSTERN_STACK_KERBEROS=1 adds a KDC and turns it on.
+  const kerberos = process.env.POSTERN_STACK_KERBEROS === '1' ? await startDemoKdc(state) : undefined;
   // Two demo mailbox servers; the directory is the fixture with their real ports.
   // They also take OAuth 2.0 bearer tokens from a demo identity provider (scripts/demo-oauth.ts).
   const idp = await demoIdentityProvider(state);
-  const mailboxes = await startMailboxServers({ tls: true, messages: DEMO_ACCOUNTS.map((a) => ({ user: a.user, count: 1 })), oauth2: idp.dovecot });
+  const mailboxes = await startMailboxServers({
+    tls: true,
+    messages: DEMO_ACCOUNTS.map((a) => ({ user: a.user, count: 1 })),
+    oauth2: idp.dovecot,
+    ...(kerberos ? { masterUsers: [kerberos.master] } : {}),
+  });
   const tokens = await idp.writeTokens(DEMO_ACCOUNTS.map((a) => a.user));
   // Their web ports speak HTTPS with the mailbox servers' certificate: TLS to the upstream is on, as Zimbra's default.
   const webPorts = await Promise.all([
@@ -60,7 +98,7 @@ async function main(): Promise<void> {
     directoryWithWebPorts(
       { mbox1: webPorts[0].port, mbox2: webPorts[1].port },
       { fixture: directoryLdifFor(mailboxes), exampleCertificate: exampleCert, attribute: 'zimbraMailSSLPort' },
-    ),
+    ).replace(/(dn: dc=example\.com,ou=domains,dc=postern,dc=test\r?\n)/, kerberos ? `$1zimbraAuthKerberos5Realm: ${KERBEROS_REALM}\n` : '$1'),
   );
   const upstreamCa = join(state, 'mailbox-ca.pem');
   writeFileSync(upstreamCa, mailboxes.caPem!);
@@ -100,6 +138,7 @@ async function main(): Promise<void> {
         // The demo answers failed logins after 2 s instead of Zimbra's 10 s.
         zimbraReverseProxyAuthWaitInterval: '2s',
         ...idp.attributes,
+        ...(kerberos ? kerberos.attributes : {}),
       },
     }),
   );
@@ -111,6 +150,7 @@ async function main(): Promise<void> {
     POSTERN_TLS_KEY_FILE: cert.keyFile,
     POSTERN_UPSTREAM_CA_FILE: upstreamCa,
     POSTERN_WORKERS: 'auto',
+    ...(kerberos ? kerberos.env : {}),
   });
   const webConfig = join(state, 'web-proxy.json');
   writeFileSync(
@@ -202,7 +242,16 @@ The web: each answer says which mailbox server's web port answered ("server"):
   curl -sv --resolve mail.example.com:${ports.https}:127.0.0.1 -k https://mail.example.com:${ports.https}/ 2>&1 | grep subject:   (SNI: example.com's certificate)
   curl -sv -k https://localhost:${ports.https}/ 2>&1 | grep subject:              (any other name: the default)
   curl -s -k --http2 -w ' %{http_version}\\n' https://localhost:${ports.https}/home/bob@example.com/Inbox   (HTTP/2; every line of the access log says h1/h2/ws)
-Operate it with the postern command line (first: export ${cliEnv}):
+${
+  kerberos
+    ? `Kerberos (GSSAPI; realm ${KERBEROS_REALM} = example.com, KDC ${kerberos.kdc.port}):
+  export KRB5_CONFIG=${kerberos.kdc.env.KRB5_CONFIG} KRB5CCNAME=FILE:${join(state, 'krb5cc')}
+  echo alice-secret | kinit alice@${KERBEROS_REALM}
+  curl --login-options AUTH=GSSAPI -u alice@${KERBEROS_REALM}: imap://localhost:${ports.imap}/ -X 'STATUS INBOX (MESSAGES)'   (no password sent; allowed before STARTTLS)
+`
+    : `Kerberos (GSSAPI) is off; POSTERN_STACK_KERBEROS=1 npm start adds a KDC and turns it on.
+`
+}Operate it with the postern command line (first: export ${cliEnv}):
   npm run --silent postern -- config show                      (the effective config, and where each value comes from)
   npm run --silent postern -- events list --follow             (then edit ${ldif}: each change is an event, applied live)
   npm run --silent postern -- route alice.smith@example.com    (a route, and whether it came from the cache or the directory)

@@ -73,6 +73,11 @@ export interface DovecotOptions {
    */
   readonly authPenalty?: boolean;
   /**
+   * Master users (Dovecot's `master = yes` passdb): one may log in as any user with SASL PLAIN,
+   * the user as authorization identity and its own name and secret as authentication identity.
+   */
+  readonly masterUsers?: readonly DovecotUser[];
+  /**
    * An oauth2 passdb beside the passwd-file for OAUTHBEARER and XOAUTH2 (RFC 7628), validating
    * JWTs locally (`introspection_mode = local`): no token server, the keys are files this harness
    * writes where `local_validation_key_dict` looks them up (`<azp or default>/<ALG>/<kid>`).
@@ -407,6 +412,12 @@ async function writeConfig(dir: string, input: ConfigInput): Promise<string> {
   await writeFile(passwd, input.users.map(({ user, password }) => `${user}:{PLAIN}${password.replace(/[:\n]/g, '')}::::::\n`).join(''));
   await chmod(passwd, 0o644);
   const oauth2 = input.oauth2 ? await writeOAuth2(dir, input.oauth2) : undefined;
+  let masters: string | undefined;
+  if (input.masterUsers?.length) {
+    masters = join(dir, 'master-users');
+    await writeFile(masters, input.masterUsers.map(({ user, password }) => `${user}:{PLAIN}${password.replace(/[:\n]/g, '')}::::::\n`).join(''));
+    await chmod(masters, 0o644);
+  }
   const trusted = input.trustedNetworks ?? ['127.0.0.0/8'];
   const tls = input.tls;
   const listener = (name: string, port: number | undefined, ssl: boolean) => [
@@ -441,6 +452,18 @@ async function writeConfig(dir: string, input: ConfigInput): Promise<string> {
     'mail_location = maildir:~/Maildir',
     `first_valid_uid = ${DOVECOT_MAIL_UID}`,
     `first_valid_gid = ${DOVECOT_MAIL_GID}`,
+    ...(masters
+      ? [
+          // Checked first when the login names an authorization identity; pass = yes then looks the
+          // user up in the next passdb, so a master login reaches existing users only.
+          'passdb {',
+          '  driver = passwd-file',
+          `  args = scheme=PLAIN username_format=%Lu ${masters}`,
+          '  master = yes',
+          '  pass = yes',
+          '}',
+        ]
+      : []),
     'passdb {',
     '  driver = passwd-file',
     `  args = scheme=PLAIN username_format=%Lu ${passwd}`,

@@ -15,3 +15,4 @@ export * from './cli';
 export * from './prometheus';
 export * from './web-stack';
 export * from './identity-provider';
+export * from './kdc';

@@ -49,6 +49,8 @@ export interface MailboxServersOptions {
   readonly messages?: readonly DovecotMessages[];
   /** An oauth2 passdb (OAUTHBEARER, XOAUTH2) validating JWTs with these keys on both servers. */
   readonly oauth2?: DovecotOAuth2;
+  /** Master users of both servers (see {@link DovecotOptions.masterUsers}). */
+  readonly masterUsers?: readonly DovecotUser[];
 }
 
 export interface MailboxServers {
@@ -105,6 +107,7 @@ export async function startMailboxServers(options: MailboxServersOptions = {}): 
       tls: certificate,
       messages: (options.messages ?? []).filter((m) => serverName(m.user) === name),
       ...(options.oauth2 ? { oauth2: options.oauth2 } : {}),
+      ...(options.masterUsers ? { masterUsers: options.masterUsers } : {}),
     });
   const started = await Promise.allSettled([start('mbox1'), start('mbox2')]);
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -23,6 +23,11 @@ export const Limits = {
   badCommandsBeforeBye: 10,
   /** Failed logins on one connection before it is closed (each one already waits the auth-wait interval). */
   failedLoginsPerConnection: 3,
+  /**
+   * Client responses in one GSSAPI exchange: Kerberos needs three (its token, the empty answer to
+   * the AP-REP, the security layer); past six the client is not speaking GSSAPI.
+   */
+  gssapiResponses: 6,
   /** Pre-auth idle time (Zimbra: imap_max_idle_time / pop3_max_idle_time, 60 s). */
   preAuthIdleMs: 60_000,
   /** Post-auth idle time for IMAP: 30 minutes of IDLE (RFC 2177 re-issue interval) plus 5 minutes (Zimbra: 2100 s). */

@@ -39,6 +39,12 @@ export interface LoginRequest {
   readonly authzid: string | undefined;
   /** Set for an OAuth 2.0 login (OAUTHBEARER, XOAUTH2): `password` is the token, sent upstream with the same mechanism. */
   readonly bearer?: BearerMechanism;
+  /**
+   * A Kerberos principal the proxy verified (SASL GSSAPI). The route is then its account's (found
+   * by principal, never from the cache; `authzid`, when set, must name that account), and `user`
+   * and `password` are the master login that logs in upstream for the account.
+   */
+  readonly principal?: string;
 }
 
 /** The ports a login talks to. */
@@ -131,7 +137,7 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(
 ): Promise<LoginResult> {
   const { settings: s, protocol, clientIp, signal, log } = context;
   const deadline = new Deadline(s.zimbraReverseProxyConnectTimeout);
-  const routed = request.authzid ?? request.user;
+  const routed = request.principal ?? request.authzid ?? request.user;
   const temporary = (why: string, error?: unknown): LoginResult => {
     // The client left, and its leaving hung up the upstream: not a failure of anything.
     if (signal.aborted) return { kind: 'aborted' };
@@ -158,12 +164,17 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(
   // Sent with the route read when the login is qualified: it is the account name, or an alias
   // (then checked again below, for the account). A login the contract refuses is refused by the
   // route step, unchecked.
-  const early = routed.includes('@') && LoginSchema.safeParse(routed).success ? { user: canonicalUser(routed), verdict: preCheck(routed) } : undefined;
+  const early =
+    request.principal === undefined && routed.includes('@') && LoginSchema.safeParse(routed).success
+      ? { user: canonicalUser(routed), verdict: preCheck(routed) }
+      : undefined;
 
   // 1. Route. It comes first so the user throttle counts the account, not one of its spellings
   //    (an alias, an unqualified name); for most logins it is a cache read.
   const routeProtocol: RouteProtocol = s.zimbraReverseProxySSLToUpstreamEnabled ? `${protocol}ssl` : protocol;
-  const query = { login: routed, protocol: routeProtocol, clientIp, proxyIp: context.proxyIp, requestId: context.requestId };
+  const byPrincipal =
+    request.principal !== undefined ? { by: 'principal' as const, ...(request.authzid !== undefined ? { authzid: request.authzid } : {}) } : {};
+  const query = { login: routed, ...byPrincipal, protocol: routeProtocol, clientIp, proxyIp: context.proxyIp, requestId: context.requestId };
   const lookupStarted = performance.now();
   let found;
   try {
@@ -312,10 +323,11 @@ export function authWait(ms: number): Promise<void> {
 /**
  * The SASL PLAIN response a login sends upstream (RFC 4616), the same for IMAP and POP3: the
  * account's upstream name with the client's password, or, for a delegated login (authzid set),
- * the client's own identity authenticating for the account the route found.
+ * the client's own identity authenticating for the account the route found; for a Kerberos login,
+ * the master user authenticating for it.
  */
 export function upstreamSaslPlain({ route, request }: Pick<UpstreamLoginInput<unknown>, 'route' | 'request'>): string {
-  return request.authzid !== undefined
+  return request.authzid !== undefined || request.principal !== undefined
     ? encodeSaslPlain({ authzid: route.upstreamUser, authcid: request.user, password: request.password })
     : encodeSaslPlain({ authcid: route.upstreamUser, password: request.password });
 }

@@ -20,7 +20,8 @@ import { admit, tlsPolicy, type Refusal, type StartTlsMode, type TlsPolicy, type
 import type { ClientDecoder } from './halting-decoder';
 import { Limits, type LimitName } from './limits';
 import { endpointFields } from './login-audit';
-import { outcomeOf, runLogin, type LoginRequest, type LoginResult, type UpstreamLogin } from './login-flow';
+import { gssapiExchange, gssapiLoginRequest, type ServiceCredentials } from './gssapi-login';
+import { authWait, outcomeOf, runLogin, type LoginRequest, type LoginResult, type UpstreamLogin } from './login-flow';
 import type { MailProtocol } from './mail-proxy.metrics';
 import type { Session, SessionDeps } from './session';
 import { ClientNoticeLimiter, sessionLog, type SessionLog } from './session-log';
@@ -344,6 +345,45 @@ export abstract class MailSession<Input> implements Session {
     return line.base64;
   }
 
+  /**
+   * AUTHENTICATE / AUTH GSSAPI: the Kerberos exchange (see gssapi-login.ts), then the login as the
+   * principal's account. Returns why the exchange stopped when the client broke it off (each
+   * protocol words that reply as for PLAIN); every other outcome is answered here.
+   */
+  protected async gssapiLogin<E extends { raw?: Uint8Array }, G>(
+    tag: string | undefined,
+    initialResponse: SecretValue | null,
+    asSaslLine: SaslLineOf<Input>,
+    protocolLogin: UpstreamLogin<E, G>,
+  ): Promise<SaslFailure | undefined> {
+    const gssapi = this.deps.gssapi;
+    let credentials: ServiceCredentials;
+    try {
+      if (!gssapi?.masterPassword) throw new Error('no master login secret (POSTERN_MASTER_AUTH_PASSWORD) is configured');
+      credentials = gssapi.credentials(this.protocol);
+    } catch (error) {
+      this.log.warn({ err: error }, 'GSSAPI login impossible');
+      this.write(this.loginFailedReply(tag, 'temporary'));
+      return undefined;
+    }
+    const outcome = await gssapiExchange(credentials, initialResponse, (challenge) => this.saslResponse(challenge, asSaslLine));
+    if (typeof outcome === 'string') return outcome;
+    if (outcome.kind === 'authenticated') {
+      await this.login(tag, gssapiLoginRequest(this.deps.settings(), gssapi.masterPassword, outcome.principal, outcome.authzid), protocolLogin, 'GSSAPI');
+      return undefined;
+    }
+    // A ticket refused (expired, replayed, another service's): a failed login like a wrong password.
+    this.deps.metrics.logins.inc({ protocol: this.protocol, outcome: 'rejected' });
+    this.log.info({ ...endpointFields(this.link), mech: 'GSSAPI', outcome: 'rejected', reason: outcome.reason }, 'login');
+    await authWait(this.deps.settings().zimbraReverseProxyAuthWaitInterval);
+    this.write(this.loginFailedReply(tag, 'failed'));
+    if (++this.failedLogins >= Limits.failedLoginsPerConnection) {
+      this.violation('too-many-failed-logins');
+      this.bye('Too many failed logins');
+    }
+    return undefined;
+  }
+
   /** Waits for the next input (a SASL line) while the pump is busy in `handle`; undefined when the client is done. */
   private async nextInput(): Promise<Input | undefined> {
     for (;;) {
@@ -367,10 +407,10 @@ export abstract class MailSession<Input> implements Session {
     tag: string | undefined,
     request: LoginRequest,
     protocolLogin: UpstreamLogin<E, G>,
-    mechanism: 'LOGIN' | 'PLAIN' | 'USER' | BearerMechanism,
+    mechanism: 'LOGIN' | 'PLAIN' | 'USER' | 'GSSAPI' | BearerMechanism,
     saslLine?: SaslLineOf<Input>,
   ): Promise<void> {
-    const routed = request.authzid ?? request.user;
+    const routed = request.principal ?? request.authzid ?? request.user;
     if (Buffer.byteLength(routed) > Limits.loginBytes || Buffer.byteLength(request.user) > Limits.loginBytes) {
       this.violation('login-too-long');
       return this.write(this.loginFailedReply(tag, 'failed'));
@@ -407,7 +447,8 @@ export abstract class MailSession<Input> implements Session {
       {
         ...endpointFields(this.link),
         mech: mechanism,
-        user: request.user,
+        // A Kerberos login is the principal's; `user` would be the master login.
+        user: request.principal ?? request.user,
         ...(request.authzid !== undefined ? { authzid: request.authzid } : {}),
         account: route?.accountName,
         upstream: route ? `${route.host}:${route.port}` : undefined,
@@ -426,7 +467,7 @@ export abstract class MailSession<Input> implements Session {
     switch (result.kind) {
       case 'ok':
         this.write(result.reply);
-        return this.startSplice(result.upstream, result.readAhead, request.user, result.route);
+        return this.startSplice(result.upstream, result.readAhead, request.principal ?? request.user, result.route);
       case 'throttled':
         this.deps.metrics.throttleDenials.inc({ protocol: this.protocol, reason: result.reason });
         this.write(this.goodbye(result.message));

@@ -25,6 +25,7 @@ import {
 } from '@postern/service-kit';
 import { AllowAllThrottle, LimitAwareThrottle, ThrottleClient, throttleLimitsOf, type ThrottlePort } from '@postern/throttle-client';
 import { JwtBearerCheck } from './bearer/bearer-token-check';
+import { gssapiPort } from './gssapi-login';
 import { LiveSessions } from './live-sessions';
 import { LocalThrottle } from './local-throttle';
 import { RefusalWindows } from './login-audit';
@@ -74,6 +75,7 @@ export const sessionDepsProvider: FactoryProvider<SessionDeps> = {
       live: new LiveSessions(bootstrap.serverName ?? hostname()),
       refusals: new RefusalWindows(logger, () => settings.current.posternThrottledIpLogWindow),
       bearerTokens: new JwtBearerCheck(current),
+      gssapi: gssapiPort(current, bootstrap.masterAuthPassword),
     };
   },
 };

@@ -13,6 +13,7 @@ import type { ClientNoticeLimiter } from './session-log';
 import type { RefusalWindows } from './login-audit';
 import type { LiveSessions } from './live-sessions';
 import type { BearerTokenPort } from './bearer/bearer-token-check';
+import type { GssapiPort } from './gssapi-login';
 
 export interface SessionDeps {
   readonly settings: () => EffectiveSettings;
@@ -35,6 +36,8 @@ export interface SessionDeps {
   readonly live?: LiveSessions;
   /** The proxy's own check of OAuth 2.0 bearer tokens (posternOAuthJwks); none: the mailbox server alone decides. */
   readonly bearerTokens?: BearerTokenPort;
+  /** Kerberos (SASL GSSAPI) logins: service credentials and the master login; none when absent. */
+  readonly gssapi?: GssapiPort;
 }
 
 /** A running session as the listener sees it. */

@@ -29,6 +29,14 @@ export class DirectoryMemo implements DirectoryPort {
   findAccount(nameOrId: string): Promise<Account | null> {
     return this.directory.findAccount(nameOrId);
   }
+
+  findAccountByForeignPrincipal(value: string): Promise<Account | null> {
+    return this.directory.findAccountByForeignPrincipal(value);
+  }
+
+  findDomainByKerberosRealm(realm: string): Promise<Domain | null> {
+    return this.remember(`krb5:${realm.toLowerCase()}`, () => this.directory.findDomainByKerberosRealm(realm));
+  }
   findDomainByName(name: string): Promise<Domain | null> {
     return this.remember(`domain:${name.toLowerCase()}`, () => this.directory.findDomainByName(name));
   }

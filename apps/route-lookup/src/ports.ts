@@ -7,6 +7,8 @@ import type { CachedRoute, LoginContext, RouteProtocol } from '@postern/route-ca
 
 export interface DirectoryPort {
   findAccount(nameOrId: string): Promise<Account | null>;
+  findAccountByForeignPrincipal(value: string): Promise<Account | null>;
+  findDomainByKerberosRealm(realm: string): Promise<Domain | null>;
   findDomainByName(name: string): Promise<Domain | null>;
   findDomainById(id: string): Promise<Domain | null>;
   findDomainByVirtualIp(ip: string): Promise<Domain | null>;

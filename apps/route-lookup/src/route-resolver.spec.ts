@@ -47,6 +47,12 @@ class SwitchableDirectory implements DirectoryPort {
   findAccount(n: string) {
     return this.guard(() => this.inner.findAccount(n));
   }
+  findAccountByForeignPrincipal(n: string) {
+    return this.guard(() => this.inner.findAccountByForeignPrincipal(n));
+  }
+  findDomainByKerberosRealm(n: string) {
+    return this.guard(() => this.inner.findDomainByKerberosRealm(n));
+  }
   findDomainByName(n: string) {
     return this.guard(() => this.inner.findDomainByName(n));
   }

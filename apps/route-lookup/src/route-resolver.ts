@@ -69,6 +69,7 @@ export class RouteResolver {
 
     const unqualified = request.by === 'name' && !request.user.includes('@');
     const context = unqualified ? loginContextOf(request) : {};
+    if (request.by === 'principal') return this.resolvePrincipal(request, settings);
 
     // The cache comes first and needs no directory: cached routes answer while LDAP is down.
     if (caching) {
@@ -114,24 +115,61 @@ export class RouteResolver {
       return { outcome: 'NOT_FOUND', waitMs };
     }
 
+    const found = await this.routeFor(account, request, settings);
+    if (found.outcome !== 'ROUTE') return found;
+    const { route, allowedIps } = found;
+    if (!caching) return { outcome: 'ROUTE', route, source: 'directory' };
+    const entry: CachedRoute = { ...route, ...(allowedIps.length > 0 ? { allowedIps: [...allowedIps] } : {}) };
+    const writes = [this.cache.rememberRoute(protocol, entry)];
+    if (request.by === 'name' && request.user.toLowerCase() !== account.name.toLowerCase()) {
+      writes.push(this.cache.rememberLogin(request.user, context, account.name));
+    }
+    await Promise.all(writes);
+    return { outcome: 'ROUTE', route, source: 'directory' };
+  }
+
+  /**
+   * A Kerberos principal (GSSAPI) to its account, as Zimbra's Krb5Principal: the account whose
+   * `zimbraForeignPrincipal` is `kerberos5:<principal>`, else the principal's name in the domain
+   * whose `zimbraAuthKerberos5Realm` is its realm. Nothing is read from or written to the cache.
+   */
+  private async resolvePrincipal(request: RouteLookupRequest, settings: EffectiveSettings): Promise<RouteLookupResult> {
+    const waitMs = settings.zimbraReverseProxyAuthWaitInterval;
+    let account = await this.directory.findAccountByForeignPrincipal(`kerberos5:${request.user}`);
+    const at = request.user.lastIndexOf('@');
+    if (!account && at > 0) {
+      const domain = await this.directory.findDomainByKerberosRealm(request.user.slice(at + 1));
+      if (domain) account = await this.directory.findAccount(`${request.user.slice(0, at)}@${domain.name}`);
+    }
+    if (!account) return { outcome: 'NOT_FOUND', waitMs };
+    if (request.authzid !== undefined && request.authzid.toLowerCase() !== account.name.toLowerCase()) {
+      // Another name of the same account (an alias) is the same identity; anyone else is not.
+      const named = await this.directory.findAccount(request.authzid);
+      if (named?.id !== account.id) return { outcome: 'NOT_ALLOWED', reason: 'authzid', waitMs };
+    }
+    const found = await this.routeFor(account, request, settings);
+    return found.outcome === 'ROUTE' ? { outcome: 'ROUTE', route: found.route, source: 'directory' } : found;
+  }
+
+  /** The account's route, once found: its status, its domain's allowed client IPs, external or home server. */
+  private async routeFor(
+    account: Account,
+    request: RouteLookupRequest,
+    settings: EffectiveSettings,
+  ): Promise<Exclude<RouteLookupResult, { outcome: 'ROUTE' }> | { outcome: 'ROUTE'; route: Route; allowedIps: readonly string[] }> {
+    const waitMs = settings.zimbraReverseProxyAuthWaitInterval;
+    const { protocol } = request;
     if (REFUSED_STATUSES.has(account.status.toLowerCase())) return { outcome: 'NOT_ALLOWED', reason: 'account-status', waitMs };
 
     const accountDomain = await this.directory.findDomainByName(splitAddress(account.name)[1]);
     const allowedIps = accountDomain?.allowedIps ?? [];
     if (!isIpAllowed(request.clientIp, allowedIps)) return { outcome: 'NOT_ALLOWED', reason: 'client-ip', waitMs };
 
-    const route = (await this.externalFor(account, accountDomain, protocol, request.user)) ?? (await this.internalFor(account, protocol, settings));
+    // A principal is no login the client typed: the upstream name is the account's.
+    const typed = request.by === 'principal' ? account.name : request.user;
+    const route = (await this.externalFor(account, accountDomain, protocol, typed)) ?? (await this.internalFor(account, protocol, settings));
     if (!route) return { outcome: 'NOT_FOUND', waitMs };
-
-    if (caching) {
-      const entry: CachedRoute = { ...route, ...(allowedIps.length > 0 ? { allowedIps: [...allowedIps] } : {}) };
-      const writes = [this.cache.rememberRoute(protocol, entry)];
-      if (request.by === 'name' && request.user.toLowerCase() !== account.name.toLowerCase()) {
-        writes.push(this.cache.rememberLogin(request.user, context, account.name));
-      }
-      await Promise.all(writes);
-    }
-    return { outcome: 'ROUTE', route, source: 'directory' };
+    return { outcome: 'ROUTE', route, allowedIps };
   }
 
   /** Gives an unqualified login a domain: by virtual host (web), by virtual IP (mail), else the default domain. */

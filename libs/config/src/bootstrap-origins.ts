@@ -29,6 +29,7 @@ export const BOOTSTRAP_KEYS: Readonly<Record<Exclude<keyof BootstrapConfig, 'att
   upstreamCaFile: { env: ['POSTERN_UPSTREAM_CA_FILE'], file: ['upstreamCaFile'] },
   throttleEnabled: { env: ['POSTERN_THROTTLE_ENABLED'], file: ['throttleEnabled'] },
   workers: { env: ['POSTERN_WORKERS'], file: ['workers'] },
+  masterAuthPassword: { env: ['POSTERN_MASTER_AUTH_PASSWORD', 'POSTERN_MASTER_AUTH_PASSWORD_FILE'], file: ['masterAuthPassword', 'masterAuthPasswordFile'] },
 };
 
 export interface BootstrapOrigin {

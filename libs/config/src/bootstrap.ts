@@ -52,6 +52,12 @@ export interface BootstrapConfig {
    * 1 runs the service in a single process, without a primary.
    */
   readonly workers: number;
+  /**
+   * The secret of the mailbox servers' master user (`posternMasterAuthUser`), with which the mail
+   * proxy logs in for a Kerberos-authenticated account (`POSTERN_MASTER_AUTH_PASSWORD`, or the file
+   * named by `POSTERN_MASTER_AUTH_PASSWORD_FILE`). Never logged. Unset: GSSAPI logins fail with NO.
+   */
+  readonly masterAuthPassword: string | undefined;
 }
 
 /** The defaults: a single node with everything on loopback at the servers' standard ports. */
@@ -61,6 +67,7 @@ export const DEFAULT_BOOTSTRAP: BootstrapConfig = {
   ldapUrls: [],
   ldapBindDn: undefined,
   ldapBindPassword: undefined,
+  masterAuthPassword: undefined,
   ldapBaseDn: 'dc=postern,dc=test',
   ldapConnectTimeoutMs: 3000,
   directoryLdif: undefined,
@@ -146,6 +153,15 @@ export function loadBootstrap(env: Env = process.env): BootstrapConfig {
       problems.push(new Error(`POSTERN_LDAP_BIND_PASSWORD_FILE: ${(error as Error).message}`));
     }
   }
+  let masterAuthPassword = env.POSTERN_MASTER_AUTH_PASSWORD ?? fromFile('masterAuthPassword', isString);
+  const masterAuthPasswordFile = env.POSTERN_MASTER_AUTH_PASSWORD_FILE ?? fromFile('masterAuthPasswordFile', isString);
+  if (masterAuthPassword === undefined && masterAuthPasswordFile) {
+    try {
+      masterAuthPassword = readFileSync(masterAuthPasswordFile, 'utf8').trim();
+    } catch (error) {
+      problems.push(new Error(`POSTERN_MASTER_AUTH_PASSWORD_FILE: ${(error as Error).message}`));
+    }
+  }
   const logLevel = env.POSTERN_LOG_LEVEL ?? fromFile('logLevel', isString) ?? DEFAULT_BOOTSTRAP.logLevel;
   if (!(LEVELS as readonly string[]).includes(logLevel))
     problems.push(new Error(`POSTERN_LOG_LEVEL: invalid value ${JSON.stringify(logLevel)}; accepted: ${LEVELS.join(', ')}`));
@@ -195,6 +211,7 @@ export function loadBootstrap(env: Env = process.env): BootstrapConfig {
       DEFAULT_BOOTSTRAP.throttleEnabled,
     ),
     workers,
+    masterAuthPassword,
   };
   for (const url of config.natsUrls)
     if (!/^(nats|tls):\/\/[^\s/]+$/.test(url)) problems.push(new Error(`POSTERN_NATS_URLS: invalid URL ${JSON.stringify(url)}; accepted: nats://host:port`));

@@ -6,6 +6,7 @@
  * it; splitting it would scatter what an operator looks up in one place.
  */
 import { OAuthSettings } from './oauth-settings';
+import { GssapiSettings } from './gssapi-settings';
 import { booleanSetting, durationSetting, enumSetting, integerSetting, listSetting, portSetting, stringSetting, type SettingDefinition } from './setting';
 
 const gs = 'global+server' as const;
@@ -766,6 +767,8 @@ export const Settings = {
   }),
   // --- OAuth 2.0 bearer-token logins (OAUTHBEARER, XOAUTH2) ---------------------------------
   ...OAuthSettings,
+  // --- Kerberos (SASL GSSAPI) logins -------------------------------------------------------
+  ...GssapiSettings,
 } as const satisfies Record<string, SettingDefinition<unknown>>;
 
 export type SettingName = keyof typeof Settings;

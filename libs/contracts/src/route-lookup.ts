@@ -11,8 +11,14 @@ import { QueueGroups, Subjects } from './subjects';
 
 export const RouteLookupRequestSchema = z
   .object({
-    /** What `user` is: a login as typed (`name`) or a `zimbraId` from a web token (`id`). */
-    by: z.enum(['name', 'id']),
+    /**
+     * What `user` is: a login as typed (`name`), a `zimbraId` from a web token (`id`), or a
+     * Kerberos principal the proxy verified (`principal`, GSSAPI: never answered from or written
+     * to the cache, as Zimbra never caches GSSAPI lookups).
+     */
+    by: z.enum(['name', 'id', 'principal']),
+    /** With `by: 'principal'`: the authorization identity the client asked for; it must name the principal's account. */
+    authzid: LoginSchema.optional(),
     user: LoginSchema,
     protocol: RouteProtocolSchema,
     /** The client's address (used for `zimbraDomainAllowedIPs`). */
@@ -69,9 +75,12 @@ export const RouteLookupResultSchema = z.discriminatedUnion('outcome', [
     waitMs: z.number().int().min(0),
   }),
   z.object({
-    /** The account exists but may not log in here: closed/locked, or the client IP is not allowed. */
+    /**
+     * The account exists but may not log in here: closed/locked, the client IP is not allowed, or
+     * (GSSAPI) the authorization identity names another account.
+     */
     outcome: z.literal('NOT_ALLOWED'),
-    reason: z.enum(['account-status', 'client-ip']),
+    reason: z.enum(['account-status', 'client-ip', 'authzid']),
     waitMs: z.number().int().min(0),
   }),
 ]);

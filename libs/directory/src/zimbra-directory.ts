@@ -106,6 +106,8 @@ export function attrs(attributes: Attributes, name: string): string[] {
 const HOSTNAME_QUERY = '(&(zimbraVirtualHostname=${HOST})(objectClass=zimbraDomain))';
 const DOMAIN_NAME_QUERY = '(&(zimbraDomainName=${DOMAIN})(objectClass=zimbraDomain))';
 const DOMAIN_ID_QUERY = '(&(zimbraId=${ID})(objectClass=zimbraDomain))';
+const FOREIGN_PRINCIPAL_QUERY = '(zimbraForeignPrincipal=${PRINCIPAL})';
+const KERBEROS_REALM_QUERY = '(&(zimbraAuthKerberos5Realm=${REALM})(objectClass=zimbraDomain))';
 const SERVERS_QUERY = '(objectClass=zimbraServer)';
 const GLOBAL_CONFIG_QUERY = '(objectClass=zimbraGlobalConfig)';
 
@@ -143,7 +145,26 @@ export class ZimbraDirectory {
     if (nameOrId === '') return null;
     const filter = expandQueryTemplate(this.queries.mailHostQuery, { USER: nameOrId });
     const entry = await this.searchOne(filter, this.queries.mailHostSearchBase);
-    if (!entry) return null;
+    return entry ? this.toAccount(entry) : null;
+  }
+
+  /**
+   * Account whose `zimbraForeignPrincipal` is `value` (`kerberos5:alice@REALM`, as Zimbra's
+   * Krb5Principal looks up a GSSAPI principal).
+   */
+  async findAccountByForeignPrincipal(value: string): Promise<Account | null> {
+    if (value === '') return null;
+    const entry = await this.searchOne(expandQueryTemplate(FOREIGN_PRINCIPAL_QUERY, { PRINCIPAL: value }), this.queries.mailHostSearchBase);
+    return entry ? this.toAccount(entry) : null;
+  }
+
+  /** Domain whose `zimbraAuthKerberos5Realm` is `realm`: its users are that realm's principals. */
+  async findDomainByKerberosRealm(realm: string): Promise<Domain | null> {
+    if (realm === '') return null;
+    return this.findDomain(expandQueryTemplate(KERBEROS_REALM_QUERY, { REALM: realm }));
+  }
+
+  private toAccount(entry: DirectoryEntry): Account {
     const a = entry.attributes;
     const userName = this.queries.userNameAttribute ? attr(a, this.queries.userNameAttribute) : undefined;
     return {

@@ -18,9 +18,14 @@ import type { EffectiveSettings } from '@postern/config';
 import { hedgedRequest, type Deadline, type NatsConnection } from '@postern/service-kit';
 
 export interface RouteQuery {
-  /** `name`: a login as typed (the default); `id`: an account's zimbraId (a web token's), never cached by the frontend. */
-  readonly by?: 'name' | 'id';
+  /**
+   * `name`: a login as typed (the default); `id`: an account's zimbraId (a web token's);
+   * `principal`: a verified Kerberos principal (GSSAPI). Only `name` is answered from the cache.
+   */
+  readonly by?: 'name' | 'id' | 'principal';
   readonly login: string;
+  /** With `by: 'principal'`: the authorization identity the client asked for. */
+  readonly authzid?: string;
   readonly protocol: RouteProtocol;
   readonly clientIp: string;
   readonly proxyIp?: string;
@@ -60,8 +65,8 @@ export class RouteClient implements RouteResolverPort {
   ) {}
 
   async resolve(query: RouteQuery, deadline: Deadline): Promise<RouteLookupResult> {
-    const byId = query.by === 'id';
-    if (this.cache && !byId) {
+    const by = query.by ?? 'name';
+    if (this.cache && by === 'name') {
       const context = loginContextOf(query);
       const cached = await deadline.run('route cache', this.cache.routeForLogin(query.protocol, query.login, context)).catch(() => null);
       this.onCache?.(cached ? 'hit' : 'miss');
@@ -74,8 +79,9 @@ export class RouteClient implements RouteResolverPort {
     const remaining = Math.min(deadline.remaining(), read(this.budget.timeoutMs) ?? DEFAULT_LOOKUP_TIMEOUT_MS);
     if (remaining < 1) throw new PosternError(ErrorCode.Timeout, 'route lookup: deadline passed');
     const request: RouteLookupRequest = {
-      by: byId ? 'id' : 'name',
+      by,
       user: query.login,
+      ...(query.authzid !== undefined ? { authzid: query.authzid } : {}),
       protocol: query.protocol,
       clientIp: query.clientIp,
       ...(query.proxyIp ? { proxyIp: query.proxyIp } : {}),

@@ -13,7 +13,7 @@ import { writeSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 
 /** Field names whose values are never logged. */
-export const REDACTED_FIELDS = ['password', 'pass', 'ldapBindPassword', 'secret', 'authorization', 'token', 'credentials'];
+export const REDACTED_FIELDS = ['password', 'pass', 'ldapBindPassword', 'masterAuthPassword', 'secret', 'authorization', 'token', 'credentials'];
 /** The objects whose fields are also redacted by name (one level down). */
 export const REDACTED_CONTAINERS = ['err', 'error', 'request', 'config', 'bootstrap', 'options', 'settings', 'headers'];
 

@@ -53,7 +53,14 @@ export async function bucket(context: CliContext): Promise<Map<string, ConfigEnt
 function nodeRows(bootstrap: BootstrapConfig) {
   return bootstrapOrigins(process.env).map(({ name, source }) => {
     const value = bootstrap[name];
-    const shown = name === 'ldapBindPassword' ? (value === undefined ? 'not set' : '(set)') : Array.isArray(value) ? value.join(',') : (value ?? '');
+    const shown =
+      name === 'ldapBindPassword' || name === 'masterAuthPassword'
+        ? value === undefined
+          ? 'not set'
+          : '(set)'
+        : Array.isArray(value)
+          ? value.join(',')
+          : (value ?? '');
     return { name, value: String(shown), source };
   });
 }

@@ -114,7 +114,9 @@ class ImapSession extends MailSession<ImapClientInput> {
       return this.countBad('unknown-command');
     }
     const refusal = this.admit(IMAP_VERBS[command.name], () => redactCommand(command));
-    if (refusal) {
+    // Kerberos sends no password: AUTHENTICATE GSSAPI is allowed before STARTTLS (Zimbra's rule).
+    const gssapi = command.name === 'AUTHENTICATE' && command.mechanism === 'GSSAPI' && this.deps.settings().zimbraReverseProxyImapSaslGssapiEnabled;
+    if (refusal && !(gssapi && refusal === 'cleartext-refused')) {
       const { status, text, code } = REFUSALS[refusal];
       this.reply(tag, status, text, code);
       return status === 'BAD' ? this.countBad(refusal) : undefined;
@@ -143,6 +145,11 @@ class ImapSession extends MailSession<ImapClientInput> {
       case 'AUTHENTICATE': {
         const bearer = offeredBearerMechanism(this.deps.settings(), 'imap', command.mechanism);
         if (bearer) return this.bearerLogin(tag, bearer, command.initialResponse);
+        if (gssapi) {
+          const failure = await this.gssapiLogin(tag, command.initialResponse, SASL_LINE, this.upstreamLogin(tag, 'AUTHENTICATE'));
+          if (failure !== undefined && failure !== 'gone') this.reply(tag, 'BAD', SASL_FAILURES[failure]);
+          return;
+        }
         if (command.mechanism !== 'PLAIN' || !this.deps.settings().zimbraReverseProxyImapSaslPlainEnabled)
           return this.reply(tag, 'NO', 'Unsupported authentication mechanism', 'CANNOT');
         const credentials = await this.saslPlain(command.initialResponse, SASL_LINE);
@@ -154,9 +161,13 @@ class ImapSession extends MailSession<ImapClientInput> {
   }
 
   private logIn(tag: string, verb: 'LOGIN' | 'AUTHENTICATE', request: LoginRequest): Promise<void> {
-    const id = this.deps.settings().zimbraReverseProxySendImapId ? this.idParams() : undefined;
     const mechanism = request.bearer ?? (verb === 'LOGIN' ? 'LOGIN' : 'PLAIN');
-    return this.login(tag, request, imapUpstreamLogin({ clientTag: tag, verb, id }), mechanism, SASL_LINE);
+    return this.login(tag, request, this.upstreamLogin(tag, verb), mechanism, SASL_LINE);
+  }
+
+  private upstreamLogin(tag: string, verb: 'LOGIN' | 'AUTHENTICATE') {
+    const id = this.deps.settings().zimbraReverseProxySendImapId ? this.idParams() : undefined;
+    return imapUpstreamLogin({ clientTag: tag, verb, id });
   }
 
   /** AUTHENTICATE OAUTHBEARER / XOAUTH2: the user the message names routes the login; the mailbox server checks the token. */
@@ -184,9 +195,10 @@ class ImapSession extends MailSession<ImapClientInput> {
     const caps = [...s.zimbraReverseProxyImapEnabledCapability];
     if (!caps.some((c) => c.toUpperCase() === 'IMAP4REV1')) caps.unshift('IMAP4rev1');
     const tls = this.tlsPolicy();
-    if (tls.cleartextRefused) return [...caps, 'STARTTLS', 'LOGINDISABLED'];
+    const gssapi = s.zimbraReverseProxyImapSaslGssapiEnabled ? ['AUTH=GSSAPI'] : [];
+    if (tls.cleartextRefused) return [...caps, ...gssapi, 'STARTTLS', 'LOGINDISABLED'];
     const plain = [...(s.zimbraReverseProxyImapSaslPlainEnabled ? ['PLAIN'] : []), ...bearerMechanisms(s, 'imap')].map((m) => `AUTH=${m}`);
-    return [...caps, ...plain, ...(tls.startTlsAvailable ? ['STARTTLS'] : [])];
+    return [...caps, ...plain, ...gssapi, ...(tls.startTlsAvailable ? ['STARTTLS'] : [])];
   }
 
   /**

@@ -104,7 +104,7 @@ async function credentials(
 
 /** The login command as writes: the first at once, each next one after the server's `+`. */
 function loginParts({ route, request, greeting: capabilities }: UpstreamLoginInput<Set<string>>, verb: 'LOGIN' | 'AUTHENTICATE'): readonly Uint8Array[] {
-  if (verb === 'AUTHENTICATE' || request.authzid !== undefined) {
+  if (verb === 'AUTHENTICATE' || request.authzid !== undefined || request.principal !== undefined) {
     const response = request.bearer ? upstreamBearerResponse(request.bearer, { route, request }) : upstreamSaslPlain({ route, request });
     const plain = { atom: request.bearer ?? 'PLAIN' };
     return capabilities.has('SASL-IR')

@@ -50,7 +50,12 @@ class Pop3Session extends MailSession<Pop3ClientInput> {
   protected readonly preAuthState = 'authorization';
   // RFC 2449 §4 caps command lines at 255 octets, which leaves no room for a long password in
   // `PASS`; the proxy takes any password up to its own limit, as Dovecot and Zimbra do.
-  protected readonly decoder = haltingDecoder(new Pop3CommandFramer({ maxLineBytes: Limits.passwordBytes + 16 }), toPop3ClientInput, pop3InputHalts);
+  // A Kerberos token (AUTH GSSAPI) is longer still: the IMAP pre-auth line bound applies then.
+  protected readonly decoder = haltingDecoder(
+    new Pop3CommandFramer({ maxLineBytes: Math.max(Limits.passwordBytes + 16, Limits.preAuthLineBytes) }),
+    toPop3ClientInput,
+    pop3InputHalts,
+  );
   private user: string | undefined;
 
   protected greetingLine(): Uint8Array {
@@ -93,8 +98,10 @@ class Pop3Session extends MailSession<Pop3ClientInput> {
     }
     // `AUTH` alone lists the mechanisms (RFC 5034 §4, as many clients expect): allowed before STLS, naming none then.
     const listing = command.name === 'AUTH' && command.mechanism === null;
+    // Kerberos sends no password: AUTH GSSAPI is allowed before STLS (Zimbra's rule).
+    const gssapi = command.name === 'AUTH' && command.mechanism === 'GSSAPI' && this.deps.settings().zimbraReverseProxyPop3SaslGssapiEnabled;
     const refusal = this.admit(POP3_VERBS[command.name], () => redactPop3Command(command));
-    if (refusal && !(listing && refusal === 'cleartext-refused')) {
+    if (refusal && !((listing || gssapi) && refusal === 'cleartext-refused')) {
       const { text, code } = REFUSALS[refusal];
       this.write(encodeErr(text, code));
       return refusal === 'cleartext-refused' ? undefined : this.countBad(refusal);
@@ -122,8 +129,13 @@ class Pop3Session extends MailSession<Pop3ClientInput> {
         return this.logIn(false, { user, password: command.password, authzid: undefined });
       }
       case 'AUTH': {
-        const enabled = this.deps.settings().zimbraReverseProxyPop3SaslPlainEnabled;
         if (command.mechanism === null) return this.write(encodeMultiline('', this.saslMechanisms()));
+        if (gssapi) {
+          const failure = await this.gssapiLogin(undefined, command.initialResponse, SASL_LINE, this.upstreamLogin(true));
+          if (failure !== undefined && failure !== 'gone') this.write(encodeErr(SASL_FAILURES[failure]));
+          return;
+        }
+        const enabled = this.deps.settings().zimbraReverseProxyPop3SaslPlainEnabled;
         const bearer = offeredBearerMechanism(this.deps.settings(), 'pop3', command.mechanism);
         if (bearer) return this.bearerLogin(bearer, command.initialResponse);
         if (command.mechanism !== 'PLAIN' || !enabled) return this.write(encodeErr('Unsupported authentication mechanism'));
@@ -139,7 +151,11 @@ class Pop3Session extends MailSession<Pop3ClientInput> {
 
   private logIn(sasl: boolean, request: LoginRequest): Promise<void> {
     const mechanism = request.bearer ?? (sasl ? 'PLAIN' : 'USER');
-    return this.login(undefined, request, pop3UpstreamLogin({ sasl, xoip: this.deps.settings().zimbraReverseProxySendPop3Xoip }), mechanism, SASL_LINE);
+    return this.login(undefined, request, this.upstreamLogin(sasl), mechanism, SASL_LINE);
+  }
+
+  private upstreamLogin(sasl: boolean) {
+    return pop3UpstreamLogin({ sasl, xoip: this.deps.settings().zimbraReverseProxySendPop3Xoip });
   }
 
   /** AUTH OAUTHBEARER / XOAUTH2: the user the message names routes the login; the mailbox server checks the token. */
@@ -154,11 +170,14 @@ class Pop3Session extends MailSession<Pop3ClientInput> {
     return this.logIn(true, request);
   }
 
-  /** The SASL mechanisms offered now (CAPA's SASL line, the AUTH listing): none before TLS when TLS is required. */
+  /**
+   * The SASL mechanisms offered now (CAPA's SASL line, the AUTH listing), Zimbra's rules: none that
+   * sends a secret before TLS when TLS is required; GSSAPI sends none.
+   */
   private saslMechanisms(): string[] {
     const s = this.deps.settings();
-    if (this.tlsPolicy().cleartextRefused) return [];
-    return [...(s.zimbraReverseProxyPop3SaslPlainEnabled ? ['PLAIN'] : []), ...bearerMechanisms(s, 'pop3')];
+    const secret = this.tlsPolicy().cleartextRefused ? [] : [...(s.zimbraReverseProxyPop3SaslPlainEnabled ? ['PLAIN'] : []), ...bearerMechanisms(s, 'pop3')];
+    return [...secret, ...(s.zimbraReverseProxyPop3SaslGssapiEnabled ? ['GSSAPI'] : [])];
   }
 
   /** CAPA: configured capabilities, SASL and STLS by TLS state and mode (Zimbra's rules: `only` hides USER before TLS). */

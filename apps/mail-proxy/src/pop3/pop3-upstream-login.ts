@@ -52,7 +52,7 @@ async function credentials(
     // Servers without XOIP answer -ERR; the login goes on either way.
     await upstream.next(deadline, 'XOIP');
   }
-  if (options.sasl || request.authzid !== undefined) {
+  if (options.sasl || request.authzid !== undefined || request.principal !== undefined) {
     const response = request.bearer ? upstreamBearerResponse(request.bearer, { route, request }) : upstreamSaslPlain({ route, request });
     const [first, ...rest] = encodeAuth(request.bearer ?? 'PLAIN', response);
     upstream.write(first!);
