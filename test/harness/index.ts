@@ -14,3 +14,4 @@ export * from './config';
 export * from './cli';
 export * from './prometheus';
 export * from './web-stack';
+export * from './single-node';
