@@ -25,6 +25,8 @@ export interface StackOptions {
   readonly logLevel?: string;
   /** NODE_OPTIONS of the single-node process (default: {@link SINGLE_NODE_OPTIONS}). */
   readonly nodeOptions?: string;
+  /** More environment for the single-node process. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -127,6 +129,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     POSTERN_WORKERS: options.workers ?? 'auto',
     POSTERN_LOG_LEVEL: options.logLevel ?? 'info',
     NODE_OPTIONS: options.nodeOptions ?? SINGLE_NODE_OPTIONS,
+    ...options.env,
   });
   return {
     nats,
