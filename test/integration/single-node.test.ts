@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { RouteLookupContract, ThrottleCheckContract } from '@postern/contracts';
 import { ConfigStore, requestReply } from '@postern/service-kit/client';
@@ -25,7 +26,7 @@ import {
   type Stack,
 } from '../harness';
 
-const PROBE = `--require ${join(__dirname, '..', 'harness', 'loaded-modules-probe.cjs')}`;
+const PROBE = `--import ${pathToFileURL(join(__dirname, '..', 'harness', 'loaded-modules-probe.mjs')).href}`;
 
 let dir: string;
 let probes: string;
