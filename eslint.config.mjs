@@ -112,6 +112,8 @@ export default [
             { sourceTag: 'scope:web-proxy', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache', 'scope:routing'] },
             // The watcher reads the directory and drops cached routes; it serves no client.
             { sourceTag: 'scope:config-watcher', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache'] },
+            // The single-node host knows the service kit only: it finds the services it hosts by name when it starts.
+            { sourceTag: 'scope:single-node', onlyDependOnLibsWithTags: ['scope:shared'] },
             // The operator's tool asks every service, so it may know every shared part but no frontend's insides.
             { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache', 'scope:routing'] },
             {
@@ -129,6 +131,7 @@ export default [
                 'scope:web-proxy',
                 'scope:config-watcher',
                 'scope:cli',
+                'scope:single-node',
               ],
             },
           ],

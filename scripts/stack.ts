@@ -1,8 +1,9 @@
 /**
  * The single-node stack: nats-server (JetStream), memcached, two demo Dovecot mailbox servers
  * (users on each) with a small HTTPS server standing in for each one's web port, and Postern's
- * services with the embedded LDIF directory (watched by the config-watcher: an edit is applied
- * live), all on loopback. Ctrl-C stops everything it started.
+ * services in single-node mode (one process tree: apps/single-node) with the embedded LDIF
+ * directory (watched by the config-watcher: an edit is applied live), all on loopback
+ * (test/harness/single-node.ts starts it). Ctrl-C stops everything it started.
  *
  * Ports: the standard ones when free (NATS 4222, memcached 11211, IMAP 143, IMAPS 993, POP3 110,
  * POP3S 995, HTTP 80, HTTPS 443; override with POSTERN_STACK_<NAME>_PORT), otherwise any free
@@ -11,29 +12,17 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  canConnect,
-  DEMO_ACCOUNTS,
-  directoryLdifFor,
-  directoryWithWebPorts,
-  freePort,
-  makeCertificate,
-  startMailboxServers,
-  startMemcached,
-  startKdc,
-  startNats,
-  isolateFromTerminalSignals,
-  startService,
-  startWebStandIn,
-  stopAll,
-} from '../test/harness';
+import { DEMO_ACCOUNTS, isolateFromTerminalSignals, startKdc, startStack, stopAll, type StackPortName } from '../test/harness';
 import { demoIdentityProvider } from './demo-oauth';
 
 const root = join(__dirname, '..');
 
-async function portOr(preferred: string | undefined, fallback: number): Promise<number> {
-  const port = Number(preferred ?? fallback);
-  return (await canConnect('127.0.0.1', port)) ? freePort() : port;
+/** The standard port of each server, unless POSTERN_STACK_<NAME>_PORT says otherwise. */
+const STANDARD_PORTS: Record<StackPortName, number> = { nats: 4222, memcached: 11211, imap: 143, imaps: 993, pop3: 110, pop3s: 995, http: 80, https: 443 };
+
+function preferredPorts(): Record<StackPortName, number> {
+  const entries = Object.entries(STANDARD_PORTS).map(([name, port]) => [name, Number(process.env[`POSTERN_STACK_${name.toUpperCase()}_PORT`] ?? port)]);
+  return Object.fromEntries(entries) as Record<StackPortName, number>;
 }
 
 const KERBEROS_REALM = 'EXAMPLE.COM';
@@ -68,116 +57,27 @@ async function startDemoKdc(state: string) {
 async function main(): Promise<void> {
   // Ctrl-C reaches this process only; stop() below stops the services before what they depend on.
   isolateFromTerminalSignals();
-  const nats = await startNats({ jetstream: true, port: await portOr(process.env.POSTERN_STACK_NATS_PORT, 4222) });
-  const memcached = await startMemcached({ port: await portOr(process.env.POSTERN_STACK_MEMCACHED_PORT, 11211) });
   const state = join(root, '.postern');
   mkdirSync(state, { recursive: true });
-
   // Kerberos (SASL GSSAPI) is optional: POSTERN_STACK_KERBEROS=1 adds a KDC and turns it on.
   const kerberos = process.env.POSTERN_STACK_KERBEROS === '1' ? await startDemoKdc(state) : undefined;
-  // Two demo mailbox servers; the directory is the fixture with their real ports.
-  // They also take OAuth 2.0 bearer tokens from a demo identity provider (scripts/demo-oauth.ts).
+  // The mailbox servers also take OAuth 2.0 bearer tokens from a demo identity provider (scripts/demo-oauth.ts).
   const idp = await demoIdentityProvider(state);
-  const mailboxes = await startMailboxServers({
-    tls: true,
-    messages: DEMO_ACCOUNTS.map((a) => ({ user: a.user, count: 1 })),
-    oauth2: idp.dovecot,
-    ...(kerberos ? { masterUsers: [kerberos.master] } : {}),
+  const stack = await startStack({
+    state,
+    preferredPorts: preferredPorts(),
+    workers: process.env.POSTERN_WORKERS,
+    mailboxOptions: { oauth2: idp.dovecot, ...(kerberos ? { masterUsers: [kerberos.master] } : {}) },
+    attributes: { ...idp.attributes, ...(kerberos ? kerberos.attributes : {}) },
+    env: kerberos ? kerberos.env : {},
+    directory: (ldif) =>
+      kerberos ? ldif.replace(/(dn: dc=example\.com,ou=domains,dc=postern,dc=test\r?\n)/, `$1zimbraAuthKerberos5Realm: ${KERBEROS_REALM}\n`) : ldif,
   });
   const tokens = await idp.writeTokens(DEMO_ACCOUNTS.map((a) => a.user));
-  // Their web ports speak HTTPS with the mailbox servers' certificate: TLS to the upstream is on, as Zimbra's default.
-  const webPorts = await Promise.all([
-    startWebStandIn('mbox1', mailboxes.mbox1.host, { tls: mailboxes.certificate }),
-    startWebStandIn('mbox2', mailboxes.mbox2.host, { tls: mailboxes.certificate }),
-  ]);
-  // example.com's virtual hosts (mail.example.com, webmail.example.com) get a certificate of their own.
-  const exampleCert = await makeCertificate({ commonName: 'mail.example.com', altNames: ['mail.example.com', 'webmail.example.com'] });
-  const ldif = join(state, 'directory.ldif');
-  writeFileSync(
-    ldif,
-    directoryWithWebPorts(
-      { mbox1: webPorts[0].port, mbox2: webPorts[1].port },
-      { fixture: directoryLdifFor(mailboxes), exampleCertificate: exampleCert, attribute: 'zimbraMailSSLPort' },
-    ).replace(/(dn: dc=example\.com,ou=domains,dc=postern,dc=test\r?\n)/, kerberos ? `$1zimbraAuthKerberos5Realm: ${KERBEROS_REALM}\n` : '$1'),
-  );
-  const upstreamCa = join(state, 'mailbox-ca.pem');
-  writeFileSync(upstreamCa, mailboxes.caPem!);
-  const cert = await makeCertificate({ commonName: 'localhost', altNames: ['localhost', '127.0.0.1'] });
-  const caFile = join(state, 'postern-ca.pem');
-  writeFileSync(caFile, cert.caPem);
-
-  const common = {
-    POSTERN_NATS_URLS: nats.url,
-    POSTERN_MEMCACHED_SERVERS: memcached.address,
-    POSTERN_DIRECTORY_LDIF: ldif,
-    POSTERN_SERVER_NAME: '127.0.0.1',
-  };
-  // The watcher first: the others read the config it publishes before they serve.
-  const watcher = await startService('config-watcher', common);
-  const [lookup, throttle] = await Promise.all([
-    startService('route-lookup', common),
-    startService('login-throttle', { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address }),
-  ]);
-  const ports = {
-    imap: await portOr(process.env.POSTERN_STACK_IMAP_PORT, 143),
-    imaps: await portOr(process.env.POSTERN_STACK_IMAPS_PORT, 993),
-    pop3: await portOr(process.env.POSTERN_STACK_POP3_PORT, 110),
-    pop3s: await portOr(process.env.POSTERN_STACK_POP3S_PORT, 995),
-    http: await portOr(process.env.POSTERN_STACK_HTTP_PORT, 80),
-    https: await portOr(process.env.POSTERN_STACK_HTTPS_PORT, 443),
-  };
-  const mailConfig = join(state, 'mail-proxy.json');
-  writeFileSync(
-    mailConfig,
-    JSON.stringify({
-      attributes: {
-        zimbraImapProxyBindPort: ports.imap,
-        zimbraImapSSLProxyBindPort: ports.imaps,
-        zimbraPop3ProxyBindPort: ports.pop3,
-        zimbraPop3SSLProxyBindPort: ports.pop3s,
-        // The demo answers failed logins after 2 s instead of Zimbra's 10 s.
-        zimbraReverseProxyAuthWaitInterval: '2s',
-        ...idp.attributes,
-        ...(kerberos ? kerberos.attributes : {}),
-      },
-    }),
-  );
-  const mail = await startService('mail-proxy', {
-    ...common,
-    POSTERN_CONFIG_FILE: mailConfig,
-    POSTERN_BIND_HOST: '127.0.0.1',
-    POSTERN_TLS_CERT_FILE: cert.certFile,
-    POSTERN_TLS_KEY_FILE: cert.keyFile,
-    POSTERN_UPSTREAM_CA_FILE: upstreamCa,
-    POSTERN_WORKERS: 'auto',
-    ...(kerberos ? kerberos.env : {}),
-  });
-  const webConfig = join(state, 'web-proxy.json');
-  writeFileSync(
-    webConfig,
-    JSON.stringify({
-      attributes: {
-        zimbraMailProxyPort: ports.http,
-        zimbraMailSSLProxyPort: ports.https,
-        zimbraReverseProxyMailMode: 'both',
-        // The pool is the directory's lookup targets; mbox2 also serves the login page.
-        zimbraReverseProxyUpstreamLoginServers: ['mbox2'],
-      },
-    }),
-  );
-  const web = await startService('web-proxy', {
-    ...common,
-    POSTERN_CONFIG_FILE: webConfig,
-    POSTERN_BIND_HOST: '127.0.0.1',
-    POSTERN_TLS_CERT_FILE: cert.certFile,
-    POSTERN_TLS_KEY_FILE: cert.keyFile,
-    POSTERN_UPSTREAM_CA_FILE: upstreamCa,
-    POSTERN_WORKERS: 'auto',
-  });
-  const services = [watcher, lookup, throttle, mail, web];
-  for (const service of services) service.process.child.stdout?.pipe(process.stdout);
-  // A child's last lines can still be in its pipe when it has exited: wait for each pipe to close.
-  const piped = services.map((service) => new Promise<void>((resolve) => service.process.child.stdout?.once('close', () => resolve()) ?? resolve()));
+  const { nats, memcached, mailboxes, node, ports, ldif, caFile } = stack;
+  node.process.child.stdout?.pipe(process.stdout);
+  // The process's last lines can still be in its pipe when it has exited: wait for the pipe to close.
+  const piped = new Promise<void>((resolve) => node.process.child.stdout?.once('close', () => resolve()) ?? resolve());
 
   writeFileSync(
     join(state, 'stack.json'),
@@ -188,11 +88,11 @@ async function main(): Promise<void> {
         directory: ldif,
         ports,
         services: {
-          'config-watcher': { metrics: `http://127.0.0.1:${watcher.httpPort}/metrics` },
-          'route-lookup': { metrics: `http://127.0.0.1:${lookup.httpPort}/metrics` },
-          'login-throttle': { metrics: `http://127.0.0.1:${throttle.httpPort}/metrics` },
-          'mail-proxy': { metrics: `http://127.0.0.1:${mail.httpPort}/metrics` },
-          'web-proxy': { metrics: `http://127.0.0.1:${web.httpPort}/metrics` },
+          'single-node': {
+            pid: node.process.pid,
+            hosts: ['config-watcher', 'route-lookup', 'login-throttle', 'mail-proxy', 'web-proxy'],
+            metrics: `http://127.0.0.1:${node.httpPort}/metrics`,
+          },
         },
       },
       null,
@@ -219,9 +119,8 @@ Postern is running on this machine:
   POP3  127.0.0.1:${ports.pop3} (STLS required)       POP3S 127.0.0.1:${ports.pop3s}
   HTTP  127.0.0.1:${ports.http}                        HTTPS 127.0.0.1:${ports.https}
   NATS ${nats.url}   memcached ${memcached.address}   directory ${ldif}
-  metrics  config-watcher http://127.0.0.1:${watcher.httpPort}/metrics
-           route-lookup http://127.0.0.1:${lookup.httpPort}/metrics   login-throttle http://127.0.0.1:${throttle.httpPort}/metrics
-           mail-proxy http://127.0.0.1:${mail.httpPort}/metrics   web-proxy http://127.0.0.1:${web.httpPort}/metrics
+  every service (config-watcher, route-lookup, login-throttle, mail-proxy, web-proxy) in one single-node process
+  metrics  http://127.0.0.1:${node.httpPort}/metrics (a service label on each series)   health http://127.0.0.1:${node.httpPort}/health
 
 Demo accounts (each lives on one mailbox server; Postern finds it):
 ${accounts}
@@ -268,26 +167,15 @@ Ctrl-C stops everything.
     if (stopping) return;
     stopping = true;
     process.stdout.write('\nstopping...\n');
-    // Postern's services first (they drain over NATS), then what they depend on.
-    await Promise.allSettled([web.stop(), mail.stop(), throttle.stop(), lookup.stop(), watcher.stop()]);
-    await Promise.all(webPorts.map((w) => w.stop()));
-    await Promise.all(piped);
-    await mailboxes.stop().catch(() => undefined);
+    await node.stop().catch(() => undefined);
+    await piped;
+    await stack.stop();
     await stopAll();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
-  for (const p of [
-    lookup.process,
-    throttle.process,
-    mail.process,
-    web.process,
-    nats.process,
-    memcached.process,
-    mailboxes.mbox1.process,
-    mailboxes.mbox2.process,
-  ]) {
+  for (const p of [node.process, nats.process, memcached.process, mailboxes.mbox1.process, mailboxes.mbox2.process]) {
     p.child.once('exit', (code) => {
       if (!stopping) {
         process.stderr.write(`${p.name} exited (${code}); stopping the stack\n${p.output().slice(-2000)}\n`);

@@ -16,3 +16,4 @@ export * from './prometheus';
 export * from './web-stack';
 export * from './identity-provider';
 export * from './kdc';
+export * from './single-node';

@@ -4,18 +4,7 @@
  * postern-config and drops the routes of accounts that moved.
  * Configuration: POSTERN_* environment variables (see README).
  */
-import 'reflect-metadata';
-import { requireDirectory } from '@postern/config';
-import { serviceMain } from '@postern/service-kit';
-import { AppModule } from './app.module';
-import { loadWatcherOptions, type WatcherOptions } from './watcher-options';
+import { serviceMain } from '@postern/service-kit/main';
+import { service } from './service';
 
-let options: WatcherOptions;
-void serviceMain({
-  name: 'config-watcher',
-  check: (bootstrap) => {
-    requireDirectory(bootstrap);
-    options = loadWatcherOptions();
-  },
-  module: (bootstrap, logger) => AppModule.register(bootstrap, logger, options),
-});
+void serviceMain(service);

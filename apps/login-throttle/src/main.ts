@@ -3,8 +3,7 @@
  * shared by every node in memcached. Configuration: POSTERN_* environment variables and the config
  * file's `attributes` (see README); SIGHUP re-reads the file.
  */
-import 'reflect-metadata';
-import { serviceMain } from '@postern/service-kit';
-import { AppModule } from './app.module';
+import { serviceMain } from '@postern/service-kit/main';
+import { service } from './service';
 
-void serviceMain({ name: 'login-throttle', module: (bootstrap, logger) => AppModule.register(bootstrap, logger) });
+void serviceMain(service);

@@ -4,8 +4,7 @@
  * Configuration: POSTERN_* environment variables and the config file's `attributes` (see README);
  * SIGHUP re-reads the file in every worker.
  */
-import 'reflect-metadata';
-import { serviceMain } from '@postern/service-kit';
-import { AppModule } from './app.module';
+import { serviceMain } from '@postern/service-kit/main';
+import { service } from './service';
 
-void serviceMain({ name: 'mail-proxy', workers: true, module: (bootstrap, logger) => AppModule.register(bootstrap, logger) });
+void serviceMain(service);

@@ -2,9 +2,7 @@
  * route-lookup: answers "which mailbox server holds this user?" over NATS.
  * Configuration: POSTERN_* environment variables and the directory (see README).
  */
-import 'reflect-metadata';
-import { requireDirectory } from '@postern/config';
-import { serviceMain } from '@postern/service-kit';
-import { AppModule } from './app.module';
+import { serviceMain } from '@postern/service-kit/main';
+import { service } from './service';
 
-void serviceMain({ name: 'route-lookup', check: requireDirectory, module: (bootstrap, logger) => AppModule.register(bootstrap, logger) });
+void serviceMain(service);

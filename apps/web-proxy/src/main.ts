@@ -3,8 +3,7 @@
  * sharing the listener. Configuration: POSTERN_* environment variables and the config file's
  * `attributes` (see README); SIGHUP re-reads the file in every worker.
  */
-import 'reflect-metadata';
-import { serviceMain } from '@postern/service-kit';
-import { AppModule } from './app.module';
+import { serviceMain } from '@postern/service-kit/main';
+import { service } from './service';
 
-void serviceMain({ name: 'web-proxy', workers: true, module: (bootstrap, logger) => AppModule.register(bootstrap, logger) });
+void serviceMain(service);

@@ -1,20 +1,20 @@
 /**
- * Starting a Postern service the same way everywhere: load and check the bootstrap config (exit
- * 78, EX_CONFIG, on a bad one), create the Nest application of the service's module, serve
- * /metrics and /health, and let Nest's shutdown hooks run the ordered stop on SIGTERM and SIGINT.
- * A service that runs a worker per core (`workers: true`) does that in each worker, and its
- * primary serves /metrics and /health for all of them (cluster.ts).
+ * The Nest side of starting a service: create the Nest application of the service's module,
+ * serve /metrics and /health, and let Nest's shutdown hooks run the ordered stop on SIGTERM and
+ * SIGINT. Loaded only by a process that runs a service (service-main.ts imports it when it
+ * needs it), never by a cluster primary.
  */
+import 'reflect-metadata';
 import cluster from 'node:cluster';
 import type { AddressInfo, Server } from 'node:net';
 import { NestFactory } from '@nestjs/core';
-import type { DynamicModule, INestApplication, LoggerService } from '@nestjs/common';
-import { ConfigError, loadBootstrap, type BootstrapConfig } from '@postern/config';
-import { joinCluster, runClusterPrimary, workerIndex } from './cluster';
-import { HealthChecks } from './health';
-import { createLogger, type Logger } from './logger';
-import { METRICS_REGISTRY } from './tokens';
+import type { DynamicModule, INestApplication, INestApplicationContext, LoggerService } from '@nestjs/common';
 import type { Registry } from 'prom-client';
+import { joinCluster } from './cluster';
+import { HealthChecks } from './health';
+import type { Logger } from './logger';
+import type { HealthReport } from './observability-server';
+import { METRICS_REGISTRY } from './tokens';
 
 /** Routes Nest's own log lines into pino (its chatter at debug level). */
 export class PinoNestLogger implements LoggerService {
@@ -37,27 +37,27 @@ export class PinoNestLogger implements LoggerService {
 }
 
 export interface RunningService {
-  readonly app: INestApplication;
-  /** The port /metrics and /health listen on (useful when configured as 0). */
+  readonly app: INestApplicationContext;
+  /** The port /metrics and /health listen on (useful when configured as 0; 0 in a cluster worker). */
   readonly httpPort: number;
 }
 
 /**
  * Creates the Nest application for `module` and listens on host:port; SIGTERM and SIGINT stop it.
- * In a cluster worker it serves no HTTP (the primary does) and SIGINT is the primary's to act on.
+ * In a cluster worker it serves no HTTP (the primary does): the worker is an application context
+ * without an HTTP adapter (Express is never loaded), and SIGINT is the primary's to act on.
  */
 export async function startService(module: DynamicModule, options: { logger: Logger; httpHost: string; httpPort: number }): Promise<RunningService> {
-  const app = await NestFactory.create(module, { logger: new PinoNestLogger(options.logger), abortOnError: false });
   // process.exit() after the hooks (rather than re-raising the signal) lets pino flush its last lines.
   if (cluster.isWorker) {
-    app.enableShutdownHooks(['SIGTERM'], { useProcessExit: true });
+    const hosted = await startHostedService(module, options.logger);
+    hosted.app.enableShutdownHooks(['SIGTERM'], { useProcessExit: true });
     process.on('SIGINT', () => undefined);
-    await app.init();
-    const checks = app.get(HealthChecks);
-    joinCluster(app.get<Registry>(METRICS_REGISTRY), () => checks.run());
+    joinCluster([hosted.registry], () => hosted.health());
     options.logger.info('worker ready');
-    return { app, httpPort: 0 };
+    return { app: hosted.app, httpPort: 0 };
   }
+  const app: INestApplication = await NestFactory.create(module, { logger: new PinoNestLogger(options.logger), abortOnError: false });
   app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   await app.listen(options.httpPort, options.httpHost);
   const address = (app.getHttpServer() as Server).address() as AddressInfo | null;
@@ -66,48 +66,17 @@ export async function startService(module: DynamicModule, options: { logger: Log
   return { app, httpPort };
 }
 
-/** What a service's `main` says about itself. */
-export interface ServiceMainOptions {
-  readonly name: string;
-  /** Checks beyond the bootstrap config's own (throws ConfigError), e.g. that a directory is named. */
-  readonly check?: (bootstrap: BootstrapConfig) => void;
-  /** The service's root module. */
-  readonly module: (bootstrap: BootstrapConfig, logger: Logger) => DynamicModule;
-  /** Runs `bootstrap.workers` worker processes sharing the service's listeners (a frontend's choice). */
-  readonly workers?: boolean;
+/** A service running inside a process that serves /metrics and /health for it (a worker, a host). */
+export interface HostedService {
+  readonly app: INestApplicationContext;
+  readonly registry: Registry;
+  health(): Promise<HealthReport>;
 }
 
-/** Loads the bootstrap config, creates the logger and starts the service; exits on failure. */
-export async function serviceMain(options: ServiceMainOptions): Promise<void> {
-  const exitCode = (error: unknown) => (error instanceof ConfigError ? 78 : 1); // 78: EX_CONFIG (sysexits.h)
-  let bootstrap: BootstrapConfig;
-  try {
-    bootstrap = loadBootstrap();
-    options.check?.(bootstrap);
-  } catch (error) {
-    process.stderr.write(`${options.name}: ${(error as Error).message}\n`);
-    process.exit(exitCode(error));
-  }
-  const clustered = options.workers === true && bootstrap.workers > 1;
-  const logger = createLogger(options.name, bootstrap.logLevel, undefined, clustered ? { worker: workerIndex() ?? 'primary' } : {});
-  // A bug that escapes every handler still ends the process (its state is unknown), but with a
-  // structured line saying why, where the operator's log pipeline will find it.
-  const die = (what: string) => (error: unknown) => {
-    logger.fatal({ err: error }, what);
-    logger.flush?.();
-    process.exit(70); // EX_SOFTWARE (sysexits.h)
-  };
-  process.on('unhandledRejection', die('unhandled promise rejection'));
-  process.on('uncaughtException', die('uncaught exception'));
-  try {
-    if (clustered && cluster.isPrimary) {
-      await runClusterPrimary({ name: options.name, workers: bootstrap.workers, logger, httpHost: bootstrap.httpHost, httpPort: bootstrap.httpPort });
-      return;
-    }
-    await startService(options.module(bootstrap, logger), { logger, httpHost: bootstrap.httpHost, httpPort: bootstrap.httpPort });
-  } catch (error) {
-    logger.fatal({ err: error }, `${options.name} failed to start`);
-    logger.flush?.();
-    process.exit((error as { exitCode?: number }).exitCode ?? exitCode(error));
-  }
+/** Creates and initialises `module` as an application context: its providers run, no HTTP of its own. */
+export async function startHostedService(module: DynamicModule, logger: Logger): Promise<HostedService> {
+  const app = await NestFactory.createApplicationContext(module, { logger: new PinoNestLogger(logger), abortOnError: false });
+  await app.init();
+  const checks = app.get(HealthChecks);
+  return { app, registry: app.get<Registry>(METRICS_REGISTRY), health: () => checks.run() };
 }

@@ -23,13 +23,17 @@
  * - a worker that dies is replaced (after a pause that grows while replacements keep failing);
  *   one that dies before it was ever ready fails the start, with its exit code (78 for a bad config).
  *
+ * It loads none of the service itself (no Nest, no NATS or memcached client): the service's
+ * module is imported in the workers only (service-main.ts), so a primary holds little more than
+ * Node's own floor.
+ *
  * A worker whose primary is gone (killed) drains and exits on its own.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 import type { Logger } from './logger';
+import { serveObservability, type HealthReport } from './observability-server';
 
 /** The IPC messages between the primary and its workers (prom-client has its own for metrics). */
 const READY = 'postern:worker-ready';
@@ -41,10 +45,6 @@ const HEALTH_ANSWER_MS = 2_000;
 /** Pause before replacing a dead worker: doubled per replacement that dies before it is ready. */
 const RESTART_PAUSE_MS = { first: 250, max: 30_000 };
 
-interface HealthReport {
-  readonly healthy: boolean;
-  readonly checks: Record<string, boolean>;
-}
 const NOT_READY: HealthReport = { healthy: false, checks: { ready: false } };
 
 export interface ClusterPrimaryOptions {
@@ -80,6 +80,8 @@ export async function runClusterPrimary(options: ClusterPrimaryOptions): Promise
   let onReady: (() => void) | undefined;
   const healthWaiters = new Map<number, (report: HealthReport) => void>();
   let healthRequests = 0;
+  // Listening once every worker is ready; closed by stop().
+  const http: { server?: Server } = {};
 
   const fork = (index: number, pause: number): void => {
     const worker = cluster.fork({ POSTERN_WORKER_INDEX: String(index) });
@@ -128,28 +130,6 @@ export async function runClusterPrimary(options: ClusterPrimaryOptions): Promise
       else done({ healthy: false, checks: { connected: false } });
     });
 
-  const http = createServer((request: IncomingMessage, response: ServerResponse) => {
-    const reply = (status: number, type: string, body: string) => {
-      response.writeHead(status, { 'Content-Type': type });
-      response.end(body);
-    };
-    void (async () => {
-      if (request.method === 'GET' && request.url === '/metrics') {
-        const [workers, own] = await Promise.all([aggregator.clusterMetrics(), registry.metrics()]);
-        reply(200, registry.contentType, `${workers}\n${own}`);
-      } else if (request.method === 'GET' && request.url === '/health') {
-        const reports = await Promise.all(slots.map((slot) => (slot.ready ? askHealth(slot.worker) : Promise.resolve(NOT_READY))));
-        const healthy = !stopping && reports.length === options.workers && reports.every((r) => r.healthy);
-        reply(healthy ? 200 : 503, 'application/json', JSON.stringify({ healthy, serving: !stopping, workers: reports }));
-      } else {
-        reply(404, 'text/plain', 'not found\n');
-      }
-    })().catch((error: unknown) => {
-      logger.warn({ err: error, url: request.url }, 'observability request failed');
-      if (!response.headersSent) reply(500, 'text/plain', 'error\n');
-    });
-  });
-
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -157,7 +137,7 @@ export async function runClusterPrimary(options: ClusterPrimaryOptions): Promise
     const exits = slots.map((slot) => new Promise<void>((resolve) => (slot.worker.isDead() ? resolve() : slot.worker.once('exit', () => resolve()))));
     for (const slot of slots) if (!slot.worker.isDead()) slot.worker.process.kill('SIGTERM');
     await Promise.all(exits);
-    http.close();
+    http.server?.close();
     logger.info('stopped');
     logger.flush?.();
     process.exit(0);
@@ -184,23 +164,36 @@ export async function runClusterPrimary(options: ClusterPrimaryOptions): Promise
     };
     for (let index = 0; index < options.workers; index++) fork(index, RESTART_PAUSE_MS.first);
   });
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(options.httpPort, options.httpHost, resolve);
-  });
-  const httpPort = (http.address() as AddressInfo).port;
+  const served = await serveObservability(
+    {
+      metrics: async () => {
+        const [workers, own] = await Promise.all([aggregator.clusterMetrics(), registry.metrics()]);
+        return `${workers}\n${own}`;
+      },
+      health: async () => {
+        const reports = await Promise.all(slots.map((slot) => (slot.ready ? askHealth(slot.worker) : Promise.resolve(NOT_READY))));
+        const healthy = !stopping && reports.length === options.workers && reports.every((r) => r.healthy);
+        return { healthy, serving: !stopping, workers: reports };
+      },
+    },
+    options.httpHost,
+    options.httpPort,
+    logger,
+  );
+  http.server = served.server;
+  const httpPort = served.port;
   logger.info({ httpHost: options.httpHost, httpPort, workers: options.workers }, 'service ready');
   return { httpPort };
 }
 
 /**
- * The worker's side: its registry joins the primary's aggregation, it answers health requests,
- * says when it is ready, and stops when its primary is gone. SIGINT is left to the primary (a
+ * The worker's side: its registries (one per service it hosts) join the primary's aggregation,
+ * it answers health requests, says when it is ready, and stops when its primary is gone. SIGINT is left to the primary (a
  * terminal's Ctrl-C reaches the whole process group; the primary turns it into one SIGTERM each).
  */
-export function joinCluster(registry: Registry, health: () => Promise<HealthReport>): void {
+export function joinCluster(registries: readonly Registry[], health: () => Promise<HealthReport>): void {
   new AggregatorRegistry(); // installs prom-client's worker-side listener
-  AggregatorRegistry.setRegistries([registry]);
+  AggregatorRegistry.setRegistries([...registries]);
   process.on('message', (message: { type?: string; id?: number }) => {
     if (message?.type !== HEALTH_REQUEST) return;
     void health()

@@ -1,4 +1,6 @@
 export * from './bootstrap';
+export * from './main';
+export * from './observability-server';
 export * from './config-feed';
 export * from './config-store';
 export * from './deadline';
