@@ -28,6 +28,7 @@ import {
   stopAll,
   waitFor,
   type KdcServer,
+  type MailboxServers,
   type MailProxyProcess,
   type SlapdServer,
 } from '../harness';
@@ -50,6 +51,7 @@ let slapd: SlapdServer;
 let proxy: MailProxyProcess;
 let bare: MailProxyProcess;
 let ca: string;
+let upstreams: MailboxServers;
 
 beforeAll(async () => {
   dir = await scratchDir('mail-gssapi');
@@ -63,6 +65,8 @@ beforeAll(async () => {
       { name: 'carol.k', password: 'carol-krb' },
       { name: 'frank', password: 'frank-krb' },
       { name: 'nobody', password: 'nobody-krb' },
+      { name: 'root', password: 'root-krb' },
+      { name: 'dana', password: 'dana-krb' },
       { name: 'shorty', password: 'shorty-krb', maxLife: `${SHORT_LIFE_SECONDS} seconds` },
     ],
   });
@@ -76,16 +80,22 @@ beforeAll(async () => {
     ['carol.k', 'carol-krb'],
     ['frank', 'frank-krb'],
     ['nobody', 'nobody-krb'],
+    ['root', 'root-krb'],
+    ['dana', 'dana-krb'],
   ] as const)
     await kdc.kinit(name, password, cacheOf(name));
 
   const cert = await makeCertificate({ commonName: HOST, altNames: [HOST, 'localhost', '127.0.0.1'] });
   ca = cert.caPem;
-  const upstreams = await startMailboxServers({ masterUsers: [MASTER] });
-  // Kerberos realm → domain, and one account known by its foreign principal (its name is not the principal's).
-  const fixture = directoryLdifFor(upstreams)
-    .replace(/(dn: dc=example\.com,ou=domains,dc=postern,dc=test\r?\n)/, `$1zimbraAuthKerberos5Realm: ${REALM}\n`)
-    .replace(/(dn: uid=carol,ou=people,dc=example\.org,[^\n]*\n)/, `$1zimbraForeignPrincipal: kerberos5:carol.k@${REALM}\n`);
+  upstreams = await startMailboxServers({ masterUsers: [MASTER], messages: [{ user: 'carol@example.org', count: 2 }] });
+  // Kerberos realm → domain, one account known by its foreign principal (its name is not the
+  // principal's), and two administrators of example.com: root (global) and dana (the domain's).
+  const fixture =
+    directoryLdifFor(upstreams)
+      .replace(/(dn: dc=example\.com,ou=domains,dc=postern,dc=test\r?\n)/, `$1zimbraAuthKerberos5Realm: ${REALM}\n`)
+      .replace(/(dn: uid=carol,ou=people,dc=example\.org,[^\n]*\n)/, `$1zimbraForeignPrincipal: kerberos5:carol.k@${REALM}\n`) +
+    adminEntry('root', 'zimbraIsAdminAccount', '7d0c2a9e-0000-4000-8000-000000000001') +
+    adminEntry('dana', 'zimbraIsDomainAdminAccount', '7d0c2a9e-0000-4000-8000-000000000002');
   const [nats, memcached] = await Promise.all([startNats(), startMemcached()]);
   slapd = await startSlapd({ fixture });
   const common = { POSTERN_NATS_URLS: nats.url, POSTERN_MEMCACHED_SERVERS: memcached.address };
@@ -120,6 +130,23 @@ afterAll(async () => {
   await stopAll();
   if (dir) await removeDir(dir);
 });
+
+/** An administrator of example.com (no mailbox of its own: it only acts for others). */
+function adminEntry(uid: string, role: 'zimbraIsAdminAccount' | 'zimbraIsDomainAdminAccount', id: string): string {
+  return [
+    `\ndn: uid=${uid},ou=people,dc=example.com,ou=domains,dc=postern,dc=test`,
+    'objectClass: inetOrgPerson',
+    'objectClass: zimbraAccount',
+    `uid: ${uid}`,
+    `cn: ${uid}`,
+    `sn: ${uid}`,
+    `zimbraId: ${id}`,
+    `zimbraMailDeliveryAddress: ${uid}@example.com`,
+    'zimbraAccountStatus: active',
+    `${role}: TRUE`,
+    '',
+  ].join('\n');
+}
 
 /** The cache of one principal in the collection (kinit into the collection itself would replace its primary cache). */
 function cacheOf(principal: string): string {
@@ -274,6 +301,39 @@ describe('GSSAPI logins', () => {
     await auditLine(/"mech":"GSSAPI","user":"alice@POSTERN.TEST","authzid":"bob@example.com".*"outcome":"not_allowed"/);
     await auditLine(/"mech":"GSSAPI","user":"nobody@POSTERN.TEST".*"outcome":"not_found"/);
     await auditLine(/"mech":"GSSAPI","user":"frank@POSTERN.TEST".*"outcome":"not_allowed"/);
+  });
+
+  it('an admin principal acts for another domain’s account: routed to it, logged in by the master user, its INBOX read', async () => {
+    const client = await imapClient();
+    const { final } = await gssapiLogin(client, 'imap', 'root', { authzid: 'carol@example.org' });
+    expect(final).toMatch(/^a1 OK/);
+    client.send('s1 SELECT INBOX\r\n');
+    const selected: string[] = [];
+    for (let line = await client.line(); !line.startsWith('s1 '); line = await client.line()) selected.push(line);
+    expect(selected).toContain('* 2 EXISTS');
+    // Carol's own mail, on her server (mbox2): the size of her first message, as the harness made it.
+    client.send('f1 FETCH 1 RFC822.SIZE\r\n');
+    expect(await client.line()).toBe(`* 1 FETCH (RFC822.SIZE ${upstreams.mbox2.messages.get('carol@example.org')![0]!.length})`);
+    expect(await client.line()).toMatch(/^f1 OK/);
+    client.close();
+    const audit = await auditLine(/"mech":"GSSAPI","user":"root@POSTERN.TEST","authzid":"carol@example.org"/);
+    expect(audit).toContain('"account":"carol@example.org"');
+    expect(audit).toContain('"outcome":"ok"');
+    // On carol's server, the login is carol's (the master user's SASL PLAIN for her).
+    await upstreams.mbox2.waitForLog(/imap-login: Info: Login: user=<carol@example\.org>, method=PLAIN/);
+  });
+
+  it('a domain admin acts for its own domain’s account, and is refused another domain’s within the deadline', async () => {
+    const own = await imapClient();
+    expect((await gssapiLogin(own, 'imap', 'dana', { authzid: 'alice@example.com' })).final).toMatch(/^a1 OK/);
+    own.close();
+    const other = await imapClient();
+    const { final, ms } = await gssapiLogin(other, 'imap', 'dana', { authzid: 'carol@example.org' });
+    expect(final).toMatch(/^a1 NO/);
+    expect(ms).toBeLessThan(ANSWER_WITHIN_MS);
+    other.close();
+    await auditLine(/"mech":"GSSAPI","user":"dana@POSTERN.TEST","authzid":"alice@example.com".*"account":"alice@example.com".*"outcome":"ok"/);
+    await auditLine(/"mech":"GSSAPI","user":"dana@POSTERN.TEST","authzid":"carol@example.org".*"outcome":"not_allowed"/);
   });
 
   it('refuses a ticket for another service (POP3’s at the IMAP port)', async () => {

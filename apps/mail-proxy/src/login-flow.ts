@@ -41,8 +41,9 @@ export interface LoginRequest {
   readonly bearer?: BearerMechanism;
   /**
    * A Kerberos principal the proxy verified (SASL GSSAPI). The route is then its account's (found
-   * by principal, never from the cache; `authzid`, when set, must name that account), and `user`
-   * and `password` are the master login that logs in upstream for the account.
+   * by principal, never from the cache), or, when `authzid` names another account the principal's
+   * may act for (an administrator's), that account's; `user` and `password` are the master login
+   * that logs in upstream for the routed account.
    */
   readonly principal?: string;
 }

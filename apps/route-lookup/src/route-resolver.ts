@@ -15,6 +15,7 @@ import { ErrorCode, PosternError, type Route, type RouteLookupRequest, type Rout
 import type { EffectiveSettings } from '@postern/config';
 import { isIpAllowed } from '@postern/ip-address';
 import { loginContextOf, routeForLogin, type CachedRoute, type LoginContext } from '@postern/route-cache';
+import { mayActFor } from './acting-for';
 import type { DirectoryPort, RouteCachePort } from './ports';
 
 /** Account statuses that may not log in (Zimbra's `zimbraAccountStatus`). `lockout` is left to the mailbox: it ends by itself. */
@@ -131,7 +132,9 @@ export class RouteResolver {
   /**
    * A Kerberos principal (GSSAPI) to its account, as Zimbra's Krb5Principal: the account whose
    * `zimbraForeignPrincipal` is `kerberos5:<principal>`, else the principal's name in the domain
-   * whose `zimbraAuthKerberos5Realm` is its realm. Nothing is read from or written to the cache.
+   * whose `zimbraAuthKerberos5Realm` is its realm. An authorization identity naming another
+   * account routes to that account when this one may act for it ({@link mayActFor}). Nothing is
+   * read from or written to the cache.
    */
   private async resolvePrincipal(request: RouteLookupRequest, settings: EffectiveSettings): Promise<RouteLookupResult> {
     const waitMs = settings.zimbraReverseProxyAuthWaitInterval;
@@ -142,12 +145,17 @@ export class RouteResolver {
       if (domain) account = await this.directory.findAccount(`${request.user.slice(0, at)}@${domain.name}`);
     }
     if (!account) return { outcome: 'NOT_FOUND', waitMs };
+    let target = account;
     if (request.authzid !== undefined && request.authzid.toLowerCase() !== account.name.toLowerCase()) {
-      // Another name of the same account (an alias) is the same identity; anyone else is not.
+      // Another name of the same account (an alias) is the same identity; another account only
+      // when this one may act for it. An unknown name is refused alike: no probing for accounts.
       const named = await this.directory.findAccount(request.authzid);
-      if (named?.id !== account.id) return { outcome: 'NOT_ALLOWED', reason: 'authzid', waitMs };
+      if (!named || !mayActFor(account, named)) return { outcome: 'NOT_ALLOWED', reason: 'authzid', waitMs };
+      // The account acted for is checked below; the one acting must be able to log in too.
+      if (named.id !== account.id && REFUSED_STATUSES.has(account.status.toLowerCase())) return { outcome: 'NOT_ALLOWED', reason: 'account-status', waitMs };
+      target = named;
     }
-    const found = await this.routeFor(account, request, settings);
+    const found = await this.routeFor(target, request, settings);
     return found.outcome === 'ROUTE' ? { outcome: 'ROUTE', route: found.route, source: 'directory' } : found;
   }
 

@@ -17,7 +17,7 @@ export const RouteLookupRequestSchema = z
      * to the cache, as Zimbra never caches GSSAPI lookups).
      */
     by: z.enum(['name', 'id', 'principal']),
-    /** With `by: 'principal'`: the authorization identity the client asked for; it must name the principal's account. */
+    /** With `by: 'principal'`: the authorization identity the client asked for: the principal's account, or one it may act for (an administrator's). */
     authzid: LoginSchema.optional(),
     user: LoginSchema,
     protocol: RouteProtocolSchema,
