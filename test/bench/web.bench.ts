@@ -22,7 +22,7 @@
  * Options: --seconds S (5 per row, after a 2 s warm-up), --connections C (32), --log-level L (info).
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -118,6 +118,8 @@ const H2_STREAMS = 8;
 
 /** h2load's figures: its log file gives every request's latency, so p50/p99/max are read as wrk's are. */
 function h2load(url: string, seconds: number, logFile: string): Promise<WrkFigures> {
+  // h2load appends to its log file: each run reads only its own requests.
+  rmSync(logFile, { force: true });
   return new Promise((resolve, reject) => {
     execFile(
       binary('h2load'),
