@@ -12,13 +12,12 @@
  * reached answers 502, one too slow 504, a lookup that cannot be made 503; only the server's own
  * failures (no connection, reset, no answer in time) count against it in the pool.
  *
- * The listeners live in web-listeners.ts, the answers and the one record of a request's end
- * (metrics, access line) in replies.ts, the small rules in web-rules.ts, mail-mode.ts and
- * upstream-tls.ts.
+ * The listeners live in web-listeners.ts, the carrying of a request to its server in
+ * upstream-carrier.ts, the answers and the one record of a request's end (metrics, access line) in
+ * replies.ts, the small rules in web-rules.ts, mail-mode.ts and upstream-tls.ts.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
 import type { EffectiveSettings } from '@postern/config';
 import type { RouteInvalidation } from '@postern/contracts';
 import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
@@ -26,40 +25,21 @@ import type { VirtualHostNames } from '@postern/directory';
 import { proxiedPeer } from '@postern/proxy-protocol';
 import type { RouteResolverPort } from '@postern/route-client';
 import { Deadline, shortId } from '@postern/service-kit';
-import { EventEmitter } from 'node:events';
-import { Pool, buildConnector, type Dispatcher } from 'undici';
 import { AccessLog } from './access-log';
-import { believedClient, clientResponseHeaders, upstreamRequestHeaders } from './forwarding';
+import { believedClient, upstreamRequestHeaders } from './forwarding';
 import { mailModeAction, type Scheme } from './mail-mode';
-import { CLIENT_GONE, Replies, type Exchange, type RouteKind } from './replies';
+import { Replies, type Exchange, type RouteKind } from './replies';
 import { requestRoute, type RequestRoute } from './request-route';
 import { RouteMemo } from './route-memo';
+import { UpstreamCarrier } from './upstream-carrier';
 import { openTunnel, type OpenTunnel } from './upgrade-tunnel';
 import { UpstreamHealth } from './upstream-health';
-import { failureOf, upstreamTlsOptions, type UpstreamTls } from './upstream-tls';
+import { failureOf, type UpstreamTls } from './upstream-tls';
 import { WebListeners, type BoundPorts, type ListenerDeps, type WebRequest, type WebResponse } from './web-listeners';
-import {
-  addedHeaders,
-  hasBody,
-  hostName,
-  isConnectFailure,
-  isServerFailure,
-  joined,
-  poolMember,
-  readTimeoutOf,
-  splitHostPort,
-  upstreamFailureStatus,
-  upstreamProtocol,
-  wantsLoginPool,
-} from './web-rules';
+import { hasBody, hostName, joined, poolMember, upstreamProtocol, wantsLoginPool } from './web-rules';
 
 export type { BoundPorts } from './web-listeners';
 export type { RouteKind } from './replies';
-
-/** Kept-alive connections per mailbox server. */
-const CONNECTIONS_PER_UPSTREAM = 64;
-/** How long an idle connection to a mailbox server is kept for the next request. */
-const UPSTREAM_KEEP_ALIVE_MS = 30_000;
 
 export interface WebProxyDeps extends ListenerDeps {
   readonly routes: RouteResolverPort;
@@ -91,7 +71,7 @@ type Admission =
 
 export class WebProxyServer {
   private readonly listeners: WebListeners;
-  private readonly pools = new Map<string, Pool>();
+  private readonly carrier: UpstreamCarrier;
   private trusted: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
   private readonly memo: RouteMemo<UserRoute>;
   private readonly health: UpstreamHealth;
@@ -111,6 +91,13 @@ export class WebProxyServer {
     );
     this.accessLog = new AccessLog(() => deps.settings().posternWebAccessLog, deps.logger);
     this.replies = new Replies(deps.metrics, this.accessLog);
+    this.carrier = new UpstreamCarrier({
+      upstreamTls: deps.upstreamTls,
+      logger: deps.logger,
+      replies: this.replies,
+      health: this.health,
+      serverFailed: (upstream, why) => this.serverFailed(upstream, why),
+    });
     this.listeners = new WebListeners(deps, {
       request: (request, response, scheme) => void this.handle(request, response, scheme),
       upgrade: (request, socket, head, scheme) => void this.upgrade(request, socket, head, scheme),
@@ -154,7 +141,7 @@ export class WebProxyServer {
     await this.listeners.stop(drainMs, () => {
       for (const tunnel of this.tunnels) tunnel.close('shutdown');
     });
-    await Promise.all([...this.pools.values()].map((pool) => pool.close()));
+    await this.carrier.close();
     this.accessLog.reopen();
   }
 
@@ -164,7 +151,7 @@ export class WebProxyServer {
     if (admission.kind === 'answer') return this.replies.page(response, x, admission.status, admission.text);
     if (admission.kind === 'redirect') return this.replies.redirect(response, x, admission.location);
     const { found, route } = admission;
-    const refused = await this.forward(x, request, response, found !== undefined);
+    const refused = await this.carrier.forward(x, request, response, found !== undefined);
     if (!refused || !found || route.by === 'pool') return;
     // The account's server refused the connection: its route is forgotten, here and in the shared
     // cache, so this request (when it has no body to replay) and the next ones look it up afresh.
@@ -172,7 +159,7 @@ export class WebProxyServer {
     if (fresh && fresh.upstream !== found.upstream && !hasBody(request)) {
       this.deps.logger.info({ rid: x.rid, from: found.upstream, to: fresh.upstream }, 'web: route changed, request sent to the new server');
       x.upstream = fresh.upstream;
-      await this.forward(x, request, response, false);
+      await this.carrier.forward(x, request, response, false);
       return;
     }
     this.replies.failed(response, x, refused);
@@ -326,95 +313,10 @@ export class WebProxyServer {
     return userRoute;
   }
 
-  /**
-   * Carries `x` to `x.upstream` and its answer back. Returns the failure to tell the client when
-   * a user's server refused the connection before anything was sent (the caller may look the route
-   * up again); otherwise the request has been settled here.
-   */
-  private async forward(x: Exchange, request: WebRequest, response: WebResponse, userRouted: boolean): Promise<502 | 504 | undefined> {
-    const s = x.settings;
-    const upstream = x.upstream;
-    // An emitter, not an AbortController: undici takes either, and this one costs no DOMException per request.
-    const abort = new EventEmitter();
-    let aborted = false;
-    const onClientGone = () => {
-      if (response.writableFinished) return;
-      aborted = true;
-      abort.emit('abort');
-    };
-    response.once('close', onClientGone);
-    const headers = upstreamRequestHeaders(request.rawHeaders, {
-      peerIp: x.peerIp,
-      proto: x.scheme,
-      localPort: request.socket.localPort ?? 0,
-      peerTrusted: x.peerTrusted,
-    });
-    const readTimeout = readTimeoutOf(x.route, x.target, s);
-    const options: Dispatcher.RequestOptions & { servername: string } = {
-      method: x.method,
-      path: x.target,
-      headers: headers.flat(),
-      // undici takes an async iterable as a body (its types name only streams).
-      body: hasBody(request) ? (counted(request, x) as unknown as Readable) : null,
-      signal: abort,
-      headersTimeout: readTimeout,
-      bodyTimeout: readTimeout,
-      // One name per server, whatever the client's Host: undici would otherwise take the TLS name
-      // from the Host header, and re-connect whenever it changes (see pool()).
-      servername: splitHostPort(upstream)[0],
-    };
-    try {
-      const answer = await this.pool(upstream, s).request(options);
-      response.writeHead(answer.statusCode, { ...clientResponseHeaders(answer.headers), ...addedHeaders(s) });
-      await relay(answer.body, response, x);
-      this.health.succeeded(upstream);
-      this.replies.settle(x, answer.statusCode);
-    } catch (error) {
-      if (aborted) {
-        this.replies.settle(x, CLIENT_GONE);
-        return undefined;
-      }
-      const status = upstreamFailureStatus(error);
-      const failure = failureOf(error);
-      if (isServerFailure(error)) this.serverFailed(upstream, failure.code);
-      this.deps.logger.warn({ rid: x.rid, upstream, status, ...failure }, 'web: upstream failed');
-      this.deps.logger.debug({ rid: x.rid, upstream, err: error }, 'web: upstream failure in full');
-      // A user's server that refused the connection: the caller drops the route and may try again.
-      if (userRouted && isConnectFailure(error) && !response.headersSent) return status;
-      this.replies.failed(response, x, status);
-    } finally {
-      response.off('close', onClientGone);
-    }
-    return undefined;
-  }
-
   /** A failure of the server itself: counted against it when it is a pool member (a user's own server is not in the pool's health). */
   private serverFailed(upstream: string, why: string): void {
     const { main, login } = this.deps.pools;
     if (main.includes(upstream) || login.includes(upstream)) this.health.failed(upstream, why);
-  }
-
-  /**
-   * The kept-alive connections to `upstream`, over TLS when `zimbraReverseProxySSLToUpstreamEnabled`:
-   * its connector verifies the server's own name and sends it as SNI (upstream-tls.ts), whatever
-   * name a request carries.
-   */
-  private pool(upstream: string, s: EffectiveSettings): Pool {
-    const tls = s.zimbraReverseProxySSLToUpstreamEnabled;
-    const origin = `${tls ? 'https' : 'http'}://${upstream}`;
-    let pool = this.pools.get(origin);
-    if (!pool) {
-      const [host] = splitHostPort(upstream);
-      const { host: _host, servername, ...tlsOptions } = upstreamTlsOptions(host, this.deps.upstreamTls);
-      const connector = buildConnector({ ...tlsOptions, timeout: s.zimbraReverseProxyUpstreamConnectTimeout });
-      pool = new Pool(origin, {
-        connections: CONNECTIONS_PER_UPSTREAM,
-        keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
-        connect: (options, callback) => connector({ ...options, ...(servername ? { servername } : { servername: undefined }) }, callback),
-      });
-      this.pools.set(origin, pool);
-    }
-    return pool;
   }
 
   private trustedPeers(s: EffectiveSettings): IpMatcher {
@@ -422,38 +324,4 @@ export class WebProxyServer {
       this.trusted = { list: s.posternWebTrustedProxies, matcher: new IpMatcher(s.posternWebTrustedProxies) };
     return this.trusted.matcher;
   }
-}
-
-/** The request body as it streams upstream, its bytes counted for the access log. */
-async function* counted(body: WebRequest, x: Exchange): AsyncGenerator<Buffer> {
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    x.bytesIn += chunk.length;
-    yield chunk;
-  }
-}
-
-/**
- * The response body from the mailbox server to the client, with backpressure: `pipe()` and a
- * promise of its end, not `stream.pipeline`, which costs an AbortController and its DOMException
- * per request. A client that leaves is seen by `forward` (its abort destroys the body, which
- * rejects here); a body that fails rejects, and the caller cuts the answer.
- */
-function relay(body: Readable, response: WebResponse, x: Exchange): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const fail = (error: Error) => {
-      body.unpipe(response);
-      reject(error);
-    };
-    // A client gone before the end, after the body was all read: nothing else would settle this.
-    const gone = () => fail(new Error('client closed the connection'));
-    body.on('data', (chunk: Buffer) => (x.bytesOut += chunk.length));
-    body.once('error', fail);
-    response.once('close', gone);
-    response.once('finish', () => {
-      body.off('error', fail);
-      response.off('close', gone);
-      resolve();
-    });
-    body.pipe(response as NodeJS.WritableStream);
-  });
 }
