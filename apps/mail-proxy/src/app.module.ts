@@ -4,7 +4,7 @@ import { loadBootstrap, resolveSettings, type BootstrapConfig } from '@postern/c
 import { memcachedProvider, metricsProvider, ServiceKitModule, settingsProvider, type Logger } from '@postern/service-kit';
 import { MailProxyMetrics } from './mail-proxy.metrics';
 import { MailProxyService } from './mail-proxy.service';
-import { SessionControl } from './session-control';
+import { SessionControl } from './session/session-control';
 import { sessionDepsProvider } from './session-deps';
 
 @Module({})

@@ -1,6 +1,6 @@
 /** The mail frontend's metrics, defined once. Labels are bounded: never a user name or an address. */
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '@postern/service-kit';
-import type { LimitName } from './limits';
+import type { LimitName } from './server/limits';
 
 export type MailProtocol = 'imap' | 'pop3';
 /** How a login ended. */

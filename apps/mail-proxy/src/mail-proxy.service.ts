@@ -8,9 +8,9 @@ import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common'
 import { BOOTSTRAP, HealthChecks, ServiceLifecycle, ServiceSettings, type Logger, LOGGER } from '@postern/service-kit';
 import type { BootstrapConfig } from '@postern/config';
 import { createImapSession } from './imap/imap-session';
-import { MailListeners } from './listeners';
+import { MailListeners } from './server/listeners';
 import { createPop3Session } from './pop3/pop3-session';
-import type { SessionDeps } from './session';
+import type { SessionDeps } from './session/session';
 import { SESSION_DEPS } from './session-deps';
 
 @Injectable()

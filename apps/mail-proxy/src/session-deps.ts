@@ -24,15 +24,15 @@ import {
   type NatsConnection,
 } from '@postern/service-kit';
 import { AllowAllThrottle, LimitAwareThrottle, ThrottleClient, throttleLimitsOf, type ThrottlePort } from '@postern/throttle-client';
-import { JwtBearerCheck } from './bearer/bearer-token-check';
-import { gssapiPort } from './gssapi-login';
-import { LiveSessions } from './live-sessions';
-import { LocalThrottle } from './local-throttle';
-import { RefusalWindows } from './login-audit';
+import { JwtBearerCheck } from './login/bearer/bearer-token-check';
+import { gssapiPort } from './login/gssapi-login';
+import { LiveSessions } from './server/live-sessions';
+import { LocalThrottle } from './throttle/local-throttle';
+import { RefusalWindows } from './login/login-audit';
 import { MailProxyMetrics } from './mail-proxy.metrics';
-import type { SessionDeps } from './session';
-import { loadTlsContext } from './tls-context';
-import { TcpUpstreamConnector } from './upstream';
+import type { SessionDeps } from './session/session';
+import { loadTlsContext } from './server/tls-context';
+import { TcpUpstreamConnector } from './upstream/upstream';
 
 /** During an outage every login falls back the same way: one line a second says so (the metric counts each). */
 const FALLBACK_LOG_INTERVAL_MS = 1000;

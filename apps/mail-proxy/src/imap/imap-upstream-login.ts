@@ -18,10 +18,10 @@ import {
 } from '@postern/imap-codec';
 import { encodeSaslResponseLine } from '@postern/sasl';
 import type { Deadline } from '@postern/service-kit';
-import { upstreamBearerAcknowledgement, upstreamBearerResponse } from '../bearer/bearer-sasl';
-import { Limits } from '../limits';
-import { unavailable, upstreamSaslPlain, type UpstreamAnswer, type UpstreamLogin, type UpstreamLoginInput } from '../login-flow';
-import type { ResponseReader, UpstreamConnection } from '../upstream-connection';
+import { upstreamBearerAcknowledgement, upstreamBearerResponse } from '../login/bearer/bearer-sasl';
+import { Limits } from '../server/limits';
+import { unavailable, upstreamSaslPlain, type UpstreamAnswer, type UpstreamLogin, type UpstreamLoginInput } from '../login/login-flow';
+import type { ResponseReader, UpstreamConnection } from '../upstream/upstream-connection';
 
 /** What the upstream sends during a login, unreadable lines left out. */
 export type ImapUpstreamEvent = Exclude<ImapResponseEvent, { type: 'error' }>;

@@ -17,13 +17,13 @@ import {
   type Pop3Command,
   type SecretValue,
 } from '@postern/pop3-codec';
-import { bearerLoginRequest, bearerMechanisms, offeredBearerMechanism, type BearerMechanism } from '../bearer/bearer-sasl';
-import type { Refusal, StartTlsMode } from '../command-policy';
-import { haltingDecoder } from '../halting-decoder';
-import { Limits } from '../limits';
-import type { LoginRequest } from '../login-flow';
-import { MailSession, startSession, type SaslFailure, type SaslLineOf } from '../mail-session';
-import type { SessionFactory } from '../session';
+import { bearerLoginRequest, bearerMechanisms, offeredBearerMechanism, type BearerMechanism } from '../login/bearer/bearer-sasl';
+import type { Refusal, StartTlsMode } from '../session/command-policy';
+import { haltingDecoder } from '../session/halting-decoder';
+import { Limits } from '../server/limits';
+import type { LoginRequest } from '../login/login-flow';
+import { MailSession, startSession, type SaslFailure, type SaslLineOf } from '../session/mail-session';
+import type { SessionFactory } from '../session/session';
 import { pop3UpstreamLogin } from './pop3-upstream-login';
 
 /** Starts a POP3 session on an accepted connection. */

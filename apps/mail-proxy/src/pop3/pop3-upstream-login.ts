@@ -8,9 +8,9 @@
  */
 import { encodeAuth, encodePass, encodeUser, encodeXclient, encodeXoip, Pop3ResponseReader, type Pop3ResponseEvent } from '@postern/pop3-codec';
 import type { Deadline } from '@postern/service-kit';
-import { upstreamBearerAcknowledgement, upstreamBearerResponse } from '../bearer/bearer-sasl';
-import { unavailable, upstreamSaslPlain, type UpstreamAnswer, type UpstreamLogin, type UpstreamLoginInput } from '../login-flow';
-import type { ResponseReader, UpstreamConnection } from '../upstream-connection';
+import { upstreamBearerAcknowledgement, upstreamBearerResponse } from '../login/bearer/bearer-sasl';
+import { unavailable, upstreamSaslPlain, type UpstreamAnswer, type UpstreamLogin, type UpstreamLoginInput } from '../login/login-flow';
+import type { ResponseReader, UpstreamConnection } from '../upstream/upstream-connection';
 
 /** What the upstream sends during a login, unreadable lines left out. */
 export type Pop3UpstreamEvent = Exclude<Pop3ResponseEvent, { type: 'error' }>;

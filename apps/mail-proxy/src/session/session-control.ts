@@ -25,10 +25,10 @@ import {
 } from '@postern/contracts';
 import { BOOTSTRAP, LOGGER, NATS_CONNECTION, ServiceLifecycle, subscribeEvents, type Logger, type NatsConnection } from '@postern/service-kit';
 import type { Msg, Subscription } from '@nats-io/transport-node';
-import { LiveSessions } from './live-sessions';
-import { MailProxyMetrics } from './mail-proxy.metrics';
+import { LiveSessions } from '../server/live-sessions';
+import { MailProxyMetrics } from '../mail-proxy.metrics';
 import type { SessionDeps } from './session';
-import { SESSION_DEPS } from './session-deps';
+import { SESSION_DEPS } from '../session-deps';
 
 /** What a client is told when its session is ended, by why. */
 const GOODBYES = {

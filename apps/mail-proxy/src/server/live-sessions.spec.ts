@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LiveSessions } from './live-sessions';
-import { endReason } from './session-control';
+import { endReason } from '../session/session-control';
 
 function session(id: string, user: string, accountName: string, kicked: string[]) {
   return {

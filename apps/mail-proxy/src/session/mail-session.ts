@@ -18,14 +18,14 @@ import { bearerErrorChallenge, decodeSaslPlain, type BearerMechanism, type SaslR
 import { ClientLink, type AcceptedConnection } from './client-link';
 import { admit, tlsPolicy, type Refusal, type StartTlsMode, type TlsPolicy, type VerbPolicy } from './command-policy';
 import type { ClientDecoder } from './halting-decoder';
-import { Limits, type LimitName } from './limits';
-import { endpointFields } from './login-audit';
-import { gssapiExchange, gssapiLoginRequest, type ServiceCredentials } from './gssapi-login';
-import { authWait, outcomeOf, runLogin, type LoginRequest, type LoginResult, type UpstreamLogin } from './login-flow';
-import type { MailProtocol } from './mail-proxy.metrics';
+import { Limits, type LimitName } from '../server/limits';
+import { endpointFields } from '../login/login-audit';
+import { gssapiExchange, gssapiLoginRequest, type ServiceCredentials } from '../login/gssapi-login';
+import { authWait, outcomeOf, runLogin, type LoginRequest, type LoginResult, type UpstreamLogin } from '../login/login-flow';
+import type { MailProtocol } from '../mail-proxy.metrics';
 import type { Session, SessionDeps } from './session';
 import { ClientNoticeLimiter, sessionLog, type SessionLog } from './session-log';
-import { splice, type Splice } from './splice';
+import { splice, type Splice } from '../upstream/splice';
 
 export type SessionState = 'greeting' | 'ready' | 'tls-handshake' | 'login' | 'proxied' | 'closed';
 

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext, type TlsOptions as TlsServerOptions } from 'node:tls';
 import { unmapIpv4 } from '@postern/ip-address';
 import { proxiedPeer } from '@postern/proxy-protocol';
-import type { MailProtocol } from './mail-proxy.metrics';
+import type { MailProtocol } from '../mail-proxy.metrics';
 
 /** A connection the listener accepted (after the TLS handshake on IMAPS/POP3S). */
 export interface AcceptedConnection {

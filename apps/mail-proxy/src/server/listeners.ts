@@ -10,8 +10,8 @@ import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
 import { requireProxyHeaders } from '@postern/proxy-protocol';
 import { shortId } from '@postern/service-kit';
 import { Limits } from './limits';
-import type { MailProtocol } from './mail-proxy.metrics';
-import type { Session, SessionDeps, SessionFactory } from './session';
+import type { MailProtocol } from '../mail-proxy.metrics';
+import type { Session, SessionDeps, SessionFactory } from '../session/session';
 
 export interface ListenerSpec {
   readonly name: 'imap' | 'imaps' | 'pop3' | 'pop3s';

@@ -24,10 +24,10 @@ import { Deadline } from '@postern/service-kit';
 import type { ThrottlePort } from '@postern/throttle-client';
 import { canonicalUser } from '@postern/throttle-policy';
 import type { BearerTokenPort } from './bearer/bearer-token-check';
-import type { LoginOutcome, MailProtocol, MailProxyMetrics } from './mail-proxy.metrics';
-import type { SessionLog } from './session-log';
-import type { UpstreamConnector } from './upstream';
-import { UpstreamConnection, type ResponseReader } from './upstream-connection';
+import type { LoginOutcome, MailProtocol, MailProxyMetrics } from '../mail-proxy.metrics';
+import type { SessionLog } from '../session/session-log';
+import type { UpstreamConnector } from '../upstream/upstream';
+import { UpstreamConnection, type ResponseReader } from '../upstream/upstream-connection';
 
 /** A login request from the client, after the protocol's own checks. */
 export interface LoginRequest {

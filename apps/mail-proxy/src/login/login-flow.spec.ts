@@ -9,7 +9,7 @@ import { secret, type RouteLookupResult, type ThrottleCheckRequest, type Throttl
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { runLogin, type LoginContext, type LoginPorts, type UpstreamAnswer, type UpstreamLogin } from './login-flow';
-import { MailProxyMetrics } from './mail-proxy.metrics';
+import { MailProxyMetrics } from '../mail-proxy.metrics';
 
 /** A stand-in for the upstream socket: records whether it was destroyed. */
 class FakeSocket extends Duplex {

@@ -5,15 +5,15 @@ import type { SecureContext } from 'node:tls';
 import type { EffectiveSettings } from '@postern/config';
 import type { RouteResolverPort } from '@postern/route-client';
 import type { Logger } from '@postern/service-kit';
-import type { MailProxyMetrics } from './mail-proxy.metrics';
+import type { MailProxyMetrics } from '../mail-proxy.metrics';
 import type { ThrottlePort } from '@postern/throttle-client';
-import type { UpstreamConnector } from './upstream';
+import type { UpstreamConnector } from '../upstream/upstream';
 import type { AcceptedConnection } from './client-link';
 import type { ClientNoticeLimiter } from './session-log';
-import type { RefusalWindows } from './login-audit';
-import type { LiveSessions } from './live-sessions';
-import type { BearerTokenPort } from './bearer/bearer-token-check';
-import type { GssapiPort } from './gssapi-login';
+import type { RefusalWindows } from '../login/login-audit';
+import type { LiveSessions } from '../server/live-sessions';
+import type { BearerTokenPort } from '../login/bearer/bearer-token-check';
+import type { GssapiPort } from '../login/gssapi-login';
 
 export interface SessionDeps {
   readonly settings: () => EffectiveSettings;

@@ -7,7 +7,7 @@ import { Pop3CommandFramer, pop3InputHalts, toPop3ClientInput, type Pop3ClientIn
 import { decodeSaslPlain } from '@postern/sasl';
 import { describe, expect, it } from 'vitest';
 import { haltingDecoder } from './halting-decoder';
-import { Limits } from './limits';
+import { Limits } from '../server/limits';
 
 const bytes = (text: string) => Buffer.from(text, 'latin1');
 const imapDecoder = () =>

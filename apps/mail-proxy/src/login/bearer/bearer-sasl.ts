@@ -8,9 +8,9 @@
 import type { EffectiveSettings } from '@postern/config';
 import type { Route, SecretValue } from '@postern/contracts';
 import { bearerErrorAcknowledgement, decodeOAuthBearer, decodeXOAuth2, encodeOAuthBearer, encodeXOAuth2, type BearerMechanism } from '@postern/sasl';
-import { Limits } from '../limits';
+import { Limits } from '../../server/limits';
 import type { LoginRequest } from '../login-flow';
-import type { MailProtocol } from '../mail-proxy.metrics';
+import type { MailProtocol } from '../../mail-proxy.metrics';
 
 export type { BearerMechanism };
 

@@ -12,11 +12,11 @@ import { createLogger } from '@postern/service-kit';
 import type { ThrottlePort } from '@postern/throttle-client';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createImapSession } from './imap/imap-session';
-import { MailProxyMetrics } from './mail-proxy.metrics';
-import { createPop3Session } from './pop3/pop3-session';
+import { createImapSession } from '../imap/imap-session';
+import { MailProxyMetrics } from '../mail-proxy.metrics';
+import { createPop3Session } from '../pop3/pop3-session';
 import type { Session, SessionDeps } from './session';
-import type { UpstreamConnector } from './upstream';
+import type { UpstreamConnector } from '../upstream/upstream';
 
 /** Just enough of a line client for these transcripts (the integration tests use the harness's). */
 class LineClient {

@@ -14,11 +14,11 @@ import { createLogger } from '@postern/service-kit';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GssapiPort } from './gssapi-login';
-import { createImapSession } from './imap/imap-session';
-import { MailProxyMetrics } from './mail-proxy.metrics';
-import { createPop3Session } from './pop3/pop3-session';
-import type { SessionDeps } from './session';
-import type { UpstreamConnector } from './upstream';
+import { createImapSession } from '../imap/imap-session';
+import { MailProxyMetrics } from '../mail-proxy.metrics';
+import { createPop3Session } from '../pop3/pop3-session';
+import type { SessionDeps } from '../session/session';
+import type { UpstreamConnector } from '../upstream/upstream';
 
 const servers: Server[] = [];
 afterEach(async () => {

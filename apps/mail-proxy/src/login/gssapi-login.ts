@@ -14,10 +14,10 @@ import type { EffectiveSettings } from '@postern/config';
 import { secret, type SecretValue } from '@postern/contracts';
 import { GssCredentials, SaslGssapiServer, type SecurityContext } from '@postern/gssapi';
 import { BASE64 } from '@postern/sasl';
-import { Limits } from './limits';
+import { Limits } from '../server/limits';
 import type { LoginRequest } from './login-flow';
-import type { MailProtocol } from './mail-proxy.metrics';
-import type { SaslFailure } from './mail-session';
+import type { MailProtocol } from '../mail-proxy.metrics';
+import type { SaslFailure } from '../session/mail-session';
 
 /** Service credentials: a security context per client login. */
 export interface ServiceCredentials {
