@@ -10,12 +10,14 @@ import tseslint from 'typescript-eslint';
  *  - type:data-access ldapts's only home (directory), and the route cache and throttle windows on the memcached driver
  *  - type:wire-kit   what both mail codecs share (SASL, protocol sniffing): pure; contracts only
  *  - type:codec      IMAP/POP3 parsing and encoding: bytes in, events out, no I/O; contracts and the wire kit only
+ *  - type:store      the config stream and bucket on JetStream, and a service's feed of them (config-store): no Nest
  *  - type:runtime    NATS, memcached, settings, metrics, logging, lifecycle shared by the apps (Nest)
  *  - type:client     what a frontend uses to reach the services (route and throttle clients)
  *  - type:app        a deployable service
  *  - type:test       the workspace's tests, harness and benches (test/)
- * and by scope (which part of Postern a project serves): shared, directory, cache, mail (codecs),
- * routing and throttle (the frontends' clients), one per app, and test. Every type and every scope
+ * and by scope (which part of Postern a project serves): shared, directory, cache, config (the
+ * config store: the watcher writes it, the services that read settings and the command line read
+ * it), mail (codecs), routing and throttle (the frontends' clients), one per app, and test. Every type and every scope
  * has a constraint: a tag without one would let its projects depend on anything.
  */
 /** Every library type: what an app may use (and the tests, apps too). */
@@ -25,6 +27,7 @@ const LIBRARY_TYPES = [
   'type:config',
   'type:driver',
   'type:data-access',
+  'type:store',
   'type:runtime',
   'type:wire-kit',
   'type:codec',
@@ -73,8 +76,17 @@ export default [
               onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:config', 'type:driver'],
               bannedExternalImports: ['@nats-io/*', '@nestjs/*'],
             },
-            // The service kit provides the memcached client to every service.
-            { sourceTag: 'type:runtime', onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:driver'], bannedExternalImports: ['ldapts'] },
+            {
+              sourceTag: 'type:store',
+              onlyDependOnLibsWithTags: ['type:contracts', 'type:config'],
+              bannedExternalImports: ['ldapts', '@nestjs/*', 'pino', 'prom-client'],
+            },
+            // The service kit provides the memcached client and the config feed to every service.
+            {
+              sourceTag: 'type:runtime',
+              onlyDependOnLibsWithTags: ['type:contracts', 'type:config', 'type:driver', 'type:store'],
+              bannedExternalImports: ['ldapts'],
+            },
             { sourceTag: 'type:wire-kit', onlyDependOnLibsWithTags: ['type:contracts'], bannedExternalImports: ['ldapts', '@nats-io/*', '@nestjs/*'] },
             {
               sourceTag: 'type:codec',
@@ -96,32 +108,35 @@ export default [
               onlyDependOnLibsWithTags: [...LIBRARY_TYPES, 'type:app'],
             },
             // Scopes: what each part of Postern may know of the others.
-            { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache'] },
+            // Shared: the service kit wires the config feed into every service's settings.
+            { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache', 'scope:config'] },
+            { sourceTag: 'scope:config', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:directory', onlyDependOnLibsWithTags: ['scope:shared'] },
             { sourceTag: 'scope:cache', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache'], bannedExternalImports: ['ldapts'] },
             { sourceTag: 'scope:mail', onlyDependOnLibsWithTags: ['scope:shared', 'scope:mail'] },
             { sourceTag: 'scope:routing', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache'] },
             { sourceTag: 'scope:throttle', onlyDependOnLibsWithTags: ['scope:shared'] },
-            { sourceTag: 'scope:route-lookup', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache'] },
+            { sourceTag: 'scope:route-lookup', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache', 'scope:config'] },
             { sourceTag: 'scope:login-throttle', onlyDependOnLibsWithTags: ['scope:shared', 'scope:cache'] },
             // The frontends read the directory for one thing: each virtual host's certificate (SNI).
             {
               sourceTag: 'scope:mail-proxy',
-              onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:mail', 'scope:cache', 'scope:routing', 'scope:throttle'],
+              onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:config', 'scope:mail', 'scope:cache', 'scope:routing', 'scope:throttle'],
             },
-            { sourceTag: 'scope:web-proxy', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache', 'scope:routing'] },
-            // The watcher reads the directory and drops cached routes; it serves no client.
-            { sourceTag: 'scope:config-watcher', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache'] },
+            { sourceTag: 'scope:web-proxy', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:config', 'scope:cache', 'scope:routing'] },
+            // The watcher reads the directory, writes the config store and drops cached routes; it serves no client.
+            { sourceTag: 'scope:config-watcher', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:config', 'scope:cache'] },
             // The single-node host knows the service kit only: it finds the services it hosts by name when it starts.
             { sourceTag: 'scope:single-node', onlyDependOnLibsWithTags: ['scope:shared'] },
             // The operator's tool asks every service, so it may know every shared part but no frontend's insides.
-            { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:cache', 'scope:routing'] },
+            { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:shared', 'scope:directory', 'scope:config', 'scope:cache', 'scope:routing'] },
             {
               sourceTag: 'scope:test',
               onlyDependOnLibsWithTags: [
                 'scope:shared',
                 'scope:directory',
                 'scope:cache',
+                'scope:config',
                 'scope:mail',
                 'scope:routing',
                 'scope:throttle',

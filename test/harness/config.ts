@@ -5,7 +5,7 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { ConfigEvent } from '@postern/contracts';
-import { ConfigStore, isMalformed, type StoredConfigEvent } from '@postern/service-kit';
+import { ConfigStore, isMalformed, type StoredConfigEvent } from '@postern/config-store';
 import { waitFor } from './process';
 
 export interface ConfigView {

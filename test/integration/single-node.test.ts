@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { RouteLookupContract, ThrottleCheckContract } from '@postern/contracts';
-import { ConfigStore, requestReply } from '@postern/service-kit/client';
+import { ConfigStore } from '@postern/config-store';
+import { requestReply } from '@postern/service-kit/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DEMO_PASSWORDS,

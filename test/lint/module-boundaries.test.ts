@@ -63,6 +63,28 @@ describe('module boundaries', () => {
       'libs/throttle-client/src/x.ts',
       "import { RouteCache } from '@postern/route-cache';\nexport const x = RouteCache;\n",
     ],
+    // The config store: the watcher writes it; the services that read settings and the command line read it.
+    [
+      'the config store importing the service kit',
+      'libs/config-store/src/x.ts',
+      "import { Deadline } from '@postern/service-kit';\nexport const x = Deadline;\n",
+    ],
+    ['the config store importing Nest', 'libs/config-store/src/x.ts', "import { Injectable } from '@nestjs/common';\nexport const x = Injectable;\n"],
+    [
+      'the route client importing the config store',
+      'libs/route-client/src/x.ts',
+      "import { ConfigFeed } from '@postern/config-store';\nexport const x = ConfigFeed;\n",
+    ],
+    [
+      'the login throttle importing the config store',
+      'apps/login-throttle/src/x.ts',
+      "import { ConfigStore } from '@postern/config-store';\nexport const x = ConfigStore;\n",
+    ],
+    [
+      'a mail codec importing the config store',
+      'libs/imap-codec/src/x.ts',
+      "import { ConfigStore } from '@postern/config-store';\nexport const x = ConfigStore;\n",
+    ],
   ])('refuses %s', async (_what, file, code) => {
     expect(await boundaryErrors(file, code)).not.toEqual([]);
   });
@@ -77,6 +99,16 @@ describe('module boundaries', () => {
     const code =
       "import { parseCommand } from '@postern/imap-codec';\nimport { ThrottleClient } from '@postern/throttle-client';\nimport { RouteClient } from '@postern/route-client';\nexport const x = [parseCommand, ThrottleClient, RouteClient];\n";
     expect(await boundaryErrors('apps/mail-proxy/src/x.ts', code)).toEqual([]);
+  });
+
+  it.each([
+    ['the config-watcher', 'apps/config-watcher/src/x.ts'],
+    ['the command line', 'apps/cli/src/x.ts'],
+    ['the web proxy', 'apps/web-proxy/src/x.ts'],
+    ['the service kit', 'libs/service-kit/src/x.ts'],
+  ])('allows %s the config store', async (_who, file) => {
+    const code = "import { ConfigStore } from '@postern/config-store';\nexport const x = ConfigStore;\n";
+    expect(await boundaryErrors(file, code)).toEqual([]);
   });
 
   it('gives every tag in use a constraint', async () => {

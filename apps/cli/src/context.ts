@@ -8,7 +8,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { loadBootstrap, type BootstrapConfig } from '@postern/config';
 import type { DirectoryBackend, ZimbraDirectory } from '@postern/directory';
 import type { MemcachedClient } from '@postern/memcached';
-import type { ConfigStore } from '@postern/service-kit/client';
+import type { ConfigStore } from '@postern/config-store';
 
 /** sysexits.h: what a script calling `postern` can tell apart. */
 export const ExitCode = {
@@ -80,7 +80,7 @@ export class CliContext {
   async configStore(): Promise<ConfigStore> {
     if (this.store) return this.store;
     const nc = await this.nats();
-    const { ConfigStore, ConfigStoreMissingError } = load<typeof import('@postern/service-kit/client')>('@postern/service-kit/client');
+    const { ConfigStore, ConfigStoreMissingError } = load<typeof import('@postern/config-store')>('@postern/config-store');
     try {
       this.store = await ConfigStore.open(nc, { create: false });
     } catch (error) {

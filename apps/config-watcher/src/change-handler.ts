@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { validateEntry } from '@postern/config';
 import { configKey, type AttributeMap, type ConfigEntry, type ConfigEvent, type ConfigScope, type ConfigSource, type PinnedEntry } from '@postern/contracts';
 import { normalizeDn, type Attributes, type DirectoryBackend, type DirectoryEntry } from '@postern/directory';
-import { applyPin, type ConfigStore, type Logger, type WatcherState } from '@postern/service-kit';
+import { applyPin, type ConfigStore, type WatcherState } from '@postern/config-store';
+import type { Logger } from '@postern/service-kit';
 import type { ConfigWatcherMetrics } from './config-watcher.metrics';
 import {
   changedAttributes,

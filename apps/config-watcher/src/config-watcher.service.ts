@@ -13,7 +13,8 @@
 import { hostname } from 'node:os';
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { DirectoryBackend } from '@postern/directory';
-import { ConfigStore, LOGGER, NATS_CONNECTION, ServiceLifecycle, ServiceSettings, WatcherState, type Logger, type NatsConnection } from '@postern/service-kit';
+import { ConfigStore, WatcherState } from '@postern/config-store';
+import { LOGGER, NATS_CONNECTION, ServiceLifecycle, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
 import { ConfigWatcherMetrics } from './config-watcher.metrics';
 import { ChangeHandler } from './change-handler';
 import type { ChangeSource, DirectoryChange } from './directory-change';

@@ -12,17 +12,8 @@ import type { BootstrapConfig, EffectiveSettings } from '@postern/config';
 import { MemcachedClient } from '@postern/memcached';
 import { frontendRouteClient } from '@postern/route-client';
 import { VirtualHostCertificates, virtualHostDirectory } from '@postern/directory';
-import {
-  BOOTSTRAP,
-  ConfigFeed,
-  LOGGER,
-  LogLimiter,
-  NATS_CONNECTION,
-  ServiceLifecycle,
-  ServiceSettings,
-  type Logger,
-  type NatsConnection,
-} from '@postern/service-kit';
+import { ConfigFeed } from '@postern/config-store';
+import { BOOTSTRAP, LOGGER, LogLimiter, NATS_CONNECTION, ServiceLifecycle, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
 import { AllowAllThrottle, LimitAwareThrottle, ThrottleClient, throttleLimitsOf, type ThrottlePort } from '@postern/throttle-client';
 import { JwtBearerCheck } from './login/bearer/bearer-token-check';
 import { gssapiPort } from './login/gssapi-login';

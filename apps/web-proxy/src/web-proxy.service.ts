@@ -15,9 +15,9 @@ import { VirtualHostCertificates, VirtualHostNames, virtualHostDirectory, type Z
 import { MemcachedClient } from '@postern/memcached';
 import { frontendRouteClient } from '@postern/route-client';
 import { RouteInvalidateContract } from '@postern/contracts';
+import { ConfigFeed } from '@postern/config-store';
 import {
   BOOTSTRAP,
-  ConfigFeed,
   HealthChecks,
   LOGGER,
   NATS_CONNECTION,

@@ -1,22 +1,25 @@
-export * from './bootstrap';
-export * from './main';
-export * from './observability-server';
-export * from './config-feed';
-export * from './config-store';
-export * from './deadline';
-export * from './health';
-export * from './lifecycle';
-export * from './log-limiter';
-export * from './logger';
-export * from './memcached.provider';
-export * from './metrics';
-export * from './nats-connection';
-export * from './nats-link';
-export * from './nats-rpc';
-export * from './observability.controller';
-export * from './responder-service';
-export * from './service-kit.module';
-export * from './settings.provider';
-export * from './tokens';
-export * from './config-pins';
-export * from './watcher-state';
+/**
+ * The service kit's public surface: what the services, the clients and the tests use, with the
+ * types their arguments and results are named by. Everything else in the kit is its own business.
+ * The process entry is `@postern/service-kit/main`; the command line's Nest-free helpers are
+ * `@postern/service-kit/client`.
+ */
+// A service as a Nest module: the shared providers, its settings, memcached and metrics.
+export { ServiceKitModule, metricsProvider, type ServiceKitOptions } from './service-kit.module';
+export { ServiceSettings, settingsProvider, type DirectoryLayers, type ReloadResult, type SettingsProviderOptions } from './settings.provider';
+export { memcachedProvider } from './memcached.provider';
+// What the kit's module provides, by injection token or class.
+export { BOOTSTRAP, LOGGER, NATS_CONNECTION } from './tokens';
+export { ServiceLifecycle, type ShutdownPhase } from './lifecycle';
+export { HealthChecks } from './health';
+// Logging: the logger, its per-turn output, ids and rate limits.
+export { createLogger, shortId, TurnBufferedOutput, type Logger } from './logger';
+export { LogLimiter } from './log-limiter';
+// Metrics: the Prometheus types the services declare theirs with, and the shared latency buckets.
+export { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from './metrics';
+// NATS: the connection, requests with deadlines and hedging, events, and the responders.
+export { type NatsConnection } from './nats-connection';
+export { hedgedRequest, publishEvent, requestReply, subscribeEvents, type HedgedRequestOptions } from './nats-rpc';
+export { Responders } from './responder-service';
+// One time budget per operation.
+export { Deadline } from './deadline';

@@ -25,12 +25,12 @@ export interface ServiceMainOptions {
 }
 
 /** The exit code for a failure to start: 78 (EX_CONFIG, sysexits.h) for a bad config, else 1. */
-export function startExitCode(error: unknown): number {
+function startExitCode(error: unknown): number {
   return (error as { exitCode?: number }).exitCode ?? (error instanceof ConfigError ? 78 : 1);
 }
 
 /** Loads the bootstrap config and runs every check; prints the problem and exits 78 or 1 on failure. */
-export function checkedBootstrap(name: string, checks: readonly ((bootstrap: BootstrapConfig) => void)[]): BootstrapConfig {
+function checkedBootstrap(name: string, checks: readonly ((bootstrap: BootstrapConfig) => void)[]): BootstrapConfig {
   try {
     const bootstrap = loadBootstrap();
     for (const check of checks) check(bootstrap);
@@ -45,7 +45,7 @@ export function checkedBootstrap(name: string, checks: readonly ((bootstrap: Boo
  * A bug that escapes every handler still ends the process (its state is unknown), but with a
  * structured line saying why, where the operator's log pipeline will find it.
  */
-export function dieOnEscapedErrors(logger: Logger): void {
+function dieOnEscapedErrors(logger: Logger): void {
   const die = (what: string) => (error: unknown) => {
     logger.fatal({ err: error }, what);
     logger.flush?.();
@@ -56,7 +56,7 @@ export function dieOnEscapedErrors(logger: Logger): void {
 }
 
 /** Logs why `name` could not start and exits with the matching code. */
-export function failedToStart(logger: Logger, name: string, error: unknown): never {
+function failedToStart(logger: Logger, name: string, error: unknown): never {
   logger.fatal({ err: error }, `${name} failed to start`);
   logger.flush?.();
   process.exit(startExitCode(error));

@@ -7,13 +7,14 @@
  */
 import { Module, type DynamicModule, type FactoryProvider, type Type } from '@nestjs/common';
 import type { BootstrapConfig } from '@postern/config';
+import { ConfigFeed } from '@postern/config-store';
 import type { Registry } from 'prom-client';
-import { ConfigFeed, ConfigFeedMetrics } from './config-feed';
+import { configFeedMetrics } from './config-feed.metrics';
 import { HealthChecks } from './health';
 import { ServiceLifecycle } from './lifecycle';
 import type { Logger } from './logger';
 import { createRegistry } from './metrics';
-import { closeNats, connectNats, type NatsConnection } from './nats-connection';
+import { closeNats, connectNats, isNatsConnected, type NatsConnection } from './nats-connection';
 import { ObservabilityController } from './observability.controller';
 import { Responders } from './responder-service';
 import { BOOTSTRAP, LOGGER, METRICS_REGISTRY, NATS_CONNECTION } from './tokens';
@@ -66,7 +67,12 @@ export class ServiceKitModule {
           inject: [NATS_CONNECTION, METRICS_REGISTRY, ServiceLifecycle],
           useFactory: async (nc: NatsConnection, registry: Registry, lifecycle: ServiceLifecycle) => {
             const holder: { feed?: ConfigFeed } = {};
-            const feed = new ConfigFeed(nc, bootstrap.serverName, logger, new ConfigFeedMetrics(registry, () => holder.feed));
+            const feed = new ConfigFeed(nc, {
+              serverName: bootstrap.serverName,
+              logger,
+              metrics: configFeedMetrics(registry, () => holder.feed),
+              connected: () => isNatsConnected(nc),
+            });
             holder.feed = feed;
             lifecycle.onShutdown('serving', 'config feed', async () => feed.stop());
             await feed.start();

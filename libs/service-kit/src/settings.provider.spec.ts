@@ -1,6 +1,6 @@
 import { resolveSettings, type EffectiveSettings } from '@postern/config';
 import { describe, expect, it } from 'vitest';
-import type { ConfigFeed, FeedChange } from './config-feed';
+import type { ConfigFeed, FeedChange } from '@postern/config-store';
 import { createLogger } from './logger';
 import { settingsProvider, type ReloadResult, ServiceSettings } from './settings.provider';
 

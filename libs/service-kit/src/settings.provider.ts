@@ -5,7 +5,7 @@
  */
 import type { BeforeApplicationShutdown, FactoryProvider, InjectionToken, OnApplicationBootstrap } from '@nestjs/common';
 import type { EffectiveSettings } from '@postern/config';
-import { ConfigFeed } from './config-feed';
+import { ConfigFeed } from '@postern/config-store';
 import type { Logger } from './logger';
 import { LOGGER } from './tokens';
 

@@ -9,7 +9,7 @@
 import { validateEntry, type AttributeValues } from '@postern/config';
 import { configKey } from '@postern/contracts';
 import { attr, type DirectoryEntry } from '@postern/directory';
-import { isMalformed } from '@postern/service-kit/client';
+import { isMalformed } from '@postern/config-store';
 import { fromDirectory, ExitCode, type CliContext } from '../context';
 import { printJson, printTable } from '../output';
 import { pinnedValues } from './watcher-state';

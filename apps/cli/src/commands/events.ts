@@ -4,7 +4,7 @@
  * the running config back to it.
  */
 import type { Command } from 'commander';
-import { isMalformed, type StoredConfigEvent } from '@postern/service-kit/client';
+import { isMalformed, type StoredConfigEvent } from '@postern/config-store';
 import { CliError, ExitCode, type CliContext } from '../context';
 import { parseTime, printJson, printJsonLine, printTable } from '../output';
 import { replay, type ReplayOptions } from './replay';

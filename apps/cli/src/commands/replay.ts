@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline/promises';
 import { ConfigBucket, type ConfigEntry, type ConfigEvent } from '@postern/contracts';
-import { isMalformed, pinFor, type ConfigStore } from '@postern/service-kit/client';
+import { isMalformed, pinFor, type ConfigStore } from '@postern/config-store';
 import { CliError, ExitCode, type CliContext } from '../context';
 import { parseTime, printJson, printTable, progress, progressDone } from '../output';
 import { openWatcherState } from './watcher-state';

@@ -1,5 +1,5 @@
 /** The config-watcher's state bucket (roll-back pins), for the commands that read or set pins. */
-import { ConfigStoreMissingError, WatcherState } from '@postern/service-kit/client';
+import { ConfigStoreMissingError, WatcherState } from '@postern/config-store';
 import { CliError, ExitCode, type CliContext } from '../context';
 import { pinnedRows } from './replay-plan';
 

@@ -6,18 +6,16 @@
  * When there is no bucket yet (no watcher has run: said once, at info) or JetStream cannot be
  * reached (a warning), the service runs on what it had (at first: the config file alone) and
  * tries again in the background; a
- * malformed value is refused with a log line and the previous one stays. The metrics say which
- * config sequence the node runs on and how old the watcher's last look at the directory is.
+ * malformed value is refused with a log line and the previous one stays. The feed keeps which
+ * config sequence the node runs on and when the watcher last looked at the directory; logging,
+ * metrics and the connection's state are the service's, handed in ({@link ConfigFeedOptions}).
  */
 import type { QueuedIterator } from '@nats-io/nats-core';
 import type { KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { AttributeValues } from '@postern/config';
 import { ConfigBucket, configKey, decodePayload, WatcherHeartbeatSchema, type ConfigEntry } from '@postern/contracts';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { ConfigStore, ConfigStoreMissingError, decodeEntry } from './config-store';
-import type { Logger } from './logger';
-import { isNatsConnected } from './nats-connection';
 
 /** How long a starting service waits for the config before it serves on what it has. */
 const CATCH_UP_BUDGET_MS = 10_000;
@@ -34,43 +32,34 @@ export interface FeedChange {
   readonly settings: boolean;
 }
 
-export class ConfigFeedMetrics {
-  readonly sequence: Gauge;
-  readonly age: Gauge;
-  readonly applyLatency: Histogram;
-  readonly refused: Counter<'reason'>;
+/** Where the feed writes its lines: the service's logger (pino's calls, with fields first). */
+export interface ConfigFeedLog {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
 
-  constructor(registry: Registry, feed: () => ConfigFeed | undefined) {
-    this.sequence = new Gauge({
-      name: 'postern_config_sequence',
-      help: 'The POSTERN_CONFIG stream sequence of the newest config change this process runs on (0: none yet).',
-      registers: [registry],
-      // Across workers the lowest is the one that lags.
-      aggregator: 'min',
-    });
-    this.age = new Gauge({
-      name: 'postern_config_age_seconds',
-      help: 'Seconds since the config-watcher last read the directory, as this process last heard (-1: never heard): how stale the config may be.',
-      registers: [registry],
-      aggregator: 'max',
-      collect() {
-        const heard = feed()?.heartbeatTime;
-        this.set(heard === undefined ? -1 : Math.max(0, (Date.now() - heard.getTime()) / 1000));
-      },
-    });
-    this.applyLatency = new Histogram({
-      name: 'postern_config_apply_seconds',
-      help: 'From the directory change to this process applying it.',
-      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
-      registers: [registry],
-    });
-    this.refused = new Counter({
-      name: 'postern_config_refused_total',
-      help: 'Config values refused by this process: malformed entries, settings that do not resolve.',
-      labelNames: ['reason'],
-      registers: [registry],
-    });
-  }
+/** What the feed records (the service kit backs each with a Prometheus metric). */
+export interface ConfigFeedMetrics {
+  /** The stream sequence of the newest change applied. */
+  readonly sequence: { set(sequence: number): void };
+  /** Seconds from a directory change to this process applying it. */
+  readonly applyLatency: { observe(seconds: number): void };
+  /** A value refused: malformed, or settings that did not resolve. */
+  readonly refused: { inc(labels: { reason: 'malformed' | 'invalid' }): void };
+}
+
+export interface ConfigFeedOptions {
+  /** This node's name: its server entry is one of its settings' layers (none: the global config alone). */
+  readonly serverName: string | undefined;
+  readonly logger: ConfigFeedLog;
+  readonly metrics: ConfigFeedMetrics;
+  /**
+   * True while the NATS connection is up: a failure to follow the bucket is then worth a warning;
+   * while the connection is down it is only its consequence, said elsewhere.
+   */
+  readonly connected: () => boolean;
 }
 
 export class ConfigFeed {
@@ -88,13 +77,18 @@ export class ConfigFeed {
   /** When the watcher last read the directory, as last heard. */
   heartbeatTime: Date | undefined;
 
+  private readonly logger: ConfigFeedLog;
+  private readonly metrics: ConfigFeedMetrics;
+  private readonly connected: () => boolean;
+
   constructor(
     private readonly nc: NatsConnection,
-    serverName: string | undefined,
-    private readonly logger: Logger,
-    private readonly metrics: ConfigFeedMetrics,
+    options: ConfigFeedOptions,
   ) {
-    this.serverKey = serverName ? configKey('server', serverName) : undefined;
+    this.serverKey = options.serverName ? configKey('server', options.serverName) : undefined;
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+    this.connected = options.connected;
   }
 
   /** The directory layers of this node's settings: global config < its server entry. */
@@ -189,7 +183,7 @@ export class ConfigFeed {
       return;
     }
     const fields = { err: error };
-    if (!this.warned && isNatsConnected(this.nc)) this.logger.warn(fields, 'config: cannot follow postern-config; serving on the config in hand');
+    if (!this.warned && this.connected()) this.logger.warn(fields, 'config: cannot follow postern-config; serving on the config in hand');
     else this.logger.debug(fields, 'config: cannot follow postern-config');
     this.warned = true;
   }
