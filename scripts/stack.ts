@@ -12,6 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { formatLogLine, logFormat } from '@postern/service-kit';
 import { DEMO_ACCOUNTS, isolateFromTerminalSignals, startKdc, startStack, stopAll, type StackPortName } from '../test/harness';
 import { demoIdentityProvider } from './demo-oauth';
 
@@ -57,6 +59,8 @@ async function startDemoKdc(state: string) {
 async function main(): Promise<void> {
   // Ctrl-C reaches this process only; stop() below stops the services before what they depend on.
   isolateFromTerminalSignals();
+  // Read first: an invalid POSTERN_LOG_FORMAT stops the stack before it starts anything.
+  const text = logFormat() === 'text';
   const state = join(root, '.postern');
   mkdirSync(state, { recursive: true });
   // Kerberos (SASL GSSAPI) is optional: POSTERN_STACK_KERBEROS=1 adds a KDC and turns it on.
@@ -75,9 +79,12 @@ async function main(): Promise<void> {
   });
   const tokens = await idp.writeTokens(DEMO_ACCOUNTS.map((a) => a.user));
   const { nats, memcached, mailboxes, node, ports, ldif, caFile } = stack;
-  node.process.child.stdout?.pipe(process.stdout);
+  // The services write JSON lines; on a terminal (or with POSTERN_LOG_FORMAT=text) they are printed as text.
+  const colour = process.stdout.isTTY === true;
+  const lines = createInterface({ input: node.process.child.stdout!, crlfDelay: Infinity });
+  lines.on('line', (line) => process.stdout.write(`${text ? formatLogLine(line, { colour }) : line}\n`));
   // The process's last lines can still be in its pipe when it has exited: wait for the pipe to close.
-  const piped = new Promise<void>((resolve) => node.process.child.stdout?.once('close', () => resolve()) ?? resolve());
+  const piped = new Promise<void>((resolve) => lines.once('close', () => resolve()));
 
   writeFileSync(
     join(state, 'stack.json'),

@@ -38,7 +38,16 @@ export async function startService(app: string, env: Record<string, string>, opt
   if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
   const httpPort = options.httpPort ?? (await freePort());
   const proc = startProcess(app, process.execPath, [main], {
-    env: { ...process.env, POSTERN_HTTP_HOST: '127.0.0.1', POSTERN_HTTP_PORT: String(httpPort), POSTERN_LOG_LEVEL: 'info', POSTERN_WORKERS: '1', ...env },
+    // JSON lines whatever the caller's terminal asked for: tests and the stack read them.
+    env: {
+      ...process.env,
+      POSTERN_HTTP_HOST: '127.0.0.1',
+      POSTERN_HTTP_PORT: String(httpPort),
+      POSTERN_LOG_LEVEL: 'info',
+      POSTERN_LOG_FORMAT: 'json',
+      POSTERN_WORKERS: '1',
+      ...env,
+    },
   });
   const base = `http://127.0.0.1:${httpPort}`;
   await waitFor(

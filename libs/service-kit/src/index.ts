@@ -12,8 +12,8 @@ export { memcachedProvider } from './memcached.provider';
 export { BOOTSTRAP, LOGGER, NATS_CONNECTION } from './tokens';
 export { ServiceLifecycle, type ShutdownPhase } from './lifecycle';
 export { HealthChecks } from './health';
-// Logging: the logger, its per-turn output, ids and rate limits.
-export { createLogger, shortId, TurnBufferedOutput, type Logger } from './logger';
+// Logging: the logger, its per-turn output, the console's text format, ids and rate limits.
+export { createLogger, formatLogLine, logFormat, shortId, TurnBufferedOutput, type LogFormat, type Logger } from './logger';
 export { LogLimiter } from './log-limiter';
 // Metrics: the Prometheus types the services declare theirs with, and the shared latency buckets.
 export { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from './metrics';

@@ -10,7 +10,7 @@ import type { DynamicModule } from '@nestjs/common';
 import { ConfigError, loadBootstrap, type BootstrapConfig } from '@postern/config';
 import type { HostedService } from './bootstrap';
 import { joinCluster, runClusterPrimary, workerIndex } from './cluster';
-import { createLogger, type Logger } from './logger';
+import { createLogger, logFormat, type Logger } from './logger';
 import { mergedMetrics, mergeHealth, serveObservability } from './observability-server';
 
 /** What a service's `main` says about itself. */
@@ -29,10 +29,11 @@ function startExitCode(error: unknown): number {
   return (error as { exitCode?: number }).exitCode ?? (error instanceof ConfigError ? 78 : 1);
 }
 
-/** Loads the bootstrap config and runs every check; prints the problem and exits 78 or 1 on failure. */
+/** Loads the bootstrap config and runs every check (the log format's too); prints the problem and exits 78 or 1 on failure. */
 function checkedBootstrap(name: string, checks: readonly ((bootstrap: BootstrapConfig) => void)[]): BootstrapConfig {
   try {
     const bootstrap = loadBootstrap();
+    logFormat();
     for (const check of checks) check(bootstrap);
     return bootstrap;
   } catch (error) {
