@@ -17,8 +17,8 @@ import tseslint from 'typescript-eslint';
  *  - type:test       the workspace's tests, harness and benches (test/)
  * and by scope (which part of Postern a project serves): shared, directory, cache, config (the
  * config store: the watcher writes it, the services that read settings and the command line read
- * it), mail (codecs), routing and throttle (the frontends' clients), one per app, and test. Every type and every scope
- * has a constraint: a tag without one would let its projects depend on anything.
+ * it), mail (codecs), routing and throttle (the frontends' clients), one per app, and test. Every
+ * type and every scope has a constraint: a tag without one would let its projects depend on anything.
  */
 /** Every library type: what an app may use (and the tests, apps too). */
 const LIBRARY_TYPES = [
