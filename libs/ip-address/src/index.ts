@@ -3,4 +3,4 @@
  * unwrapped (in either spelling), lists of addresses and CIDR blocks matched, and the per-subscriber
  * form (an IPv6 /64) that counters are keyed by.
  */
-export { IpMatcher, isIpAllowed, subscriberAddress, unmapIpv4 } from './ip-match';
+export { addressBytes, IpMatcher, isIpAllowed, subscriberAddress, unmapIpv4 } from './ip-match';
