@@ -28,7 +28,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { EffectiveSettings } from '@postern/config';
 import type { VirtualHostCertificates } from '@postern/directory';
-import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
+import { cachedMatcher, unmapIpv4 } from '@postern/ip-address';
 import { requireProxyHeaders } from '@postern/proxy-protocol';
 import type { Logger } from '@postern/service-kit';
 import { listens, type Scheme } from './mail-mode';
@@ -77,7 +77,8 @@ export class WebListeners {
   private readonly retired: AnyServer[] = [];
   private host = '0.0.0.0';
   private changing: Promise<void> = Promise.resolve();
-  private balancerList: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
+  /** The load balancers that owe a PROXY header (`posternProxyProtocolTrustedNetworks`). */
+  private readonly balancers = cachedMatcher(() => this.deps.settings().posternProxyProtocolTrustedNetworks);
   /** HTTP/2 connections open now: told to finish (GOAWAY) on stop, closed at the drain bound. */
   private readonly sessions = new Set<ServerHttp2Session>();
   readonly ports: BoundPorts = {};
@@ -253,13 +254,6 @@ export class WebListeners {
       requestTimeout: 0,
     };
     Object.assign(server, timeouts);
-  }
-
-  /** The load balancers that owe a PROXY header (`posternProxyProtocolTrustedNetworks`). */
-  private balancers(): IpMatcher {
-    const list = this.deps.settings().posternProxyProtocolTrustedNetworks;
-    if (this.balancerList.list !== list) this.balancerList = { list, matcher: new IpMatcher(list) };
-    return this.balancerList.matcher;
   }
 
   /** A request Node's parser refused: 431 for a head too large, 408 for one too slow, 400 for anything malformed. */

@@ -6,7 +6,7 @@
  */
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
+import { cachedMatcher, unmapIpv4 } from '@postern/ip-address';
 import { requireProxyHeaders } from '@postern/proxy-protocol';
 import { shortId } from '@postern/service-kit';
 import { Limits } from './limits';
@@ -41,7 +41,8 @@ export class MailListeners {
   private readonly sessions = new Set<Session>();
   private stopping = false;
   private changing: Promise<void> = Promise.resolve();
-  private trusted: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
+  /** The load balancers that owe a PROXY header (`posternProxyProtocolTrustedNetworks`), rebuilt when the setting changes. */
+  private readonly balancers = cachedMatcher(() => this.deps.settings().posternProxyProtocolTrustedNetworks);
 
   constructor(
     private readonly deps: SessionDeps,
@@ -179,13 +180,6 @@ export class MailListeners {
       if (this.stopping) socket.destroy();
       else this.accept(socket, spec);
     });
-  }
-
-  /** The load balancers that owe a PROXY header (`posternProxyProtocolTrustedNetworks`), rebuilt when the setting changes. */
-  private balancers(): IpMatcher {
-    const list = this.deps.settings().posternProxyProtocolTrustedNetworks;
-    if (this.trusted.list !== list) this.trusted = { list, matcher: new IpMatcher(list) };
-    return this.trusted.matcher;
   }
 
   private accept(socket: Socket, spec: ListenerSpec): void {
