@@ -83,7 +83,7 @@ export type RouteCacheClient = Pick<MemcachedClient, 'get' | 'set' | 'delete'>;
 
 /** Options of {@link RouteCache}. */
 export interface RouteCacheOptions {
-  /** Lifetime of alias and route entries (`zimbraReverseProxyCacheEntryTTL`). Default 3600. */
+  /** Lifetime of alias and route entries (`zimbraReverseProxyCacheEntryTTL`). Default {@link DEFAULT_ROUTE_TTL_SECONDS}. */
   readonly ttlSeconds?: number;
   /** Key namespace; every node of one deployment must use the same. Default `postern`. */
   readonly namespace?: string;
