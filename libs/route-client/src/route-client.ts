@@ -13,7 +13,7 @@
  */
 import { ErrorCode, PosternError, RouteLookupContract, type RouteLookupRequest, type RouteLookupResult, type RouteProtocol } from '@postern/contracts';
 import { isIpAllowed } from '@postern/ip-address';
-import { loginContextOf, RouteCache, type RouteCacheClient } from '@postern/route-cache';
+import { loginNameScopeOf, RouteCache, type RouteCacheClient } from '@postern/route-cache';
 import { Settings, type EffectiveSettings } from '@postern/config';
 import { hedgedRequest, type Deadline, type NatsConnection } from '@postern/service-kit';
 
@@ -62,8 +62,8 @@ export class RouteClient implements RouteResolverPort {
   async resolve(query: RouteQuery, deadline: Deadline): Promise<RouteLookupResult> {
     const by = query.by ?? 'name';
     if (this.cache && by === 'name') {
-      const context = loginContextOf(query);
-      const cached = await deadline.run('route cache', this.cache.routeForLogin(query.protocol, query.login, context)).catch(() => null);
+      const scope = loginNameScopeOf(query);
+      const cached = await deadline.run('route cache', this.cache.routeForLogin(query.protocol, query.login, scope)).catch(() => null);
       this.onCache?.(cached ? 'hit' : 'miss');
       if (cached && isIpAllowed(query.clientIp, cached.allowedIps)) {
         const { host, port, accountName, accountId, upstreamUser, external } = cached;
@@ -97,7 +97,7 @@ export class RouteClient implements RouteResolverPort {
     await this.cache?.invalidate({
       accountName,
       ...(accountId ? { accountId } : {}),
-      logins: [login.includes('@') ? login : { login, context: loginContextOf(query) }],
+      logins: [login.includes('@') ? login : { login, scope: loginNameScopeOf(query) }],
     });
   }
 }
