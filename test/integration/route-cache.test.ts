@@ -348,7 +348,7 @@ describe('RouteCache on memcached', () => {
     const deleted = await cache.invalidate({
       accountName: route.accountName,
       accountId: route.accountId,
-      logins: ['jd@example.com', { login: 'john', context: { proxyIp: '192.0.2.10' } }],
+      logins: ['jd@example.com', { login: 'john', scope: { proxyIp: '192.0.2.10' } }],
     });
     expect(deleted).toBe(ROUTE_PROTOCOLS.length * 2 + 2);
     for (const protocol of ROUTE_PROTOCOLS) {

@@ -3,7 +3,7 @@
  * can be tested with the in-memory directory and a map-backed cache.
  */
 import type { Account, Domain, Server } from '@postern/directory';
-import type { CachedRoute, LoginContext, RouteProtocol } from '@postern/route-cache';
+import type { CachedRoute, LoginNameScope, RouteProtocol } from '@postern/route-cache';
 
 export interface DirectoryPort {
   findAccount(nameOrId: string): Promise<Account | null>;
@@ -17,8 +17,8 @@ export interface DirectoryPort {
 }
 
 export interface RouteCachePort {
-  accountForLogin(login: string, context: LoginContext): Promise<string | null>;
-  rememberLogin(login: string, context: LoginContext, accountName: string): Promise<void>;
+  accountForLogin(login: string, scope: LoginNameScope): Promise<string | null>;
+  rememberLogin(login: string, scope: LoginNameScope, accountName: string): Promise<void>;
   route(protocol: RouteProtocol, accountName: string): Promise<CachedRoute | null>;
   routeById(protocol: RouteProtocol, accountId: string): Promise<CachedRoute | null>;
   rememberRoute(protocol: RouteProtocol, route: CachedRoute): Promise<void>;

@@ -5,7 +5,7 @@
 import { resolveSettings, type EffectiveSettings } from '@postern/config';
 import type { RouteLookupRequest } from '@postern/contracts';
 import { DIRECTORY_FIXTURE_PATH, DirectoryUnavailableError, LdifDirectory, ZimbraDirectory } from '@postern/directory';
-import type { CachedRoute, LoginContext, RouteProtocol } from '@postern/route-cache';
+import type { CachedRoute, LoginNameScope, RouteProtocol } from '@postern/route-cache';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DirectoryMemo } from './directory-memo';
 import type { DirectoryPort, RouteCachePort } from './ports';
@@ -14,14 +14,14 @@ import { RouteResolver, type ResolutionTrace } from './route-resolver';
 class MapCache implements RouteCachePort {
   readonly routes = new Map<string, CachedRoute>();
   readonly logins = new Map<string, string>();
-  private loginKey(login: string, context: LoginContext) {
-    return `${login.toLowerCase()}|${login.includes('@') ? '' : `${context.proxyIp ?? ''}|${context.virtualHost ?? ''}`}`;
+  private loginKey(login: string, scope: LoginNameScope) {
+    return `${login.toLowerCase()}|${login.includes('@') ? '' : `${scope.proxyIp ?? ''}|${scope.virtualHost ?? ''}`}`;
   }
-  async accountForLogin(login: string, context: LoginContext) {
-    return this.logins.get(this.loginKey(login, context)) ?? null;
+  async accountForLogin(login: string, scope: LoginNameScope) {
+    return this.logins.get(this.loginKey(login, scope)) ?? null;
   }
-  async rememberLogin(login: string, context: LoginContext, accountName: string) {
-    this.logins.set(this.loginKey(login, context), accountName);
+  async rememberLogin(login: string, scope: LoginNameScope, accountName: string) {
+    this.logins.set(this.loginKey(login, scope), accountName);
   }
   async route(protocol: RouteProtocol, accountName: string) {
     return this.routes.get(`${protocol}|${accountName.toLowerCase()}`) ?? null;
@@ -157,7 +157,7 @@ describe('RouteResolver', () => {
     expect(await ask({ user: 'carol@example.org', clientIp: '203.0.113.5' })).toMatchObject({ outcome: 'NOT_ALLOWED', reason: 'client-ip' });
   });
 
-  it('caches an unqualified login under its context, so the same name on another virtual IP is not confused', async () => {
+  it('caches an unqualified login under its scope, so the same name on another virtual IP is not confused', async () => {
     await ask({ user: 'carol', proxyIp: '127.0.0.11', clientIp: '127.0.0.1' });
     directory.down = true;
     expect(await ask({ user: 'carol', proxyIp: '127.0.0.11', clientIp: '127.0.0.1' })).toMatchObject({

@@ -14,7 +14,7 @@ import { attr, DirectoryUnavailableError, type Account, type Domain } from '@pos
 import { ErrorCode, PosternError, type Route, type RouteLookupRequest, type RouteLookupResult, type RouteProtocol } from '@postern/contracts';
 import type { EffectiveSettings } from '@postern/config';
 import { isIpAllowed } from '@postern/ip-address';
-import { loginContextOf, routeForLogin, type CachedRoute, type LoginContext } from '@postern/route-cache';
+import { loginNameScopeOf, routeForLogin, type CachedRoute, type LoginNameScope } from '@postern/route-cache';
 import { mayActFor } from './acting-for';
 import type { DirectoryPort, RouteCachePort } from './ports';
 
@@ -69,12 +69,12 @@ export class RouteResolver {
     const { protocol } = request;
 
     const unqualified = request.by === 'name' && !request.user.includes('@');
-    const context = unqualified ? loginContextOf(request) : {};
+    const scope = unqualified ? loginNameScopeOf(request) : {};
     if (request.by === 'principal') return this.resolvePrincipal(request, settings);
 
     // The cache comes first and needs no directory: cached routes answer while LDAP is down.
     if (caching) {
-      const cached = await this.fromCache(request, context);
+      const cached = await this.fromCache(request, scope);
       trace.cache = cached ? 'hit' : 'miss';
       if (cached) {
         if (!isIpAllowed(request.clientIp, cached.allowedIps)) return { outcome: 'NOT_ALLOWED', reason: 'client-ip', waitMs };
@@ -123,7 +123,7 @@ export class RouteResolver {
     const entry: CachedRoute = { ...route, ...(allowedIps.length > 0 ? { allowedIps: [...allowedIps] } : {}) };
     const writes = [this.cache.rememberRoute(protocol, entry)];
     if (request.by === 'name' && request.user.toLowerCase() !== account.name.toLowerCase()) {
-      writes.push(this.cache.rememberLogin(request.user, context, account.name));
+      writes.push(this.cache.rememberLogin(request.user, scope, account.name));
     }
     await Promise.all(writes);
     return { outcome: 'ROUTE', route, source: 'directory' };
@@ -182,18 +182,18 @@ export class RouteResolver {
 
   /** Gives an unqualified login a domain: by virtual host (web), by virtual IP (mail), else the default domain. */
   private async qualify(request: RouteLookupRequest, settings: EffectiveSettings): Promise<string> {
-    const context = loginContextOf(request);
-    const domain = context.virtualHost
-      ? await this.directory.findDomainByVirtualHostname(context.virtualHost)
-      : context.proxyIp
-        ? await this.directory.findDomainByVirtualIp(context.proxyIp)
+    const scope = loginNameScopeOf(request);
+    const domain = scope.virtualHost
+      ? await this.directory.findDomainByVirtualHostname(scope.virtualHost)
+      : scope.proxyIp
+        ? await this.directory.findDomainByVirtualIp(scope.proxyIp)
         : null;
     const domainName = domain?.name ?? settings.zimbraDefaultDomainName;
     return domainName ? `${request.user}@${domainName}` : request.user;
   }
 
-  private fromCache(request: RouteLookupRequest, context: LoginContext): Promise<CachedRoute | null> {
-    return request.by === 'id' ? this.cache.routeById(request.protocol, request.user) : routeForLogin(this.cache, request.protocol, request.user, context);
+  private fromCache(request: RouteLookupRequest, scope: LoginNameScope): Promise<CachedRoute | null> {
+    return request.by === 'id' ? this.cache.routeById(request.protocol, request.user) : routeForLogin(this.cache, request.protocol, request.user, scope);
   }
 
   /** The account's external route, else its domain's, for mail protocols; `null` when not configured or incomplete. */

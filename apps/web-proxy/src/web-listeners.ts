@@ -28,7 +28,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { EffectiveSettings } from '@postern/config';
 import type { VirtualHostCertificates } from '@postern/directory';
-import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
+import { cachedMatcher, unmapIpv4 } from '@postern/ip-address';
+import { ListenerSet } from '@postern/listener-set';
 import { requireProxyHeaders } from '@postern/proxy-protocol';
 import type { Logger } from '@postern/service-kit';
 import { listens, type Scheme } from './mail-mode';
@@ -71,26 +72,36 @@ interface Http1Timeouts {
 }
 
 export class WebListeners {
-  /** The listeners open now, by scheme, with the port each was asked for. */
-  private readonly open = new Map<Scheme, { readonly server: AnyServer; readonly port: number }>();
+  /** The listeners by scheme, opened, moved and closed as the settings say. */
+  private readonly set: ListenerSet<{ readonly name: Scheme; readonly port: number }, AnyServer>;
   /** Listeners closed by a settings change: their connections finish, or are closed on stop. */
   private readonly retired: AnyServer[] = [];
-  private host = '0.0.0.0';
-  private changing: Promise<void> = Promise.resolve();
-  private balancerList: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
+  /** The load balancers that owe a PROXY header (`posternProxyProtocolTrustedNetworks`). */
+  private readonly balancers = cachedMatcher(() => this.deps.settings().posternProxyProtocolTrustedNetworks);
   /** HTTP/2 connections open now: told to finish (GOAWAY) on stop, closed at the drain bound. */
   private readonly sessions = new Set<ServerHttp2Session>();
-  readonly ports: BoundPorts = {};
 
   constructor(
     private readonly deps: ListenerDeps,
     private readonly handlers: ListenerHandlers,
-  ) {}
+  ) {
+    this.set = new ListenerSet({
+      open: ({ name, port }, host) => this.openListener(name, port, host),
+      close: ({ server }) => this.retire(server),
+      logger: deps.logger,
+      logPrefix: 'web: ',
+      errorFields: (error) => ({ code: codeOf(error) }),
+    });
+  }
+
+  /** The listeners open now, by scheme (the port actually bound). */
+  get ports(): BoundPorts {
+    return Object.fromEntries(this.set.listeners.map((l) => [l.spec.name, l.boundPort]));
+  }
 
   /** Opens the listeners the mail mode has (`zimbraReverseProxyMailMode`); port 0: any free one. */
   async listen(ports: Record<Scheme, number>, host: string): Promise<BoundPorts> {
-    this.host = host;
-    for (const scheme of this.wantedSchemes()) this.open.set(scheme, await this.openListener(scheme, ports[scheme]));
+    await this.set.start(this.wanted(ports), host);
     return this.ports;
   }
 
@@ -100,39 +111,16 @@ export class WebListeners {
    * cannot be bound is logged and the listener stays where it was.
    */
   reopenChanged(ports: Record<Scheme, number>): Promise<void> {
-    for (const { server } of this.open.values()) this.applyTimeouts(server);
-    this.changing = this.changing.then(async () => {
-      const wanted = new Set(this.wantedSchemes());
-      for (const [scheme, current] of [...this.open]) {
-        if (wanted.has(scheme) && current.port === ports[scheme]) continue;
-        if (wanted.has(scheme)) {
-          try {
-            this.open.set(scheme, await this.openListener(scheme, ports[scheme]));
-          } catch (error) {
-            this.deps.logger.error({ listener: scheme, port: ports[scheme], code: codeOf(error) }, 'web: cannot move the listener; it stays on its port');
-            continue;
-          }
-        } else {
-          this.open.delete(scheme);
-          delete this.ports[scheme];
-        }
-        const retired = current.server;
-        this.retired.push(retired);
-        // Closed once its last connection is: then it is no longer waited for on stop.
-        retired.close(() => this.retired.splice(this.retired.indexOf(retired), 1));
-        closeIdle(retired);
-        this.deps.logger.info({ listener: scheme, port: current.port }, 'web: listener closed (settings changed)');
-      }
-      for (const scheme of wanted) {
-        if (this.open.has(scheme)) continue;
-        try {
-          this.open.set(scheme, await this.openListener(scheme, ports[scheme]));
-        } catch (error) {
-          this.deps.logger.error({ listener: scheme, port: ports[scheme], code: codeOf(error) }, 'web: cannot open the listener');
-        }
-      }
-    });
-    return this.changing;
+    for (const { server } of this.set.listeners) this.applyTimeouts(server);
+    return this.set.reopen(() => this.wanted(ports));
+  }
+
+  /** A listener a settings change closed: its connections finish, and it is waited for on stop until they have. */
+  private retire(server: AnyServer): void {
+    this.retired.push(server);
+    // Closed once its last connection is: then it is no longer waited for on stop.
+    server.close(() => this.retired.splice(this.retired.indexOf(server), 1));
+    closeIdle(server);
   }
 
   /**
@@ -140,8 +128,7 @@ export class WebListeners {
    * connection left, after `atDrainBound` has ended what the listeners do not track (tunnels).
    */
   async stop(drainMs: number, atDrainBound: () => void): Promise<void> {
-    await this.changing;
-    const servers = [...[...this.open.values()].map((l) => l.server), ...this.retired];
+    const servers = [...(await this.set.stop()).map((l) => l.server), ...this.retired];
     const closed = servers.map(
       (server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : server.once('close', () => resolve()))),
     );
@@ -156,16 +143,16 @@ export class WebListeners {
     clearTimeout(timer);
   }
 
-  /** The listeners the mail mode has; HTTPS only with a certificate. */
-  private wantedSchemes(): Scheme[] {
+  /** The listeners the mail mode has, on `ports`; HTTPS only with a certificate. */
+  private wanted(ports: Record<Scheme, number>): { name: Scheme; port: number }[] {
     const mode = this.deps.settings().zimbraReverseProxyMailMode;
     const schemes: Scheme[] = [];
     if (listens(mode, 'http')) schemes.push('http');
     if (listens(mode, 'https') && this.deps.tls) schemes.push('https');
-    return schemes;
+    return schemes.map((name) => ({ name, port: ports[name] }));
   }
 
-  private async openListener(scheme: Scheme, port: number): Promise<{ server: AnyServer; port: number }> {
+  private async openListener(scheme: Scheme, port: number, host: string): Promise<{ server: AnyServer; boundPort: number }> {
     const server = this.createListener(scheme);
     this.applyTimeouts(server);
     requireProxyHeaders(server, {
@@ -182,14 +169,12 @@ export class WebListeners {
     server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => this.handlers.upgrade(request, socket, head, scheme));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, this.host, () => {
+      server.listen(port, host, () => {
         server.off('error', reject);
         resolve();
       });
     });
-    this.ports[scheme] = (server.address() as AddressInfo).port;
-    this.deps.logger.info({ listener: scheme, host: this.host, port: this.ports[scheme] }, 'web: listening');
-    return { server, port };
+    return { server, boundPort: (server.address() as AddressInfo).port };
   }
 
   private createListener(scheme: Scheme): AnyServer {
@@ -253,13 +238,6 @@ export class WebListeners {
       requestTimeout: 0,
     };
     Object.assign(server, timeouts);
-  }
-
-  /** The load balancers that owe a PROXY header (`posternProxyProtocolTrustedNetworks`). */
-  private balancers(): IpMatcher {
-    const list = this.deps.settings().posternProxyProtocolTrustedNetworks;
-    if (this.balancerList.list !== list) this.balancerList = { list, matcher: new IpMatcher(list) };
-    return this.balancerList.matcher;
   }
 
   /** A request Node's parser refused: 431 for a head too large, 408 for one too slow, 400 for anything malformed. */

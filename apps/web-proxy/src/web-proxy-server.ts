@@ -18,9 +18,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { EffectiveSettings } from '@postern/config';
 import type { RouteInvalidation } from '@postern/contracts';
-import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
+import { cachedMatcher, unmapIpv4 } from '@postern/ip-address';
 import type { VirtualHostNames } from '@postern/directory';
 import { proxiedPeer } from '@postern/proxy-protocol';
 import type { RouteResolverPort } from '@postern/route-client';
@@ -72,7 +71,8 @@ type Admission =
 export class WebProxyServer {
   private readonly listeners: WebListeners;
   private readonly carrier: UpstreamCarrier;
-  private trusted: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
+  /** The peers whose X-Forwarded-For is believed (`posternWebTrustedProxies`). */
+  private readonly trustedPeers = cachedMatcher(() => this.deps.settings().posternWebTrustedProxies);
   private readonly memo: RouteMemo<UserRoute>;
   private readonly health: UpstreamHealth;
   private readonly replies: Replies;
@@ -209,7 +209,7 @@ export class WebProxyServer {
   private exchange(request: WebRequest, scheme: Scheme, protocol: Exchange['protocol']): Exchange {
     const s = this.deps.settings();
     const peerIp = unmapIpv4(proxiedPeer(request.socket)?.address ?? request.socket.remoteAddress ?? '0.0.0.0');
-    const peerTrusted = this.trustedPeers(s).matches(peerIp);
+    const peerTrusted = this.trustedPeers().matches(peerIp);
     return {
       rid: shortId(),
       started: performance.now(),
@@ -317,11 +317,5 @@ export class WebProxyServer {
   private serverFailed(upstream: string, why: string): void {
     const { main, login } = this.deps.pools;
     if (main.includes(upstream) || login.includes(upstream)) this.health.failed(upstream, why);
-  }
-
-  private trustedPeers(s: EffectiveSettings): IpMatcher {
-    if (this.trusted.list !== s.posternWebTrustedProxies)
-      this.trusted = { list: s.posternWebTrustedProxies, matcher: new IpMatcher(s.posternWebTrustedProxies) };
-    return this.trusted.matcher;
   }
 }

@@ -26,6 +26,15 @@ describe('poolMember', () => {
     expect(poolMember([], '192.0.2.7')).toBeUndefined();
   });
 
+  it('hashes the bytes of the address, however it is spelt', () => {
+    // h = 89, then (h × 113 + byte) mod 6271 per byte: 4470 for 192.0.2.7, 2600 for 2001:db8::1.
+    const pool = Array.from({ length: 6271 }, (_, i) => `s${i}:80`);
+    expect(poolMember(pool, '192.0.2.7')).toBe('s4470:80');
+    expect(poolMember(pool, '::ffff:192.0.2.7')).toBe('s4470:80');
+    expect(poolMember(pool, '2001:db8::1')).toBe('s2600:80');
+    expect(poolMember(pool, '2001:0DB8:0:0:0:0:0:1')).toBe('s2600:80');
+  });
+
   it('skips a server that is out, and keeps the hash choice when all are', () => {
     const pool = ['a:80', 'b:80', 'c:80'];
     const usual = poolMember(pool, '192.0.2.7')!;

@@ -4,6 +4,7 @@
  * response gets, and how failures are told.
  */
 import type { EffectiveSettings } from '@postern/config';
+import { addressBytes } from '@postern/ip-address';
 import type { RouteKind } from './replies';
 import type { WebRequest } from './web-listeners';
 
@@ -22,16 +23,6 @@ export function poolMember(pool: readonly string[], clientIp: string, up: (membe
     if (up(member)) return member;
   }
   return pool[first];
-}
-
-export function addressBytes(ip: string): number[] {
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(ip)) return ip.split('.').map(Number);
-  const [head = '', tail = ''] = ip.split('::');
-  const words = (part: string) => (part === '' ? [] : part.split(':').map((w) => parseInt(w, 16) || 0));
-  const left = words(head);
-  const right = words(tail);
-  const all = [...left, ...Array<number>(Math.max(0, 8 - left.length - right.length)).fill(0), ...right];
-  return all.flatMap((w) => [w >> 8, w & 0xff]);
 }
 
 /**

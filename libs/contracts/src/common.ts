@@ -2,7 +2,8 @@
 import { z } from 'zod';
 
 /**
- * Longest login accepted anywhere (Zimbra's proxy limit for a login name: 256 bytes).
+ * Longest login accepted anywhere (Zimbra's proxy limit for a login name: 256 bytes). The mail
+ * frontend counts it in UTF-8 bytes as the client sent them; the schemas here in characters.
  * Longer names are refused before they reach the directory, the cache or a log.
  */
 export const MAX_LOGIN_LENGTH = 256;

@@ -13,7 +13,7 @@
  * `zimbraSSLPrivateKey` is replaced by its SHA-256 (services read the key from the directory).
  */
 import { z } from 'zod';
-import { LoginSchema } from './common';
+import { LoginSchema, MAX_LOGIN_LENGTH } from './common';
 import { defineEvent } from './envelope';
 
 /** The JetStream stream of config events and the subjects it captures. */
@@ -154,7 +154,7 @@ export const MailSessionInfoSchema = z
 export type MailSessionInfo = z.infer<typeof MailSessionInfoSchema>;
 
 /** Request of `postern.sessions.list.v1` and `postern.sessions.kick.v1` (every mail-proxy worker answers). */
-export const SessionsQuerySchema = z.object({ user: z.string().max(256).optional() }).strict();
+export const SessionsQuerySchema = z.object({ user: z.string().max(MAX_LOGIN_LENGTH).optional() }).strict();
 export type SessionsQuery = z.infer<typeof SessionsQuerySchema>;
 /** The most sessions one answer carries (a NATS message is bounded); `total` says how many there are. */
 export const MAX_SESSIONS_PER_ANSWER = 200;

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_LOGIN_LENGTH } from './common';
+import { SessionsQuerySchema } from './config-events';
 import { decodePayload, encodePayload, replySchema } from './envelope';
 import { PosternError } from './errors';
 import { RouteLookupContract, RouteLookupRequestSchema, RouteSchema } from './route-lookup';
@@ -40,6 +42,18 @@ describe('route lookup contract', () => {
     expect(RouteSchema.safeParse(route).success).toBe(true);
     expect(RouteSchema.safeParse({ ...route, upstreamUser: 'bob@example.com\r\nNOOP' }).success).toBe(false);
     expect(RouteSchema.safeParse({ ...route, accountName: 'bob\u0000@example.com' }).success).toBe(false);
+  });
+
+  it('caps every login name at the one limit, MAX_LOGIN_LENGTH', () => {
+    const longest = `${'a'.repeat(MAX_LOGIN_LENGTH - '@example.com'.length)}@example.com`;
+    const tooLong = `a${longest}`;
+    expect(RouteLookupRequestSchema.safeParse({ ...valid, user: longest }).success).toBe(true);
+    expect(RouteLookupRequestSchema.safeParse({ ...valid, user: tooLong }).success).toBe(false);
+    const route = { host: '127.0.0.2', port: 7110, accountName: longest, accountId: 'id', upstreamUser: longest, external: false };
+    expect(RouteSchema.safeParse(route).success).toBe(true);
+    expect(RouteSchema.safeParse({ ...route, upstreamUser: tooLong }).success).toBe(false);
+    expect(SessionsQuerySchema.safeParse({ user: longest }).success).toBe(true);
+    expect(SessionsQuerySchema.safeParse({ user: tooLong }).success).toBe(false);
   });
 
   it('refuses bytes that are not UTF-8 JSON, and oversize payloads', () => {

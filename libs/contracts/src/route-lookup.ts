@@ -5,7 +5,7 @@
  * (found, not found, not allowed) are results; a directory that is down is an `UNAVAILABLE` error.
  */
 import { z } from 'zod';
-import { HostSchema, IpAddressSchema, LoginSchema, PortSchema, RequestIdSchema, RouteProtocolSchema, VirtualHostSchema } from './common';
+import { HostSchema, IpAddressSchema, LoginSchema, MAX_LOGIN_LENGTH, PortSchema, RequestIdSchema, RouteProtocolSchema, VirtualHostSchema } from './common';
 import { defineRequest } from './envelope';
 import { QueueGroups, Subjects } from './subjects';
 
@@ -42,7 +42,7 @@ export type RouteLookupRequest = z.infer<typeof RouteLookupRequestSchema>;
 const NameSchema = z
   .string()
   .min(1)
-  .max(256)
+  .max(MAX_LOGIN_LENGTH)
   .regex(/^[^\x00-\x1f\x7f]+$/, 'must not contain control characters');
 
 /** A route: where to connect and whom to log in as. */

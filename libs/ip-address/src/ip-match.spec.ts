@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IpMatcher, subscriberAddress, unmapIpv4 } from './ip-match';
+import { addressBytes, IpMatcher, subscriberAddress, unmapIpv4 } from './ip-match';
 
 describe('IpMatcher', () => {
   const m = new IpMatcher(['192.0.2.0/24', '127.0.0.1', '2001:db8::/32']);
@@ -50,5 +50,21 @@ describe('subscriberAddress', () => {
     ['fe80:1:2:3:4:5:6:7', 'fe80:1:2:3::/64'],
   ])('%s → %s', (ip, expected) => {
     expect(subscriberAddress(ip)).toBe(expected);
+  });
+});
+
+describe('addressBytes', () => {
+  it.each([
+    ['192.0.2.1', [192, 0, 2, 1]],
+    ['::ffff:192.0.2.1', [192, 0, 2, 1]],
+    ['::ffff:c000:201', [192, 0, 2, 1]],
+    ['2001:db8::1', [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]],
+    ['2001:DB8:0:0:0:0:0:1', [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]],
+    ['::', Array<number>(16).fill(0)],
+    ['fe80::ab:cdef', [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xab, 0xcd, 0xef]],
+    ['64:ff9b::192.0.2.33', [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 192, 0, 2, 33]],
+    ['not an ip', []],
+  ])('%s → %j', (ip, expected) => {
+    expect(addressBytes(ip)).toEqual(expected);
   });
 });

@@ -93,11 +93,27 @@ const IPV6_SUBSCRIBER_GROUPS = 4;
 export function subscriberAddress(ip: string): string {
   const address = unmapIpv4(ip);
   if (isIP(address) !== 6) return address;
-  return `${expandIpv6(address).slice(0, IPV6_SUBSCRIBER_GROUPS).join(':')}::/64`;
+  return `${ipv6Groups(address)
+    .slice(0, IPV6_SUBSCRIBER_GROUPS)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`;
 }
 
-/** The eight 16-bit groups of a valid IPv6 address, in lower-case hex without leading zeros. */
-function expandIpv6(ip: string): string[] {
+/**
+ * The bytes of an address in network order: 4 for IPv4 (an IPv4-mapped IPv6 address in either
+ * spelling is that IPv4 address), 16 for IPv6; none for text that is not an address. Hashes that
+ * spread clients over servers read these, so one client hashes alike however its address is written.
+ */
+export function addressBytes(ip: string): number[] {
+  const address = unmapIpv4(ip);
+  const family = isIP(address);
+  if (family === 4) return address.split('.').map(Number);
+  if (family === 6) return ipv6Groups(address).flatMap((g) => [g >> 8, g & 0xff]);
+  return [];
+}
+
+/** The eight 16-bit groups of a valid IPv6 address (`::` expanded, a trailing dotted quad as two groups). */
+function ipv6Groups(ip: string): number[] {
   let text = ip.toLowerCase();
   const dotted = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
   if (dotted) {
@@ -108,5 +124,5 @@ function expandIpv6(ip: string): string[] {
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
   const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
-  return groups.map((g) => parseInt(g, 16).toString(16));
+  return groups.map((g) => parseInt(g, 16));
 }

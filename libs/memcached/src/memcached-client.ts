@@ -54,11 +54,11 @@ export interface MemcachedClientOptions {
    * identically (order does not matter) to place keys identically.
    */
   readonly servers: readonly string[];
-  /** Deadline of one operation, connect included (`zimbraReverseProxyCacheFetchTimeout`). Default 3000. */
+  /** Deadline of one operation, connect included (`zimbraReverseProxyCacheFetchTimeout`). Default {@link DEFAULT_TIMEOUT_MS}. */
   readonly timeoutMs?: number;
-  /** Deadline of a TCP connect. Default 1000. */
+  /** Deadline of a TCP connect. Default {@link DEFAULT_CONNECT_TIMEOUT_MS}. */
   readonly connectTimeoutMs?: number;
-  /** How long a dead server is skipped before it is tried again (`zimbraReverseProxyCacheReconnectInterval`). Default 60000. */
+  /** How long a dead server is skipped before it is tried again (`zimbraReverseProxyCacheReconnectInterval`). Default {@link DEFAULT_RETRY_DEAD_SERVER_MS}. */
   readonly retryDeadServerMs?: number;
   /** Observer for server state changes and errors; exceptions it throws are ignored. */
   readonly onEvent?: (event: CacheEvent) => void;

@@ -2,9 +2,10 @@
  * The bounds of a route cache entry, each with the reason for its value (the memcached client's own
  * limits are in @postern/memcached).
  */
+import { Settings } from '@postern/config';
 
-/** `zimbraReverseProxyCacheEntryTTL` default (1 h) for alias and route entries. */
-export const DEFAULT_ROUTE_TTL_SECONDS = 3_600;
+/** Lifetime of alias and route entries when none is given: `zimbraReverseProxyCacheEntryTTL`'s default, in seconds. */
+export const DEFAULT_ROUTE_TTL_SECONDS = Math.ceil(Settings.zimbraReverseProxyCacheEntryTTL.default / 1000);
 
 /**
  * A route entry is a few hundred bytes plus its allow-list (at most 256 × ~50 bytes); anything over

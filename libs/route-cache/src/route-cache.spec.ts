@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CacheArgumentError, CacheUnavailableError, CacheValueError } from '@postern/memcached';
-import { aliasKey, RouteCache, routeIdKey, routeKey, ROUTE_PROTOCOLS, type RouteCacheClient } from './route-cache';
+import { aliasKey, loginNameScopeOf, RouteCache, routeIdKey, routeKey, ROUTE_PROTOCOLS, type RouteCacheClient } from './route-cache';
 import type { CachedRoute } from './route-value';
 
 /** An in-memory stand-in for MemcachedClient that records TTLs and can be made to fail. */
@@ -47,7 +47,7 @@ describe('key layout', () => {
     expect(routeIdKey('http', 'ABC-1')).toBe(routeIdKey('http', 'abc-1'));
   });
 
-  it('keys a qualified login without its context', () => {
+  it('keys a qualified login without its scope', () => {
     expect(aliasKey('john@example.com', { proxyIp: '10.0.0.1' })).toBe(aliasKey('john@example.com', { virtualHost: 'mail.example.com' }));
   });
 
@@ -63,13 +63,13 @@ describe('key layout', () => {
     expect(keys.size).toBe(6);
   });
 
-  it('treats the spellings of one context as one', () => {
+  it('treats the spellings of one scope as one', () => {
     expect(aliasKey('john', { proxyIp: '::ffff:10.0.0.1' })).toBe(aliasKey('john', { proxyIp: '10.0.0.1' }));
     expect(aliasKey('john', { proxyIp: '::ffff:a00:1' })).toBe(aliasKey('john', { proxyIp: '10.0.0.1' }));
     expect(aliasKey('john', { virtualHost: 'Mail.A.com.' })).toBe(aliasKey('john', { virtualHost: 'mail.a.com' }));
   });
 
-  it('refuses to key an unqualified login without context (it would collide across virtual IPs)', () => {
+  it('refuses to key an unqualified login without scope (it would collide across virtual IPs)', () => {
     expect(() => aliasKey('john', {})).toThrow(CacheArgumentError);
   });
 
@@ -99,7 +99,7 @@ describe('RouteCache', () => {
     expect(errors).toEqual([]);
   });
 
-  it('does not cache, nor report, a login that makes no key (unqualified without its context)', async () => {
+  it('does not cache, nor report, a login that makes no key (unqualified without its scope)', async () => {
     const { cache, client, errors } = setup();
     await cache.rememberLogin('john', {}, 'john@example.com');
     await cache.rememberLogin('jo hn@example.com', {}, 'john@example.com');
@@ -189,7 +189,7 @@ describe('RouteCache', () => {
     const deleted = await cache.invalidate({
       accountName: 'JOHN@example.com',
       accountId: route.accountId,
-      logins: ['john@example.com', 'jd@example.com', 'never-cached@example.com', { login: 'john', context: { proxyIp: '10.0.0.1' } }],
+      logins: ['john@example.com', 'jd@example.com', 'never-cached@example.com', { login: 'john', scope: { proxyIp: '10.0.0.1' } }],
     });
     expect(deleted).toBe(ROUTE_PROTOCOLS.length * 2 + 3);
     expect([...client.store.keys()]).toEqual([routeKey('imap', 'other@example.com')]);
@@ -197,5 +197,16 @@ describe('RouteCache', () => {
 
   it('rejects an invalid TTL at construction', () => {
     expect(() => new RouteCache(new FakeClient(), { ttlSeconds: -1 })).toThrow(CacheArgumentError);
+  });
+});
+
+describe('loginNameScopeOf', () => {
+  it('is the virtual host for the web and the proxy address for mail, the other left out', () => {
+    expect(loginNameScopeOf({ protocol: 'httpssl', virtualHost: 'Mail.Example.COM', proxyIp: '192.0.2.10' })).toEqual({ virtualHost: 'mail.example.com' });
+    expect(loginNameScopeOf({ protocol: 'imap', virtualHost: 'mail.example.com', proxyIp: '192.0.2.10' })).toEqual({ proxyIp: '192.0.2.10' });
+    expect(loginNameScopeOf({ protocol: 'pop3ssl' })).toEqual({});
+    expect(aliasKey('john', loginNameScopeOf({ protocol: 'http', virtualHost: 'a.example.com' }))).not.toBe(
+      aliasKey('john', loginNameScopeOf({ protocol: 'http', virtualHost: 'b.example.com' })),
+    );
   });
 });

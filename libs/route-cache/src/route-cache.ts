@@ -34,14 +34,14 @@ export const ROUTE_PROTOCOLS: readonly RouteProtocol[] = RouteProtocolSchema.opt
 export type { RouteProtocol };
 
 /**
- * What qualifies an unqualified login, the same rule on every side: the virtual host for the web,
- * the proxy address the mail client reached for mail.
+ * The scope a login name is resolved in, the same rule on every side: the virtual host for the
+ * web, the proxy address the mail client reached for mail.
  */
-export function loginContextOf(query: {
+export function loginNameScopeOf(query: {
   readonly protocol: RouteProtocol;
   readonly proxyIp?: string | undefined;
   readonly virtualHost?: string | undefined;
-}): LoginContext {
+}): LoginNameScope {
   const web = query.protocol === 'http' || query.protocol === 'httpssl';
   if (web) return query.virtualHost ? { virtualHost: query.virtualHost.toLowerCase() } : {};
   return query.proxyIp ? { proxyIp: query.proxyIp } : {};
@@ -50,7 +50,7 @@ export function loginContextOf(query: {
 /** The reads {@link routeForLogin} needs: a RouteCache, or a test's map-backed stand-in. */
 export interface RouteReads {
   route(protocol: RouteProtocol, accountName: string): Promise<CachedRoute | null>;
-  accountForLogin(login: string, context: LoginContext): Promise<string | null>;
+  accountForLogin(login: string, scope: LoginNameScope): Promise<string | null>;
 }
 
 /**
@@ -58,32 +58,36 @@ export interface RouteReads {
  * are keyed by account name only, so a hit means it is the account name), else the account its
  * alias entry names; both reads at once. The one cache-read rule of the frontends and the lookup service.
  */
-export async function routeForLogin(cache: RouteReads, protocol: RouteProtocol, login: string, context: LoginContext): Promise<CachedRoute | null> {
+export async function routeForLogin(cache: RouteReads, protocol: RouteProtocol, login: string, scope: LoginNameScope): Promise<CachedRoute | null> {
   const [direct, accountName] = await Promise.all([
     login.includes('@') ? cache.route(protocol, login) : Promise.resolve(null),
-    cache.accountForLogin(login, context),
+    cache.accountForLogin(login, scope),
   ]);
   if (direct) return direct;
   return accountName && accountName.toLowerCase() !== login.toLowerCase() ? cache.route(protocol, accountName) : null;
 }
 
-/** How an unqualified login was qualified; part of its alias key. */
-export interface LoginContext {
+/**
+ * The scope in which a login name is resolved to an account: the virtual IP or virtual host whose
+ * domain qualifies an unqualified name. Part of an unqualified login's alias key, so one name on
+ * two virtual hosts is two entries.
+ */
+export interface LoginNameScope {
   /** The proxy's local (virtual) IP the mail client connected to. */
   readonly proxyIp?: string;
   /** The virtual host name of a web request, without port. */
   readonly virtualHost?: string;
 }
 
-/** A login to invalidate: qualified logins need no context. */
-export type LoginRef = string | { readonly login: string; readonly context: LoginContext };
+/** A login to invalidate: qualified logins need no scope. */
+export type LoginRef = string | { readonly login: string; readonly scope: LoginNameScope };
 
 /** The operations RouteCache needs; {@link MemcachedClient} provides them. */
 export type RouteCacheClient = Pick<MemcachedClient, 'get' | 'set' | 'delete'>;
 
 /** Options of {@link RouteCache}. */
 export interface RouteCacheOptions {
-  /** Lifetime of alias and route entries (`zimbraReverseProxyCacheEntryTTL`). Default 3600. */
+  /** Lifetime of alias and route entries (`zimbraReverseProxyCacheEntryTTL`). Default {@link DEFAULT_ROUTE_TTL_SECONDS}. */
   readonly ttlSeconds?: number;
   /** Key namespace; every node of one deployment must use the same. Default `postern`. */
   readonly namespace?: string;
@@ -97,16 +101,16 @@ export function isRouteProtocol(protocol: unknown): protocol is RouteProtocol {
 }
 
 /**
- * The alias key of a login. @throws {CacheArgumentError} for an unqualified login without context
+ * The alias key of a login. @throws {CacheArgumentError} for an unqualified login without scope
  * (its entry would be shared by every virtual IP) or an invalid login.
  */
-export function aliasKey(login: string, context: LoginContext = {}, namespace = DEFAULT_KEY_NAMESPACE): string {
+export function aliasKey(login: string, scope: LoginNameScope = {}, namespace = DEFAULT_KEY_NAMESPACE): string {
   if (!isName(login)) throw new CacheArgumentError('login is empty, too long or contains whitespace or control characters');
   const name = login.toLowerCase();
   if (name.includes('@')) return cacheKey('alias', ['qualified', name], namespace);
-  const proxyIp = normaliseIp(context.proxyIp);
-  const virtualHost = normaliseHost(context.virtualHost);
-  if (proxyIp === '' && virtualHost === '') throw new CacheArgumentError('an unqualified login needs its context (proxyIp or virtualHost)');
+  const proxyIp = normaliseIp(scope.proxyIp);
+  const virtualHost = normaliseHost(scope.virtualHost);
+  if (proxyIp === '' && virtualHost === '') throw new CacheArgumentError('an unqualified login needs its scope (proxyIp or virtualHost)');
   return cacheKey('alias', ['unqualified', name, proxyIp, virtualHost], namespace);
 }
 
@@ -143,21 +147,21 @@ export class RouteCache {
   }
 
   /** The canonical account name cached for a login, or null (miss or cache failure). */
-  accountForLogin(login: string, context: LoginContext): Promise<string | null> {
-    return this.read('accountForLogin', () => aliasKey(login, context, this.namespace), decodeAlias);
+  accountForLogin(login: string, scope: LoginNameScope): Promise<string | null> {
+    return this.read('accountForLogin', () => aliasKey(login, scope, this.namespace), decodeAlias);
   }
 
   /**
    * Caches login → account name. A login that makes no key (an unqualified name without the
-   * context that qualified it: an operator's lookup, a default-domain login) is not cached, and
+   * scope that qualified it: an operator's lookup, a default-domain login) is not cached, and
    * quietly: like the read, that is the caller's input, not a cache failure.
    */
-  async rememberLogin(login: string, context: LoginContext, accountName: string): Promise<void> {
+  async rememberLogin(login: string, scope: LoginNameScope, accountName: string): Promise<void> {
     const op = 'rememberLogin';
     if (!isName(accountName)) return this.report(op, new CacheArgumentError('accountName is invalid'));
     let key: string;
     try {
-      key = aliasKey(login, context, this.namespace);
+      key = aliasKey(login, scope, this.namespace);
     } catch (error) {
       if (error instanceof CacheArgumentError) return;
       return this.report(op, error);
@@ -166,8 +170,8 @@ export class RouteCache {
   }
 
   /** The cached route of a login as typed, or null (see {@link routeForLogin}). */
-  routeForLogin(protocol: RouteProtocol, login: string, context: LoginContext): Promise<CachedRoute | null> {
-    return routeForLogin(this, protocol, login, context);
+  routeForLogin(protocol: RouteProtocol, login: string, scope: LoginNameScope): Promise<CachedRoute | null> {
+    return routeForLogin(this, protocol, login, scope);
   }
 
   /** The cached route of an account for a protocol, or null. */
@@ -204,7 +208,7 @@ export class RouteCache {
 
   /**
    * Deletes the account's routes for every protocol, by name and by id, and the alias entries of the
-   * given logins (a qualified login needs no context; an unqualified one needs the context it was
+   * given logins (a qualified login needs no scope; an unqualified one needs the scope it was
    * cached under). Failures are reported through `onError`.
    * @returns how many entries existed and were deleted.
    */
@@ -226,7 +230,7 @@ export class RouteCache {
       }
     }
     for (const login of account.logins ?? []) {
-      collect(() => (typeof login === 'string' ? aliasKey(login, {}, this.namespace) : aliasKey(login.login, login.context, this.namespace)));
+      collect(() => (typeof login === 'string' ? aliasKey(login, {}, this.namespace) : aliasKey(login.login, login.scope, this.namespace)));
     }
     const results = await Promise.allSettled([...keys].map((key) => this.client.delete(key)));
     let deleted = 0;
@@ -243,7 +247,7 @@ export class RouteCache {
     try {
       key = keyOf();
     } catch (error) {
-      // A login that makes no key (a space, a control character, no context) is the client's input,
+      // A login that makes no key (a space, a control character, no scope) is the client's input,
       // not a cache failure: a quiet miss, so a client cannot fill the logs with it.
       if (error instanceof CacheArgumentError) return null;
       this.report(op, error);

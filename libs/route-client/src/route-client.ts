@@ -13,8 +13,8 @@
  */
 import { ErrorCode, PosternError, RouteLookupContract, type RouteLookupRequest, type RouteLookupResult, type RouteProtocol } from '@postern/contracts';
 import { isIpAllowed } from '@postern/ip-address';
-import { loginContextOf, RouteCache, type RouteCacheClient } from '@postern/route-cache';
-import type { EffectiveSettings } from '@postern/config';
+import { loginNameScopeOf, RouteCache, type RouteCacheClient } from '@postern/route-cache';
+import { Settings, type EffectiveSettings } from '@postern/config';
 import { hedgedRequest, type Deadline, type NatsConnection } from '@postern/service-kit';
 
 export interface RouteQuery {
@@ -43,18 +43,13 @@ export interface RouteResolverPort {
 
 /** How lookups over NATS are sent; functions are read per lookup, so hot settings can be passed as getters. */
 export interface RouteLookupBudget {
-  /** The budget of one lookup (ms), capped by the login's deadline; default {@link DEFAULT_LOOKUP_TIMEOUT_MS}. */
+  /** The budget of one lookup (ms), capped by the login's deadline; default `posternRouteLookupRequestTimeout`'s. */
   readonly timeoutMs?: number | (() => number);
-  /** Sends the lookup once more after this long without an answer (ms; 0 = never); default {@link DEFAULT_LOOKUP_HEDGE_AFTER_MS}. */
+  /** Sends the lookup once more after this long without an answer (ms; 0 = never); default `posternRouteLookupHedgeDelay`'s. */
   readonly hedgeAfterMs?: number | (() => number);
   /** Called when a lookup is sent a second time (for metrics). */
   readonly onHedge?: () => void;
 }
-
-/** `posternRouteLookupRequestTimeout`'s default. */
-export const DEFAULT_LOOKUP_TIMEOUT_MS = 3000;
-/** `posternRouteLookupHedgeDelay`'s default. */
-export const DEFAULT_LOOKUP_HEDGE_AFTER_MS = 500;
 
 export class RouteClient implements RouteResolverPort {
   constructor(
@@ -67,8 +62,8 @@ export class RouteClient implements RouteResolverPort {
   async resolve(query: RouteQuery, deadline: Deadline): Promise<RouteLookupResult> {
     const by = query.by ?? 'name';
     if (this.cache && by === 'name') {
-      const context = loginContextOf(query);
-      const cached = await deadline.run('route cache', this.cache.routeForLogin(query.protocol, query.login, context)).catch(() => null);
+      const scope = loginNameScopeOf(query);
+      const cached = await deadline.run('route cache', this.cache.routeForLogin(query.protocol, query.login, scope)).catch(() => null);
       this.onCache?.(cached ? 'hit' : 'miss');
       if (cached && isIpAllowed(query.clientIp, cached.allowedIps)) {
         const { host, port, accountName, accountId, upstreamUser, external } = cached;
@@ -76,7 +71,7 @@ export class RouteClient implements RouteResolverPort {
       }
       // A cached route whose domain refuses this client: the lookup service gives the refusal with its wait.
     }
-    const remaining = Math.min(deadline.remaining(), read(this.budget.timeoutMs) ?? DEFAULT_LOOKUP_TIMEOUT_MS);
+    const remaining = Math.min(deadline.remaining(), read(this.budget.timeoutMs) ?? Settings.posternRouteLookupRequestTimeout.default);
     if (remaining < 1) throw new PosternError(ErrorCode.Timeout, 'route lookup: deadline passed');
     const request: RouteLookupRequest = {
       by,
@@ -92,7 +87,7 @@ export class RouteClient implements RouteResolverPort {
     const { onHedge } = this.budget;
     return hedgedRequest(this.nc, RouteLookupContract, request, {
       timeoutMs: remaining,
-      hedgeAfterMs: read(this.budget.hedgeAfterMs) ?? DEFAULT_LOOKUP_HEDGE_AFTER_MS,
+      hedgeAfterMs: read(this.budget.hedgeAfterMs) ?? Settings.posternRouteLookupHedgeDelay.default,
       ...(onHedge ? { onHedge } : {}),
     });
   }
@@ -102,7 +97,7 @@ export class RouteClient implements RouteResolverPort {
     await this.cache?.invalidate({
       accountName,
       ...(accountId ? { accountId } : {}),
-      logins: [login.includes('@') ? login : { login, context: loginContextOf(query) }],
+      logins: [login.includes('@') ? login : { login, scope: loginNameScopeOf(query) }],
     });
   }
 }

@@ -1,3 +1,4 @@
+import { Settings } from '@postern/config';
 import type { NatsConnection } from '@postern/service-kit';
 import { Deadline } from '@postern/service-kit';
 import { describe, expect, it } from 'vitest';
@@ -56,7 +57,7 @@ describe('ThrottleClient', () => {
     expect(await client.check({ kind: 'pre-login', protocol: 'imap', clientIp: '192.0.2.1', user: 'bob@example.com' }, new Deadline(1000))).toEqual({
       verdict: 'deny',
       reason: 'ip',
-      message: 'Login rejected from this IP',
+      message: Settings.zimbraReverseProxyIpThrottleMsg.default,
     });
     expect(seen.map((f) => f.code)).toEqual(['INTERNAL']);
   });

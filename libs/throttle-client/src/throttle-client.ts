@@ -6,6 +6,7 @@
  * UNAVAILABLE, or a reply that is an error) the frontend's own fail mode decides, as Zimbra's proxy
  * does with memcached: an operator who chose fail-closed gets it for every failure, bugs included.
  */
+import { Settings } from '@postern/config';
 import { ErrorCode, PosternError, ThrottleCheckContract, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
 import { hedgedRequest, shortId, type Deadline, type NatsConnection } from '@postern/service-kit';
 
@@ -34,29 +35,21 @@ export interface ThrottleFallback {
   readonly error: PosternError;
 }
 
-/** Zimbra's default IP throttle message (`zimbraReverseProxyIpThrottleMsg`). */
-export const DEFAULT_FAIL_CLOSED_MESSAGE = 'Login rejected from this IP';
-
 /** Options of {@link ThrottleClient}. Functions are read per check, so hot settings can be passed as getters. */
 export interface ThrottleClientOptions {
   /** When the service cannot answer: false allows (the default, as Zimbra), true denies. */
   readonly failClosed?: boolean | (() => boolean);
-  /** What a client denied for that reason is told; default {@link DEFAULT_FAIL_CLOSED_MESSAGE}. */
+  /** What a client denied for that reason is told; default `zimbraReverseProxyIpThrottleMsg`'s. */
   readonly failClosedMessage?: string | (() => string);
   /** Called for each verdict given by the fail mode; exceptions it throws are ignored. */
   readonly onFallback?: (fallback: ThrottleFallback) => void;
-  /** The budget of one check (ms), capped by the login's deadline; default {@link DEFAULT_CHECK_TIMEOUT_MS}. */
+  /** The budget of one check (ms), capped by the login's deadline; default `posternThrottleCheckTimeout`'s. */
   readonly timeoutMs?: number | (() => number);
-  /** Sends the check once more after this long without an answer (ms; 0 = never); default {@link DEFAULT_HEDGE_AFTER_MS}. */
+  /** Sends the check once more after this long without an answer (ms; 0 = never); default `posternThrottleCheckHedgeDelay`'s. */
   readonly hedgeAfterMs?: number | (() => number);
   /** Called when a check is sent a second time (for metrics). */
   readonly onHedge?: (kind: ThrottleCheckRequest['kind']) => void;
 }
-
-/** `posternThrottleCheckTimeout`'s default. */
-export const DEFAULT_CHECK_TIMEOUT_MS = 1000;
-/** `posternThrottleCheckHedgeDelay`'s default. */
-export const DEFAULT_HEDGE_AFTER_MS = 100;
 
 /** The throttle over NATS (`postern.throttle.check.v1`). */
 export class ThrottleClient implements ThrottlePort {
@@ -76,14 +69,18 @@ export class ThrottleClient implements ThrottlePort {
         // 20 of 32 letters (100 bits): unique across every check in a claim's 15 s window.
         { ...request, checkId: shortId(20) },
         {
-          timeoutMs: Math.min(remaining, read(this.options.timeoutMs) ?? DEFAULT_CHECK_TIMEOUT_MS),
-          hedgeAfterMs: read(this.options.hedgeAfterMs) ?? DEFAULT_HEDGE_AFTER_MS,
+          timeoutMs: Math.min(remaining, read(this.options.timeoutMs) ?? Settings.posternThrottleCheckTimeout.default),
+          hedgeAfterMs: read(this.options.hedgeAfterMs) ?? Settings.posternThrottleCheckHedgeDelay.default,
           ...(onHedge ? { onHedge: () => onHedge(request.kind) } : {}),
         },
       );
     } catch (error) {
       if (!(error instanceof PosternError)) throw error;
-      const result = fallbackVerdict(request, read(this.options.failClosed) ?? false, read(this.options.failClosedMessage) ?? DEFAULT_FAIL_CLOSED_MESSAGE);
+      const result = fallbackVerdict(
+        request,
+        read(this.options.failClosed) ?? false,
+        read(this.options.failClosedMessage) ?? Settings.zimbraReverseProxyIpThrottleMsg.default,
+      );
       try {
         this.options.onFallback?.({ kind: request.kind, code: error.code, verdict: result.verdict, error });
       } catch {

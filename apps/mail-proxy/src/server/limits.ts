@@ -1,3 +1,5 @@
+import { MAX_LOGIN_LENGTH } from '@postern/contracts';
+
 /**
  * Every limit of the mail frontend in one place, each with its reason (the time limit to log in
  * is a setting, `posternMailLoginTimeLimit`). A client that crosses one
@@ -11,8 +13,8 @@ export const Limits = {
   preAuthLiteralBytes: 8 * 1024,
   /** What a client may send while its login is relayed (pipelined commands for after it). */
   heldDuringLoginBytes: 64 * 1024,
-  /** Longest login name (Zimbra's proxy: 256 bytes). */
-  loginBytes: 256,
+  /** Longest login name: the contracts' cap (Zimbra's proxy: 256 bytes), so no name the lookup would refuse goes further. */
+  loginBytes: MAX_LOGIN_LENGTH,
   /** Longest password (Zimbra's proxy: 1024 bytes). */
   passwordBytes: 1024,
   /** Longest OAuth 2.0 bearer token: providers' JWT access tokens are 1–4 KiB (an IMAP initial response is bounded by the line anyway). */

@@ -6,7 +6,8 @@
  */
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { IpMatcher, unmapIpv4 } from '@postern/ip-address';
+import { cachedMatcher, unmapIpv4 } from '@postern/ip-address';
+import { ListenerSet } from '@postern/listener-set';
 import { requireProxyHeaders } from '@postern/proxy-protocol';
 import { shortId } from '@postern/service-kit';
 import { Limits } from './limits';
@@ -37,17 +38,19 @@ export function listenerSpecs(deps: SessionDeps): ListenerSpec[] {
 }
 
 export class MailListeners {
-  private readonly open = new Map<ListenerSpec['name'], { readonly server: Server; readonly bound: BoundListener }>();
+  private readonly set: ListenerSet<ListenerSpec, Server>;
   private readonly sessions = new Set<Session>();
   private stopping = false;
-  private changing: Promise<void> = Promise.resolve();
-  private trusted: { list: readonly string[]; matcher: IpMatcher } = { list: [], matcher: new IpMatcher([]) };
+  /** The load balancers that owe a PROXY header (`posternProxyProtocolTrustedNetworks`), rebuilt when the setting changes. */
+  private readonly balancers = cachedMatcher(() => this.deps.settings().posternProxyProtocolTrustedNetworks);
 
   constructor(
     private readonly deps: SessionDeps,
     private readonly factories: Record<MailProtocol, SessionFactory>,
     private readonly bindHost: string,
-  ) {}
+  ) {
+    this.set = new ListenerSet({ open: (spec, host) => this.listen(spec, host), close: ({ server }) => server.close(), logger: deps.logger });
+  }
 
   get sessionCount(): number {
     return this.sessions.size;
@@ -55,15 +58,12 @@ export class MailListeners {
 
   /** The listeners open now. */
   get bound(): BoundListener[] {
-    return [...this.open.values()].map((l) => l.bound);
+    return this.set.listeners.map(({ spec, boundPort }) => ({ ...spec, boundPort }));
   }
 
   /** Opens the listeners the settings enable; a port that cannot be bound fails the start. */
-  async start(): Promise<void> {
-    for (const spec of listenerSpecs(this.deps)) {
-      const server = await this.listen(spec);
-      this.open.set(spec.name, server);
-    }
+  start(): Promise<void> {
+    return this.set.start(listenerSpecs(this.deps), this.bindHost);
   }
 
   /**
@@ -72,36 +72,10 @@ export class MailListeners {
    * is logged and the listener stays where it was.
    */
   reopenChanged(): Promise<void> {
-    this.changing = this.changing.then(async () => {
-      if (this.stopping) return;
-      const wanted = new Map(listenerSpecs(this.deps).map((spec) => [spec.name, spec]));
-      for (const [name, current] of this.open) {
-        const spec = wanted.get(name);
-        if (spec && spec.port === current.bound.port) continue;
-        if (spec) {
-          try {
-            this.open.set(name, await this.listen(spec));
-          } catch (error) {
-            this.deps.logger.error({ listener: name, port: spec.port, err: error }, 'cannot move the listener; it stays on its port');
-            continue;
-          }
-        } else this.open.delete(name);
-        current.server.close();
-        this.deps.logger.info({ listener: name, port: current.bound.boundPort }, 'listener closed (settings changed)');
-      }
-      for (const [name, spec] of wanted) {
-        if (this.open.has(name)) continue;
-        try {
-          this.open.set(name, await this.listen(spec));
-        } catch (error) {
-          this.deps.logger.error({ listener: name, port: spec.port, err: error }, 'cannot open the listener');
-        }
-      }
-    });
-    return this.changing;
+    return this.set.reopen(() => listenerSpecs(this.deps));
   }
 
-  private async listen(spec: ListenerSpec): Promise<{ server: Server; bound: BoundListener }> {
+  private async listen(spec: ListenerSpec, host: string): Promise<{ server: Server; boundPort: number }> {
     // allowHalfOpen: a client's FIN does not end the proxy's side; its replies are still owed (see splice.ts).
     const server = createTcpServer({ noDelay: true, allowHalfOpen: true }, (socket) =>
       spec.implicitTls ? this.handshake(socket, spec) : this.accept(socket, spec),
@@ -118,15 +92,13 @@ export class MailListeners {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(spec.port, this.bindHost, () => {
+      server.listen(spec.port, host, () => {
         server.off('error', reject);
         resolve();
       });
     });
     const address = server.address();
-    const boundPort = typeof address === 'object' && address ? address.port : spec.port;
-    this.deps.logger.info({ listener: spec.name, host: this.bindHost, port: boundPort }, 'listening');
-    return { server, bound: { ...spec, boundPort } };
+    return { server, boundPort: typeof address === 'object' && address ? address.port : spec.port };
   }
 
   /**
@@ -135,9 +107,8 @@ export class MailListeners {
    */
   async stop(drainMs: number = Limits.drainMs): Promise<void> {
     this.stopping = true;
-    await this.changing;
     // close() stops accepting at once; its callback would wait for every connection, so it is not awaited.
-    for (const { server } of this.open.values()) server.close();
+    for (const { server } of await this.set.stop()) server.close();
     for (const session of this.sessions) session.shutdown();
     const all = Promise.all([...this.sessions].map((s) => s.done));
     let timer: NodeJS.Timeout | undefined;
@@ -179,13 +150,6 @@ export class MailListeners {
       if (this.stopping) socket.destroy();
       else this.accept(socket, spec);
     });
-  }
-
-  /** The load balancers that owe a PROXY header (`posternProxyProtocolTrustedNetworks`), rebuilt when the setting changes. */
-  private balancers(): IpMatcher {
-    const list = this.deps.settings().posternProxyProtocolTrustedNetworks;
-    if (this.trusted.list !== list) this.trusted = { list, matcher: new IpMatcher(list) };
-    return this.trusted.matcher;
   }
 
   private accept(socket: Socket, spec: ListenerSpec): void {
