@@ -19,10 +19,11 @@
  *    login and what Postern adds to it are measured in the same run.
  * 2b. IMAPS (implicit TLS, port 993 style) against Dovecot: Dovecot reached directly on its IMAPS
  *    listener, Postern's IMAPS listener (TLS to the upstream as well, Postern's default for mail:
- *    zimbraReverseProxySSLToUpstreamEnabled), and nginx's mail proxy with `ssl` on its listener
- *    (plain to Dovecot: nginx's mail module has no TLS upstream). The client resumes TLS sessions as
- *    Thunderbird does: the session (ticket) of the previous connection to a server is offered on
- *    the next one; how many connections resumed is printed beside the rows.
+ *    zimbraReverseProxySSLToUpstreamEnabled), the same with plain IMAP to the upstream, and nginx's
+ *    mail proxy with `ssl` on its listener (plain to Dovecot: nginx's mail module has no TLS
+ *    upstream). The client resumes TLS sessions as Thunderbird does: the session (ticket) of the
+ *    previous connection to a server is offered on the next one; how many connections resumed is
+ *    printed beside the rows.
  * 3. RSS of one mail-proxy process holding N logged-in sessions spliced to the stand-in.
  *
  * nginx is Debian's, with ngx_mail_module, `worker_processes 1` (one event loop, like one
@@ -511,7 +512,7 @@ function resumptionLines(rows: readonly (readonly [string, readonly TlsResumptio
     .map(([name, memories]) => {
       const resumed = memories.reduce((sum, m) => sum + m.resumed, 0);
       const all = resumed + memories.reduce((sum, m) => sum + m.full, 0);
-      return `${pad(`${name}: TLS`, NAME)}${resumed} of ${all} connections resumed a session\n`;
+      return `${pad(name, NAME)}TLS: ${resumed} of ${all} connections resumed a session\n`;
     })
     .join('');
 }
@@ -638,25 +639,32 @@ async function main(): Promise<void> {
       startProxy('postern-2-workers', { POSTERN_WORKERS: '2' }, local),
     ]);
     // Part 2b: Postern's IMAPS listener with its defaults for mail (TLS to the upstream, the throttle
-    // local); one certificate (EC P-256, as Dovecot's) for Postern and nginx alike.
+    // local), and again with plain IMAP to the upstream as nginx's; one certificate (EC P-256, as
+    // Dovecot's) for Postern and nginx alike.
     const frontCertificate = await makeCertificate({ commonName: 'postern.test', altNames: ['postern.test', 'localhost', '127.0.0.1'] });
-    const posternImapsPort = await freePort();
-    const posternImaps = await startProxy(
-      'postern-imaps',
-      {
-        POSTERN_TLS_CERT_FILE: frontCertificate.certFile,
-        POSTERN_TLS_KEY_FILE: frontCertificate.keyFile,
-        POSTERN_UPSTREAM_CA_FILE: upstreams.certificate!.caFile,
-      },
-      {
-        ...local,
-        zimbraImapSSLProxyBindPort: posternImapsPort,
-        zimbraReverseProxyMailImapsEnabled: true,
-        zimbraReverseProxySSLToUpstreamEnabled: true,
-        // The web proxy's mode goes with TLS to the upstream (both: the default).
-        zimbraReverseProxyMailMode: 'both',
-      },
-    );
+    const imapsProxy = async (name: string, tlsUpstream: boolean) => {
+      const imapsPort = await freePort();
+      const proxy = await startProxy(
+        name,
+        {
+          POSTERN_TLS_CERT_FILE: frontCertificate.certFile,
+          POSTERN_TLS_KEY_FILE: frontCertificate.keyFile,
+          POSTERN_UPSTREAM_CA_FILE: upstreams.certificate!.caFile,
+        },
+        {
+          ...local,
+          zimbraImapSSLProxyBindPort: imapsPort,
+          zimbraReverseProxyMailImapsEnabled: true,
+          // With a certificate POP3S would open too, on its fixed default port.
+          zimbraReverseProxyMailPop3sEnabled: false,
+          zimbraReverseProxySSLToUpstreamEnabled: tlsUpstream,
+          // The web proxy's mode that goes with TLS to the upstream (both: the default).
+          ...(tlsUpstream ? { zimbraReverseProxyMailMode: 'both' } : {}),
+        },
+      );
+      return { ...proxy, imapsPort };
+    };
+    const [posternImaps, posternImapsPlain] = await Promise.all([imapsProxy('postern-imaps', true), imapsProxy('postern-imaps-plain-upstream', false)]);
 
     const dovecotOf = (user: string): Endpoint => {
       const server = upstreams.serverOf(user);
@@ -711,6 +719,7 @@ async function main(): Promise<void> {
       { group: 'mail-proxy', pid: posternLocal.service.process.pid },
       { group: 'mail-proxy', pid: postern2.service.process.pid, tree: true },
       { group: 'mail-proxy', pid: posternImaps.service.process.pid },
+      { group: 'mail-proxy', pid: posternImapsPlain.service.process.pid },
       { group: 'nginx', pid: nginx.process.pid, tree: true },
       { group: 'floor', pid: floor.process.pid },
       { group: 'auth_http', pid: auth.process.pid },
@@ -814,8 +823,10 @@ async function main(): Promise<void> {
       return { host: server.host, port: server.imapsPort!, tls: dovecotTls.get(server.host)! };
     };
     const posternTls = tlsResumption('postern.test');
+    const posternPlainTls = tlsResumption('postern.test');
     const nginxTls = tlsResumption('postern.test');
-    const posternImapsEndpoint: Endpoint = { host: '127.0.0.1', port: posternImapsPort, tls: posternTls };
+    const posternImapsEndpoint: Endpoint = { host: '127.0.0.1', port: posternImaps.imapsPort, tls: posternTls };
+    const posternImapsPlainEndpoint: Endpoint = { host: '127.0.0.1', port: posternImapsPlain.imapsPort, tls: posternPlainTls };
     const nginxImapsEndpoint: Endpoint = { host: '127.0.0.1', port: nginxImapsPort, tls: nginxTls };
     const t = {
       direct: await loginRow({ name: 'Dovecot direct (IMAPS)', endpoint: (i) => dovecotImapsOf(dovecotUser(i)) }, dovecotUser, dovecotPassword, probes),
@@ -825,11 +836,18 @@ async function main(): Promise<void> {
         dovecotPassword,
         probes,
       ),
+      posternPlain: await loginRow(
+        { name: 'Postern IMAPS (plain upstream)', endpoint: at(posternImapsPlainEndpoint), postern: posternImapsPlain },
+        dovecotUser,
+        dovecotPassword,
+        probes,
+      ),
       nginx: await loginRow({ name: 'nginx mail proxy IMAPS (1 worker)', endpoint: at(nginxImapsEndpoint) }, dovecotUser, dovecotPassword, probes),
     };
     const resumption: [string, readonly TlsResumption[]][] = [
       [t.direct.name, [...dovecotTls.values()]],
       [t.postern.name, [posternTls]],
+      [t.posternPlain.name, [posternPlainTls]],
       [t.nginx.name, [nginxTls]],
     ];
 
@@ -882,13 +900,13 @@ async function main(): Promise<void> {
     out.push(
       loginTable(
         `2b. Logins over IMAPS (implicit TLS; the client resumes TLS sessions) against Dovecot, ${LOGINS} cycles, ${CONCURRENCY} in flight`,
-        [t.direct, t.postern, t.nginx],
+        [t.direct, t.postern, t.posternPlain, t.nginx],
         t.direct,
         t.nginx,
       ),
     );
     out.push(resumptionLines(resumption));
-    out.push(cpuTable('CPU per login over IMAPS (ms, as above)', [t.direct, t.postern, t.nginx]));
+    out.push(cpuTable('CPU per login over IMAPS (ms, as above)', [t.direct, t.postern, t.posternPlain, t.nginx]));
     out.push(
       phaseTable([
         ['Dovecot, throttle service', d.postern],
@@ -899,6 +917,7 @@ async function main(): Promise<void> {
         ['stand-in, throttle off', s.posternOff],
         ['stand-in, cold cache (1st login)', coldRow],
         ['Dovecot over IMAPS, TLS upstream', t.postern],
+        ['Dovecot over IMAPS, plain upstream', t.posternPlain],
       ]),
     );
     out.push(sessionTable(sessions));
@@ -933,7 +952,8 @@ async function main(): Promise<void> {
         `  throttle costs ≤ 10% of logins/s, service: Dovecot ${ratio(d.postern.rate, d.posternOff.rate)} → ${met(d.postern.rate >= 0.9 * d.posternOff.rate)}; stand-in ${ratio(s.postern.rate, s.posternOff.rate)} → ${met(s.postern.rate >= 0.9 * s.posternOff.rate)}\n` +
         `  login path, CPU per login of every Postern process ≤ 1.6× the floor's, stand-in: ${fmt(stackCpu, 3)} vs ${fmt(floorCpu, 3)} ms (${ratio(stackCpu, floorCpu)}) → ${met(stackCpu <= 1.6 * floorCpu)}\n` +
         `  login path, logins/s ≥ 0.65× nginx's:    Dovecot ${ratio(d.posternLocal.rate, d.nginx.rate)} → ${met(d.posternLocal.rate >= 0.65 * d.nginx.rate)}; stand-in ${ratio(s.posternLocal.rate, s.nginx.rate)} → ${met(s.posternLocal.rate >= 0.65 * s.nginx.rate)}\n` +
-        `  IMAPS, Postern logins/s ≥ 0.85× Dovecot direct's: ${ratio(t.postern.rate, t.direct.rate)} → ${met(t.postern.rate >= 0.85 * t.direct.rate)} (nginx IMAPS: ${ratio(t.nginx.rate, t.direct.rate)})\n` +
+        `  IMAPS, Postern logins/s ≥ 0.85× Dovecot direct's: ${ratio(t.postern.rate, t.direct.rate)} → ${met(t.postern.rate >= 0.85 * t.direct.rate)} ` +
+        `(with plain IMAP to Dovecot as nginx's: ${ratio(t.posternPlain.rate, t.direct.rate)}; nginx IMAPS: ${ratio(t.nginx.rate, t.direct.rate)})\n` +
         `  2 workers against 1 (rate):              Dovecot ${ratio(d.postern2.rate, d.posternLocal.rate)}; stand-in ${ratio(s.postern2.rate, s.posternLocal.rate)} (the load generator and the upstreams share the same ${cpus().length} cores)\n` +
         `  10,000 sessions ≤ 300 MB:                 at rest ${mb(at10k)}${sessions.held >= 10_000 ? '' : ` (extrapolated from ${sessions.held})`} → ${met(at10k <= 300 * MB && sessions.collectedAtRest)}; ` +
         `peak while opening ${sessions.held} at ${SESSION_BATCH} logins in flight ${mb(sessions.hwm)} → ${met(sessions.hwm <= 300 * MB)}\n`,
