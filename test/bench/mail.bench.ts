@@ -17,6 +17,13 @@
  *    Beside them, the platform's floor (support/floor-proxy.main.ts): a Node proxy that only relays
  *    (greeting, one LOGIN line, connect, LOGIN upstream, pipe), so that what Node itself costs per
  *    login and what Postern adds to it are measured in the same run.
+ * 2b. IMAPS (implicit TLS, port 993 style) against Dovecot: Dovecot reached directly on its IMAPS
+ *    listener, Postern's IMAPS listener (TLS to the upstream as well, Postern's default for mail:
+ *    zimbraReverseProxySSLToUpstreamEnabled), the same with plain IMAP to the upstream, and nginx's
+ *    mail proxy with `ssl` on its listener (plain to Dovecot: nginx's mail module has no TLS
+ *    upstream). The client resumes TLS sessions as Thunderbird does: the session (ticket) of the
+ *    previous connection to a server is offered on the next one; how many connections resumed is
+ *    printed beside the rows.
  * 3. RSS of one mail-proxy process holding N logged-in sessions spliced to the stand-in.
  *
  * nginx is Debian's, with ngx_mail_module, `worker_processes 1` (one event loop, like one
@@ -27,7 +34,9 @@
  * Everything is real and on loopback, on ports from the kernel. Options: --logins N (default 5000
  * per row), --concurrency C (16), --warmup W (500 logins per target before its row), --users U
  * (1000 stand-in accounts), --sessions S (10000), --session-batch B (500 logins in flight while
- * opening them), --fetch-reps R (15), --log-level L (info, Postern's default: a line per login; nginx logs at warn).
+ * opening them), --fetch-reps R (15), --log-level L (info, Postern's default: a line per login; nginx logs at warn),
+ * --postern-node-args A (Node flags for every Postern process, space-separated: `--cpu-prof --cpu-prof-dir=/tmp/p`
+ * profiles each mail-proxy under the bench's load).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -39,6 +48,7 @@ import {
   directoryLdifFor,
   freePort,
   generateMessage,
+  makeCertificate,
   nginxHttpTempPaths,
   nginxVersion,
   removeDir,
@@ -56,7 +66,7 @@ import {
   type ServiceProcess,
 } from '../harness';
 import { standinDirectory } from './support/accounts';
-import type { BenchImapClient, Endpoint } from './support/imap-client';
+import { tlsResumption, type BenchImapClient, type Endpoint, type TlsResumption } from './support/imap-client';
 import { STANDIN_MESSAGE_USER, standinPassword, startImapStandin } from './support/imap-standin';
 import {
   CLIENT_GROUP,
@@ -89,6 +99,7 @@ const { values } = parseArgs({
     'session-batch': { type: 'string', default: '500' },
     'fetch-reps': { type: 'string', default: '15' },
     'log-level': { type: 'string', default: 'info' },
+    'postern-node-args': { type: 'string', default: '' },
   },
 });
 const LOGINS = Number(values.logins);
@@ -99,6 +110,7 @@ const SESSIONS = Number(values.sessions);
 const SESSION_BATCH = Number(values['session-batch']);
 const FETCH_REPS = Number(values['fetch-reps']);
 const LOG_LEVEL = values['log-level'];
+const POSTERN_NODE_ARGS = values['postern-node-args'].split(' ').filter((arg) => arg !== '');
 
 const MB = 1024 * 1024;
 const MESSAGE_BYTES = 10 * MB;
@@ -494,6 +506,17 @@ function cpuTable(title: string, rows: readonly Row[]): string {
   return out.join('');
 }
 
+/** How many of each row's client connections resumed a TLS session (warm-up included). */
+function resumptionLines(rows: readonly (readonly [string, readonly TlsResumption[]])[]): string {
+  return rows
+    .map(([name, memories]) => {
+      const resumed = memories.reduce((sum, m) => sum + m.resumed, 0);
+      const all = resumed + memories.reduce((sum, m) => sum + m.full, 0);
+      return `${pad(name, NAME)}TLS: ${resumed} of ${all} connections resumed a session\n`;
+    })
+    .join('');
+}
+
 function phaseTable(rows: readonly (readonly [string, Row])[]): string {
   const out = [
     `\nWhere a Postern login's time goes (means over the measured pass, from the proxy's own histograms; "rest" = the client-seen mean cycle minus the three)\n`,
@@ -560,7 +583,8 @@ async function main(): Promise<void> {
   try {
     progress('starting two Dovecot mailbox servers, the IMAP stand-in, nats-server, memcached');
     const [upstreams, standin, natsServer, memcached] = await Promise.all([
-      startMailboxServers({ messages: [{ user: 'alice@example.com', count: 1, sizeBytes: MESSAGE_BYTES }] }),
+      // With IMAPS listeners (part 2b); the plain ones take LOGIN in cleartext as before.
+      startMailboxServers({ tls: true, messages: [{ user: 'alice@example.com', count: 1, sizeBytes: MESSAGE_BYTES }] }),
       startImapStandin({ host: STANDIN_HOST, messageBytes: MESSAGE_BYTES }),
       startNats({ jetstream: false }),
       startMemcached(),
@@ -599,7 +623,11 @@ async function main(): Promise<void> {
           },
         }),
       );
-      const service = await startService('mail-proxy', { ...common, ...env, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' });
+      const service = await startService(
+        'mail-proxy',
+        { ...common, ...env, POSTERN_CONFIG_FILE: file, POSTERN_BIND_HOST: '127.0.0.1' },
+        { nodeArgs: POSTERN_NODE_ARGS },
+      );
       return { service, endpoint: { host: '127.0.0.1', port } };
     };
     progress('starting four mail-proxies (throttle service, local, off; two workers), nginx and its auth_http service');
@@ -610,6 +638,33 @@ async function main(): Promise<void> {
       startProxy('postern-no-throttle', { POSTERN_THROTTLE_ENABLED: 'false' }),
       startProxy('postern-2-workers', { POSTERN_WORKERS: '2' }, local),
     ]);
+    // Part 2b: Postern's IMAPS listener with its defaults for mail (TLS to the upstream, the throttle
+    // local), and again with plain IMAP to the upstream as nginx's; one certificate (EC P-256, as
+    // Dovecot's) for Postern and nginx alike.
+    const frontCertificate = await makeCertificate({ commonName: 'postern.test', altNames: ['postern.test', 'localhost', '127.0.0.1'] });
+    const imapsProxy = async (name: string, tlsUpstream: boolean) => {
+      const imapsPort = await freePort();
+      const proxy = await startProxy(
+        name,
+        {
+          POSTERN_TLS_CERT_FILE: frontCertificate.certFile,
+          POSTERN_TLS_KEY_FILE: frontCertificate.keyFile,
+          POSTERN_UPSTREAM_CA_FILE: upstreams.certificate!.caFile,
+        },
+        {
+          ...local,
+          zimbraImapSSLProxyBindPort: imapsPort,
+          zimbraReverseProxyMailImapsEnabled: true,
+          // With a certificate POP3S would open too, on its fixed default port.
+          zimbraReverseProxyMailPop3sEnabled: false,
+          zimbraReverseProxySSLToUpstreamEnabled: tlsUpstream,
+          // The web proxy's mode that goes with TLS to the upstream (both: the default).
+          ...(tlsUpstream ? { zimbraReverseProxyMailMode: 'both' } : {}),
+        },
+      );
+      return { ...proxy, imapsPort };
+    };
+    const [posternImaps, posternImapsPlain] = await Promise.all([imapsProxy('postern-imaps', true), imapsProxy('postern-imaps-plain-upstream', false)]);
 
     const dovecotOf = (user: string): Endpoint => {
       const server = upstreams.serverOf(user);
@@ -619,14 +674,14 @@ async function main(): Promise<void> {
       '--routes',
       JSON.stringify(Object.fromEntries(DOVECOT_USERS.map((u) => [u, `${dovecotOf(u).host}:${dovecotOf(u).port}`]))),
     ]);
-    const [nginxDovecotPort, nginxStandinPort, nginxAuthPort] = await Promise.all([freePort(), freePort(), freePort()]);
-    const mailServer = (port: number, authHttp: string) =>
-      `  server {\n    listen 127.0.0.1:${port};\n    protocol imap;\n    imap_auth login plain;\n    starttls off;\n    auth_http ${authHttp};\n  }`;
+    const [nginxDovecotPort, nginxStandinPort, nginxAuthPort, nginxImapsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const mailServer = (port: number, authHttp: string, ssl = '') =>
+      `  server {\n    listen 127.0.0.1:${port}${ssl ? ' ssl' : ''};\n    protocol imap;\n    imap_auth login plain;\n    starttls off;\n    auth_http ${authHttp};\n${ssl}  }`;
     const nginx = await startNginx({
       name: 'mail',
       modules: ['ngx_mail_module.so'],
       workerProcesses: 1,
-      listeners: [nginxDovecotPort, nginxStandinPort, nginxAuthPort].map((port) => ({ host: '127.0.0.1', port })),
+      listeners: [nginxDovecotPort, nginxStandinPort, nginxAuthPort, nginxImapsPort].map((port) => ({ host: '127.0.0.1', port })),
       config: (nginxDir) =>
         [
           // nginx's defaults otherwise (proxy_buffer: one page, as shipped).
@@ -634,6 +689,12 @@ async function main(): Promise<void> {
           '  proxy on;',
           mailServer(nginxDovecotPort, `127.0.0.1:${auth.port}/auth`),
           mailServer(nginxStandinPort, `127.0.0.1:${nginxAuthPort}/auth`),
+          // IMAPS: nginx's TLS defaults otherwise (session tickets on, no session cache, curves auto).
+          mailServer(
+            nginxImapsPort,
+            `127.0.0.1:${auth.port}/auth`,
+            `    ssl_certificate ${frontCertificate.certFile};\n    ssl_certificate_key ${frontCertificate.keyFile};\n`,
+          ),
           '}',
           'http {',
           '  access_log off;',
@@ -657,6 +718,8 @@ async function main(): Promise<void> {
       { group: 'mail-proxy', pid: posternNoThrottle.service.process.pid },
       { group: 'mail-proxy', pid: posternLocal.service.process.pid },
       { group: 'mail-proxy', pid: postern2.service.process.pid, tree: true },
+      { group: 'mail-proxy', pid: posternImaps.service.process.pid },
+      { group: 'mail-proxy', pid: posternImapsPlain.service.process.pid },
       { group: 'nginx', pid: nginx.process.pid, tree: true },
       { group: 'floor', pid: floor.process.pid },
       { group: 'auth_http', pid: auth.process.pid },
@@ -751,6 +814,43 @@ async function main(): Promise<void> {
       generateMessage({ user: STANDIN_MESSAGE_USER, index: 0, sizeBytes: MESSAGE_BYTES }),
     );
 
+    // --- 2b. IMAPS against Dovecot ---
+    progress('part 2b: logins over IMAPS (implicit TLS, sessions resumed by the client) against Dovecot');
+    // One client-side TLS memory per server, as a mail client keeps one per account's server.
+    const dovecotTls = new Map(upstreams.servers.map((server) => [server.host, tlsResumption(server.name)]));
+    const dovecotImapsOf = (user: string): Endpoint => {
+      const server = upstreams.serverOf(user);
+      return { host: server.host, port: server.imapsPort!, tls: dovecotTls.get(server.host)! };
+    };
+    const posternTls = tlsResumption('postern.test');
+    const posternPlainTls = tlsResumption('postern.test');
+    const nginxTls = tlsResumption('postern.test');
+    const posternImapsEndpoint: Endpoint = { host: '127.0.0.1', port: posternImaps.imapsPort, tls: posternTls };
+    const posternImapsPlainEndpoint: Endpoint = { host: '127.0.0.1', port: posternImapsPlain.imapsPort, tls: posternPlainTls };
+    const nginxImapsEndpoint: Endpoint = { host: '127.0.0.1', port: nginxImapsPort, tls: nginxTls };
+    const t = {
+      direct: await loginRow({ name: 'Dovecot direct (IMAPS)', endpoint: (i) => dovecotImapsOf(dovecotUser(i)) }, dovecotUser, dovecotPassword, probes),
+      postern: await loginRow(
+        { name: 'Postern IMAPS (TLS upstream)', endpoint: at(posternImapsEndpoint), postern: posternImaps },
+        dovecotUser,
+        dovecotPassword,
+        probes,
+      ),
+      posternPlain: await loginRow(
+        { name: 'Postern IMAPS (plain upstream)', endpoint: at(posternImapsPlainEndpoint), postern: posternImapsPlain },
+        dovecotUser,
+        dovecotPassword,
+        probes,
+      ),
+      nginx: await loginRow({ name: 'nginx mail proxy IMAPS (1 worker)', endpoint: at(nginxImapsEndpoint) }, dovecotUser, dovecotPassword, probes),
+    };
+    const resumption: [string, readonly TlsResumption[]][] = [
+      [t.direct.name, [...dovecotTls.values()]],
+      [t.postern.name, [posternTls]],
+      [t.posternPlain.name, [posternPlainTls]],
+      [t.nginx.name, [nginxTls]],
+    ];
+
     // --- 3. memory per spliced session ---
     progress('part 3: one fresh mail-proxy (throttle on) holding spliced sessions');
     const sessions = await sessionMemory(await startProxy('postern-sessions'), standin.process.pid);
@@ -798,6 +898,16 @@ async function main(): Promise<void> {
     );
     out.push(fetchTable(`FETCH of a ${MESSAGE_BYTES / MB} MB message from the stand-in (median of ${FETCH_REPS})`, standinFetch));
     out.push(
+      loginTable(
+        `2b. Logins over IMAPS (implicit TLS; the client resumes TLS sessions) against Dovecot, ${LOGINS} cycles, ${CONCURRENCY} in flight`,
+        [t.direct, t.postern, t.posternPlain, t.nginx],
+        t.direct,
+        t.nginx,
+      ),
+    );
+    out.push(resumptionLines(resumption));
+    out.push(cpuTable('CPU per login over IMAPS (ms, as above)', [t.direct, t.postern, t.posternPlain, t.nginx]));
+    out.push(
       phaseTable([
         ['Dovecot, throttle service', d.postern],
         ['Dovecot, throttle local', d.posternLocal],
@@ -806,6 +916,8 @@ async function main(): Promise<void> {
         ['stand-in, throttle local', s.posternLocal],
         ['stand-in, throttle off', s.posternOff],
         ['stand-in, cold cache (1st login)', coldRow],
+        ['Dovecot over IMAPS, TLS upstream', t.postern],
+        ['Dovecot over IMAPS, plain upstream', t.posternPlain],
       ]),
     );
     out.push(sessionTable(sessions));
@@ -820,6 +932,9 @@ async function main(): Promise<void> {
       const [a, b] = [groupCpu(p, ['mail-proxy', 'login-throttle', 'route-lookup', 'nats-server', 'memcached']), groupCpu(n, ['nginx', 'auth_http'])];
       return `${fmt(a, 3)} vs ${fmt(b, 3)} ms (${ratio(a, b)})`;
     };
+    const POSTERN_STACK = ['mail-proxy', 'login-throttle', 'route-lookup', 'nats-server', 'memcached'];
+    const stackCpu = groupCpu(s.posternLocal, POSTERN_STACK);
+    const floorCpu = groupCpu(s.floor, ['floor']);
     const fetchOk = (rows: readonly FetchRow[]) => rows[1]!.ms <= rows[0]!.ms * 1.1;
     const perSession = (sessions.rssHeld - sessions.rssIdle) / Math.max(1, sessions.held);
     const at10k = sessions.held >= 10_000 ? sessions.rssHeld : sessions.rssIdle + perSession * 10_000;
@@ -835,6 +950,10 @@ async function main(): Promise<void> {
         `  CPU per login, whole stack vs nginx + auth_http:  Dovecot ${stackLine(d.posternLocal, d.nginx)}; stand-in ${stackLine(s.posternLocal, s.nginx)}\n` +
         `  throttle costs ≤ 10% of logins/s, local:   Dovecot ${ratio(d.posternLocal.rate, d.posternOff.rate)} → ${met(d.posternLocal.rate >= 0.9 * d.posternOff.rate)}; stand-in ${ratio(s.posternLocal.rate, s.posternOff.rate)} → ${met(s.posternLocal.rate >= 0.9 * s.posternOff.rate)}\n` +
         `  throttle costs ≤ 10% of logins/s, service: Dovecot ${ratio(d.postern.rate, d.posternOff.rate)} → ${met(d.postern.rate >= 0.9 * d.posternOff.rate)}; stand-in ${ratio(s.postern.rate, s.posternOff.rate)} → ${met(s.postern.rate >= 0.9 * s.posternOff.rate)}\n` +
+        `  login path, CPU per login of every Postern process ≤ 1.6× the floor's, stand-in: ${fmt(stackCpu, 3)} vs ${fmt(floorCpu, 3)} ms (${ratio(stackCpu, floorCpu)}) → ${met(stackCpu <= 1.6 * floorCpu)}\n` +
+        `  login path, logins/s ≥ 0.65× nginx's:    Dovecot ${ratio(d.posternLocal.rate, d.nginx.rate)} → ${met(d.posternLocal.rate >= 0.65 * d.nginx.rate)}; stand-in ${ratio(s.posternLocal.rate, s.nginx.rate)} → ${met(s.posternLocal.rate >= 0.65 * s.nginx.rate)}\n` +
+        `  IMAPS, Postern logins/s ≥ 0.85× Dovecot direct's: ${ratio(t.postern.rate, t.direct.rate)} → ${met(t.postern.rate >= 0.85 * t.direct.rate)} ` +
+        `(with plain IMAP to Dovecot as nginx's: ${ratio(t.posternPlain.rate, t.direct.rate)}; nginx IMAPS: ${ratio(t.nginx.rate, t.direct.rate)})\n` +
         `  2 workers against 1 (rate):              Dovecot ${ratio(d.postern2.rate, d.posternLocal.rate)}; stand-in ${ratio(s.postern2.rate, s.posternLocal.rate)} (the load generator and the upstreams share the same ${cpus().length} cores)\n` +
         `  10,000 sessions ≤ 300 MB:                 at rest ${mb(at10k)}${sessions.held >= 10_000 ? '' : ` (extrapolated from ${sessions.held})`} → ${met(at10k <= 300 * MB && sessions.collectedAtRest)}; ` +
         `peak while opening ${sessions.held} at ${SESSION_BATCH} logins in flight ${mb(sessions.hwm)} → ${met(sessions.hwm <= 300 * MB)}\n`,

@@ -7,10 +7,33 @@
  * SELECT, and a FETCH whose one literal is collected as chunks (no copying while it streams in).
  */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 
 export interface Endpoint {
   readonly host: string;
   readonly port: number;
+  /** Implicit TLS (IMAPS): set for a port that speaks TLS from the first byte. */
+  readonly tls?: TlsResumption;
+}
+
+/**
+ * A client's TLS for one server, as Thunderbird keeps it: the session from the last connection is
+ * offered on the next (`session` to tls.connect), so that a server that issues tickets resumes
+ * instead of signing a full handshake each time. The certificate is not verified (test CAs).
+ */
+export interface TlsResumption {
+  /** SNI sent to the server. */
+  readonly servername: string;
+  /** The last session the server handed out (a TLS 1.3 ticket or a TLS 1.2 session). */
+  session: Buffer | undefined;
+  /** Connections that resumed, and those that did a full handshake. */
+  resumed: number;
+  full: number;
+}
+
+/** A fresh {@link TlsResumption} for `servername`. */
+export function tlsResumption(servername: string): TlsResumption {
+  return { servername, session: undefined, resumed: 0, full: 0 };
 }
 
 const CRLF = Buffer.from('\r\n');
@@ -52,7 +75,13 @@ export class BenchImapClient {
   /** Connects; `deadline` is a `performance.now()` time. */
   static connect(endpoint: Endpoint, deadline: number): Promise<BenchImapClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: endpoint.host, port: endpoint.port, noDelay: true });
+      const tls = endpoint.tls;
+      const raw = connect({ host: endpoint.host, port: endpoint.port, noDelay: true });
+      const socket: Socket = tls
+        ? tlsConnect({ socket: raw, servername: tls.servername, rejectUnauthorized: false, ...(tls.session ? { session: tls.session } : {}) })
+        : raw;
+      // TLS 1.3 tickets arrive after the handshake: the newest one is kept for the next connection.
+      if (tls) socket.on('session', (session: Buffer) => (tls.session = session));
       const timer = setTimeout(
         () => {
           socket.destroy();
@@ -60,13 +89,21 @@ export class BenchImapClient {
         },
         Math.max(0, deadline - performance.now()),
       );
-      socket.once('error', (error) => {
+      const fail = (error: Error) => {
         clearTimeout(timer);
+        socket.destroy();
         reject(error);
-      });
-      socket.once('connect', () => {
+      };
+      socket.once('error', fail);
+      if (tls) raw.once('error', fail);
+      socket.once(tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
+        if (tls) {
+          if ((socket as TLSSocket).isSessionReused()) tls.resumed++;
+          else tls.full++;
+        }
         socket.removeAllListeners('error');
+        raw.removeListener('error', fail);
         resolve(new BenchImapClient(socket));
       });
     });
