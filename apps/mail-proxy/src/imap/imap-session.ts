@@ -24,7 +24,7 @@ import type { Refusal, StartTlsMode } from '../session/command-policy';
 import { haltingDecoder } from '../session/halting-decoder';
 import { Limits } from '../server/limits';
 import type { LoginRequest } from '../login/login-flow';
-import { MailSession, startSession, type SaslFailure, type SaslLineOf } from '../session/mail-session';
+import { MailSession, startSession, saslFailureTexts, type SaslLineOf } from '../session/mail-session';
 import type { SessionFactory } from '../session/session';
 import { imapUpstreamLogin } from './imap-upstream-login';
 
@@ -37,13 +37,7 @@ const REFUSALS: Record<Refusal, { status: 'BAD' | 'NO'; text: string; code?: str
   'cleartext-refused': { status: 'NO', code: 'PRIVACYREQUIRED', text: 'Cleartext login disabled; use STARTTLS' },
 };
 
-const SASL_FAILURES: Record<Exclude<SaslFailure, 'gone'>, string> = {
-  aborted: 'AUTHENTICATE aborted',
-  'invalid-line': 'Invalid SASL response',
-  'not-a-response': 'Expected a SASL response',
-  'invalid-plain': 'Invalid SASL PLAIN response',
-  'invalid-bearer': 'Invalid SASL bearer token response',
-};
+const SASL_FAILURES = saslFailureTexts('AUTHENTICATE aborted');
 
 const SASL_LINE: SaslLineOf<ImapClientInput> = (input) => (input.kind === 'sasl-line' ? input.response : undefined);
 

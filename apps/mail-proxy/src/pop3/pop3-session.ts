@@ -22,7 +22,7 @@ import type { Refusal, StartTlsMode } from '../session/command-policy';
 import { haltingDecoder } from '../session/halting-decoder';
 import { Limits } from '../server/limits';
 import type { LoginRequest } from '../login/login-flow';
-import { MailSession, startSession, type SaslFailure, type SaslLineOf } from '../session/mail-session';
+import { MailSession, startSession, saslFailureTexts, type SaslLineOf } from '../session/mail-session';
 import type { SessionFactory } from '../session/session';
 import { pop3UpstreamLogin } from './pop3-upstream-login';
 
@@ -35,13 +35,7 @@ const REFUSALS: Record<Refusal, { text: string; code?: string }> = {
   'cleartext-refused': { code: 'AUTH', text: 'Cleartext login disabled; use STLS' },
 };
 
-const SASL_FAILURES: Record<Exclude<SaslFailure, 'gone'>, string> = {
-  aborted: 'Authentication aborted',
-  'invalid-line': 'Invalid SASL response',
-  'not-a-response': 'Expected a SASL response',
-  'invalid-plain': 'Invalid SASL PLAIN response',
-  'invalid-bearer': 'Invalid SASL bearer token response',
-};
+const SASL_FAILURES = saslFailureTexts('Authentication aborted');
 
 const SASL_LINE: SaslLineOf<Pop3ClientInput> = (input) => (input.kind === 'sasl-line' ? input.response : undefined);
 

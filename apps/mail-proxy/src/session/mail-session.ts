@@ -29,8 +29,19 @@ import { splice, type Splice } from '../upstream/splice';
 
 export type SessionState = 'greeting' | 'ready' | 'tls-handshake' | 'login' | 'proxied' | 'closed';
 
-/** Why a SASL exchange gave no credentials; each protocol words its own reply. */
+/** Why a SASL exchange gave no credentials. */
 export type SaslFailure = 'aborted' | 'invalid-line' | 'not-a-response' | 'invalid-plain' | 'invalid-bearer' | 'gone';
+
+/** The text of the BAD/-ERR reply to each SASL failure, both protocols alike but for how an abort is worded. */
+export function saslFailureTexts(aborted: string): Readonly<Record<Exclude<SaslFailure, 'gone'>, string>> {
+  return {
+    aborted,
+    'invalid-line': 'Invalid SASL response',
+    'not-a-response': 'Expected a SASL response',
+    'invalid-plain': 'Invalid SASL PLAIN response',
+    'invalid-bearer': 'Invalid SASL bearer token response',
+  };
+}
 
 /** A client's SASL line out of a decoded input; undefined when the input is something else. */
 export type SaslLineOf<Input> = (input: Input) => SaslResponseLine | undefined;
