@@ -1,18 +1,12 @@
 /** Opening the directory a service is configured with: LDAP when URLs are given, else the LDIF file. */
+import type { BootstrapConfig } from '@postern/config';
 import type { DirectoryBackend } from './directory';
 import { LdapDirectory } from './ldap-backend';
 import { LdifDirectory } from './memory-backend';
 import { ZimbraDirectory } from './zimbra-directory';
 
-/** Where the directory is (the bootstrap config's `ldap*` and `directoryLdif` values). */
-export interface DirectoryLocation {
-  readonly ldapUrls: readonly string[];
-  readonly ldapBindDn: string | undefined;
-  readonly ldapBindPassword: string | undefined;
-  readonly ldapBaseDn: string;
-  readonly ldapConnectTimeoutMs: number;
-  readonly directoryLdif: string | undefined;
-}
+/** Where the directory is: the bootstrap config's `ldap*` and `directoryLdif` values. */
+export type DirectoryLocation = Pick<BootstrapConfig, 'ldapUrls' | 'ldapBindDn' | 'ldapBindPassword' | 'ldapBaseDn' | 'ldapConnectTimeoutMs' | 'directoryLdif'>;
 
 /** The directory at `where`, or undefined when none is configured. */
 export function openDirectory(where: DirectoryLocation, operationTimeoutMs: number): DirectoryBackend | undefined {
