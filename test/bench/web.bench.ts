@@ -19,7 +19,10 @@
  * and HAProxy log nothing). Section 4 is HTTP/2 over TLS, measured with h2load (C connections, 8
  * streams each) against Postern, nginx (`http2`) and HAProxy (`alpn h2,http/1.1`).
  *
- * Options: --seconds S (5 per row, after a 2 s warm-up), --connections C (32), --log-level L (info).
+ * Options: --seconds S (5 per row, after a 2 s warm-up), --connections C (32), --log-level L (info),
+ * --cpu-prof DIR (every process of both Postern web-proxies writes a V8 CPU profile on exit, under
+ * DIR/web-proxy and DIR/web-proxy-quiet; the quiet one, access log off, carries the small plain-HTTP
+ * row alone; the worker's is the largest file; read it with support/cpuprofile-summary.ts).
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -54,11 +57,13 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '32' },
     'log-level': { type: 'string', default: 'info' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
 const LOG_LEVEL = values['log-level'];
+const CPU_PROF_DIR = values['cpu-prof'];
 const WARMUP_SECONDS = 2;
 const ORIGIN_HOST = '127.0.0.2';
 const SMALL = '/home/alice@example.com/small';
@@ -254,14 +259,18 @@ async function main(): Promise<void> {
           },
         }),
       );
-      return startService('web-proxy', {
-        ...common,
-        ...directoryEnv(slapd),
-        POSTERN_CONFIG_FILE: config,
-        POSTERN_BIND_HOST: '127.0.0.1',
-        POSTERN_TLS_CERT_FILE: cert.certFile,
-        POSTERN_TLS_KEY_FILE: cert.keyFile,
-      });
+      return startService(
+        'web-proxy',
+        {
+          ...common,
+          ...directoryEnv(slapd),
+          POSTERN_CONFIG_FILE: config,
+          POSTERN_BIND_HOST: '127.0.0.1',
+          POSTERN_TLS_CERT_FILE: cert.certFile,
+          POSTERN_TLS_KEY_FILE: cert.keyFile,
+        },
+        CPU_PROF_DIR ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, name)}`] } : {},
+      );
     };
     const web = await startWeb('web-proxy', postern, posternTls, join(dir, 'access.log'));
     const webQuiet = await startWeb('web-proxy-quiet', quiet, quietTls, 'off');

@@ -33,11 +33,15 @@ export const PATIENT_BUDGETS = { posternThrottleCheckTimeout: '10s', posternRout
  * Starts `apps/<app>/dist/main.js` and waits until /health answers 200. A frontend runs one worker
  * process unless `env` sets POSTERN_WORKERS (the cluster has its own test).
  */
-export async function startService(app: string, env: Record<string, string>, options: { httpPort?: number } = {}): Promise<ServiceProcess> {
+export async function startService(
+  app: string,
+  env: Record<string, string>,
+  options: { httpPort?: number; /** Node's own flags (`--cpu-prof` …), which NODE_OPTIONS may not carry. */ nodeArgs?: readonly string[] } = {},
+): Promise<ServiceProcess> {
   const main = join(root, 'apps', app, 'dist', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: run "npm run build" first`);
   const httpPort = options.httpPort ?? (await freePort());
-  const proc = startProcess(app, process.execPath, [main], {
+  const proc = startProcess(app, process.execPath, [...(options.nodeArgs ?? []), main], {
     env: { ...process.env, POSTERN_HTTP_HOST: '127.0.0.1', POSTERN_HTTP_PORT: String(httpPort), POSTERN_LOG_LEVEL: 'info', POSTERN_WORKERS: '1', ...env },
   });
   const base = `http://127.0.0.1:${httpPort}`;
@@ -61,7 +65,7 @@ export async function startService(app: string, env: Record<string, string>, opt
     stop: () => proc.stop(15_000),
     async restart() {
       await proc.stop(15_000);
-      return startService(app, env, { httpPort });
+      return startService(app, env, { ...options, httpPort });
     },
   };
 }
