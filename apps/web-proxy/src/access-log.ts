@@ -72,6 +72,11 @@ export class AccessLog {
     private readonly logger: Logger,
   ) {}
 
+  /** Whether a line would be written now: when not, the caller need not build the record. */
+  get enabled(): boolean {
+    return this.where() !== 'off';
+  }
+
   write(record: AccessRecord): void {
     const where = this.where();
     if (where === 'off') return;

@@ -98,17 +98,25 @@ export function believedClient(peerIp: string, peerTrusted: boolean, forwardedFo
   return last === '' ? peerIp : last;
 }
 
-/** The response headers for the client, from the upstream's (hop-by-hop dropped). */
-export function clientResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const named = new Set<string>();
+/** The response headers for the client, from the upstream's (hop-by-hop dropped), then `added` (`zimbraReverseProxyResponseHeaders`). */
+export function clientResponseHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  added: Readonly<Record<string, string>> = {},
+): Record<string, string | string[]> {
   const connection = headers['connection'];
-  for (const value of Array.isArray(connection) ? connection : connection ? [connection] : []) addTokens(named, value);
+  let named: Set<string> | undefined;
+  if (connection !== undefined) {
+    named = new Set<string>();
+    for (const value of Array.isArray(connection) ? connection : [connection]) addTokens(named, value);
+  }
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     const lower = name.toLowerCase();
-    if (value === undefined || HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    if (value === undefined || HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
     out[name] = value;
   }
+  for (const name in added) out[name] = added[name]!;
   return out;
 }
 
