@@ -113,7 +113,11 @@ export async function admit(x: Exchange, ports: GatePorts): Promise<Admission> {
   x.route = route.rule;
   let found: UserRoute | undefined;
   try {
-    found = route.by === 'pool' ? undefined : await routeOf(route, x, ports);
+    if (route.by !== 'pool') {
+      // A memoised route is taken at once: no lookup, no promise to wait on.
+      const memo = memoised(route, x, ports);
+      found = memo ? memo.route : await routeOf(route, x, ports);
+    }
   } catch (error) {
     ports.logger.warn({ rid: x.rid, rule: route.rule, ...failureOf(error) }, 'web: route lookup failed');
     return { kind: 'answer', status: 503, text: 'The mailbox server of this account cannot be found just now. Try again shortly.' };
@@ -149,10 +153,19 @@ async function forget(stale: UserRoute, route: UserRequestRoute, x: Exchange, po
   }
 }
 
+function memoKeyOf(route: UserRequestRoute, x: Exchange): string {
+  return `${route.by}\0${route.user}\0${upstreamProtocol(x.settings)}\0${x.host ?? ''}\0${x.peerIp}`;
+}
+
+/** The memo of a route found before (`{ route: undefined }`: no such account), when fresh. */
+function memoised(route: UserRequestRoute, x: Exchange, ports: GatePorts): { route: UserRoute | undefined } | undefined {
+  return ports.memo.get(memoKeyOf(route, x));
+}
+
 /** The route of a request that names a user; undefined when the directory knows no such account (the pool serves it). */
 async function routeOf(route: UserRequestRoute, x: Exchange, ports: GatePorts): Promise<UserRoute | undefined> {
   const protocol = upstreamProtocol(x.settings);
-  const memoKey = `${route.by}\0${route.user}\0${protocol}\0${x.host ?? ''}\0${x.peerIp}`;
+  const memoKey = memoKeyOf(route, x);
   const memo = ports.memo.get(memoKey);
   if (memo) return memo.route;
   const found = await ports.routes.resolve(

@@ -119,6 +119,9 @@ class Relay implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
   private gone = false;
   private status = 0;
+  /** The body's chunk not yet written (see flush). */
+  private held: Buffer | undefined;
+  private flushing = false;
 
   constructor(
     private readonly x: HttpExchange,
@@ -140,17 +143,23 @@ class Relay implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.x.bytesOut += chunk.length;
-    // Either protocol's response takes a Buffer; their write() overloads just do not unify.
-    if (!(this.x.response as NodeJS.WritableStream).write(chunk)) {
-      controller.pause();
-      this.x.response.once('drain', this.onDrain);
+    const previous = this.held;
+    this.held = chunk;
+    if (previous !== undefined) this.write(previous);
+    if (!this.flushing) {
+      this.flushing = true;
+      queueMicrotask(this.flush);
     }
   }
 
   onResponseEnd(): void {
     const x = this.x;
     x.response.off('close', this.onClientClose);
-    x.response.end();
+    const last = this.held;
+    this.held = undefined;
+    // The last chunk goes with the end: the head and a small body leave in one write.
+    if (last !== undefined) x.response.end(last);
+    else x.response.end();
     this.deps.health.succeeded(x.upstream);
     this.deps.replies.settle(x, this.status);
   }
@@ -159,6 +168,7 @@ class Relay implements Dispatcher.DispatchHandler {
     const x = this.x;
     x.response.off('close', this.onClientClose);
     x.response.off('drain', this.onDrain);
+    this.held = undefined;
     if (this.gone) return this.deps.replies.settle(x, CLIENT_GONE);
     const status = upstreamFailureStatus(error);
     const failure = failureOf(error);
@@ -170,12 +180,34 @@ class Relay implements Dispatcher.DispatchHandler {
     this.deps.replies.failed(x, status);
   }
 
+  /**
+   * The chunk last read is held until the next one or the end, and no longer than the current
+   * turn: an answer read whole at once (most are) then leaves in one write with its head, and a
+   * long poll's partial answer still goes out as it comes.
+   */
+  private readonly flush = (): void => {
+    this.flushing = false;
+    const held = this.held;
+    this.held = undefined;
+    if (held !== undefined) this.write(held);
+  };
+
+  /** Writes a chunk of the body; the upstream waits while the client's side is full. */
+  private write(chunk: Buffer): void {
+    // Either protocol's response takes a Buffer; their write() overloads just do not unify.
+    if (!(this.x.response as NodeJS.WritableStream).write(chunk) && !this.controller!.paused) {
+      this.controller!.pause();
+      this.x.response.once('drain', this.onDrain);
+    }
+  }
+
   private readonly onDrain = (): void => this.controller?.resume();
 
   /** The client left before the answer's end (a response that finished also closes: not a departure). */
   private readonly onClientClose = (): void => {
     if (this.x.response.writableFinished) return;
     this.gone = true;
+    this.held = undefined;
     this.controller?.abort(new ClientGone());
   };
 }
