@@ -87,6 +87,16 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], client: Cl
   return out;
 }
 
+/** A header list as undici takes it, name and value after each other (a loop: Array.prototype.flat is slow). */
+export function flatHeaders(list: HeaderList): string[] {
+  const flat = new Array<string>(list.length * 2);
+  for (let i = 0; i < list.length; i++) {
+    flat[2 * i] = list[i]![0];
+    flat[2 * i + 1] = list[i]![1];
+  }
+  return flat;
+}
+
 /**
  * The client as the access log names it: the last address of a trusted peer's X-Forwarded-For
  * (nginx's real_ip_header with set_real_ip_from), else the peer itself.

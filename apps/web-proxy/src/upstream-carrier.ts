@@ -11,7 +11,7 @@
 import type { EffectiveSettings } from '@postern/config';
 import type { Logger } from '@postern/service-kit';
 import { Pool, buildConnector, type Dispatcher } from 'undici';
-import { clientResponseHeaders, upstreamRequestHeaders } from './forwarding';
+import { clientResponseHeaders, flatHeaders, upstreamRequestHeaders } from './forwarding';
 import { CLIENT_GONE, type HttpExchange, type Replies } from './replies';
 import type { UpstreamHealth } from './upstream-health';
 import { failureOf, upstreamTlsOptions, type UpstreamTls } from './upstream-tls';
@@ -63,12 +63,14 @@ export class UpstreamCarrier {
     const options: Dispatcher.DispatchOptions & { servername: string } = {
       method: x.method,
       path: x.target,
-      headers: upstreamRequestHeaders(request.rawHeaders, {
-        peerIp: x.peerIp,
-        proto: x.scheme,
-        localPort: request.socket.localPort ?? 0,
-        peerTrusted: x.peerTrusted,
-      }).flat(),
+      headers: flatHeaders(
+        upstreamRequestHeaders(request.rawHeaders, {
+          peerIp: x.peerIp,
+          proto: x.scheme,
+          localPort: request.socket.localPort ?? 0,
+          peerTrusted: x.peerTrusted,
+        }),
+      ),
       body: withBody ? request : null,
       headersTimeout: readTimeout,
       bodyTimeout: readTimeout,
@@ -119,16 +121,14 @@ class Relay implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
   private gone = false;
   private status = 0;
-  /** The body's chunk not yet written (see flush). */
-  private held: Buffer | undefined;
-  private flushing = false;
 
   constructor(
     private readonly x: HttpExchange,
     private readonly deps: CarrierDeps,
     private readonly refused: Refused | undefined,
   ) {
-    x.response.once('close', this.onClientClose);
+    // on, not once: it is always taken off at the end, and once would wrap it per request.
+    x.response.on('close', this.onClientClose);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -141,25 +141,16 @@ class Relay implements Dispatcher.DispatchHandler {
     this.x.response.writeHead(statusCode, clientResponseHeaders(headers, addedHeaders(this.x.settings)));
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.x.bytesOut += chunk.length;
-    const previous = this.held;
-    this.held = chunk;
-    if (previous !== undefined) this.write(previous);
-    if (!this.flushing) {
-      this.flushing = true;
-      queueMicrotask(this.flush);
-    }
+    this.write(chunk);
   }
 
   onResponseEnd(): void {
     const x = this.x;
     x.response.off('close', this.onClientClose);
-    const last = this.held;
-    this.held = undefined;
-    // The last chunk goes with the end: the head and a small body leave in one write.
-    if (last !== undefined) x.response.end(last);
-    else x.response.end();
+    // Node's response already sends a small answer's head and body in one writev.
+    x.response.end();
     this.deps.health.succeeded(x.upstream);
     this.deps.replies.settle(x, this.status);
   }
@@ -168,7 +159,6 @@ class Relay implements Dispatcher.DispatchHandler {
     const x = this.x;
     x.response.off('close', this.onClientClose);
     x.response.off('drain', this.onDrain);
-    this.held = undefined;
     if (this.gone) return this.deps.replies.settle(x, CLIENT_GONE);
     const status = upstreamFailureStatus(error);
     const failure = failureOf(error);
@@ -179,18 +169,6 @@ class Relay implements Dispatcher.DispatchHandler {
     if (this.refused && isConnectFailure(error) && !x.response.headersSent) return this.refused(status);
     this.deps.replies.failed(x, status);
   }
-
-  /**
-   * The chunk last read is held until the next one or the end, and no longer than the current
-   * turn: an answer read whole at once (most are) then leaves in one write with its head, and a
-   * long poll's partial answer still goes out as it comes.
-   */
-  private readonly flush = (): void => {
-    this.flushing = false;
-    const held = this.held;
-    this.held = undefined;
-    if (held !== undefined) this.write(held);
-  };
 
   /** Writes a chunk of the body; the upstream waits while the client's side is full. */
   private write(chunk: Buffer): void {
@@ -205,9 +183,9 @@ class Relay implements Dispatcher.DispatchHandler {
 
   /** The client left before the answer's end (a response that finished also closes: not a departure). */
   private readonly onClientClose = (): void => {
+    this.x.response.off('close', this.onClientClose);
     if (this.x.response.writableFinished) return;
     this.gone = true;
-    this.held = undefined;
     this.controller?.abort(new ClientGone());
   };
 }
