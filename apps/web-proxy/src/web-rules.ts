@@ -1,5 +1,5 @@
 /**
- * The small rules of the web data path, apart from its machinery (web-proxy-server.ts): which pool
+ * The small rules of the web data path, apart from its machinery (request-flow.ts, upstream-carrier.ts): which pool
  * server a client goes to, how long a route may take to answer, the Host name, the headers every
  * response gets, and how failures are told.
  */
