@@ -12,14 +12,21 @@
  * thread, C connections, kept alive), which shares the machine's cores with everything measured.
  * Beside them, the platform's floor (support/web-floor.main.ts): a Node proxy that only relays (node:http
  * server, a keep-alive agent, pipe), so that what Node itself costs per request and what Postern
- * adds to it are measured in the same run.
+ * adds to it are measured in the same run; the Node proxies people would pick instead
+ * (support/node-proxy.main.ts: @fastify/http-proxy, fast-proxy, http-proxy, httpxy, each with
+ * keep-alive to the same origin); and a lean relay on raw sockets (support/lean-relay.main.ts:
+ * hand-parsed heads, pooled upstream sockets), the floor of Node's cost per proxied request. After
+ * the tables, Postern's targets against them are printed met / NOT met.
  *
  * Postern's main rows are its default: an access line per request, here to a file (as nginx's
  * access_log writes one); a row beside them has it off, so the log's cost is measured too (nginx
  * and HAProxy log nothing). Section 4 is HTTP/2 over TLS, measured with h2load (C connections, 8
  * streams each) against Postern, nginx (`http2`) and HAProxy (`alpn h2,http/1.1`).
  *
- * Options: --seconds S (5 per row, after a 2 s warm-up), --connections C (32), --log-level L (info).
+ * Options: --seconds S (5 per row, after a 2 s warm-up), --connections C (32), --log-level L (info),
+ * --cpu-prof DIR (every process of both Postern web-proxies writes a V8 CPU profile on exit, under
+ * DIR/web-proxy and DIR/web-proxy-quiet; the quiet one, access log off, carries the small plain-HTTP
+ * row alone; the worker's is the largest file; read it with support/cpuprofile-summary.ts).
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -54,11 +61,13 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '32' },
     'log-level': { type: 'string', default: 'info' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
 const LOG_LEVEL = values['log-level'];
+const CPU_PROF_DIR = values['cpu-prof'];
 const WARMUP_SECONDS = 2;
 const ORIGIN_HOST = '127.0.0.2';
 const SMALL = '/home/alice@example.com/small';
@@ -147,7 +156,15 @@ function h2load(url: string, seconds: number, logFile: string): Promise<WrkFigur
   });
 }
 
-const CPU_GROUPS = ['web-proxy', 'lookup+cache', 'node floor', 'nginx proxy', 'haproxy', 'origin'] as const;
+const CPU_GROUPS = ['web-proxy', 'lookup+cache', 'node floor', 'node proxy', 'nginx proxy', 'haproxy', 'origin'] as const;
+
+/** The Node proxies Postern is measured against (support/node-proxy.main.ts `--kind`), as the tables name them. */
+const NODE_PROXIES = [
+  ['fastify', '@fastify/http-proxy'],
+  ['fast-proxy', 'fast-proxy'],
+  ['http-proxy', 'http-proxy'],
+  ['httpxy', 'httpxy'],
+] as const;
 
 async function measure(
   name: string,
@@ -254,14 +271,18 @@ async function main(): Promise<void> {
           },
         }),
       );
-      return startService('web-proxy', {
-        ...common,
-        ...directoryEnv(slapd),
-        POSTERN_CONFIG_FILE: config,
-        POSTERN_BIND_HOST: '127.0.0.1',
-        POSTERN_TLS_CERT_FILE: cert.certFile,
-        POSTERN_TLS_KEY_FILE: cert.keyFile,
-      });
+      return startService(
+        'web-proxy',
+        {
+          ...common,
+          ...directoryEnv(slapd),
+          POSTERN_CONFIG_FILE: config,
+          POSTERN_BIND_HOST: '127.0.0.1',
+          POSTERN_TLS_CERT_FILE: cert.certFile,
+          POSTERN_TLS_KEY_FILE: cert.keyFile,
+        },
+        CPU_PROF_DIR ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, name)}`] } : {},
+      );
     };
     const web = await startWeb('web-proxy', postern, posternTls, join(dir, 'access.log'));
     const webQuiet = await startWeb('web-proxy-quiet', quiet, quietTls, 'off');
@@ -325,8 +346,18 @@ async function main(): Promise<void> {
       '--key',
       cert.keyFile,
     ]);
-    const announced = (what: string) => Number(new RegExp(`^${what} (\\d+)$`, 'm').exec(floor.process.output())?.[1]);
-    const [floorTls, nodeItself] = [announced('tls'), announced('self')];
+    const announced = (child: { process: { output(): string } }, what: string) => Number(new RegExp(`^${what} (\\d+)$`, 'm').exec(child.process.output())?.[1]);
+    const [floorTls, nodeItself] = [announced(floor, 'tls'), announced(floor, 'self')];
+    progress('starting the Node proxies and the lean relay');
+    const childArgs = ['--origin', `${ORIGIN_HOST}:${originPort}`, '--cert', cert.certFile, '--key', cert.keyFile];
+    const nodeProxies = await Promise.all(
+      NODE_PROXIES.map(async ([kind, name]) => {
+        const child = await startTsChild(kind, join(__dirname, 'support', 'node-proxy.main.ts'), ['--kind', kind, ...childArgs]);
+        return { name, child, port: child.port, tls: announced(child, 'tls') };
+      }),
+    );
+    const lean = await startTsChild('lean-relay', join(__dirname, 'support', 'lean-relay.main.ts'), childArgs);
+    const leanTls = announced(lean, 'tls');
     const probes: CpuProbe[] = [
       { group: 'web-proxy', pid: web.process.pid, tree: true },
       // Idle while the other is measured: one group, whichever is under load.
@@ -338,9 +369,19 @@ async function main(): Promise<void> {
       { group: 'nginx proxy', pid: nginx.process.pid, tree: true },
       { group: 'haproxy', pid: haproxy.pid, tree: true },
       { group: 'node floor', pid: floor.process.pid },
+      // One at a time under load, as the two Postern processes are.
+      ...nodeProxies.map((p) => ({ group: 'node proxy', pid: p.child.process.pid })),
+      { group: 'node proxy', pid: lean.process.pid },
       { group: 'origin', pid: origin.process.pid, tree: true },
     ];
     const url = (scheme: string, port: number, path: string, host = '127.0.0.1') => `${scheme}://${host}:${port}${path}`;
+
+    /** The four Node proxies and the lean relay, one row each, at the URL `at` gives for each listener. */
+    const nodeRows = async (at: (listener: { port: number; tls: number }) => string) => {
+      const proxies: Row[] = [];
+      for (const p of nodeProxies) proxies.push(await measure(p.name, at(p), probes));
+      return { proxies, lean: await measure('lean relay (raw sockets)', at({ port: lean.port, tls: leanTls }), probes) };
+    };
 
     progress('small responses over HTTP');
     const small = {
@@ -351,6 +392,7 @@ async function main(): Promise<void> {
       haproxy: await measure('HAProxy (1 thread)', url('http', haproxyPort, SMALL), probes),
       floor: await measure('Node floor (relay only)', url('http', floor.port, SMALL), probes),
       ceiling: await measure('Node answering itself', url('http', nodeItself, SMALL), probes),
+      ...(await nodeRows((p) => url('http', p.port, SMALL))),
     };
     progress('1 MB responses over HTTP');
     const big = {
@@ -359,6 +401,7 @@ async function main(): Promise<void> {
       nginx: await measure('nginx (1 worker)', url('http', nginxPort, BIG), probes),
       haproxy: await measure('HAProxy (1 thread)', url('http', haproxyPort, BIG), probes),
       floor: await measure('Node floor (relay only)', url('http', floor.port, BIG), probes),
+      ...(await nodeRows((p) => url('http', p.port, BIG))),
     };
     progress('small responses over TLS (SNI localhost)');
     const tls = {
@@ -367,6 +410,7 @@ async function main(): Promise<void> {
       nginx: await measure('nginx (1 worker)', url('https', nginxTls, SMALL, 'localhost'), probes),
       haproxy: await measure('HAProxy (1 thread)', url('https', haproxyTls, SMALL, 'localhost'), probes),
       floor: await measure('Node floor (relay only)', url('https', floorTls, SMALL, 'localhost'), probes),
+      ...(await nodeRows((p) => url('https', p.tls, SMALL, 'localhost'))),
     };
     progress(`small responses over HTTP/2 (h2load, ${H2_STREAMS} streams per connection; SNI localhost)`);
     const h2log = join(dir, 'h2load.log');
@@ -383,16 +427,18 @@ async function main(): Promise<void> {
     out.push(
       table(
         '1. A small response (17 bytes), plain HTTP',
-        [small.direct, small.postern, small.quiet, small.nginx, small.haproxy, small.floor, small.ceiling],
+        [small.direct, small.postern, small.quiet, small.nginx, small.haproxy, small.floor, small.ceiling, ...small.proxies, small.lean],
         small.direct,
         small.nginx,
       ),
     );
-    out.push(table('2. A 1 MB response, plain HTTP', [big.direct, big.postern, big.nginx, big.haproxy, big.floor], big.direct, big.nginx));
+    out.push(
+      table('2. A 1 MB response, plain HTTP', [big.direct, big.postern, big.nginx, big.haproxy, big.floor, ...big.proxies, big.lean], big.direct, big.nginx),
+    );
     out.push(
       table(
         '3. A small response over TLS (connections kept alive; SNI localhost)',
-        [tls.direct, tls.postern, tls.nginx, tls.haproxy, tls.floor],
+        [tls.direct, tls.postern, tls.nginx, tls.haproxy, tls.floor, ...tls.proxies, tls.lean],
         tls.direct,
         tls.nginx,
       ),
@@ -418,6 +464,40 @@ async function main(): Promise<void> {
         `p99 (max) ${fmt(h2.postern.p99)} (${fmt(h2.postern.max)}) vs nginx ${fmt(h2.nginx.p99)} (${fmt(h2.nginx.max)}), HAProxy ${fmt(h2.haproxy.p99)} (${fmt(h2.haproxy.max)}) ms; ` +
         `CPU ${fmt(cpuOf(h2.postern, 'web-proxy'), 0)} vs ${fmt(cpuOf(h2.nginx, 'nginx proxy'), 0)} / ${fmt(cpuOf(h2.haproxy, 'haproxy'), 0)} µs/request\n`,
     );
+    out.push(`\nTargets against the Node proxies (${NODE_PROXIES.map(([, name]) => name).join(', ')}) and the lean relay\n`);
+    const judged = (what: string, ok: boolean, figures: string) => `  ${pad(what, 52)} ${pad(met(ok), 8)} ${figures}\n`;
+    const versusNode = (label: string, rows: { postern: Row; proxies: readonly Row[]; lean: Row }) => {
+      const cpu = cpuOf(rows.postern, 'web-proxy');
+      const floorCpu = cpuOf(rows.lean, 'node proxy');
+      const best = rows.proxies.reduce((a, b) => (b.rate > a.rate ? b : a));
+      const lowestP99 = rows.proxies.reduce((a, b) => (b.p99 < a.p99 ? b : a));
+      return (
+        judged(
+          `${label}: CPU per request ≤ 1.4× the lean relay's`,
+          cpu <= 1.4 * floorCpu,
+          `${fmt(cpu, 0)} vs ${fmt(floorCpu, 0)} µs (${ratio(cpu, floorCpu)})`,
+        ) +
+        judged(
+          `${label}: req/s ≥ 1.2× the best Node proxy's`,
+          rows.postern.rate >= 1.2 * best.rate,
+          `${fmt(rows.postern.rate, 0)} vs ${fmt(best.rate, 0)} (${best.name}) (${ratio(rows.postern.rate, best.rate)})`,
+        ) +
+        judged(
+          `${label}: p99 no worse than any Node proxy's`,
+          rows.postern.p99 <= lowestP99.p99,
+          `${fmt(rows.postern.p99)} vs ${fmt(lowestP99.p99)} ms (${lowestP99.name}); max ${fmt(rows.postern.max)} vs ${fmt(lowestP99.max)} ms`,
+        )
+      );
+    };
+    out.push(versusNode('small', small));
+    out.push(
+      judged(
+        "1 MB: req/s ≥ 0.9× nginx's",
+        big.postern.rate >= 0.9 * big.nginx.rate,
+        `${fmt(big.postern.rate, 0)} vs ${fmt(big.nginx.rate, 0)} (${ratio(big.postern.rate, big.nginx.rate)})`,
+      ),
+    );
+    out.push(versusNode('TLS small', tls));
     out.push(
       `\nThe access log's cost (small, plain HTTP): with it ÷ without: req/s ${ratio(small.postern.rate, small.quiet.rate)}, ` +
         `CPU ${fmt(cpuOf(small.postern, 'web-proxy') - cpuOf(small.quiet, 'web-proxy'), 1)} µs/request more (${fmt(cpuOf(small.postern, 'web-proxy'), 0)} vs ${fmt(cpuOf(small.quiet, 'web-proxy'), 0)})\n`,

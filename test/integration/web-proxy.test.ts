@@ -360,6 +360,26 @@ describe('bodies and failures', () => {
     expect(after.peakMb - before.residentMb).toBeLessThan(256);
   }, 300_000);
 
+  it('a client that leaves mid-download: the request to the mailbox server is aborted and counted as aborted', async () => {
+    const aborted = () => proxy.metric('postern_web_requests_total', { status: 'aborted' });
+    const before = await aborted();
+    await new Promise<void>((resolve, reject) => {
+      const request = httpRequest(
+        { host: '127.0.0.1', port: proxyPort, path: `/home/bob@example.com/big?n=${1024 * 1024 * 1024}`, headers: { Host: 'mail.example.com' }, agent: false },
+        (response) => {
+          response.once('data', () => {
+            request.destroy();
+            resolve();
+          });
+        },
+      );
+      request.on('error', (error) => (request.destroyed ? undefined : reject(error)));
+      request.end();
+    });
+    // Carried to its end instead, the gigabyte would be counted as a 2xx long after this.
+    await waitFor('the request counted as aborted', async () => (await aborted()) === before + 1, { timeoutMs: 10_000 });
+  });
+
   it('a mailbox server that dies mid-answer: the client sees the answer cut, not a short one that looks whole', async () => {
     const outcome = await new Promise<{ status: number; bytes: number; complete: boolean }>((resolve, reject) => {
       const request = httpRequest(

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@postern/service-kit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AccessLog, loggedTarget, type AccessRecord } from './access-log';
+import { AccessLog, accessLine, loggedTarget, type AccessRecord } from './access-log';
 
 const record: AccessRecord = {
   rid: 'r1',
@@ -35,6 +35,18 @@ describe('loggedTarget', () => {
 
   it('cuts a huge target', () => {
     expect(loggedTarget(`/${'a'.repeat(10_000)}`)).toHaveLength(2049);
+  });
+});
+
+describe('accessLine', () => {
+  it.each([
+    ['a plain record', record],
+    ['no virtual host', { ...record, vhost: undefined }],
+    ['quotes, backslashes, control and non-ASCII characters', { ...record, path: '/a"b\\c\n\u0001é\u2028', client: '2001:db8::1', method: 'P"OST' }],
+  ])('%s: the same line as JSON.stringify of the record', (_name, r: AccessRecord) => {
+    const line = accessLine(r);
+    const time = (JSON.parse(line) as { time: string }).time;
+    expect(line).toBe(`${JSON.stringify({ time, msg: 'access', ...r, ms: Math.round(r.ms * 10) / 10 })}\n`);
   });
 });
 

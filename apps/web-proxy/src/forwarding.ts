@@ -87,6 +87,16 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], client: Cl
   return out;
 }
 
+/** A header list as undici takes it, name and value after each other (a loop: Array.prototype.flat is slow). */
+export function flatHeaders(list: HeaderList): string[] {
+  const flat = new Array<string>(list.length * 2);
+  for (let i = 0; i < list.length; i++) {
+    flat[2 * i] = list[i]![0];
+    flat[2 * i + 1] = list[i]![1];
+  }
+  return flat;
+}
+
 /**
  * The client as the access log names it: the last address of a trusted peer's X-Forwarded-For
  * (nginx's real_ip_header with set_real_ip_from), else the peer itself.
@@ -98,17 +108,25 @@ export function believedClient(peerIp: string, peerTrusted: boolean, forwardedFo
   return last === '' ? peerIp : last;
 }
 
-/** The response headers for the client, from the upstream's (hop-by-hop dropped). */
-export function clientResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const named = new Set<string>();
+/** The response headers for the client, from the upstream's (hop-by-hop dropped), then `added` (`zimbraReverseProxyResponseHeaders`). */
+export function clientResponseHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  added: Readonly<Record<string, string>> = {},
+): Record<string, string | string[]> {
   const connection = headers['connection'];
-  for (const value of Array.isArray(connection) ? connection : connection ? [connection] : []) addTokens(named, value);
+  let named: Set<string> | undefined;
+  if (connection !== undefined) {
+    named = new Set<string>();
+    for (const value of Array.isArray(connection) ? connection : [connection]) addTokens(named, value);
+  }
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     const lower = name.toLowerCase();
-    if (value === undefined || HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    if (value === undefined || HOP_BY_HOP.has(lower) || named?.has(lower)) continue;
     out[name] = value;
   }
+  for (const name in added) out[name] = added[name]!;
   return out;
 }
 

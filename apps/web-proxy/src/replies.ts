@@ -7,48 +7,28 @@
  * raw HTTP/1.1 on its socket, with the same status and the same metrics either way.
  */
 import type { Socket } from 'node:net';
-import type { EffectiveSettings } from '@postern/config';
 import type { AccessLog } from './access-log';
 import { loggedTarget } from './access-log';
-import type { Scheme } from './mail-mode';
-import type { RequestRoute } from './request-route';
+import type { Exchange, HttpExchange } from './web-exchange';
 import type { WebResponse } from './web-listeners';
 import type { WebProxyMetrics } from './web-proxy.metrics';
 import { addedHeaders, statusClass } from './web-rules';
 
-/** The route kind a request was sent by, as metrics and the access log label it. */
-export type RouteKind = RequestRoute['rule'] | 'pool' | 'login-pool' | 'mail-mode' | 'unknown-host';
-
-/** One request (or upgrade) from its arrival to its end: what every step after the listener needs, in one object. */
-export interface Exchange {
-  readonly rid: string;
-  /** performance.now() at arrival. */
-  readonly started: number;
-  readonly scheme: Scheme;
-  readonly protocol: 'h1' | 'h2' | 'ws';
-  /** The peer: the client, or the load balancer that sent a PROXY header naming it (then the client). */
-  readonly peerIp: string;
-  /** Whether the peer's X-Forwarded-* are believed (`posternWebTrustedProxies`). */
-  readonly peerTrusted: boolean;
-  /** The client as the access log names it: a trusted peer's last X-Forwarded-For address, else the peer. */
-  readonly client: string;
-  /** The Host (or `:authority`) name, when usable. */
-  readonly host: string | undefined;
-  readonly method: string;
-  readonly target: string;
-  /** The settings this request is served under, read once at its arrival. */
-  readonly settings: EffectiveSettings;
-  route: RouteKind;
-  /** `host:port` of the mailbox server, or `none`. */
-  upstream: string;
-  bytesIn: number;
-  bytesOut: number;
-}
+export type { Exchange, HttpExchange, RouteKind } from './web-exchange';
 
 /** The status metrics and the log give a request its client left before the end (nginx's 499). */
 export const CLIENT_GONE = 499;
 
+/** The metric children a request's end touches, found once per label set (their labels are bounded). */
+interface Recorded {
+  readonly requests: { inc(): void };
+  readonly seconds: { observe(value: number): void };
+}
+
 export class Replies {
+  /** By route, status class, upstream and protocol: prom-client's own lookup sorts and joins the labels on every call. */
+  private readonly children = new Map<string, Recorded>();
+
   constructor(
     private readonly metrics: WebProxyMetrics,
     private readonly accessLog: AccessLog,
@@ -57,13 +37,10 @@ export class Replies {
   /** Records the end of `x` with `status` (the metrics' class: `aborted` for {@link CLIENT_GONE}, or `outcome` when given). */
   settle(x: Exchange, status: number, outcome?: string): void {
     const ms = performance.now() - x.started;
-    this.metrics.requests.inc({
-      route: x.route,
-      status: outcome ?? (status === CLIENT_GONE ? 'aborted' : statusClass(status)),
-      upstream: x.upstream,
-      protocol: x.protocol,
-    });
-    this.metrics.upstreamSeconds.observe({ route: x.route }, ms / 1000);
+    const recorded = this.recorded(x, outcome ?? (status === CLIENT_GONE ? 'aborted' : statusClass(status)));
+    recorded.requests.inc();
+    recorded.seconds.observe(ms / 1000);
+    if (!this.accessLog.enabled) return;
     this.accessLog.write({
       rid: x.rid,
       client: x.client,
@@ -80,8 +57,22 @@ export class Replies {
     });
   }
 
+  private recorded(x: Exchange, status: string): Recorded {
+    const key = `${x.route} ${status} ${x.upstream} ${x.protocol}`;
+    let recorded = this.children.get(key);
+    if (!recorded) {
+      recorded = {
+        requests: this.metrics.requests.labels({ route: x.route, status, upstream: x.upstream, protocol: x.protocol }),
+        seconds: this.metrics.upstreamSeconds.labels({ route: x.route }),
+      };
+      this.children.set(key, recorded);
+    }
+    return recorded;
+  }
+
   /** A small page of our own. */
-  page(response: WebResponse, x: Exchange, status: number, text: string): void {
+  page(x: HttpExchange, status: number, text: string): void {
+    const response = x.response;
     const body = pageBody(status, text);
     response.writeHead(status, {
       'Content-Type': 'text/html; charset=utf-8',
@@ -95,21 +86,22 @@ export class Replies {
   }
 
   /** A 302 to `location` (the mail mode's, or the error handler's). */
-  redirect(response: WebResponse, x: Exchange, location: string): void {
+  redirect(x: HttpExchange, location: string): void {
+    const response = x.response;
     response.writeHead(302, { Location: location, 'Content-Length': 0, 'Cache-Control': 'no-store', ...addedHeaders(x.settings) });
     response.end();
     this.settle(x, 302);
   }
 
   /** Tells the client its request could not be carried: the error handler URL or a page of ours (or a cut, once the answer began). */
-  failed(response: WebResponse, x: Exchange, status: 502 | 504): void {
-    if (response.headersSent) {
-      destroy(response);
+  failed(x: HttpExchange, status: 502 | 504): void {
+    if (x.response.headersSent) {
+      destroy(x.response);
       return this.settle(x, status);
     }
     const handler = x.settings.zimbraReverseProxyErrorHandlerURL;
-    if (handler !== '') return this.redirect(response, x, `${handler}${handler.includes('?') ? '&' : '?'}err=${status}&up=${encodeURIComponent(x.upstream)}`);
-    this.page(response, x, status, status === 504 ? 'The mailbox server did not answer in time.' : 'The mailbox server cannot be reached.');
+    if (handler !== '') return this.redirect(x, `${handler}${handler.includes('?') ? '&' : '?'}err=${status}&up=${encodeURIComponent(x.upstream)}`);
+    this.page(x, status, status === 504 ? 'The mailbox server did not answer in time.' : 'The mailbox server cannot be reached.');
   }
 
   /** The same answers for an upgrade the proxy does not carry, written on its socket, which is then closed. */

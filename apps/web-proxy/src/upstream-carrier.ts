@@ -1,20 +1,20 @@
 /**
  * A request carried to its mailbox server and the answer carried back: over a kept-alive HTTP/1.1
- * connection per server (undici), TLS when `zimbraReverseProxySSLToUpstreamEnabled`, with the
- * forwarded headers (forwarding.ts); both bodies streamed, never held whole, their bytes counted
- * for the access log. A failure is answered 502/504 (replies.ts); only the server's own failures
- * count against it (web-rules.ts `isServerFailure`).
+ * connection per server (undici's `Pool`), TLS when `zimbraReverseProxySSLToUpstreamEnabled`, with
+ * the forwarded headers (forwarding.ts). undici's `dispatch` drives one {@link Relay} per request,
+ * which writes the status and headers straight to the client's response and each chunk of the body
+ * after them, pausing the upstream while the client's side is full: no promise, no stream and no
+ * iterator per request, both bodies streamed, never held whole, their bytes counted for the access
+ * log. A failure is answered 502/504 (replies.ts); only the server's own failures count against it
+ * (web-rules.ts `isServerFailure`).
  */
-import { EventEmitter } from 'node:events';
-import type { Readable } from 'node:stream';
 import type { EffectiveSettings } from '@postern/config';
 import type { Logger } from '@postern/service-kit';
 import { Pool, buildConnector, type Dispatcher } from 'undici';
-import { clientResponseHeaders, upstreamRequestHeaders } from './forwarding';
-import { CLIENT_GONE, type Exchange, type Replies } from './replies';
+import { clientResponseHeaders, flatHeaders, upstreamRequestHeaders } from './forwarding';
+import { CLIENT_GONE, type HttpExchange, type Replies } from './replies';
 import type { UpstreamHealth } from './upstream-health';
 import { failureOf, upstreamTlsOptions, type UpstreamTls } from './upstream-tls';
-import type { WebRequest, WebResponse } from './web-listeners';
 import { addedHeaders, hasBody, isConnectFailure, isServerFailure, readTimeoutOf, splitHostPort, upstreamFailureStatus } from './web-rules';
 
 /** Kept-alive connections per mailbox server. */
@@ -31,10 +31,13 @@ export interface CarrierDeps {
   readonly serverFailed: (upstream: string, why: string) => void;
 }
 
+/** What a user's server that refused the connection leaves to the caller: the status the client is owed. */
+export type Refused = (status: 502 | 504) => void;
+
 export class UpstreamCarrier {
   private readonly pools = new Map<string, Pool>();
 
-  constructor(private readonly deps: CarrierDeps) {}
+  constructor(readonly deps: CarrierDeps) {}
 
   /** Closes the kept-alive connections (after the listeners have drained). */
   async close(): Promise<void> {
@@ -42,65 +45,40 @@ export class UpstreamCarrier {
   }
 
   /**
-   * Carries `x` to `x.upstream` and its answer back. Returns the failure to tell the client when
-   * a user's server refused the connection before anything was sent (the caller may look the route
-   * up again); otherwise the request has been settled here.
+   * Carries `x` to `x.upstream` and its answer back, and settles it. When `refused` is given (a
+   * user's own server) and that server refused the connection before anything was sent, it is
+   * called instead, and the caller may look the route up again and settle the request itself.
    */
-  async forward(x: Exchange, request: WebRequest, response: WebResponse, userRouted: boolean): Promise<502 | 504 | undefined> {
+  forward(x: HttpExchange, refused?: Refused): void {
     const s = x.settings;
     const upstream = x.upstream;
-    // An emitter, not an AbortController: undici takes either, and this one costs no DOMException per request.
-    const abort = new EventEmitter();
-    let aborted = false;
-    const onClientGone = () => {
-      if (response.writableFinished) return;
-      aborted = true;
-      abort.emit('abort');
-    };
-    response.once('close', onClientGone);
-    const headers = upstreamRequestHeaders(request.rawHeaders, {
-      peerIp: x.peerIp,
-      proto: x.scheme,
-      localPort: request.socket.localPort ?? 0,
-      peerTrusted: x.peerTrusted,
-    });
+    const request = x.request;
     const readTimeout = readTimeoutOf(x.route, x.target, s);
-    const options: Dispatcher.RequestOptions & { servername: string } = {
+    const withBody = hasBody(request);
+    if (withBody) {
+      // Paused first: undici resumes the body when it starts writing it, so the count misses nothing.
+      request.pause();
+      request.on('data', (chunk: Buffer) => (x.bytesIn += chunk.length));
+    }
+    const options: Dispatcher.DispatchOptions & { servername: string } = {
       method: x.method,
       path: x.target,
-      headers: headers.flat(),
-      // undici takes an async iterable as a body (its types name only streams).
-      body: hasBody(request) ? (counted(request, x) as unknown as Readable) : null,
-      signal: abort,
+      headers: flatHeaders(
+        upstreamRequestHeaders(request.rawHeaders, {
+          peerIp: x.peerIp,
+          proto: x.scheme,
+          localPort: request.socket.localPort ?? 0,
+          peerTrusted: x.peerTrusted,
+        }),
+      ),
+      body: withBody ? request : null,
       headersTimeout: readTimeout,
       bodyTimeout: readTimeout,
       // One name per server, whatever the client's Host: undici would otherwise take the TLS name
       // from the Host header, and re-connect whenever it changes (see pool()).
       servername: splitHostPort(upstream)[0],
     };
-    try {
-      const answer = await this.pool(upstream, s).request(options);
-      response.writeHead(answer.statusCode, { ...clientResponseHeaders(answer.headers), ...addedHeaders(s) });
-      await relay(answer.body, response, x);
-      this.deps.health.succeeded(upstream);
-      this.deps.replies.settle(x, answer.statusCode);
-    } catch (error) {
-      if (aborted) {
-        this.deps.replies.settle(x, CLIENT_GONE);
-        return undefined;
-      }
-      const status = upstreamFailureStatus(error);
-      const failure = failureOf(error);
-      if (isServerFailure(error)) this.deps.serverFailed(upstream, failure.code);
-      this.deps.logger.warn({ rid: x.rid, upstream, status, ...failure }, 'web: upstream failed');
-      this.deps.logger.debug({ rid: x.rid, upstream, err: error }, 'web: upstream failure in full');
-      // A user's server that refused the connection: the caller drops the route and may try again.
-      if (userRouted && isConnectFailure(error) && !response.headersSent) return status;
-      this.deps.replies.failed(response, x, status);
-    } finally {
-      response.off('close', onClientGone);
-    }
-    return undefined;
+    this.pool(upstream, s).dispatch(options, new Relay(x, this.deps, refused));
   }
 
   /**
@@ -127,36 +105,87 @@ export class UpstreamCarrier {
   }
 }
 
-/** The request body as it streams upstream, its bytes counted for the access log. */
-async function* counted(body: WebRequest, x: Exchange): AsyncGenerator<Buffer> {
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    x.bytesIn += chunk.length;
-    yield chunk;
+/** Why a dispatch was aborted by the proxy: its client left. */
+class ClientGone extends Error {
+  constructor() {
+    super('client closed the connection');
   }
 }
 
 /**
- * The response body from the mailbox server to the client, with backpressure: `pipe()` and a
- * promise of its end, not `stream.pipeline`, which costs an AbortController and its DOMException
- * per request. A client that leaves is seen by `forward` (its abort destroys the body, which
- * rejects here); a body that fails rejects, and the caller cuts the answer.
+ * One request's answer, from undici's callbacks to the client's response. The client leaving
+ * aborts the dispatch (at once when it is under way, else as it starts); the client's side being
+ * full pauses the upstream until it drains.
  */
-function relay(body: Readable, response: WebResponse, x: Exchange): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const fail = (error: Error) => {
-      body.unpipe(response);
-      reject(error);
-    };
-    // A client gone before the end, after the body was all read: nothing else would settle this.
-    const gone = () => fail(new Error('client closed the connection'));
-    body.on('data', (chunk: Buffer) => (x.bytesOut += chunk.length));
-    body.once('error', fail);
-    response.once('close', gone);
-    response.once('finish', () => {
-      body.off('error', fail);
-      response.off('close', gone);
-      resolve();
-    });
-    body.pipe(response as NodeJS.WritableStream);
-  });
+class Relay implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private gone = false;
+  private status = 0;
+
+  constructor(
+    private readonly x: HttpExchange,
+    private readonly deps: CarrierDeps,
+    private readonly refused: Refused | undefined,
+  ) {
+    // on, not once: it is always taken off at the end, and once would wrap it per request.
+    x.response.on('close', this.onClientClose);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.gone) controller.abort(new ClientGone());
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    this.status = statusCode;
+    this.x.response.writeHead(statusCode, clientResponseHeaders(headers, addedHeaders(this.x.settings)));
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.x.bytesOut += chunk.length;
+    this.write(chunk);
+  }
+
+  onResponseEnd(): void {
+    const x = this.x;
+    x.response.off('close', this.onClientClose);
+    // Node's response already sends a small answer's head and body in one writev.
+    x.response.end();
+    this.deps.health.succeeded(x.upstream);
+    this.deps.replies.settle(x, this.status);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    const x = this.x;
+    x.response.off('close', this.onClientClose);
+    x.response.off('drain', this.onDrain);
+    if (this.gone) return this.deps.replies.settle(x, CLIENT_GONE);
+    const status = upstreamFailureStatus(error);
+    const failure = failureOf(error);
+    if (isServerFailure(error)) this.deps.serverFailed(x.upstream, failure.code);
+    this.deps.logger.warn({ rid: x.rid, upstream: x.upstream, status, ...failure }, 'web: upstream failed');
+    this.deps.logger.debug({ rid: x.rid, upstream: x.upstream, err: error }, 'web: upstream failure in full');
+    // A user's server that refused the connection: the caller drops the route and may try again.
+    if (this.refused && isConnectFailure(error) && !x.response.headersSent) return this.refused(status);
+    this.deps.replies.failed(x, status);
+  }
+
+  /** Writes a chunk of the body; the upstream waits while the client's side is full. */
+  private write(chunk: Buffer): void {
+    // Either protocol's response takes a Buffer; their write() overloads just do not unify.
+    if (!(this.x.response as NodeJS.WritableStream).write(chunk) && !this.controller!.paused) {
+      this.controller!.pause();
+      this.x.response.once('drain', this.onDrain);
+    }
+  }
+
+  private readonly onDrain = (): void => this.controller?.resume();
+
+  /** The client left before the answer's end (a response that finished also closes: not a departure). */
+  private readonly onClientClose = (): void => {
+    this.x.response.off('close', this.onClientClose);
+    if (this.x.response.writableFinished) return;
+    this.gone = true;
+    this.controller?.abort(new ClientGone());
+  };
 }

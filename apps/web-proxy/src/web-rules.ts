@@ -1,11 +1,11 @@
 /**
- * The small rules of the web data path, apart from its machinery (web-proxy-server.ts): which pool
+ * The small rules of the web data path, apart from its machinery (request-flow.ts, upstream-carrier.ts): which pool
  * server a client goes to, how long a route may take to answer, the Host name, the headers every
  * response gets, and how failures are told.
  */
 import type { EffectiveSettings } from '@postern/config';
 import { addressBytes } from '@postern/ip-address';
-import type { RouteKind } from './replies';
+import type { RouteKind } from './web-exchange';
 import type { WebRequest } from './web-listeners';
 
 /**
@@ -44,12 +44,21 @@ export function splitHostPort(address: string): [string, number] {
   return [address.slice(0, colon).replace(/^\[|\]$/g, ''), Number(address.slice(colon + 1))];
 }
 
-/** `zimbraReverseProxyResponseHeaders` as a header object. */
-export function addedHeaders(s: EffectiveSettings): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of s.zimbraReverseProxyResponseHeaders) {
-    const colon = line.indexOf(':');
-    out[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+/** The header objects of the `zimbraReverseProxyResponseHeaders` lists seen, by list: built once per settings change, not per response. */
+const addedByList = new WeakMap<readonly string[], Readonly<Record<string, string>>>();
+
+/** `zimbraReverseProxyResponseHeaders` as a header object (shared: read it, do not change it). */
+export function addedHeaders(s: EffectiveSettings): Readonly<Record<string, string>> {
+  const lines = s.zimbraReverseProxyResponseHeaders;
+  let out = addedByList.get(lines);
+  if (!out) {
+    const headers: Record<string, string> = {};
+    for (const line of lines) {
+      const colon = line.indexOf(':');
+      headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+    }
+    out = Object.freeze(headers);
+    addedByList.set(lines, out);
   }
   return out;
 }
