@@ -30,15 +30,13 @@ import type { EffectiveSettings } from '@postern/config';
 import type { VirtualHostCertificates } from '@postern/directory';
 import { cachedMatcher, unmapIpv4 } from '@postern/ip-address';
 import { ListenerSet } from '@postern/listener-set';
-import { requireProxyHeaders } from '@postern/proxy-protocol';
+import { PROXY_HEADER_TIMEOUT_MS, requireProxyHeaders } from '@postern/proxy-protocol';
 import type { Logger } from '@postern/service-kit';
 import { listens, type Scheme } from './mail-mode';
 import type { WebProxyMetrics } from './web-proxy.metrics';
 
 /** The largest request head accepted (Node's default; nginx's large_client_header_buffers is 4 × 8k); larger: 431. */
 export const MAX_HEADER_BYTES = 16 * 1024;
-/** How long a load balancer has to send its PROXY header. */
-const PROXY_HEADER_TIMEOUT_MS = 5_000;
 /** How often Node checks the head timeout of HTTP/1.1 connections: a slow head is closed within this of its limit. */
 const HEADER_TIMEOUT_CHECK_MS = 1_000;
 

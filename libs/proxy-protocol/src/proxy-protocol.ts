@@ -107,6 +107,9 @@ function ipv6Text(bytes: Buffer): string {
 /** Why a connection that owed a header was closed. */
 export type HeaderRefusal = 'malformed' | 'timeout' | 'closed';
 
+/** How long a load balancer has to send its PROXY header: it sends it at connect, so 5 s is generous. Both frontends use it. */
+export const PROXY_HEADER_TIMEOUT_MS = 5_000;
+
 const peers = new WeakMap<Socket, ProxiedPeer>();
 
 /**

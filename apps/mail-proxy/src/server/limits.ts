@@ -1,4 +1,5 @@
 import { MAX_LOGIN_LENGTH } from '@postern/contracts';
+import { PROXY_HEADER_TIMEOUT_MS } from '@postern/proxy-protocol';
 
 /**
  * Every limit of the mail frontend in one place, each with its reason (the time limit to log in
@@ -40,8 +41,8 @@ export const Limits = {
   halfClosedIdleMs: 30_000,
   /** TLS handshake (implicit TLS or STARTTLS): a client that stalls it holds a socket for nothing. */
   tlsHandshakeMs: 10_000,
-  /** A load balancer's PROXY header (posternProxyProtocolTrustedNetworks): it sends it at connect, so 5 s is generous. */
-  proxyHeaderMs: 5_000,
+  /** A load balancer's PROXY header (posternProxyProtocolTrustedNetworks): the one bound both frontends use. */
+  proxyHeaderMs: PROXY_HEADER_TIMEOUT_MS,
   /** Longest upstream response line before login (capabilities lists are the longest, a few KiB). */
   upstreamLineBytes: 64 * 1024,
   /** How long a graceful shutdown lets spliced sessions finish before closing them. */
