@@ -6,10 +6,10 @@
  * proxy against the shared counters): the address's counter counted at connect, before the
  * greeting; the throttle's window reads and the route read in one write after the LOGIN line; the
  * account's counter counted after the upstream accepted, before the client hears so. The replies
- * are read but decide nothing: this measures the
- * cost of the state, not a policy.
+ * are read but decide nothing: this measures the cost of the state, not a policy.
  *
- * The client: one connection, the commands of a turn in one write, replies paired FIFO.
+ * The client: one connection, the commands of a turn in one write, replies paired FIFO. Keys are
+ * the names as they come (the bench's are plain), where Postern hashes every user-influenced part.
  */
 import { connect, type Socket } from 'node:net';
 
