@@ -16,14 +16,19 @@
  *    worker process (POSTERN_WORKERS=1) against nginx's one worker, and a last row runs two workers.
  *    Beside them, the platform's floor (support/floor-proxy.main.ts): a Node proxy that only relays
  *    (greeting, one LOGIN line, connect, LOGIN upstream, pipe), so that what Node itself costs per
- *    login and what Postern adds to it are measured in the same run.
+ *    login and what Postern adds to it are measured in the same run; and the same floor doing the
+ *    memcached round trips a proxy with shared throttle counters and a shared route cache must make
+ *    (support/floor-shared-state.ts: as many as Postern's default throttle, on a minimal client), so
+ *    that Postern's CPU reads against what its design requires as well as against the bare relay.
  * 2b. IMAPS (implicit TLS, port 993 style) against Dovecot: Dovecot reached directly on its IMAPS
  *    listener, Postern's IMAPS listener (TLS to the upstream as well, Postern's default for mail:
  *    zimbraReverseProxySSLToUpstreamEnabled), the same with plain IMAP to the upstream, and nginx's
  *    mail proxy with `ssl` on its listener (plain to Dovecot: nginx's mail module has no TLS
  *    upstream). The client resumes TLS sessions as Thunderbird does: the session (ticket) of the
  *    previous connection to a server is offered on the next one; how many connections resumed is
- *    printed beside the rows.
+ *    printed beside the rows. Beside them, the Node floor over TLS (the same certificate, session
+ *    tickets on) relaying to Dovecot's IMAPS listener with TLS session resumption, and to its plain
+ *    one: whether 0.85× Dovecot direct is within any Node proxy's reach on this machine.
  * 3. RSS of one mail-proxy process holding N logged-in sessions spliced to the stand-in.
  *
  * nginx is Debian's, with ngx_mail_module, `worker_processes 1` (one event loop, like one
@@ -711,7 +716,23 @@ async function main(): Promise<void> {
           '}',
         ].join('\n'),
     });
-    const floor = await startTsChild('floor-proxy', join(__dirname, 'support', 'floor-proxy.main.ts'), ['--upstream', `${STANDIN_HOST}:${standin.port}`]);
+    const floorScript = join(__dirname, 'support', 'floor-proxy.main.ts');
+    const dovecotRoutes = (port: 'imapPort' | 'imapsPort') =>
+      JSON.stringify(Object.fromEntries(DOVECOT_USERS.map((u) => [u, `${upstreams.serverOf(u).host}:${upstreams.serverOf(u)[port]!}`])));
+    const floorTls = ['--tls-cert', frontCertificate.certFile, '--tls-key', frontCertificate.keyFile];
+    const [floor, floorShared, floorImaps, floorImapsPlain] = await Promise.all([
+      startTsChild('floor-proxy', floorScript, ['--upstream', `${STANDIN_HOST}:${standin.port}`]),
+      startTsChild('floor-proxy-shared-state', floorScript, ['--upstream', `${STANDIN_HOST}:${standin.port}`, '--memcached', memcached.address]),
+      startTsChild('floor-proxy-imaps', floorScript, [
+        ...floorTls,
+        '--routes',
+        dovecotRoutes('imapsPort'),
+        '--upstream-tls',
+        '--upstream-ca',
+        upstreams.certificate!.caFile,
+      ]),
+      startTsChild('floor-proxy-imaps-plain-upstream', floorScript, [...floorTls, '--routes', dovecotRoutes('imapPort')]),
+    ]);
     // CPU per login, whichever process spends it (all share the 2 cores): read from /proc around every measured pass.
     const probes: CpuProbe[] = [
       { group: 'mail-proxy', pid: postern.service.process.pid },
@@ -721,7 +742,7 @@ async function main(): Promise<void> {
       { group: 'mail-proxy', pid: posternImaps.service.process.pid },
       { group: 'mail-proxy', pid: posternImapsPlain.service.process.pid },
       { group: 'nginx', pid: nginx.process.pid, tree: true },
-      { group: 'floor', pid: floor.process.pid },
+      ...[floor, floorShared, floorImaps, floorImapsPlain].map((f) => ({ group: 'floor', pid: f.process.pid })),
       { group: 'auth_http', pid: auth.process.pid },
       { group: 'login-throttle', pid: throttle.process.pid },
       { group: 'route-lookup', pid: lookup.process.pid },
@@ -794,6 +815,12 @@ async function main(): Promise<void> {
       ...(await throttlePair(benchUser, password)),
       nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxStandin) }, benchUser, password, probes),
       floor: await loginRow({ name: 'Node floor (relay only)', endpoint: at({ host: '127.0.0.1', port: floor.port }) }, benchUser, password, probes),
+      floorShared: await loginRow(
+        { name: 'Node floor + shared state', endpoint: at({ host: '127.0.0.1', port: floorShared.port }) },
+        benchUser,
+        password,
+        probes,
+      ),
       postern2: await loginRow(
         { name: 'Postern, 2 workers (throttle local)', endpoint: at(postern2.endpoint), postern: postern2 },
         benchUser,
@@ -825,6 +852,8 @@ async function main(): Promise<void> {
     const posternTls = tlsResumption('postern.test');
     const posternPlainTls = tlsResumption('postern.test');
     const nginxTls = tlsResumption('postern.test');
+    const floorImapsTls = tlsResumption('postern.test');
+    const floorImapsPlainTls = tlsResumption('postern.test');
     const posternImapsEndpoint: Endpoint = { host: '127.0.0.1', port: posternImaps.imapsPort, tls: posternTls };
     const posternImapsPlainEndpoint: Endpoint = { host: '127.0.0.1', port: posternImapsPlain.imapsPort, tls: posternPlainTls };
     const nginxImapsEndpoint: Endpoint = { host: '127.0.0.1', port: nginxImapsPort, tls: nginxTls };
@@ -843,12 +872,26 @@ async function main(): Promise<void> {
         probes,
       ),
       nginx: await loginRow({ name: 'nginx mail proxy IMAPS (1 worker)', endpoint: at(nginxImapsEndpoint) }, dovecotUser, dovecotPassword, probes),
+      floor: await loginRow(
+        { name: 'Node floor IMAPS (TLS upstream)', endpoint: at({ host: '127.0.0.1', port: floorImaps.port, tls: floorImapsTls }) },
+        dovecotUser,
+        dovecotPassword,
+        probes,
+      ),
+      floorPlain: await loginRow(
+        { name: 'Node floor IMAPS (plain upstream)', endpoint: at({ host: '127.0.0.1', port: floorImapsPlain.port, tls: floorImapsPlainTls }) },
+        dovecotUser,
+        dovecotPassword,
+        probes,
+      ),
     };
     const resumption: [string, readonly TlsResumption[]][] = [
       [t.direct.name, [...dovecotTls.values()]],
       [t.postern.name, [posternTls]],
       [t.posternPlain.name, [posternPlainTls]],
       [t.nginx.name, [nginxTls]],
+      [t.floor.name, [floorImapsTls]],
+      [t.floorPlain.name, [floorImapsPlainTls]],
     ];
 
     // --- 3. memory per spliced session ---
@@ -886,7 +929,7 @@ async function main(): Promise<void> {
     out.push(
       loginTable(
         `2. Logins against the IMAP stand-in (${USERS} accounts, routes cached after the warm-up), ${LOGINS} cycles, ${CONCURRENCY} in flight`,
-        [s.direct, s.postern, s.posternLocal, s.posternOff, s.nginx, s.floor, s.postern2, coldRow],
+        [s.direct, s.postern, s.posternLocal, s.posternOff, s.nginx, s.floor, s.floorShared, s.postern2, coldRow],
         s.direct,
         s.nginx,
       ),
@@ -894,19 +937,29 @@ async function main(): Promise<void> {
     out.push(throttleCostLine('service', s.postern, s.posternOff));
     out.push(throttleCostLine('local', s.posternLocal, s.posternOff));
     out.push(
-      cpuTable('CPU per login against the stand-in (ms, as above)', [s.direct, s.postern, s.posternLocal, s.posternOff, s.nginx, s.floor, s.postern2, coldRow]),
+      cpuTable('CPU per login against the stand-in (ms, as above)', [
+        s.direct,
+        s.postern,
+        s.posternLocal,
+        s.posternOff,
+        s.nginx,
+        s.floor,
+        s.floorShared,
+        s.postern2,
+        coldRow,
+      ]),
     );
     out.push(fetchTable(`FETCH of a ${MESSAGE_BYTES / MB} MB message from the stand-in (median of ${FETCH_REPS})`, standinFetch));
     out.push(
       loginTable(
         `2b. Logins over IMAPS (implicit TLS; the client resumes TLS sessions) against Dovecot, ${LOGINS} cycles, ${CONCURRENCY} in flight`,
-        [t.direct, t.postern, t.posternPlain, t.nginx],
+        [t.direct, t.postern, t.posternPlain, t.nginx, t.floor, t.floorPlain],
         t.direct,
         t.nginx,
       ),
     );
     out.push(resumptionLines(resumption));
-    out.push(cpuTable('CPU per login over IMAPS (ms, as above)', [t.direct, t.postern, t.posternPlain, t.nginx]));
+    out.push(cpuTable('CPU per login over IMAPS (ms, as above)', [t.direct, t.postern, t.posternPlain, t.nginx, t.floor, t.floorPlain]));
     out.push(
       phaseTable([
         ['Dovecot, throttle service', d.postern],
@@ -935,6 +988,9 @@ async function main(): Promise<void> {
     const POSTERN_STACK = ['mail-proxy', 'login-throttle', 'route-lookup', 'nats-server', 'memcached'];
     const stackCpu = groupCpu(s.posternLocal, POSTERN_STACK);
     const floorCpu = groupCpu(s.floor, ['floor']);
+    // What a proxy with shared throttle counters and a shared route cache must spend: the floor's relay and the memcached round trips, memcached's CPU included.
+    const floorSharedCpu = groupCpu(s.floorShared, ['floor', 'memcached']);
+    const floorTlsRatio = t.floor.rate / t.direct.rate;
     const fetchOk = (rows: readonly FetchRow[]) => rows[1]!.ms <= rows[0]!.ms * 1.1;
     const perSession = (sessions.rssHeld - sessions.rssIdle) / Math.max(1, sessions.held);
     const at10k = sessions.held >= 10_000 ? sessions.rssHeld : sessions.rssIdle + perSession * 10_000;
@@ -951,9 +1007,14 @@ async function main(): Promise<void> {
         `  throttle costs ≤ 10% of logins/s, local:   Dovecot ${ratio(d.posternLocal.rate, d.posternOff.rate)} → ${met(d.posternLocal.rate >= 0.9 * d.posternOff.rate)}; stand-in ${ratio(s.posternLocal.rate, s.posternOff.rate)} → ${met(s.posternLocal.rate >= 0.9 * s.posternOff.rate)}\n` +
         `  throttle costs ≤ 10% of logins/s, service: Dovecot ${ratio(d.postern.rate, d.posternOff.rate)} → ${met(d.postern.rate >= 0.9 * d.posternOff.rate)}; stand-in ${ratio(s.postern.rate, s.posternOff.rate)} → ${met(s.postern.rate >= 0.9 * s.posternOff.rate)}\n` +
         `  login path, CPU per login of every Postern process ≤ 1.6× the floor's, stand-in: ${fmt(stackCpu, 3)} vs ${fmt(floorCpu, 3)} ms (${ratio(stackCpu, floorCpu)}) → ${met(stackCpu <= 1.6 * floorCpu)}\n` +
+        `  the design's floor (the floor + the same memcached round trips, memcached included): ${fmt(floorSharedCpu, 3)} ms; Postern ÷ it: CPU ${ratio(stackCpu, floorSharedCpu)}, ` +
+        `rate ${ratio(s.posternLocal.rate, s.floorShared.rate)} (the state's own cost: ${fmt(floorSharedCpu - floorCpu, 3)} ms, ${ratio(floorSharedCpu, floorCpu)} the bare floor)\n` +
         `  login path, logins/s ≥ 0.65× nginx's:    Dovecot ${ratio(d.posternLocal.rate, d.nginx.rate)} → ${met(d.posternLocal.rate >= 0.65 * d.nginx.rate)}; stand-in ${ratio(s.posternLocal.rate, s.nginx.rate)} → ${met(s.posternLocal.rate >= 0.65 * s.nginx.rate)}\n` +
         `  IMAPS, Postern logins/s ≥ 0.85× Dovecot direct's: ${ratio(t.postern.rate, t.direct.rate)} → ${met(t.postern.rate >= 0.85 * t.direct.rate)} ` +
         `(with plain IMAP to Dovecot as nginx's: ${ratio(t.posternPlain.rate, t.direct.rate)}; nginx IMAPS: ${ratio(t.nginx.rate, t.direct.rate)})\n` +
+        `  IMAPS, the Node floor over TLS ÷ Dovecot direct IMAPS = ${ratio(t.floor.rate, t.direct.rate)}: the 0.85× target is ${floorTlsRatio >= 0.85 ? 'reachable' : 'NOT reachable'} by any Node proxy on this machine ` +
+        `(the floor with plain IMAP to Dovecot: ${ratio(t.floorPlain.rate, t.direct.rate)}); Postern ÷ the floor over TLS: rate ${ratio(t.postern.rate, t.floor.rate)}, ` +
+        `CPU ${ratio(groupCpu(t.postern, ['mail-proxy']), groupCpu(t.floor, ['floor']))}\n` +
         `  2 workers against 1 (rate):              Dovecot ${ratio(d.postern2.rate, d.posternLocal.rate)}; stand-in ${ratio(s.postern2.rate, s.posternLocal.rate)} (the load generator and the upstreams share the same ${cpus().length} cores)\n` +
         `  10,000 sessions ≤ 300 MB:                 at rest ${mb(at10k)}${sessions.held >= 10_000 ? '' : ` (extrapolated from ${sessions.held})`} → ${met(at10k <= 300 * MB && sessions.collectedAtRest)}; ` +
         `peak while opening ${sessions.held} at ${SESSION_BATCH} logins in flight ${mb(sessions.hwm)} → ${met(sessions.hwm <= 300 * MB)}\n`,

@@ -38,7 +38,21 @@ export function cacheKey(kind: CacheKeyKind, parts: readonly (string | number)[]
       throw new CacheKeyError('key parts must be strings or finite numbers');
     }
   }
-  // One-shot hash: a Hash object per key cost more than the digest (a check builds ten keys).
-  const digest = hash('sha256', JSON.stringify(parts), 'hex');
+  const encoded = JSON.stringify(parts);
+  let digest = recentDigests.get(encoded);
+  if (digest === undefined) {
+    // One-shot hash: a Hash object per key cost more than the digest (a check builds ten keys).
+    digest = hash('sha256', encoded, 'hex');
+    if (recentDigests.size >= RECENT_DIGESTS) recentDigests.clear();
+    recentDigests.set(encoded, digest);
+  }
   return `${namespace}:${KEY_VERSION}:${kind}:${digest}`;
 }
+
+/**
+ * Digests of recent parts. A login builds the keys of the same address and account several times
+ * (its three throttle checks, its route): a lookup here is a tenth of a digest's cost. Bounded
+ * (cleared when full) so that a flood of names cannot grow it.
+ */
+const RECENT_DIGESTS = 4096;
+const recentDigests = new Map<string, string>();

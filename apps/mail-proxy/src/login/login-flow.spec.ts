@@ -8,7 +8,7 @@ import { resolveSettings } from '@postern/config';
 import { secret, type RouteLookupResult, type ThrottleCheckRequest, type ThrottleCheckResult } from '@postern/contracts';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { runLogin, type LoginContext, type LoginPorts, type UpstreamAnswer, type UpstreamLogin } from './login-flow';
+import { LoginAbort, runLogin, type LoginContext, type LoginPorts, type UpstreamAnswer, type UpstreamLogin } from './login-flow';
 import { MailProxyMetrics } from '../mail-proxy.metrics';
 
 /** A stand-in for the upstream socket: records whether it was destroyed. */
@@ -42,7 +42,7 @@ function setup(
   const events: string[] = [];
   const forgotten: string[] = [];
   const socket = new FakeSocket();
-  const controller = new AbortController();
+  const controller = new LoginAbort();
   const ports: LoginPorts = {
     routes: {
       resolve: async () => {
@@ -76,7 +76,7 @@ function setup(
     clientPort: 40000,
     proxyIp: '127.0.0.1',
     requestId: 'r1',
-    signal: controller.signal,
+    signal: controller,
     log: { debug: silent, info: silent, warn: silent, error: silent, clientMistake: silent },
     relay: silent,
   };
@@ -149,5 +149,28 @@ describe('runLogin', () => {
     const { run, checks } = setup({ abortAt: 'route' });
     expect(await run()).toEqual({ kind: 'aborted' });
     expect(checks).toEqual([]);
+  });
+});
+
+describe('LoginAbort', () => {
+  it('runs the hook once, on abort', () => {
+    const abort = new LoginAbort();
+    let calls = 0;
+    abort.onAbort(() => calls++);
+    abort.abort();
+    abort.abort();
+    expect([abort.aborted, calls]).toEqual([true, 1]);
+  });
+
+  it('runs a hook given after the abort at once, and never one that was forgotten', () => {
+    const late = new LoginAbort();
+    late.abort();
+    let lateCalls = 0;
+    late.onAbort(() => lateCalls++);
+    const early = new LoginAbort();
+    let forgottenCalls = 0;
+    early.onAbort(() => forgottenCalls++)();
+    early.abort();
+    expect([lateCalls, forgottenCalls]).toEqual([1, 0]);
   });
 });

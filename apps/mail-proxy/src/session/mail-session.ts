@@ -21,7 +21,7 @@ import type { ClientDecoder } from './halting-decoder';
 import { Limits, type LimitName } from '../server/limits';
 import { endpointFields } from '../login/login-audit';
 import { gssapiExchange, gssapiLoginRequest, type ServiceCredentials } from '../login/gssapi-login';
-import { authWait, outcomeOf, runLogin, type LoginRequest, type LoginResult, type UpstreamLogin } from '../login/login-flow';
+import { authWait, LoginAbort, outcomeOf, runLogin, type LoginRequest, type LoginResult, type UpstreamLogin } from '../login/login-flow';
 import type { MailProtocol } from '../mail-proxy.metrics';
 import type { Session, SessionDeps } from './session';
 import { ClientNoticeLimiter, sessionLog, type SessionLog } from './session-log';
@@ -75,7 +75,7 @@ export abstract class MailSession<Input> implements Session {
    * Aborted when the client is gone: the login under way stops and hangs up the upstream. There
    * is one only while a login runs (a held session keeps no controller).
    */
-  private loginAbort: AbortController | undefined;
+  private loginAbort: LoginAbort | undefined;
   private splicer: Splice | undefined;
   private finish!: () => void;
   private readonly requestId: string;
@@ -432,7 +432,7 @@ export abstract class MailSession<Input> implements Session {
     }
     if (this.state !== 'ready') return;
     this.state = 'login';
-    this.loginAbort = new AbortController();
+    this.loginAbort = new LoginAbort();
     const context = {
       protocol: this.protocol,
       settings: this.deps.settings(),
@@ -440,7 +440,7 @@ export abstract class MailSession<Input> implements Session {
       clientPort: this.link.clientPort,
       proxyIp: this.link.proxyIp,
       requestId: this.requestId,
-      signal: this.loginAbort.signal,
+      signal: this.loginAbort,
       log: this.log,
       relay: (bytes: Uint8Array) => this.write(bytes),
     };
