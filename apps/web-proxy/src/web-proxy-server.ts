@@ -9,7 +9,6 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { EffectiveSettings } from '@postern/config';
 import type { RouteInvalidation } from '@postern/contracts';
 import { cachedMatcher } from '@postern/ip-address';
 import type { VirtualHostNames } from '@postern/directory';
