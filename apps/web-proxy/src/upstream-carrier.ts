@@ -14,6 +14,7 @@ import { Pool, buildConnector, type Dispatcher } from 'undici';
 import { clientResponseHeaders, flatHeaders, upstreamRequestHeaders } from './forwarding';
 import { CLIENT_GONE, type HttpExchange, type Replies } from './replies';
 import type { UpstreamHealth } from './upstream-health';
+import type { WebResponse } from './web-listeners';
 import { failureOf, upstreamTlsOptions, type UpstreamTls } from './upstream-tls';
 import { addedHeaders, hasBody, isConnectFailure, isServerFailure, readTimeoutOf, splitHostPort, upstreamFailureStatus } from './web-rules';
 
@@ -105,6 +106,11 @@ export class UpstreamCarrier {
   }
 }
 
+/** Whether the client's side of `response` has closed (HTTP/2: its stream; HTTP/1.1: its connection). */
+function clientGone(response: WebResponse): boolean {
+  return 'stream' in response ? response.stream.closed || response.stream.destroyed : response.destroyed;
+}
+
 /** Why a dispatch was aborted by the proxy: its client left. */
 class ClientGone extends Error {
   constructor() {
@@ -127,8 +133,12 @@ class Relay implements Dispatcher.DispatchHandler {
     private readonly deps: CarrierDeps,
     private readonly refused: Refused | undefined,
   ) {
+    // A client can be gone already (it left while the route was looked up; an HTTP/2 connection
+    // that closed in the same read as its streams' headers): its close has been emitted, and the
+    // answer, paused on a response that never drains, would hold its connection for good.
+    if (clientGone(x.response)) this.gone = true;
     // on, not once: it is always taken off at the end, and once would wrap it per request.
-    x.response.on('close', this.onClientClose);
+    else x.response.on('close', this.onClientClose);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -173,7 +183,12 @@ class Relay implements Dispatcher.DispatchHandler {
   /** Writes a chunk of the body; the upstream waits while the client's side is full. */
   private write(chunk: Buffer): void {
     // Either protocol's response takes a Buffer; their write() overloads just do not unify.
-    if (!(this.x.response as NodeJS.WritableStream).write(chunk) && !this.controller!.paused) {
+    if ((this.x.response as NodeJS.WritableStream).write(chunk) || this.controller!.paused) return;
+    // A response that is closed never drains: pausing would hold the connection for good.
+    if (clientGone(this.x.response)) {
+      this.gone = true;
+      this.controller!.abort(new ClientGone());
+    } else {
       this.controller!.pause();
       this.x.response.once('drain', this.onDrain);
     }
@@ -181,10 +196,13 @@ class Relay implements Dispatcher.DispatchHandler {
 
   private readonly onDrain = (): void => this.controller?.resume();
 
-  /** The client left before the answer's end (a response that finished also closes: not a departure). */
+  /**
+   * The client left before the answer's end. The listener is taken off before the answer is ended,
+   * so a close that reaches it is a departure (`writableFinished` cannot tell: an HTTP/2 stream
+   * closed by its client reads as finished).
+   */
   private readonly onClientClose = (): void => {
     this.x.response.off('close', this.onClientClose);
-    if (this.x.response.writableFinished) return;
     this.gone = true;
     this.controller?.abort(new ClientGone());
   };
