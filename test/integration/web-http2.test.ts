@@ -187,22 +187,6 @@ describe('a client that leaves', () => {
   });
 });
 
-describe('rapid reset (CVE-2023-44487)', () => {
-  it('a client that opens and cancels streams without end is sent GOAWAY long before its last; everyone else is still served', async () => {
-    const ATTACK_STREAMS = 5_000;
-    const before = await web.proxy.metric('postern_web_requests_total', { protocol: 'h2' });
-    const frames = await rapidReset(web.httpsPort, ATTACK_STREAMS);
-    const goaway = frames.find((frame) => frame.type === GOAWAY);
-    expect(goaway).toBeDefined();
-    // The last stream it processed, from the GOAWAY's payload: about a burst of 1,000 resets, not the attack's 5,000.
-    expect(goaway!.payload.readUInt32BE(0) & 0x7fffffff).toBeLessThanOrEqual(2 * 1_100);
-    const served = (await web.proxy.metric('postern_web_requests_total', { protocol: 'h2' })) - before;
-    expect(served).toBeLessThanOrEqual(1_100);
-    const { stdout } = await run('curl', ['-sS', '-k', '--http2', ...resolve, '-o', '/dev/null', '-w', '%{http_version} %{http_code}', url('/css/app.css')]);
-    expect(stdout).toBe('2 200');
-  });
-});
-
 const GOAWAY = 0x7;
 
 interface Frame {
@@ -317,5 +301,23 @@ describe('a browser', () => {
     });
     ws.close();
     expect(echoed).toBe('ping');
+  });
+});
+
+// Last: the streams such an attack opened are still being settled (and logged) for a while after
+// it, which a test that reads the log's tail must not have to wait for.
+describe('rapid reset (CVE-2023-44487)', () => {
+  it('a client that opens and cancels streams without end is sent GOAWAY long before its last; everyone else is still served', async () => {
+    const ATTACK_STREAMS = 5_000;
+    const before = await web.proxy.metric('postern_web_requests_total', { protocol: 'h2' });
+    const frames = await rapidReset(web.httpsPort, ATTACK_STREAMS);
+    const goaway = frames.find((frame) => frame.type === GOAWAY);
+    expect(goaway).toBeDefined();
+    // The last stream it processed, from the GOAWAY's payload: about a burst of 1,000 resets, not the attack's 5,000.
+    expect(goaway!.payload.readUInt32BE(0) & 0x7fffffff).toBeLessThanOrEqual(2 * 1_100);
+    const served = (await web.proxy.metric('postern_web_requests_total', { protocol: 'h2' })) - before;
+    expect(served).toBeLessThanOrEqual(1_100);
+    const { stdout } = await run('curl', ['-sS', '-k', '--http2', ...resolve, '-o', '/dev/null', '-w', '%{http_version} %{http_code}', url('/css/app.css')]);
+    expect(stdout).toBe('2 200');
   });
 });
