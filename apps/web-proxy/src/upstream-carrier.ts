@@ -35,14 +35,21 @@ export interface CarrierDeps {
 /** What a user's server that refused the connection leaves to the caller: the status the client is owed. */
 export type Refused = (status: 502 | 504) => void;
 
+/** A mailbox server's kept-alive connections, and the name its requests carry for TLS. */
+interface Upstream {
+  readonly pool: Pool;
+  readonly host: string;
+}
+
 export class UpstreamCarrier {
-  private readonly pools = new Map<string, Pool>();
+  /** By `host:port`, one map per scheme: found without building a key per request. */
+  private readonly pools = { http: new Map<string, Upstream>(), https: new Map<string, Upstream>() };
 
   constructor(readonly deps: CarrierDeps) {}
 
   /** Closes the kept-alive connections (after the listeners have drained). */
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].map((pool) => pool.close()));
+    await Promise.all([...this.pools.http.values(), ...this.pools.https.values()].map(({ pool }) => pool.close()));
   }
 
   /**
@@ -51,8 +58,12 @@ export class UpstreamCarrier {
    * called instead, and the caller may look the route up again and settle the request itself.
    */
   forward(x: HttpExchange, refused?: Refused): void {
+    // A client gone already (it left while the route was looked up; an HTTP/2 stream reset, or
+    // its connection closed, in the same read as its headers) has had its close emitted: nothing
+    // is sent for it. Carried, its answer would wait on a response that never drains.
+    if (clientGone(x.response)) return this.deps.replies.settle(x, CLIENT_GONE);
     const s = x.settings;
-    const upstream = x.upstream;
+    const upstream = this.upstream(x.upstream, s);
     const request = x.request;
     const readTimeout = readTimeoutOf(x.route, x.target, s);
     const withBody = hasBody(request);
@@ -76,10 +87,10 @@ export class UpstreamCarrier {
       headersTimeout: readTimeout,
       bodyTimeout: readTimeout,
       // One name per server, whatever the client's Host: undici would otherwise take the TLS name
-      // from the Host header, and re-connect whenever it changes (see pool()).
-      servername: splitHostPort(upstream)[0],
+      // from the Host header, and re-connect whenever it changes (see upstream()).
+      servername: upstream.host,
     };
-    this.pool(upstream, s).dispatch(options, new Relay(x, this.deps, refused));
+    upstream.pool.dispatch(options, new Relay(x, this.deps, refused));
   }
 
   /**
@@ -87,22 +98,24 @@ export class UpstreamCarrier {
    * its connector verifies the server's own name and sends it as SNI (upstream-tls.ts), whatever
    * name a request carries.
    */
-  private pool(upstream: string, s: EffectiveSettings): Pool {
+  private upstream(upstream: string, s: EffectiveSettings): Upstream {
     const tls = s.zimbraReverseProxySSLToUpstreamEnabled;
-    const origin = `${tls ? 'https' : 'http'}://${upstream}`;
-    let pool = this.pools.get(origin);
-    if (!pool) {
+    const pools = tls ? this.pools.https : this.pools.http;
+    let found = pools.get(upstream);
+    if (!found) {
+      const origin = `${tls ? 'https' : 'http'}://${upstream}`;
       const [host] = splitHostPort(upstream);
       const { host: _host, servername, ...tlsOptions } = upstreamTlsOptions(host, this.deps.upstreamTls);
       const connector = buildConnector({ ...tlsOptions, timeout: s.zimbraReverseProxyUpstreamConnectTimeout });
-      pool = new Pool(origin, {
+      const pool = new Pool(origin, {
         connections: CONNECTIONS_PER_UPSTREAM,
         keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
         connect: (options, callback) => connector({ ...options, ...(servername ? { servername } : { servername: undefined }) }, callback),
       });
-      this.pools.set(origin, pool);
+      found = { pool, host };
+      pools.set(upstream, found);
     }
-    return pool;
+    return found;
   }
 }
 
@@ -133,12 +146,8 @@ class Relay implements Dispatcher.DispatchHandler {
     private readonly deps: CarrierDeps,
     private readonly refused: Refused | undefined,
   ) {
-    // A client can be gone already (it left while the route was looked up; an HTTP/2 connection
-    // that closed in the same read as its streams' headers): its close has been emitted, and the
-    // answer, paused on a response that never drains, would hold its connection for good.
-    if (clientGone(x.response)) this.gone = true;
     // on, not once: it is always taken off at the end, and once would wrap it per request.
-    else x.response.on('close', this.onClientClose);
+    x.response.on('close', this.onClientClose);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
