@@ -52,9 +52,10 @@ export type HeaderList = [name: string, value: string][];
  * split, one `Cookie` header (RFC 9113 §8.2.3).
  */
 export function upstreamRequestHeaders(rawHeaders: readonly string[], client: ClientSide): HeaderList {
-  const named = connectionTokens(rawHeaders);
-  const out: HeaderList = [];
-  const inbound: Record<string, string[]> = {};
+  // One pass; what Connection names (rare beyond its hop-by-hop tokens) is taken out after it.
+  let named: Set<string> | undefined;
+  let out: HeaderList = [];
+  let inbound: Record<string, string[]> | undefined;
   let authority: string | undefined;
   let hasHost = false;
   let cookies: string[] | undefined;
@@ -65,9 +66,12 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], client: Cl
       if (lower === ':authority') authority = rawHeaders[i + 1];
       continue;
     }
-    if (HOP_BY_HOP.has(lower) || named.has(lower) || ANSWERED_HERE.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || ANSWERED_HERE.has(lower)) {
+      if (lower === 'connection') addTokens((named ??= new Set<string>()), rawHeaders[i + 1]!);
+      continue;
+    }
     if (FORWARDED.has(lower)) {
-      (inbound[lower] ??= []).push(rawHeaders[i + 1]!);
+      ((inbound ??= {})[lower] ??= []).push(rawHeaders[i + 1]!);
       continue;
     }
     if (authority !== undefined && lower === 'cookie') {
@@ -77,9 +81,18 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], client: Cl
     if (lower === 'host') hasHost = true;
     out.push([name, rawHeaders[i + 1]!]);
   }
+  if (named !== undefined) {
+    for (const hop of HOP_BY_HOP) named.delete(hop);
+    if (named.size > 0) {
+      const dropped = named;
+      out = out.filter(([name]) => !dropped.has(name.toLowerCase()));
+      // A cookie header named in Connection goes too, whichever way it came.
+      if (dropped.has('cookie')) cookies = undefined;
+    }
+  }
   if (authority !== undefined && !hasHost) out.unshift(['Host', authority]);
   if (cookies) out.push(['Cookie', cookies.join('; ')]);
-  const believed = (name: string) => (client.peerTrusted ? inbound[name]?.join(', ') : undefined);
+  const believed = (name: string) => (client.peerTrusted ? inbound?.[name]?.join(', ') : undefined);
   const chain = believed('x-forwarded-for');
   out.push(['X-Forwarded-For', chain ? `${chain}, ${client.peerIp}` : client.peerIp]);
   out.push(['X-Forwarded-Proto', believed('x-forwarded-proto') ?? client.proto]);
@@ -128,12 +141,6 @@ export function clientResponseHeaders(
   }
   for (const name in added) out[name] = added[name]!;
   return out;
-}
-
-function connectionTokens(rawHeaders: readonly string[]): Set<string> {
-  const named = new Set<string>();
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'connection') addTokens(named, rawHeaders[i + 1]!);
-  return named;
 }
 
 function addTokens(into: Set<string>, value: string): void {
