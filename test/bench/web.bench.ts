@@ -15,8 +15,11 @@
  * adds to it are measured in the same run; the Node proxies people would pick instead
  * (support/node-proxy.main.ts: @fastify/http-proxy, fast-proxy, http-proxy, httpxy, each with
  * keep-alive to the same origin); and a lean relay on raw sockets (support/lean-relay.main.ts:
- * hand-parsed heads, pooled upstream sockets), the floor of Node's cost per proxied request. After
- * the tables, Postern's targets against them are printed met / NOT met.
+ * hand-parsed heads, pooled upstream sockets), the floor of Node's cost per proxied request; and
+ * the floor of the parts issue 27 mandates (support/undici-floor.main.ts: node:http facing clients,
+ * undici's dispatch toward the origin, nothing else). After the tables, Postern's targets against
+ * them are printed met / NOT met, with whether the mandated floor itself reaches each (if it does
+ * not, no Postern built on those parts can) and Postern ÷ that floor, the figure Postern answers for.
  *
  * Postern's main rows are its default: an access line per request, here to a file (as nginx's
  * access_log writes one); a row beside them has it off, so the log's cost is measured too (nginx
@@ -26,7 +29,9 @@
  * Options: --seconds S (5 per row, after a 2 s warm-up), --connections C (32), --log-level L (info),
  * --cpu-prof DIR (every process of both Postern web-proxies writes a V8 CPU profile on exit, under
  * DIR/web-proxy and DIR/web-proxy-quiet; the quiet one, access log off, carries the small plain-HTTP
- * row alone; the worker's is the largest file; read it with support/cpuprofile-summary.ts).
+ * row alone; the worker's is the largest file; so do the two floors of the mandated parts, under
+ * DIR/undici-floor-small (the small plain-HTTP row alone) and DIR/undici-floor (1 MB and TLS);
+ * read them with support/cpuprofile-summary.ts).
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -361,12 +366,16 @@ async function main(): Promise<void> {
     );
     const lean = await startTsChild('lean-relay', join(__dirname, 'support', 'lean-relay.main.ts'), childArgs);
     const leanTls = announced(lean, 'tls');
-    const mandated = await startTsChild(
-      'undici-floor',
-      join(__dirname, 'support', 'undici-floor.main.ts'),
-      childArgs,
-      CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, 'undici-floor')}`] : [],
-    );
+    // Two of them, as the two Postern web-proxies: the first carries the small plain-HTTP row alone,
+    // so that its profile compares function by function with the quiet Postern's.
+    const startMandated = (name: string) =>
+      startTsChild(
+        name,
+        join(__dirname, 'support', 'undici-floor.main.ts'),
+        childArgs,
+        CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, name)}`] : [],
+      );
+    const [mandatedSmall, mandated] = await Promise.all([startMandated('undici-floor-small'), startMandated('undici-floor')]);
     const mandatedTls = announced(mandated, 'tls');
     const probes: CpuProbe[] = [
       { group: 'web-proxy', pid: web.process.pid, tree: true },
@@ -381,6 +390,7 @@ async function main(): Promise<void> {
       { group: 'node floor', pid: floor.process.pid },
       // Idle while the other is measured, as the two Postern processes are.
       { group: 'node floor', pid: mandated.process.pid },
+      { group: 'node floor', pid: mandatedSmall.process.pid },
       // One at a time under load, as the two Postern processes are.
       ...nodeProxies.map((p) => ({ group: 'node proxy', pid: p.child.process.pid })),
       { group: 'node proxy', pid: lean.process.pid },
@@ -389,8 +399,8 @@ async function main(): Promise<void> {
     const url = (scheme: string, port: number, path: string, host = '127.0.0.1') => `${scheme}://${host}:${port}${path}`;
 
     /** The mandated parts' floor, the four Node proxies and the lean relay, one row each, at the URL `at` gives for each listener. */
-    const nodeRows = async (at: (listener: { port: number; tls: number }) => string) => {
-      const mandatedFloor = await measure(MANDATED_FLOOR, at({ port: mandated.port, tls: mandatedTls }), probes);
+    const nodeRows = async (at: (listener: { port: number; tls: number }) => string, floorOf = mandated) => {
+      const mandatedFloor = await measure(MANDATED_FLOOR, at({ port: floorOf.port, tls: mandatedTls }), probes);
       const proxies: Row[] = [];
       for (const p of nodeProxies) proxies.push(await measure(p.name, at(p), probes));
       return { mandated: mandatedFloor, proxies, lean: await measure('lean relay (raw sockets)', at({ port: lean.port, tls: leanTls }), probes) };
@@ -405,7 +415,7 @@ async function main(): Promise<void> {
       haproxy: await measure('HAProxy (1 thread)', url('http', haproxyPort, SMALL), probes),
       floor: await measure('Node floor (relay only)', url('http', floor.port, SMALL), probes),
       ceiling: await measure('Node answering itself', url('http', nodeItself, SMALL), probes),
-      ...(await nodeRows((p) => url('http', p.port, SMALL))),
+      ...(await nodeRows((p) => url('http', p.port, SMALL), mandatedSmall)),
     };
     progress('1 MB responses over HTTP');
     const big = {
