@@ -25,6 +25,9 @@ const HOP_BY_HOP = new Set([
 
 const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port']);
 
+/** A Connection value that names only `keep-alive` or `close` (dropped anyway). */
+const ONLY_HOP = /^\s*(?:keep-alive|close)\s*$/i;
+
 /**
  * Request headers the proxy answers itself and does not pass on: `Expect: 100-continue` is met
  * by the proxy (Node sends the `100 Continue` as it starts reading the body, as nginx does), so
@@ -128,7 +131,8 @@ export function clientResponseHeaders(
 ): Record<string, string | string[]> {
   const connection = headers['connection'];
   let named: Set<string> | undefined;
-  if (connection !== undefined) {
+  // Most answers say `Connection: keep-alive` (or close): a hop-by-hop name alone, nothing to gather.
+  if (connection !== undefined && !ONLY_HOP.test(String(connection))) {
     named = new Set<string>();
     for (const value of Array.isArray(connection) ? connection : [connection]) addTokens(named, value);
   }
