@@ -15,8 +15,11 @@
  * adds to it are measured in the same run; the Node proxies people would pick instead
  * (support/node-proxy.main.ts: @fastify/http-proxy, fast-proxy, http-proxy, httpxy, each with
  * keep-alive to the same origin); and a lean relay on raw sockets (support/lean-relay.main.ts:
- * hand-parsed heads, pooled upstream sockets), the floor of Node's cost per proxied request. After
- * the tables, Postern's targets against them are printed met / NOT met.
+ * hand-parsed heads, pooled upstream sockets), the floor of Node's cost per proxied request; and
+ * the floor of the parts issue 27 mandates (support/undici-floor.main.ts: node:http facing clients,
+ * undici's dispatch toward the origin, nothing else). After the tables, Postern's targets against
+ * them are printed met / NOT met, with whether the mandated floor itself reaches each (if it does
+ * not, no Postern built on those parts can) and Postern ÷ that floor, the figure Postern answers for.
  *
  * Postern's main rows are its default: an access line per request, here to a file (as nginx's
  * access_log writes one); a row beside them has it off, so the log's cost is measured too (nginx
@@ -26,7 +29,9 @@
  * Options: --seconds S (5 per row, after a 2 s warm-up), --connections C (32), --log-level L (info),
  * --cpu-prof DIR (every process of both Postern web-proxies writes a V8 CPU profile on exit, under
  * DIR/web-proxy and DIR/web-proxy-quiet; the quiet one, access log off, carries the small plain-HTTP
- * row alone; the worker's is the largest file; read it with support/cpuprofile-summary.ts).
+ * row alone; the worker's is the largest file; so do the two floors of the mandated parts, under
+ * DIR/undici-floor-small (the small plain-HTTP row alone) and DIR/undici-floor (1 MB and TLS);
+ * read them with support/cpuprofile-summary.ts).
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -156,6 +161,9 @@ function h2load(url: string, seconds: number, logFile: string): Promise<WrkFigur
   });
 }
 
+/** The row of support/undici-floor.main.ts: the parts the issue mandates, and nothing else. */
+const MANDATED_FLOOR = 'Node floor, node:http + undici dispatch';
+
 const CPU_GROUPS = ['web-proxy', 'lookup+cache', 'node floor', 'node proxy', 'nginx proxy', 'haproxy', 'origin'] as const;
 
 /** The Node proxies Postern is measured against (support/node-proxy.main.ts `--kind`), as the tables name them. */
@@ -191,12 +199,12 @@ const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toF
 function table(title: string, rows: readonly Row[], direct: Row, nginx: Row): string {
   const out = [
     `\n${title}\n`,
-    `${pad('what', 30)}${pad('req/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('max ms', 9)}${pad('errors', 8)}${pad('vs direct', 11)}${pad('vs nginx', 10)}${pad('p99 vs nginx', 14)}CPU µs/request: ${CPU_GROUPS.join(', ')}\n`,
+    `${pad('what', 42)}${pad('req/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('max ms', 9)}${pad('errors', 8)}${pad('vs direct', 11)}${pad('vs nginx', 10)}${pad('p99 vs nginx', 14)}CPU µs/request: ${CPU_GROUPS.join(', ')}\n`,
   ];
   for (const r of rows) {
     const cpu = CPU_GROUPS.map((g) => fmt((r.cpu.get(g) ?? 0) * 1000, 0)).join(' / ');
     out.push(
-      `${pad(r.name, 30)}${pad(fmt(r.rate, 0), 10)}${pad(fmt(r.p50), 9)}${pad(fmt(r.p99), 9)}${pad(fmt(r.max), 9)}${pad(String(r.errors), 8)}` +
+      `${pad(r.name, 42)}${pad(fmt(r.rate, 0), 10)}${pad(fmt(r.p50), 9)}${pad(fmt(r.p99), 9)}${pad(fmt(r.max), 9)}${pad(String(r.errors), 8)}` +
         `${pad(ratio(r.rate, direct.rate), 11)}${pad(ratio(r.rate, nginx.rate), 10)}${pad(ratio(r.p99, nginx.p99), 14)}${cpu}\n`,
     );
   }
@@ -358,6 +366,17 @@ async function main(): Promise<void> {
     );
     const lean = await startTsChild('lean-relay', join(__dirname, 'support', 'lean-relay.main.ts'), childArgs);
     const leanTls = announced(lean, 'tls');
+    // Two of them, as the two Postern web-proxies: the first carries the small plain-HTTP row alone,
+    // so that its profile compares function by function with the quiet Postern's.
+    const startMandated = (name: string) =>
+      startTsChild(
+        name,
+        join(__dirname, 'support', 'undici-floor.main.ts'),
+        childArgs,
+        CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, name)}`] : [],
+      );
+    const [mandatedSmall, mandated] = await Promise.all([startMandated('undici-floor-small'), startMandated('undici-floor')]);
+    const mandatedTls = announced(mandated, 'tls');
     const probes: CpuProbe[] = [
       { group: 'web-proxy', pid: web.process.pid, tree: true },
       // Idle while the other is measured: one group, whichever is under load.
@@ -369,6 +388,9 @@ async function main(): Promise<void> {
       { group: 'nginx proxy', pid: nginx.process.pid, tree: true },
       { group: 'haproxy', pid: haproxy.pid, tree: true },
       { group: 'node floor', pid: floor.process.pid },
+      // Idle while the other is measured, as the two Postern processes are.
+      { group: 'node floor', pid: mandated.process.pid },
+      { group: 'node floor', pid: mandatedSmall.process.pid },
       // One at a time under load, as the two Postern processes are.
       ...nodeProxies.map((p) => ({ group: 'node proxy', pid: p.child.process.pid })),
       { group: 'node proxy', pid: lean.process.pid },
@@ -376,11 +398,12 @@ async function main(): Promise<void> {
     ];
     const url = (scheme: string, port: number, path: string, host = '127.0.0.1') => `${scheme}://${host}:${port}${path}`;
 
-    /** The four Node proxies and the lean relay, one row each, at the URL `at` gives for each listener. */
-    const nodeRows = async (at: (listener: { port: number; tls: number }) => string) => {
+    /** The mandated parts' floor, the four Node proxies and the lean relay, one row each, at the URL `at` gives for each listener. */
+    const nodeRows = async (at: (listener: { port: number; tls: number }) => string, floorOf = mandated) => {
+      const mandatedFloor = await measure(MANDATED_FLOOR, at({ port: floorOf.port, tls: mandatedTls }), probes);
       const proxies: Row[] = [];
       for (const p of nodeProxies) proxies.push(await measure(p.name, at(p), probes));
-      return { proxies, lean: await measure('lean relay (raw sockets)', at({ port: lean.port, tls: leanTls }), probes) };
+      return { mandated: mandatedFloor, proxies, lean: await measure('lean relay (raw sockets)', at({ port: lean.port, tls: leanTls }), probes) };
     };
 
     progress('small responses over HTTP');
@@ -392,7 +415,7 @@ async function main(): Promise<void> {
       haproxy: await measure('HAProxy (1 thread)', url('http', haproxyPort, SMALL), probes),
       floor: await measure('Node floor (relay only)', url('http', floor.port, SMALL), probes),
       ceiling: await measure('Node answering itself', url('http', nodeItself, SMALL), probes),
-      ...(await nodeRows((p) => url('http', p.port, SMALL))),
+      ...(await nodeRows((p) => url('http', p.port, SMALL), mandatedSmall)),
     };
     progress('1 MB responses over HTTP');
     const big = {
@@ -427,18 +450,23 @@ async function main(): Promise<void> {
     out.push(
       table(
         '1. A small response (17 bytes), plain HTTP',
-        [small.direct, small.postern, small.quiet, small.nginx, small.haproxy, small.floor, small.ceiling, ...small.proxies, small.lean],
+        [small.direct, small.postern, small.quiet, small.nginx, small.haproxy, small.floor, small.ceiling, small.mandated, ...small.proxies, small.lean],
         small.direct,
         small.nginx,
       ),
     );
     out.push(
-      table('2. A 1 MB response, plain HTTP', [big.direct, big.postern, big.nginx, big.haproxy, big.floor, ...big.proxies, big.lean], big.direct, big.nginx),
+      table(
+        '2. A 1 MB response, plain HTTP',
+        [big.direct, big.postern, big.nginx, big.haproxy, big.floor, big.mandated, ...big.proxies, big.lean],
+        big.direct,
+        big.nginx,
+      ),
     );
     out.push(
       table(
         '3. A small response over TLS (connections kept alive; SNI localhost)',
-        [tls.direct, tls.postern, tls.nginx, tls.haproxy, tls.floor, ...tls.proxies, tls.lean],
+        [tls.direct, tls.postern, tls.nginx, tls.haproxy, tls.floor, tls.mandated, ...tls.proxies, tls.lean],
         tls.direct,
         tls.nginx,
       ),
@@ -466,12 +494,26 @@ async function main(): Promise<void> {
     );
     out.push(`\nTargets against the Node proxies (${NODE_PROXIES.map(([, name]) => name).join(', ')}) and the lean relay\n`);
     const judged = (what: string, ok: boolean, figures: string) => `  ${pad(what, 52)} ${pad(met(ok), 8)} ${figures}\n`;
-    const versusNode = (label: string, rows: { postern: Row; proxies: readonly Row[]; lean: Row }) => {
+    /** Whether the mandated parts' floor itself meets a target: if it does not, Postern built on them cannot. */
+    const reachable = (what: string, ok: boolean, floorRatio: number, measured: string, against: string) =>
+      `  ${pad(what, 52)} ${ok ? 'reachable' : `not reachable with Node's HTTP server and undici (floor ${fmt(floorRatio)}x)`}; ${MANDATED_FLOOR}: ${measured} ${fmt(floorRatio)}x ${against}\n`;
+    const versusNode = (label: string, rows: { postern: Row; mandated: Row; proxies: readonly Row[]; lean: Row }) => {
       const cpu = cpuOf(rows.postern, 'web-proxy');
       const floorCpu = cpuOf(rows.lean, 'node proxy');
+      const mandatedCpu = cpuOf(rows.mandated, 'node floor');
       const best = rows.proxies.reduce((a, b) => (b.rate > a.rate ? b : a));
       const lowestP99 = rows.proxies.reduce((a, b) => (b.p99 < a.p99 ? b : a));
       return (
+        reachable(`${label}: the CPU target`, mandatedCpu <= 1.4 * floorCpu, mandatedCpu / floorCpu, 'CPU', 'the lean relay') +
+        reachable(
+          `${label}: the rate target`,
+          rows.mandated.rate >= 1.2 * best.rate,
+          rows.mandated.rate / best.rate,
+          'req/s',
+          `the best Node proxy's (${best.name})`,
+        ) +
+        `  ${pad(`${label}: Postern ÷ ${MANDATED_FLOOR}`, 61)} CPU ${ratio(cpu, mandatedCpu)} (${fmt(cpu, 0)} vs ${fmt(mandatedCpu, 0)} µs), req/s ${ratio(rows.postern.rate, rows.mandated.rate)}, ` +
+        `p99 ${fmt(rows.postern.p99)} vs ${fmt(rows.mandated.p99)} ms\n` +
         judged(
           `${label}: CPU per request ≤ 1.4× the lean relay's`,
           cpu <= 1.4 * floorCpu,

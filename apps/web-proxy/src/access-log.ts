@@ -62,16 +62,27 @@ export function loggedTarget(target: string): string {
 
 const q = JSON.stringify;
 
+/** The last millisecond a line was written in, and its ISO time: many lines share one at load. */
+let clock = { at: 0, iso: '' };
+
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== clock.at) clock = { at: now, iso: new Date(now).toISOString() };
+  return clock.iso;
+}
+
 /**
  * The JSON line of a record, written out field by field: the same line as JSON.stringify of the
- * record with `time` and `msg` first, without building that object for every request.
+ * record with `time` and `msg` first, without building that object for every request. The id
+ * (shortId's letters), the virtual host (hostName's letters, digits, dots and dashes), the route and
+ * the protocol (names of ours) need no escaping; what a client or the directory chose is escaped.
  */
 export function accessLine(r: AccessRecord): string {
-  const vhost = r.vhost === undefined ? '' : `,"vhost":${q(r.vhost)}`;
+  const vhost = r.vhost === undefined ? '' : `,"vhost":"${r.vhost}"`;
   return (
-    `{"time":"${new Date().toISOString()}","msg":"access","rid":${q(r.rid)},"client":${q(r.client)}${vhost},"method":${q(r.method)},` +
+    `{"time":"${isoNow()}","msg":"access","rid":"${r.rid}","client":${q(r.client)}${vhost},"method":${q(r.method)},` +
     `"path":${q(r.path)},"status":${r.status},"bytesIn":${r.bytesIn},"bytesOut":${r.bytesOut},"upstream":${q(r.upstream)},` +
-    `"route":${q(r.route)},"protocol":${q(r.protocol)},"ms":${Math.round(r.ms * 10) / 10}}\n`
+    `"route":"${r.route}","protocol":"${r.protocol}","ms":${Math.round(r.ms * 10) / 10}}\n`
   );
 }
 

@@ -25,6 +25,9 @@ const HOP_BY_HOP = new Set([
 
 const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port']);
 
+/** A Connection value that names only `keep-alive` or `close` (dropped anyway). */
+const ONLY_HOP = /^\s*(?:keep-alive|close)\s*$/i;
+
 /**
  * Request headers the proxy answers itself and does not pass on: `Expect: 100-continue` is met
  * by the proxy (Node sends the `100 Continue` as it starts reading the body, as nginx does), so
@@ -52,9 +55,10 @@ export type HeaderList = [name: string, value: string][];
  * split, one `Cookie` header (RFC 9113 §8.2.3).
  */
 export function upstreamRequestHeaders(rawHeaders: readonly string[], client: ClientSide): HeaderList {
-  const named = connectionTokens(rawHeaders);
-  const out: HeaderList = [];
-  const inbound: Record<string, string[]> = {};
+  // One pass; what Connection names (rare beyond its hop-by-hop tokens) is taken out after it.
+  let named: Set<string> | undefined;
+  let out: HeaderList = [];
+  let inbound: Record<string, string[]> | undefined;
   let authority: string | undefined;
   let hasHost = false;
   let cookies: string[] | undefined;
@@ -65,9 +69,12 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], client: Cl
       if (lower === ':authority') authority = rawHeaders[i + 1];
       continue;
     }
-    if (HOP_BY_HOP.has(lower) || named.has(lower) || ANSWERED_HERE.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || ANSWERED_HERE.has(lower)) {
+      if (lower === 'connection') addTokens((named ??= new Set<string>()), rawHeaders[i + 1]!);
+      continue;
+    }
     if (FORWARDED.has(lower)) {
-      (inbound[lower] ??= []).push(rawHeaders[i + 1]!);
+      ((inbound ??= {})[lower] ??= []).push(rawHeaders[i + 1]!);
       continue;
     }
     if (authority !== undefined && lower === 'cookie') {
@@ -77,9 +84,18 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], client: Cl
     if (lower === 'host') hasHost = true;
     out.push([name, rawHeaders[i + 1]!]);
   }
+  if (named !== undefined) {
+    for (const hop of HOP_BY_HOP) named.delete(hop);
+    if (named.size > 0) {
+      const dropped = named;
+      out = out.filter(([name]) => !dropped.has(name.toLowerCase()));
+      // A cookie header named in Connection goes too, whichever way it came.
+      if (dropped.has('cookie')) cookies = undefined;
+    }
+  }
   if (authority !== undefined && !hasHost) out.unshift(['Host', authority]);
   if (cookies) out.push(['Cookie', cookies.join('; ')]);
-  const believed = (name: string) => (client.peerTrusted ? inbound[name]?.join(', ') : undefined);
+  const believed = (name: string) => (client.peerTrusted ? inbound?.[name]?.join(', ') : undefined);
   const chain = believed('x-forwarded-for');
   out.push(['X-Forwarded-For', chain ? `${chain}, ${client.peerIp}` : client.peerIp]);
   out.push(['X-Forwarded-Proto', believed('x-forwarded-proto') ?? client.proto]);
@@ -115,7 +131,8 @@ export function clientResponseHeaders(
 ): Record<string, string | string[]> {
   const connection = headers['connection'];
   let named: Set<string> | undefined;
-  if (connection !== undefined) {
+  // Most answers say `Connection: keep-alive` (or close): a hop-by-hop name alone, nothing to gather.
+  if (connection !== undefined && !ONLY_HOP.test(String(connection))) {
     named = new Set<string>();
     for (const value of Array.isArray(connection) ? connection : [connection]) addTokens(named, value);
   }
@@ -128,12 +145,6 @@ export function clientResponseHeaders(
   }
   for (const name in added) out[name] = added[name]!;
   return out;
-}
-
-function connectionTokens(rawHeaders: readonly string[]): Set<string> {
-  const named = new Set<string>();
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'connection') addTokens(named, rawHeaders[i + 1]!);
-  return named;
 }
 
 function addTokens(into: Set<string>, value: string): void {

@@ -14,6 +14,7 @@ import { Pool, buildConnector, type Dispatcher } from 'undici';
 import { clientResponseHeaders, flatHeaders, upstreamRequestHeaders } from './forwarding';
 import { CLIENT_GONE, type HttpExchange, type Replies } from './replies';
 import type { UpstreamHealth } from './upstream-health';
+import type { WebResponse } from './web-listeners';
 import { failureOf, upstreamTlsOptions, type UpstreamTls } from './upstream-tls';
 import { addedHeaders, hasBody, isConnectFailure, isServerFailure, readTimeoutOf, splitHostPort, upstreamFailureStatus } from './web-rules';
 
@@ -34,14 +35,21 @@ export interface CarrierDeps {
 /** What a user's server that refused the connection leaves to the caller: the status the client is owed. */
 export type Refused = (status: 502 | 504) => void;
 
+/** A mailbox server's kept-alive connections, and the name its requests carry for TLS. */
+interface Upstream {
+  readonly pool: Pool;
+  readonly host: string;
+}
+
 export class UpstreamCarrier {
-  private readonly pools = new Map<string, Pool>();
+  /** By `host:port`, one map per scheme: found without building a key per request. */
+  private readonly pools = { http: new Map<string, Upstream>(), https: new Map<string, Upstream>() };
 
   constructor(readonly deps: CarrierDeps) {}
 
   /** Closes the kept-alive connections (after the listeners have drained). */
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].map((pool) => pool.close()));
+    await Promise.all([...this.pools.http.values(), ...this.pools.https.values()].map(({ pool }) => pool.close()));
   }
 
   /**
@@ -50,8 +58,12 @@ export class UpstreamCarrier {
    * called instead, and the caller may look the route up again and settle the request itself.
    */
   forward(x: HttpExchange, refused?: Refused): void {
+    // A client gone already (it left while the route was looked up; an HTTP/2 stream reset, or
+    // its connection closed, in the same read as its headers) has had its close emitted: nothing
+    // is sent for it. Carried, its answer would wait on a response that never drains.
+    if (clientGone(x.response)) return this.deps.replies.settle(x, CLIENT_GONE);
     const s = x.settings;
-    const upstream = x.upstream;
+    const upstream = this.upstream(x.upstream, s);
     const request = x.request;
     const readTimeout = readTimeoutOf(x.route, x.target, s);
     const withBody = hasBody(request);
@@ -75,10 +87,10 @@ export class UpstreamCarrier {
       headersTimeout: readTimeout,
       bodyTimeout: readTimeout,
       // One name per server, whatever the client's Host: undici would otherwise take the TLS name
-      // from the Host header, and re-connect whenever it changes (see pool()).
-      servername: splitHostPort(upstream)[0],
+      // from the Host header, and re-connect whenever it changes (see upstream()).
+      servername: upstream.host,
     };
-    this.pool(upstream, s).dispatch(options, new Relay(x, this.deps, refused));
+    upstream.pool.dispatch(options, new Relay(x, this.deps, refused));
   }
 
   /**
@@ -86,23 +98,30 @@ export class UpstreamCarrier {
    * its connector verifies the server's own name and sends it as SNI (upstream-tls.ts), whatever
    * name a request carries.
    */
-  private pool(upstream: string, s: EffectiveSettings): Pool {
+  private upstream(upstream: string, s: EffectiveSettings): Upstream {
     const tls = s.zimbraReverseProxySSLToUpstreamEnabled;
-    const origin = `${tls ? 'https' : 'http'}://${upstream}`;
-    let pool = this.pools.get(origin);
-    if (!pool) {
+    const pools = tls ? this.pools.https : this.pools.http;
+    let found = pools.get(upstream);
+    if (!found) {
+      const origin = `${tls ? 'https' : 'http'}://${upstream}`;
       const [host] = splitHostPort(upstream);
       const { host: _host, servername, ...tlsOptions } = upstreamTlsOptions(host, this.deps.upstreamTls);
       const connector = buildConnector({ ...tlsOptions, timeout: s.zimbraReverseProxyUpstreamConnectTimeout });
-      pool = new Pool(origin, {
+      const pool = new Pool(origin, {
         connections: CONNECTIONS_PER_UPSTREAM,
         keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
         connect: (options, callback) => connector({ ...options, ...(servername ? { servername } : { servername: undefined }) }, callback),
       });
-      this.pools.set(origin, pool);
+      found = { pool, host };
+      pools.set(upstream, found);
     }
-    return pool;
+    return found;
   }
+}
+
+/** Whether the client's side of `response` has closed (HTTP/2: its stream; HTTP/1.1: its connection). */
+function clientGone(response: WebResponse): boolean {
+  return 'stream' in response ? response.stream.closed || response.stream.destroyed : response.destroyed;
 }
 
 /** Why a dispatch was aborted by the proxy: its client left. */
@@ -173,7 +192,12 @@ class Relay implements Dispatcher.DispatchHandler {
   /** Writes a chunk of the body; the upstream waits while the client's side is full. */
   private write(chunk: Buffer): void {
     // Either protocol's response takes a Buffer; their write() overloads just do not unify.
-    if (!(this.x.response as NodeJS.WritableStream).write(chunk) && !this.controller!.paused) {
+    if ((this.x.response as NodeJS.WritableStream).write(chunk) || this.controller!.paused) return;
+    // A response that is closed never drains: pausing would hold the connection for good.
+    if (clientGone(this.x.response)) {
+      this.gone = true;
+      this.controller!.abort(new ClientGone());
+    } else {
       this.controller!.pause();
       this.x.response.once('drain', this.onDrain);
     }
@@ -181,10 +205,13 @@ class Relay implements Dispatcher.DispatchHandler {
 
   private readonly onDrain = (): void => this.controller?.resume();
 
-  /** The client left before the answer's end (a response that finished also closes: not a departure). */
+  /**
+   * The client left before the answer's end. The listener is taken off before the answer is ended,
+   * so a close that reaches it is a departure (`writableFinished` cannot tell: an HTTP/2 stream
+   * closed by its client reads as finished).
+   */
   private readonly onClientClose = (): void => {
     this.x.response.off('close', this.onClientClose);
-    if (this.x.response.writableFinished) return;
     this.gone = true;
     this.controller?.abort(new ClientGone());
   };

@@ -92,15 +92,26 @@ export class WebListeners {
     });
   }
 
-  /** The listeners open now, by scheme (the port actually bound). */
+  /** The listeners open now, by scheme (the port actually bound); read per request, so kept, not rebuilt. */
   get ports(): BoundPorts {
-    return Object.fromEntries(this.set.listeners.map((l) => [l.spec.name, l.boundPort]));
+    return this.bound;
   }
+
+  private bound: BoundPorts = {};
 
   /** Opens the listeners the mail mode has (`zimbraReverseProxyMailMode`); port 0: any free one. */
   async listen(ports: Record<Scheme, number>, host: string): Promise<BoundPorts> {
-    await this.set.start(this.wanted(ports), host);
+    try {
+      await this.set.start(this.wanted(ports), host);
+    } finally {
+      this.noteBound();
+    }
     return this.ports;
+  }
+
+  /** Takes note of the listeners open now, after anything that opens or closes them. */
+  private noteBound(): void {
+    this.bound = Object.fromEntries(this.set.listeners.map((l) => [l.spec.name, l.boundPort]));
   }
 
   /**
@@ -110,7 +121,7 @@ export class WebListeners {
    */
   reopenChanged(ports: Record<Scheme, number>): Promise<void> {
     for (const { server } of this.set.listeners) this.applyTimeouts(server);
-    return this.set.reopen(() => this.wanted(ports));
+    return this.set.reopen(() => this.wanted(ports)).finally(() => this.noteBound());
   }
 
   /** A listener a settings change closed: its connections finish, and it is waited for on stop until they have. */
@@ -127,6 +138,7 @@ export class WebListeners {
    */
   async stop(drainMs: number, atDrainBound: () => void): Promise<void> {
     const servers = [...(await this.set.stop()).map((l) => l.server), ...this.retired];
+    this.noteBound();
     const closed = servers.map(
       (server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : server.once('close', () => resolve()))),
     );

@@ -31,7 +31,8 @@ export function poolMember(pool: readonly string[], clientIp: string, up: (membe
  * `posternWebWaitSetTimeout`); everything else `zimbraReverseProxyUpstreamReadTimeout`.
  */
 export function readTimeoutOf(kind: RouteKind, target: string, s: EffectiveSettings): number {
-  const path = (target.split('?')[0] ?? '').toLowerCase();
+  const query = target.indexOf('?');
+  const path = (query < 0 ? target : target.slice(0, query)).toLowerCase();
   if (kind === 'activesync' || kind === 'ews' || path === '/microsoft-server-activesync' || path.startsWith('/ews/'))
     return s.zimbraReverseProxyUpstreamPollingTimeout;
   if (path === '/service/soap/waitsetrequest' || path === '/service/soap/nooprequest') return s.posternWebWaitSetTimeout;

@@ -19,9 +19,10 @@ export interface TsChild {
   stop(): Promise<void>;
 }
 
-export async function startTsChild(name: string, script: string, args: readonly string[]): Promise<TsChild> {
+/** `nodeArgs`: options for Node itself, before the script (`--cpu-prof`, …). */
+export async function startTsChild(name: string, script: string, args: readonly string[], nodeArgs: readonly string[] = []): Promise<TsChild> {
   // `--import tsx` (not the tsx CLI): one process, so its pid is the helper's own.
-  const proc = startProcess(name, process.execPath, ['--import', 'tsx', script, ...args], { cwd: REPO_ROOT });
+  const proc = startProcess(name, process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], { cwd: REPO_ROOT });
   let port = 0;
   try {
     await waitFor(

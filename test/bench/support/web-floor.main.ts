@@ -29,11 +29,18 @@ function relay(incoming: IncomingMessage, response: ServerResponse): void {
   const headers = { ...incoming.headers, 'x-forwarded-for': incoming.socket.remoteAddress ?? '' };
   const upstream = request({ host, port: Number(port), method: incoming.method, path: incoming.url, headers, agent }, (answer) => {
     response.writeHead(answer.statusCode ?? 502, answer.headers);
+    answer.on('error', () => response.destroy());
     answer.pipe(response);
   });
   upstream.on('error', () => {
     if (!response.headersSent) response.writeHead(502).end();
     else response.destroy();
+  });
+  // A client that leaves mid-answer (wrk stopping during a 1 MB one) ends the request upstream: the
+  // answer would otherwise stay paused on its socket, which the agent never gets back, and once
+  // 64 are held, every later request waits for one.
+  response.on('close', () => {
+    if (!response.writableFinished) upstream.destroy();
   });
   incoming.pipe(upstream);
 }
