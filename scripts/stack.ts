@@ -61,7 +61,8 @@ async function main(): Promise<void> {
   isolateFromTerminalSignals();
   // Read first: an invalid POSTERN_LOG_FORMAT stops the stack before it starts anything.
   const text = logFormat() === 'text';
-  const state = join(root, '.postern');
+  // POSTERN_STACK_STATE: where the stack keeps its files (.postern by default), for a second stack beside the first.
+  const state = process.env.POSTERN_STACK_STATE ?? join(root, '.postern');
   mkdirSync(state, { recursive: true });
   // Kerberos (SASL GSSAPI) is optional: POSTERN_STACK_KERBEROS=1 adds a KDC and turns it on.
   const kerberos = process.env.POSTERN_STACK_KERBEROS === '1' ? await startDemoKdc(state) : undefined;
@@ -182,6 +183,13 @@ Ctrl-C stops everything.
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
+  // The terminal closed: stop as for Ctrl-C (the services are in process groups of their own and
+  // would outlive this process). Nothing can be printed any more: a write to the gone terminal fails.
+  process.on('SIGHUP', () => {
+    process.stdout.on('error', () => undefined);
+    process.stderr.on('error', () => undefined);
+    void stop();
+  });
   for (const p of [node.process, nats.process, memcached.process, mailboxes.mbox1.process, mailboxes.mbox2.process]) {
     p.child.once('exit', (code) => {
       if (!stopping) {
