@@ -10,7 +10,7 @@
  * rotated file is let go).
  */
 import { closeSync, openSync } from 'node:fs';
-import { TurnBufferedOutput, type Logger } from '@postern/service-kit';
+import { formatLogLine, logFormat, TurnBufferedOutput, type Logger } from '@postern/service-kit';
 
 /** One request (or tunnel) as the access log writes it. */
 export interface AccessRecord {
@@ -98,6 +98,10 @@ export class AccessLog {
     private readonly logger: Logger,
   ) {}
 
+  /** Standard output's format, as the service's logger chose it at start. */
+  private readonly text = logFormat() === 'text';
+  private readonly colour = process.stdout.isTTY === true;
+
   /** Whether a line would be written now: when not, the caller need not build the record. */
   get enabled(): boolean {
     return this.where() !== 'off';
@@ -107,7 +111,8 @@ export class AccessLog {
     const where = this.where();
     if (where === 'off') return;
     const line = accessLine(record);
-    if (where === 'stdout') return TurnBufferedOutput.stdout().write(line);
+    // On a terminal (or with POSTERN_LOG_FORMAT=text) it reads as the service's own lines do.
+    if (where === 'stdout') return TurnBufferedOutput.stdout().write(this.text ? formatLogLine(line, { colour: this.colour }) : line);
     this.output(where)?.write(line);
   }
 

@@ -66,6 +66,17 @@ describe('formatLogLine', () => {
     );
   });
 
+  it("reads the web proxy's access lines (no level: not pino's) the same way, under web-proxy with HTTP for the level", () => {
+    const time = new Date(2026, 11, 7, 9, 5, 3, 7).toISOString();
+    const access = `${JSON.stringify({ time, msg: 'access', rid: 'nfvytm7v6v', client: '127.0.0.1', method: 'PUT', path: '/home/bob@example.com/Inbox', status: 200, protocol: 'h2' })}\n`;
+    expect(formatLogLine(access)).toBe(
+      '09:05:03.007 web-proxy      HTTP  access rid=nfvytm7v6v client=127.0.0.1 method=PUT path=/home/bob@example.com/Inbox status=200 protocol=h2\n',
+    );
+    // Any other line without a level is not one of Postern's: it passes through unchanged.
+    const other = `${JSON.stringify({ time, msg: 'something else' })}\n`;
+    expect(formatLogLine(other)).toBe(other);
+  });
+
   it.each([
     [10, 'TRACE', 90],
     [20, 'DEBUG', 36],

@@ -81,6 +81,8 @@ const LEVELS: Record<number, { name: string; colour: number }> = {
   50: { name: 'ERROR', colour: 31 },
   60: { name: 'FATAL', colour: 35 },
 };
+/** Where the level stands on an access line of the web proxy. */
+const ACCESS = { name: 'HTTP', colour: 0 };
 /** The longest service name (config-watcher): the columns after it line up. */
 const SERVICE_WIDTH = 14;
 /** The fields every line has, shown in the line's head or not at all. */
@@ -92,7 +94,9 @@ const STACK_INDENT = '    ';
  * One JSON log line as a person reads it, as nginx's and Dovecot's logs read:
  * `14:03:07.412 mail-proxy     INFO  login ok session=k3x9 user=alice@example.com`, nested
  * fields as `a.b=value`, strings quoted when they hold a space, an error's stack indented on the
- * lines below. A line that is not one of pino's (not JSON, or without a level) is returned as is.
+ * lines below. The web proxy's access lines (`"msg":"access"`, no level: they are not pino's)
+ * read the same way, under `web-proxy` with `HTTP` where the level stands. Any other line (not
+ * JSON, or without a level) is returned as is.
  */
 export function formatLogLine(line: string, options: { colour?: boolean } = {}): string {
   const newline = line.endsWith('\n') ? '\n' : '';
@@ -103,10 +107,12 @@ export function formatLogLine(line: string, options: { colour?: boolean } = {}):
   } catch {
     record = undefined;
   }
-  if (!isRecord(record) || typeof record.level !== 'number') return line;
-  const level = LEVELS[record.level] ?? { name: `L${record.level}`, colour: 0 };
+  if (!isRecord(record)) return line;
+  const access = record.level === undefined && record.msg === 'access';
+  if (typeof record.level !== 'number' && !access) return line;
+  const level = access ? ACCESS : (LEVELS[record.level as number] ?? { name: `L${String(record.level)}`, colour: 0 });
   const levelText = level.name.padEnd(5);
-  const service = typeof record.service === 'string' ? record.service : typeof record.name === 'string' ? record.name : '';
+  const service = typeof record.service === 'string' ? record.service : typeof record.name === 'string' ? record.name : access ? 'web-proxy' : '';
   const fields: string[] = [];
   const stacks: string[] = [];
   for (const [key, value] of Object.entries(record)) if (!HEAD_FIELDS.has(key)) flatten(key, value, fields, stacks);
