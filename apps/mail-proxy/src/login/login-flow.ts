@@ -14,6 +14,10 @@
  * deadline covers the whole login; a dependency that fails is a temporary failure, never a pass.
  * A client that leaves aborts the signal: the upstream is hung up at once and nothing is counted
  * as a success.
+ *
+ * A little over the project's usual length on purpose: the login's contract (its request, its
+ * ports, its result) sits beside the one function that fulfils it, so a change to either is read
+ * with the other.
  */
 import type { Socket } from 'node:net';
 import { ErrorCode, LoginSchema, PosternError, type Route, type RouteProtocol, type SecretValue, type ThrottleCheckResult } from '@postern/contracts';
