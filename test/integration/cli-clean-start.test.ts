@@ -1,7 +1,8 @@
 /**
  * A stack started in any order reads clean, and the operator's commands answer plainly. The
  * services start before any config-watcher has created the config stream and bucket: each says
- * once (info) that it waits and once that it follows them, with no warning and no stack. Then
+ * once (info) that it waits and once that it follows them, with no warning and no stack, and reads
+ * its settings again once (both of its layers at once). Then
  * `postern` against that stack (real NATS with JetStream, memcached, slapd, Dovecot, route-lookup,
  * mail-proxy): the protocol as an argument, an unqualified name, `cache purge` with nothing named,
  * `sessions list --user` by an alias, `rest-url` for a server without `zimbraMailMode`.
@@ -63,7 +64,8 @@ beforeAll(async () => {
   env = { ...common, ...directoryEnv(slapd) };
   [lookup, throttle, proxy] = await Promise.all([
     startService('route-lookup', env),
-    startService('login-throttle', common),
+    // Named as proxy1 (its zimbraServiceHostname): two layers, the global config and its server entry.
+    startService('login-throttle', { ...common, POSTERN_SERVER_NAME: '127.0.0.1' }),
     startMailProxy(dir, 'mail-proxy', common, {
       ...PATIENT_BUDGETS,
       zimbraReverseProxySSLToUpstreamEnabled: false,
@@ -89,6 +91,8 @@ describe('a clean start in any order', () => {
       expect(said(service, 'waiting for the config-watcher'), service.name).toEqual([expect.objectContaining({ level: 30 })]);
       expect(said(service, 'waiting for the config-watcher')[0]!.err, service.name).toBeUndefined();
       expect(warnings(service), service.name).toEqual([]);
+      // Both layers arrive together: the settings are read again once, not once for each.
+      expect(said(service, 'settings reloaded'), service.name).toHaveLength(1);
     }
   });
 });

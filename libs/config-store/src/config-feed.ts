@@ -17,6 +17,12 @@ import type { AttributeValues } from '@postern/config';
 import { ConfigBucket, configKey, decodePayload, WatcherHeartbeatSchema, type ConfigEntry } from '@postern/contracts';
 import { ConfigStore, ConfigStoreMissingError, decodeEntry } from './config-store';
 
+/** A value read from the bucket (data undefined: the key was deleted). */
+interface KvValue {
+  readonly key: string;
+  readonly data: Uint8Array | undefined;
+}
+
 /** How long a starting service waits for the config before it serves on what it has. */
 const CATCH_UP_BUDGET_MS = 10_000;
 /** Between attempts to open or re-watch the bucket. */
@@ -24,7 +30,10 @@ const RETRY_MS = 2_000;
 
 /** A change the feed applied: which entry, and what it now is (undefined: deleted). */
 export interface FeedChange {
-  /** The bucket key; `*` after a gap in the watch: every entry of the scope may have changed. */
+  /**
+   * The bucket key; `*` after a gap in the watch: every entry of the scope may have changed (of the
+   * global scope: both of this node's layers, the global config and its server entry, applied at once).
+   */
   readonly key: string;
   readonly scope: 'global' | 'server' | 'domain';
   readonly entry: ConfigEntry | undefined;
@@ -138,11 +147,17 @@ export class ConfigFeed {
       const store = this.store ?? (await ConfigStore.open(this.nc, { create: false }));
       this.store = store;
       const last = (await store.kv.status()).streamInfo.state.last_seq;
-      for (const key of [ConfigBucket.globalKey, this.serverKey, ConfigBucket.heartbeatKey]) {
+      // This node's two layers are applied together: after a gap (or a start before the bucket
+      // existed) the settings are re-read once for both, not once for each.
+      const layers: KvValue[] = [];
+      for (const key of [ConfigBucket.globalKey, this.serverKey]) {
         if (key === undefined) continue;
         const value = await store.kv.get(key);
-        if (value) await this.apply(value.key, value.operation === 'PUT' ? value.value : undefined, notify);
+        if (value) layers.push({ key: value.key, data: value.operation === 'PUT' ? value.value : undefined });
       }
+      await this.applyLayers(layers, notify);
+      const heartbeat = await store.kv.get(ConfigBucket.heartbeatKey);
+      if (heartbeat) await this.apply(heartbeat.key, heartbeat.operation === 'PUT' ? heartbeat.value : undefined, notify);
       // Watching again after a gap: any domain or server may have changed meanwhile.
       if (notify) for (const scope of ['domain', 'server'] as const) await this.tell({ key: '*', scope, entry: undefined, settings: false });
       const watch = await store.kv.watch({ key: '>', resumeFromRevision: last + 1 });
@@ -200,12 +215,6 @@ export class ConfigFeed {
       if (heartbeat.sequence !== undefined && !this.refusing) this.advance(heartbeat.sequence);
       return;
     }
-    const entry = data === undefined ? undefined : decodeEntry(data);
-    if (entry === 'malformed') {
-      this.metrics.refused.inc({ reason: 'malformed' });
-      this.logger.error({ key }, 'config: refused a malformed postern-config value; keeping the previous one');
-      return;
-    }
     const scope =
       key === ConfigBucket.globalKey
         ? 'global'
@@ -215,12 +224,39 @@ export class ConfigFeed {
             ? 'domain'
             : undefined;
     if (scope === undefined) return;
-    const settings = key === ConfigBucket.globalKey || key === this.serverKey;
+    if (key === ConfigBucket.globalKey || key === this.serverKey) return this.applyLayers([{ key, data }], notify);
+    const entry = this.decode(key, data);
+    if (entry === 'malformed') return;
+    if (notify && !(await this.tell({ key, scope, entry, settings: false }))) {
+      this.metrics.refused.inc({ reason: 'invalid' });
+      this.refusing = true;
+      return;
+    }
+    if (entry) this.advanced(entry, notify);
+  }
+
+  /**
+   * Applies values of this node's layers (the global config, its server entry) with one word to
+   * the listeners: one change names its key, two are `*` of the global scope. Refused, both layers
+   * stay as they were.
+   */
+  private async applyLayers(values: readonly KvValue[], notify: boolean): Promise<void> {
     const before = { global: this.global, server: this.server };
-    if (key === ConfigBucket.globalKey) this.global = entry;
-    else if (key === this.serverKey) this.server = entry;
-    const applied = !notify || (await this.tell({ key, scope, entry, settings }));
-    if (!applied) {
+    const applied: { key: string; entry: ConfigEntry | undefined }[] = [];
+    for (const { key, data } of values) {
+      const entry = this.decode(key, data);
+      if (entry === 'malformed') continue;
+      if (key === ConfigBucket.globalKey) this.global = entry;
+      else this.server = entry;
+      applied.push({ key, entry });
+    }
+    const [only] = applied;
+    if (only === undefined) return;
+    const change: FeedChange =
+      applied.length === 1
+        ? { key: only.key, scope: only.key === ConfigBucket.globalKey ? 'global' : 'server', entry: only.entry, settings: true }
+        : { key: '*', scope: 'global', entry: undefined, settings: true };
+    if (notify && !(await this.tell(change))) {
       // Refused: the node keeps running on its previous layers.
       this.global = before.global;
       this.server = before.server;
@@ -228,11 +264,24 @@ export class ConfigFeed {
       this.refusing = true;
       return;
     }
-    if (settings) this.refusing = false;
-    if (entry) {
-      this.advance(entry.sequence);
-      if (notify) this.metrics.applyLatency.observe(Math.max(0, (Date.now() - Date.parse(entry.time)) / 1000));
+    this.refusing = false;
+    for (const { entry } of applied) if (entry) this.advanced(entry, notify);
+  }
+
+  /** A value's entry; a malformed one is refused (counted, logged) and the previous one stays. */
+  private decode(key: string, data: Uint8Array | undefined): ConfigEntry | undefined | 'malformed' {
+    const entry = data === undefined ? undefined : decodeEntry(data);
+    if (entry === 'malformed') {
+      this.metrics.refused.inc({ reason: 'malformed' });
+      this.logger.error({ key }, 'config: refused a malformed postern-config value; keeping the previous one');
     }
+    return entry;
+  }
+
+  /** An entry applied: the node's sequence moves on to it, and a change heard live is timed. */
+  private advanced(entry: ConfigEntry, notify: boolean): void {
+    this.advance(entry.sequence);
+    if (notify) this.metrics.applyLatency.observe(Math.max(0, (Date.now() - Date.parse(entry.time)) / 1000));
   }
 
   /** Tells every listener of `change`; true when each applied it. */
