@@ -2,8 +2,8 @@
  * The mail frontend's metrics, defined once. Labels are bounded: never a user name or an address.
  * Those every login changes are tallies (metric-tally.ts): counted as plain numbers, read by a scrape.
  */
-import { Counter, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '@postern/service-kit';
-import { CounterTally, GaugeTally } from './metric-tally';
+import { Counter, LATENCY_BUCKETS_SECONDS, type Registry } from '@postern/service-kit';
+import { CounterTally, GaugeTally, HistogramTally } from './metric-tally';
 import type { LimitName } from './server/limits';
 
 export type MailProtocol = 'imap' | 'pop3';
@@ -15,9 +15,9 @@ export class MailProxyMetrics {
   /** The login rate: logins by protocol and outcome. */
   readonly logins: CounterTally<'protocol' | 'outcome'>;
   readonly sessions: GaugeTally<'protocol' | 'state'>;
-  readonly upstreamConnect: Histogram<'protocol'>;
-  readonly upstreamLogin: Histogram<'protocol'>;
-  readonly lookup: Histogram<'source'>;
+  readonly upstreamConnect: HistogramTally<'protocol'>;
+  readonly upstreamLogin: HistogramTally<'protocol'>;
+  readonly lookup: HistogramTally<'source'>;
   readonly bytes: CounterTally<'protocol' | 'direction'>;
   readonly throttleDenials: Counter<'protocol' | 'reason'>;
   readonly throttleFallbacks: Counter<'kind' | 'code' | 'verdict'>;
@@ -60,21 +60,21 @@ export class MailProxyMetrics {
       labelNames: ['protocol', 'state'],
       registers,
     });
-    this.upstreamConnect = new Histogram({
+    this.upstreamConnect = new HistogramTally({
       name: 'postern_mail_upstream_connect_seconds',
       help: 'Time to connect to the mailbox server and read its greeting.',
       labelNames: ['protocol'],
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     });
-    this.upstreamLogin = new Histogram({
+    this.upstreamLogin = new HistogramTally({
       name: 'postern_mail_upstream_login_seconds',
       help: 'Time from sending the login upstream to its tagged reply.',
       labelNames: ['protocol'],
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     });
-    this.lookup = new Histogram({
+    this.lookup = new HistogramTally({
       name: 'postern_mail_route_lookup_seconds',
       help: 'Time to find the route (cache or lookup service).',
       labelNames: ['source'],

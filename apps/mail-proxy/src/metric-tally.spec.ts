@@ -1,6 +1,6 @@
-import { Registry } from 'prom-client';
+import { Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { CounterTally, GaugeTally } from './metric-tally';
+import { CounterTally, GaugeTally, HistogramTally } from './metric-tally';
 
 /** The value of one series of `name` as a scrape reads it (undefined when absent). */
 async function scraped(registry: Registry, name: string, labels: Record<string, string>): Promise<number | undefined> {
@@ -36,5 +36,30 @@ describe('metric tallies', () => {
     tally.dec({ protocol: 'imap', state: 'proxied' });
     expect(await scraped(registry, 'g', { state: 'proxied' })).toBe(0);
     expect(() => new CounterTally({ name: 'c_total', help: 'h', labelNames: ['a'], registers: [registry] }).inc({ b: 'x' } as never)).toThrow();
+  });
+});
+
+describe('histogram tally', () => {
+  it("scrapes as prom-client's own histogram does, fed the same observations", async () => {
+    const [ours, theirs] = [new Registry(), new Registry()];
+    const config = { name: 'h_seconds', help: 'Time "taken".', labelNames: ['source'] as const, buckets: [0.001, 0.01, 0.1, 1] };
+    const tally = new HistogramTally({ ...config, registers: [ours] });
+    const histogram = new Histogram({ ...config, labelNames: ['source'], registers: [theirs] });
+    const observations: [string, number][] = [
+      ['cache', 0.0004],
+      ['cache', 0.001],
+      ['cache', 0.02],
+      ['directory', 0.5],
+      ['directory', 3],
+      ['cache', 0],
+    ];
+    for (const [source, value] of observations) {
+      tally.observe({ source }, value);
+      histogram.observe({ source }, value);
+    }
+    expect(await ours.metrics()).toBe(await theirs.metrics());
+    expect(await ours.getMetricsAsJSON()).toEqual(await theirs.getMetricsAsJSON());
+    expect(() => tally.observe({ source: 'cache' }, Number.NaN)).toThrow(TypeError);
+    expect(() => tally.observe({ other: 'x' } as never, 1)).toThrow();
   });
 });
