@@ -40,8 +40,10 @@
  * per row), --concurrency C (16), --warmup W (500 logins per target before its row), --users U
  * (1000 stand-in accounts), --sessions S (10000), --session-batch B (500 logins in flight while
  * opening them), --fetch-reps R (15), --log-level L (info, Postern's default: a line per login; nginx logs at warn),
- * --postern-node-args A (Node flags for every Postern process, space-separated: `--cpu-prof --cpu-prof-dir=/tmp/p`
- * profiles each mail-proxy under the bench's load; each mail-proxy's pid is printed as it starts),
+ * --postern-node-args=A (Node flags for every Postern process, space-separated, given with `=` as
+ * they begin with a dash: `"--postern-node-args=--cpu-prof --cpu-prof-dir=/tmp/p"` profiles each
+ * mail-proxy under the bench's load; each mail-proxy's pid is printed as it starts; then
+ * support/cpuprofile-summary.ts reads a profile),
  * --parts P (comma-separated, default all: `dovecot` part 1's logins, `standin` part 2's logins with
  * the floors and the cold row, `fetch` both FETCH tables, `imaps` part 2b, `workers` the two-worker
  * rows of dovecot and standin, `sessions` part 3; only the mail-proxies the parts use are started,
