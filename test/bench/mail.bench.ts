@@ -40,8 +40,14 @@
  * per row), --concurrency C (16), --warmup W (500 logins per target before its row), --users U
  * (1000 stand-in accounts), --sessions S (10000), --session-batch B (500 logins in flight while
  * opening them), --fetch-reps R (15), --log-level L (info, Postern's default: a line per login; nginx logs at warn),
- * --postern-node-args A (Node flags for every Postern process, space-separated: `--cpu-prof --cpu-prof-dir=/tmp/p`
- * profiles each mail-proxy under the bench's load).
+ * --postern-node-args=A (Node flags for every Postern process, space-separated, given with `=` as
+ * they begin with a dash: `"--postern-node-args=--cpu-prof --cpu-prof-dir=/tmp/p"` profiles each
+ * mail-proxy under the bench's load; each mail-proxy's pid is printed as it starts; then
+ * support/cpuprofile-summary.ts reads a profile),
+ * --parts P (comma-separated, default all: `dovecot` part 1's logins, `standin` part 2's logins with
+ * the floors and the cold row, `fetch` both FETCH tables, `imaps` part 2b, `workers` the two-worker
+ * rows of dovecot and standin, `sessions` part 3; only the mail-proxies the parts use are started,
+ * so `--parts standin` is the quick loop for the login path's CPU).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -94,6 +100,10 @@ import {
 } from './support/load';
 import { startTsChild } from './support/ts-child';
 
+/** The bench's sections, for --parts (every one by default). */
+const PART_NAMES = ['dovecot', 'standin', 'fetch', 'imaps', 'workers', 'sessions'] as const;
+type Part = (typeof PART_NAMES)[number];
+
 const { values } = parseArgs({
   options: {
     logins: { type: 'string', default: '5000' },
@@ -105,6 +115,7 @@ const { values } = parseArgs({
     'fetch-reps': { type: 'string', default: '15' },
     'log-level': { type: 'string', default: 'info' },
     'postern-node-args': { type: 'string', default: '' },
+    parts: { type: 'string', default: PART_NAMES.join(',') },
   },
 });
 const LOGINS = Number(values.logins);
@@ -116,6 +127,16 @@ const SESSION_BATCH = Number(values['session-batch']);
 const FETCH_REPS = Number(values['fetch-reps']);
 const LOG_LEVEL = values['log-level'];
 const POSTERN_NODE_ARGS = values['postern-node-args'].split(' ').filter((arg) => arg !== '');
+const PARTS = new Set(
+  values.parts
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== ''),
+);
+for (const part of PARTS) {
+  if (!(PART_NAMES as readonly string[]).includes(part)) throw new Error(`--parts: unknown part "${part}" (known: ${PART_NAMES.join(', ')})`);
+}
+const wants = (part: Part) => PARTS.has(part);
 
 const MB = 1024 * 1024;
 const MESSAGE_BYTES = 10 * MB;
@@ -548,15 +569,27 @@ function fetchTable(title: string, rows: readonly FetchRow[]): string {
   return out.join('');
 }
 
+/**
+ * Bytes per held session of a growth (RSS or heap, held − idle), or undefined when too few sessions
+ * were held for them to show above the process's own drift (the growth is not positive).
+ */
+function bytesEach(held: number, idle: number, sessions: number): number | undefined {
+  return sessions > 0 && held > idle ? (held - idle) / sessions : undefined;
+}
+
+const sessionBytesEach = (s: SessionFigures) => bytesEach(s.rssHeld, s.rssIdle, s.held);
+
 function sessionTable(s: SessionFigures): string {
-  const perSession = (s.rssHeld - s.rssIdle) / Math.max(1, s.held);
+  const perSession = sessionBytesEach(s);
+  const heapEach = bytesEach(s.heapHeld, s.heapIdle, s.held);
+  const kb = (bytes: number | undefined) => (bytes === undefined ? 'too few sessions to tell' : `${(bytes / 1024).toFixed(1)} KB`);
   const lines = [
     `\nOne mail-proxy process holding spliced IMAP sessions to the stand-in (RSS = VmRSS from /proc; V8 heap from the proxy's metrics)\n`,
     `${pad('RSS after start', 46)}${mb(s.rssFresh)}\n`,
     `${pad(`RSS idle (after ${WARMUP} warm-up logins)`, 46)}${mb(s.rssIdle)}   (V8 heap in use ${mb(s.heapIdle)}; ${s.idleFds} descriptors open)\n`,
     `${pad(`RSS with ${s.held} spliced sessions, just opened`, 46)}${mb(s.rssOpened)}   (peak while opening, VmHWM ${mb(s.hwm)})\n`,
     `${pad(`RSS with ${s.held} spliced sessions, at rest`, 46)}${mb(s.rssHeld)}   (V8 heap in use ${mb(s.heapHeld)}; ${s.fdsHeld} descriptors open; read ${fmt(s.settleSeconds, 0)} s later)\n`,
-    `${pad('per session (RSS held − RSS idle) / sessions', 46)}${(perSession / 1024).toFixed(1)} KB   (V8 heap ${((s.heapHeld - s.heapIdle) / Math.max(1, s.held) / 1024).toFixed(1)} KB)\n`,
+    `${pad('per session (RSS held − RSS idle) / sessions', 46)}${kb(perSession)}   (V8 heap ${kb(heapEach)})\n`,
     `${pad('RSS after those sessions closed', 46)}${mb(s.rssAfter)}\n`,
     `${pad('time to open them (a login each)', 46)}${fmt(s.openSeconds, 1)} s (${fmt(s.held / s.openSeconds, 0)} logins/s with ${SESSION_BATCH} in flight)\n`,
   ];
@@ -564,7 +597,9 @@ function sessionTable(s: SessionFigures): string {
   if (s.held < s.asked) {
     lines.push(
       `  ${s.asked} sessions were NOT reachable here, ${s.held} were held instead: ${s.bound ?? 'see the failures above'}.\n` +
-        `  Extrapolated to ${s.asked}: ${mb(s.rssIdle + perSession * s.asked)} (RSS idle + ${s.asked} × per session).\n`,
+        (perSession === undefined
+          ? `  Not extrapolated to ${s.asked}: too few sessions to tell the memory per session.\n`
+          : `  Extrapolated to ${s.asked}: ${mb(s.rssIdle + perSession * s.asked)} (RSS idle + ${s.asked} × per session).\n`),
     );
   }
   lines.push(
@@ -635,14 +670,28 @@ async function main(): Promise<void> {
       );
       return { service, endpoint: { host: '127.0.0.1', port } };
     };
-    progress('starting four mail-proxies (throttle service, local, off; two workers), nginx and its auth_http service');
+    // Mail-proxies start when a part first needs one (see startParts below); their CPU is probed from then on.
+    const probes: CpuProbe[] = [];
+    const started = new Map<string, Promise<Proxy>>();
+    const proxyOnce =
+      (name: string, env: Record<string, string>, attributes: Record<string, unknown>, tree = false) =>
+      (): Promise<Proxy> => {
+        let proxy = started.get(name);
+        if (!proxy) {
+          proxy = startProxy(name, env, attributes).then((p) => {
+            probes.push({ group: 'mail-proxy', pid: p.service.process.pid, tree });
+            progress(`  ${name}: mail-proxy pid ${p.service.process.pid}`);
+            return p;
+          });
+          started.set(name, proxy);
+        }
+        return proxy;
+      };
     const local = { posternThrottleChecks: 'local' };
-    const [postern, posternLocal, posternNoThrottle, postern2] = await Promise.all([
-      startProxy('postern', {}, { posternThrottleChecks: 'service' }),
-      startProxy('postern-local-throttle', {}, local),
-      startProxy('postern-no-throttle', { POSTERN_THROTTLE_ENABLED: 'false' }),
-      startProxy('postern-2-workers', { POSTERN_WORKERS: '2' }, local),
-    ]);
+    const posternOf = proxyOnce('postern', {}, { posternThrottleChecks: 'service' });
+    const posternLocalOf = proxyOnce('postern-local-throttle', {}, local);
+    const posternNoThrottleOf = proxyOnce('postern-no-throttle', { POSTERN_THROTTLE_ENABLED: 'false' }, {});
+    const postern2Of = proxyOnce('postern-2-workers', { POSTERN_WORKERS: '2' }, local, true);
     // Part 2b: Postern's IMAPS listener with its defaults for mail (TLS to the upstream, the throttle
     // local), and again with plain IMAP to the upstream as nginx's; one certificate (EC P-256, as
     // Dovecot's) for Postern and nginx alike.
@@ -667,9 +716,12 @@ async function main(): Promise<void> {
           ...(tlsUpstream ? { zimbraReverseProxyMailMode: 'both' } : {}),
         },
       );
+      probes.push({ group: 'mail-proxy', pid: proxy.service.process.pid });
+      progress(`  ${name}: mail-proxy pid ${proxy.service.process.pid}`);
       return { ...proxy, imapsPort };
     };
-    const [posternImaps, posternImapsPlain] = await Promise.all([imapsProxy('postern-imaps', true), imapsProxy('postern-imaps-plain-upstream', false)]);
+    const posternImapsOf = () => imapsProxy('postern-imaps', true);
+    const posternImapsPlainOf = () => imapsProxy('postern-imaps-plain-upstream', false);
 
     const dovecotOf = (user: string): Endpoint => {
       const server = upstreams.serverOf(user);
@@ -734,13 +786,7 @@ async function main(): Promise<void> {
       startTsChild('floor-proxy-imaps-plain-upstream', floorScript, [...floorTls, '--routes', dovecotRoutes('imapPort')]),
     ]);
     // CPU per login, whichever process spends it (all share the 2 cores): read from /proc around every measured pass.
-    const probes: CpuProbe[] = [
-      { group: 'mail-proxy', pid: postern.service.process.pid },
-      { group: 'mail-proxy', pid: posternNoThrottle.service.process.pid },
-      { group: 'mail-proxy', pid: posternLocal.service.process.pid },
-      { group: 'mail-proxy', pid: postern2.service.process.pid, tree: true },
-      { group: 'mail-proxy', pid: posternImaps.service.process.pid },
-      { group: 'mail-proxy', pid: posternImapsPlain.service.process.pid },
+    probes.push(
       { group: 'nginx', pid: nginx.process.pid, tree: true },
       ...[floor, floorShared, floorImaps, floorImapsPlain].map((f) => ({ group: 'floor', pid: f.process.pid })),
       { group: 'auth_http', pid: auth.process.pid },
@@ -751,13 +797,22 @@ async function main(): Promise<void> {
       { group: 'memcached', pid: memcached.process.pid },
       ...upstreams.servers.map((server) => ({ group: 'mailbox', pid: server.process.pid, tree: true })),
       { group: 'mailbox', pid: standin.process.pid },
-    ];
+    );
+    // The mail-proxies the chosen parts use, started side by side.
+    const loginParts = wants('dovecot') || wants('standin');
+    await Promise.all([
+      ...(loginParts || wants('fetch') ? [posternOf()] : []),
+      ...(loginParts ? [posternLocalOf(), posternNoThrottleOf()] : []),
+      ...(loginParts && wants('workers') ? [postern2Of()] : []),
+    ]);
+    const [posternImaps, posternImapsPlain] = wants('imaps') ? await Promise.all([posternImapsOf(), posternImapsPlainOf()]) : [undefined, undefined];
     const at = (endpoint: Endpoint) => () => endpoint;
     const nginxDovecot: Endpoint = { host: '127.0.0.1', port: nginxDovecotPort };
     const nginxStandin: Endpoint = { host: '127.0.0.1', port: nginxStandinPort };
 
     // The throttle's cost is the difference between these two rows: they alternate (pairedRows).
     const throttlePair = async (user: (i: number) => string, password: (user: string) => string) => {
+      const [posternLocal, posternNoThrottle] = await Promise.all([posternLocalOf(), posternNoThrottleOf()]);
       const [local, off] = await pairedRows(
         { name: 'Postern (throttle local)', endpoint: at(posternLocal.endpoint), postern: posternLocal },
         { name: 'Postern (throttle off)', endpoint: at(posternNoThrottle.endpoint), postern: posternNoThrottle },
@@ -767,213 +822,224 @@ async function main(): Promise<void> {
       );
       return { posternLocal: local, posternOff: off };
     };
-
-    // --- 1. real Dovecot upstreams ---
-    progress('part 1: logins against Dovecot');
+    /** The two-worker row, when the workers part runs. */
+    const workersRow = async (user: (i: number) => string, password: (user: string) => string): Promise<Row | undefined> => {
+      if (!wants('workers')) return undefined;
+      const postern2 = await postern2Of();
+      return loginRow({ name: 'Postern, 2 workers (throttle local)', endpoint: at(postern2.endpoint), postern: postern2 }, user, password, probes);
+    };
     const dovecotUser = (i: number) => DOVECOT_USERS[i % DOVECOT_USERS.length]!;
     const dovecotPassword = (user: string) => DEMO_PASSWORDS[user]!;
-    const d = {
-      direct: await loginRow({ name: 'Dovecot direct', endpoint: (i) => dovecotOf(dovecotUser(i)) }, dovecotUser, dovecotPassword, probes),
-      postern: await loginRow({ name: 'Postern (throttle service)', endpoint: at(postern.endpoint), postern }, dovecotUser, dovecotPassword, probes),
-      ...(await throttlePair(dovecotUser, dovecotPassword)),
-      nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxDovecot) }, dovecotUser, dovecotPassword, probes),
-      postern2: await loginRow(
-        { name: 'Postern, 2 workers (throttle local)', endpoint: at(postern2.endpoint), postern: postern2 },
-        dovecotUser,
-        dovecotPassword,
-        probes,
-      ),
-    };
-    progress(`part 1: FETCH of alice's ${MESSAGE_BYTES / MB} MB message, ${FETCH_REPS} times each`);
     const alice = 'alice@example.com';
-    const dovecotFetch = await fetchRows(
-      [
-        { name: 'Dovecot direct', endpoint: dovecotOf(alice) },
-        { name: 'Postern', endpoint: postern.endpoint },
-        { name: 'nginx mail proxy (1 worker)', endpoint: nginxDovecot },
-      ],
-      alice,
-      dovecotPassword(alice),
-      readFileSync(upstreams.messagePath(alice, 1)),
-    );
-
-    // --- 2. the stand-in ---
-    progress(`part 2: Postern's cold pass (first login of each of the ${USERS} stand-in accounts: cache miss, route-lookup, slapd)`);
     const standinEndpoint: Endpoint = { host: STANDIN_HOST, port: standin.port };
     const password = (user: string) => standinPassword(user);
-    const coldRow = await measuredPass(
-      'Postern, cold cache (1st login)',
-      USERS,
-      (i) => loginCycle(postern.endpoint, benchUser(i), password(benchUser(i))),
-      probes,
-      postern,
-    );
-    progress('part 2: logins against the stand-in (routes now cached: the steady state)');
-    const s = {
-      direct: await loginRow({ name: 'stand-in direct', endpoint: at(standinEndpoint) }, benchUser, password, probes),
-      postern: await loginRow({ name: 'Postern (throttle service)', endpoint: at(postern.endpoint), postern }, benchUser, password, probes),
-      ...(await throttlePair(benchUser, password)),
-      nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxStandin) }, benchUser, password, probes),
-      floor: await loginRow({ name: 'Node floor (relay only)', endpoint: at({ host: '127.0.0.1', port: floor.port }) }, benchUser, password, probes),
-      floorShared: await loginRow(
-        { name: 'Node floor + shared state', endpoint: at({ host: '127.0.0.1', port: floorShared.port }) },
-        benchUser,
-        password,
+
+    // --- 1. real Dovecot upstreams ---
+    let d: { direct: Row; postern: Row; posternLocal: Row; posternOff: Row; nginx: Row; postern2: Row | undefined } | undefined;
+    if (wants('dovecot')) {
+      progress('part 1: logins against Dovecot');
+      const postern = await posternOf();
+      d = {
+        direct: await loginRow({ name: 'Dovecot direct', endpoint: (i) => dovecotOf(dovecotUser(i)) }, dovecotUser, dovecotPassword, probes),
+        postern: await loginRow({ name: 'Postern (throttle service)', endpoint: at(postern.endpoint), postern }, dovecotUser, dovecotPassword, probes),
+        ...(await throttlePair(dovecotUser, dovecotPassword)),
+        nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxDovecot) }, dovecotUser, dovecotPassword, probes),
+        postern2: await workersRow(dovecotUser, dovecotPassword),
+      };
+    }
+    let dovecotFetch: FetchRow[] | undefined;
+    if (wants('fetch')) {
+      progress(`part 1: FETCH of alice's ${MESSAGE_BYTES / MB} MB message, ${FETCH_REPS} times each`);
+      dovecotFetch = await fetchRows(
+        [
+          { name: 'Dovecot direct', endpoint: dovecotOf(alice) },
+          { name: 'Postern', endpoint: (await posternOf()).endpoint },
+          { name: 'nginx mail proxy (1 worker)', endpoint: nginxDovecot },
+        ],
+        alice,
+        dovecotPassword(alice),
+        readFileSync(upstreams.messagePath(alice, 1)),
+      );
+    }
+
+    // --- 2. the stand-in ---
+    let s:
+      | { cold: Row; direct: Row; postern: Row; posternLocal: Row; posternOff: Row; nginx: Row; floor: Row; floorShared: Row; postern2: Row | undefined }
+      | undefined;
+    if (wants('standin')) {
+      progress(`part 2: Postern's cold pass (first login of each of the ${USERS} stand-in accounts: cache miss, route-lookup, slapd)`);
+      const postern = await posternOf();
+      const cold = await measuredPass(
+        'Postern, cold cache (1st login)',
+        USERS,
+        (i) => loginCycle(postern.endpoint, benchUser(i), password(benchUser(i))),
         probes,
-      ),
-      postern2: await loginRow(
-        { name: 'Postern, 2 workers (throttle local)', endpoint: at(postern2.endpoint), postern: postern2 },
-        benchUser,
-        password,
-        probes,
-      ),
-    };
-    progress(`part 2: FETCH of the stand-in's ${MESSAGE_BYTES / MB} MB message, ${FETCH_REPS} times each`);
-    const standinFetch = await fetchRows(
-      [
-        { name: 'stand-in direct', endpoint: standinEndpoint },
-        { name: 'Postern', endpoint: postern.endpoint },
-        { name: 'nginx mail proxy (1 worker)', endpoint: nginxStandin },
-        { name: 'Node floor (relay only)', endpoint: { host: '127.0.0.1', port: floor.port } },
-      ],
-      benchUser(0),
-      password(benchUser(0)),
-      generateMessage({ user: STANDIN_MESSAGE_USER, index: 0, sizeBytes: MESSAGE_BYTES }),
-    );
+        postern,
+      );
+      progress('part 2: logins against the stand-in (routes now cached: the steady state)');
+      s = {
+        cold,
+        direct: await loginRow({ name: 'stand-in direct', endpoint: at(standinEndpoint) }, benchUser, password, probes),
+        postern: await loginRow({ name: 'Postern (throttle service)', endpoint: at(postern.endpoint), postern }, benchUser, password, probes),
+        ...(await throttlePair(benchUser, password)),
+        nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxStandin) }, benchUser, password, probes),
+        floor: await loginRow({ name: 'Node floor (relay only)', endpoint: at({ host: '127.0.0.1', port: floor.port }) }, benchUser, password, probes),
+        floorShared: await loginRow(
+          { name: 'Node floor + shared state', endpoint: at({ host: '127.0.0.1', port: floorShared.port }) },
+          benchUser,
+          password,
+          probes,
+        ),
+        postern2: await workersRow(benchUser, password),
+      };
+    }
+    let standinFetch: FetchRow[] | undefined;
+    if (wants('fetch')) {
+      progress(`part 2: FETCH of the stand-in's ${MESSAGE_BYTES / MB} MB message, ${FETCH_REPS} times each`);
+      standinFetch = await fetchRows(
+        [
+          { name: 'stand-in direct', endpoint: standinEndpoint },
+          { name: 'Postern', endpoint: (await posternOf()).endpoint },
+          { name: 'nginx mail proxy (1 worker)', endpoint: nginxStandin },
+          { name: 'Node floor (relay only)', endpoint: { host: '127.0.0.1', port: floor.port } },
+        ],
+        benchUser(0),
+        password(benchUser(0)),
+        generateMessage({ user: STANDIN_MESSAGE_USER, index: 0, sizeBytes: MESSAGE_BYTES }),
+      );
+    }
 
     // --- 2b. IMAPS against Dovecot ---
-    progress('part 2b: logins over IMAPS (implicit TLS, sessions resumed by the client) against Dovecot');
-    // One client-side TLS memory per server, as a mail client keeps one per account's server.
-    const dovecotTls = new Map(upstreams.servers.map((server) => [server.host, tlsResumption(server.name)]));
-    const dovecotImapsOf = (user: string): Endpoint => {
-      const server = upstreams.serverOf(user);
-      return { host: server.host, port: server.imapsPort!, tls: dovecotTls.get(server.host)! };
-    };
-    const posternTls = tlsResumption('postern.test');
-    const posternPlainTls = tlsResumption('postern.test');
-    const nginxTls = tlsResumption('postern.test');
-    const floorImapsTls = tlsResumption('postern.test');
-    const floorImapsPlainTls = tlsResumption('postern.test');
-    const posternImapsEndpoint: Endpoint = { host: '127.0.0.1', port: posternImaps.imapsPort, tls: posternTls };
-    const posternImapsPlainEndpoint: Endpoint = { host: '127.0.0.1', port: posternImapsPlain.imapsPort, tls: posternPlainTls };
-    const nginxImapsEndpoint: Endpoint = { host: '127.0.0.1', port: nginxImapsPort, tls: nginxTls };
-    const t = {
-      direct: await loginRow({ name: 'Dovecot direct (IMAPS)', endpoint: (i) => dovecotImapsOf(dovecotUser(i)) }, dovecotUser, dovecotPassword, probes),
-      postern: await loginRow(
-        { name: 'Postern IMAPS (TLS upstream)', endpoint: at(posternImapsEndpoint), postern: posternImaps },
-        dovecotUser,
-        dovecotPassword,
-        probes,
-      ),
-      posternPlain: await loginRow(
-        { name: 'Postern IMAPS (plain upstream)', endpoint: at(posternImapsPlainEndpoint), postern: posternImapsPlain },
-        dovecotUser,
-        dovecotPassword,
-        probes,
-      ),
-      nginx: await loginRow({ name: 'nginx mail proxy IMAPS (1 worker)', endpoint: at(nginxImapsEndpoint) }, dovecotUser, dovecotPassword, probes),
-      floor: await loginRow(
-        { name: 'Node floor IMAPS (TLS upstream)', endpoint: at({ host: '127.0.0.1', port: floorImaps.port, tls: floorImapsTls }) },
-        dovecotUser,
-        dovecotPassword,
-        probes,
-      ),
-      floorPlain: await loginRow(
-        { name: 'Node floor IMAPS (plain upstream)', endpoint: at({ host: '127.0.0.1', port: floorImapsPlain.port, tls: floorImapsPlainTls }) },
-        dovecotUser,
-        dovecotPassword,
-        probes,
-      ),
-    };
-    const resumption: [string, readonly TlsResumption[]][] = [
-      [t.direct.name, [...dovecotTls.values()]],
-      [t.postern.name, [posternTls]],
-      [t.posternPlain.name, [posternPlainTls]],
-      [t.nginx.name, [nginxTls]],
-      [t.floor.name, [floorImapsTls]],
-      [t.floorPlain.name, [floorImapsPlainTls]],
-    ];
+    let t: { direct: Row; postern: Row; posternPlain: Row; nginx: Row; floor: Row; floorPlain: Row } | undefined;
+    let resumption: [string, readonly TlsResumption[]][] = [];
+    if (posternImaps && posternImapsPlain) {
+      progress('part 2b: logins over IMAPS (implicit TLS, sessions resumed by the client) against Dovecot');
+      // One client-side TLS memory per server, as a mail client keeps one per account's server.
+      const dovecotTls = new Map(upstreams.servers.map((server) => [server.host, tlsResumption(server.name)]));
+      const dovecotImapsOf = (user: string): Endpoint => {
+        const server = upstreams.serverOf(user);
+        return { host: server.host, port: server.imapsPort!, tls: dovecotTls.get(server.host)! };
+      };
+      const posternTls = tlsResumption('postern.test');
+      const posternPlainTls = tlsResumption('postern.test');
+      const nginxTls = tlsResumption('postern.test');
+      const floorImapsTls = tlsResumption('postern.test');
+      const floorImapsPlainTls = tlsResumption('postern.test');
+      const posternImapsEndpoint: Endpoint = { host: '127.0.0.1', port: posternImaps.imapsPort, tls: posternTls };
+      const posternImapsPlainEndpoint: Endpoint = { host: '127.0.0.1', port: posternImapsPlain.imapsPort, tls: posternPlainTls };
+      const nginxImapsEndpoint: Endpoint = { host: '127.0.0.1', port: nginxImapsPort, tls: nginxTls };
+      t = {
+        direct: await loginRow({ name: 'Dovecot direct (IMAPS)', endpoint: (i) => dovecotImapsOf(dovecotUser(i)) }, dovecotUser, dovecotPassword, probes),
+        postern: await loginRow(
+          { name: 'Postern IMAPS (TLS upstream)', endpoint: at(posternImapsEndpoint), postern: posternImaps },
+          dovecotUser,
+          dovecotPassword,
+          probes,
+        ),
+        posternPlain: await loginRow(
+          { name: 'Postern IMAPS (plain upstream)', endpoint: at(posternImapsPlainEndpoint), postern: posternImapsPlain },
+          dovecotUser,
+          dovecotPassword,
+          probes,
+        ),
+        nginx: await loginRow({ name: 'nginx mail proxy IMAPS (1 worker)', endpoint: at(nginxImapsEndpoint) }, dovecotUser, dovecotPassword, probes),
+        floor: await loginRow(
+          { name: 'Node floor IMAPS (TLS upstream)', endpoint: at({ host: '127.0.0.1', port: floorImaps.port, tls: floorImapsTls }) },
+          dovecotUser,
+          dovecotPassword,
+          probes,
+        ),
+        floorPlain: await loginRow(
+          { name: 'Node floor IMAPS (plain upstream)', endpoint: at({ host: '127.0.0.1', port: floorImapsPlain.port, tls: floorImapsPlainTls }) },
+          dovecotUser,
+          dovecotPassword,
+          probes,
+        ),
+      };
+      resumption = [
+        [t.direct.name, [...dovecotTls.values()]],
+        [t.postern.name, [posternTls]],
+        [t.posternPlain.name, [posternPlainTls]],
+        [t.nginx.name, [nginxTls]],
+        [t.floor.name, [floorImapsTls]],
+        [t.floorPlain.name, [floorImapsPlainTls]],
+      ];
+    }
 
     // --- 3. memory per spliced session ---
-    progress('part 3: one fresh mail-proxy (throttle on) holding spliced sessions');
-    const sessions = await sessionMemory(await startProxy('postern-sessions'), standin.process.pid);
+    let sessions: SessionFigures | undefined;
+    if (wants('sessions')) {
+      progress('part 3: one fresh mail-proxy (throttle on) holding spliced sessions');
+      sessions = await sessionMemory(await startProxy('postern-sessions'), standin.process.pid);
+    }
 
     // --- report ---
     const out: string[] = [];
-    out.push(
-      loginTable(
-        `1. Logins against real Dovecot mailbox servers (${DOVECOT_USERS.join(', ')}), ${LOGINS} cycles, ${CONCURRENCY} in flight`,
-        [d.direct, d.postern, d.posternLocal, d.posternOff, d.nginx, d.postern2],
-        d.direct,
-        d.nginx,
-      ),
-    );
-    out.push(throttleCostLine('service', d.postern, d.posternOff));
-    out.push(throttleCostLine('local', d.posternLocal, d.posternOff));
-    out.push(
-      cpuTable('CPU per login against Dovecot (ms of user+system time from /proc over the measured pass, every process)', [
-        d.direct,
-        d.postern,
-        d.posternLocal,
-        d.posternOff,
-        d.nginx,
-        d.postern2,
-      ]),
-    );
-    out.push(
-      fetchTable(
-        `FETCH 1 BODY.PEEK[] of a ${MESSAGE_BYTES / MB} MB message from Dovecot (median of ${FETCH_REPS}; MB = 2^20 bytes; every copy compared byte for byte)`,
-        dovecotFetch,
-      ),
-    );
-    out.push(
-      loginTable(
-        `2. Logins against the IMAP stand-in (${USERS} accounts, routes cached after the warm-up), ${LOGINS} cycles, ${CONCURRENCY} in flight`,
-        [s.direct, s.postern, s.posternLocal, s.posternOff, s.nginx, s.floor, s.floorShared, s.postern2, coldRow],
-        s.direct,
-        s.nginx,
-      ),
-    );
-    out.push(throttleCostLine('service', s.postern, s.posternOff));
-    out.push(throttleCostLine('local', s.posternLocal, s.posternOff));
-    out.push(
-      cpuTable('CPU per login against the stand-in (ms, as above)', [
-        s.direct,
-        s.postern,
-        s.posternLocal,
-        s.posternOff,
-        s.nginx,
-        s.floor,
-        s.floorShared,
-        s.postern2,
-        coldRow,
-      ]),
-    );
-    out.push(fetchTable(`FETCH of a ${MESSAGE_BYTES / MB} MB message from the stand-in (median of ${FETCH_REPS})`, standinFetch));
-    out.push(
-      loginTable(
-        `2b. Logins over IMAPS (implicit TLS; the client resumes TLS sessions) against Dovecot, ${LOGINS} cycles, ${CONCURRENCY} in flight`,
-        [t.direct, t.postern, t.posternPlain, t.nginx, t.floor, t.floorPlain],
-        t.direct,
-        t.nginx,
-      ),
-    );
-    out.push(resumptionLines(resumption));
-    out.push(cpuTable('CPU per login over IMAPS (ms, as above)', [t.direct, t.postern, t.posternPlain, t.nginx, t.floor, t.floorPlain]));
-    out.push(
-      phaseTable([
-        ['Dovecot, throttle service', d.postern],
-        ['Dovecot, throttle local', d.posternLocal],
-        ['Dovecot, throttle off', d.posternOff],
-        ['stand-in, throttle service', s.postern],
-        ['stand-in, throttle local', s.posternLocal],
-        ['stand-in, throttle off', s.posternOff],
-        ['stand-in, cold cache (1st login)', coldRow],
-        ['Dovecot over IMAPS, TLS upstream', t.postern],
-        ['Dovecot over IMAPS, plain upstream', t.posternPlain],
-      ]),
-    );
-    out.push(sessionTable(sessions));
+    const present = <T>(...rows: (T | undefined)[]): T[] => rows.filter((r): r is T => r !== undefined);
+    if (d) {
+      const rows = present(d.direct, d.postern, d.posternLocal, d.posternOff, d.nginx, d.postern2);
+      out.push(
+        loginTable(
+          `1. Logins against real Dovecot mailbox servers (${DOVECOT_USERS.join(', ')}), ${LOGINS} cycles, ${CONCURRENCY} in flight`,
+          rows,
+          d.direct,
+          d.nginx,
+        ),
+      );
+      out.push(throttleCostLine('service', d.postern, d.posternOff));
+      out.push(throttleCostLine('local', d.posternLocal, d.posternOff));
+      out.push(cpuTable('CPU per login against Dovecot (ms of user+system time from /proc over the measured pass, every process)', rows));
+    }
+    if (dovecotFetch) {
+      out.push(
+        fetchTable(
+          `FETCH 1 BODY.PEEK[] of a ${MESSAGE_BYTES / MB} MB message from Dovecot (median of ${FETCH_REPS}; MB = 2^20 bytes; every copy compared byte for byte)`,
+          dovecotFetch,
+        ),
+      );
+    }
+    if (s) {
+      const rows = present(s.direct, s.postern, s.posternLocal, s.posternOff, s.nginx, s.floor, s.floorShared, s.postern2, s.cold);
+      out.push(
+        loginTable(
+          `2. Logins against the IMAP stand-in (${USERS} accounts, routes cached after the warm-up), ${LOGINS} cycles, ${CONCURRENCY} in flight`,
+          rows,
+          s.direct,
+          s.nginx,
+        ),
+      );
+      out.push(throttleCostLine('service', s.postern, s.posternOff));
+      out.push(throttleCostLine('local', s.posternLocal, s.posternOff));
+      out.push(cpuTable('CPU per login against the stand-in (ms, as above)', rows));
+    }
+    if (standinFetch) out.push(fetchTable(`FETCH of a ${MESSAGE_BYTES / MB} MB message from the stand-in (median of ${FETCH_REPS})`, standinFetch));
+    if (t) {
+      const rows = [t.direct, t.postern, t.posternPlain, t.nginx, t.floor, t.floorPlain];
+      out.push(
+        loginTable(
+          `2b. Logins over IMAPS (implicit TLS; the client resumes TLS sessions) against Dovecot, ${LOGINS} cycles, ${CONCURRENCY} in flight`,
+          rows,
+          t.direct,
+          t.nginx,
+        ),
+      );
+      out.push(resumptionLines(resumption));
+      out.push(cpuTable('CPU per login over IMAPS (ms, as above)', rows));
+    }
+    const phaseRows: [string, Row | undefined][] = [
+      ['Dovecot, throttle service', d?.postern],
+      ['Dovecot, throttle local', d?.posternLocal],
+      ['Dovecot, throttle off', d?.posternOff],
+      ['stand-in, throttle service', s?.postern],
+      ['stand-in, throttle local', s?.posternLocal],
+      ['stand-in, throttle off', s?.posternOff],
+      ['stand-in, cold cache (1st login)', s?.cold],
+      ['Dovecot over IMAPS, TLS upstream', t?.postern],
+      ['Dovecot over IMAPS, plain upstream', t?.posternPlain],
+    ];
+    const phases = phaseRows.filter((entry): entry is [string, Row] => entry[1] !== undefined);
+    if (phases.length > 0) out.push(phaseTable(phases));
+    if (sessions) out.push(sessionTable(sessions));
 
     const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
     const groupCpu = (r: Row, groups: readonly string[]) => groups.reduce((sum, g) => sum + (r.cpu.get(g) ?? 0), 0);
@@ -986,39 +1052,75 @@ async function main(): Promise<void> {
       return `${fmt(a, 3)} vs ${fmt(b, 3)} ms (${ratio(a, b)})`;
     };
     const POSTERN_STACK = ['mail-proxy', 'login-throttle', 'route-lookup', 'nats-server', 'memcached'];
-    const stackCpu = groupCpu(s.posternLocal, POSTERN_STACK);
-    const floorCpu = groupCpu(s.floor, ['floor']);
-    // What a proxy with shared throttle counters and a shared route cache must spend: the floor's relay and the memcached round trips, memcached's CPU included.
-    const floorSharedCpu = groupCpu(s.floorShared, ['floor', 'memcached']);
-    const floorTlsRatio = t.floor.rate / t.direct.rate;
     const fetchOk = (rows: readonly FetchRow[]) => rows[1]!.ms <= rows[0]!.ms * 1.1;
-    const perSession = (sessions.rssHeld - sessions.rssIdle) / Math.max(1, sessions.held);
-    const at10k = sessions.held >= 10_000 ? sessions.rssHeld : sessions.rssIdle + perSession * 10_000;
-    out.push(
-      `\nTargets (information, not asserted)\n` +
-        `  Postern logins/s ≥ nginx's, Dovecot:     ${ratio(d.posternLocal.rate, d.nginx.rate)} → ${met(d.posternLocal.rate >= d.nginx.rate)}; p99 ${fmt(d.posternLocal.p99)} vs ${fmt(d.nginx.p99)} ms → ${met(d.posternLocal.p99 <= d.nginx.p99)}\n` +
-        `  Postern logins/s ≥ nginx's, stand-in:    ${ratio(s.posternLocal.rate, s.nginx.rate)} → ${met(s.posternLocal.rate >= s.nginx.rate)}; p99 ${fmt(s.posternLocal.p99)} vs ${fmt(s.nginx.p99)} ms → ${met(s.posternLocal.p99 <= s.nginx.p99)}\n` +
+    /** "Dovecot X; stand-in Y" over the login parts that ran. */
+    const both = (line: (r: NonNullable<typeof d> | NonNullable<typeof s>) => string) =>
+      [d ? `Dovecot ${line(d)}` : undefined, s ? `stand-in ${line(s)}` : undefined].filter((x) => x !== undefined).join('; ');
+    const targets: string[] = [];
+    if (d || s) {
+      targets.push(
+        `  Postern logins/s ≥ nginx's:               ${both((r) => `${ratio(r.posternLocal.rate, r.nginx.rate)} → ${met(r.posternLocal.rate >= r.nginx.rate)}; p99 ${fmt(r.posternLocal.p99)} vs ${fmt(r.nginx.p99)} ms → ${met(r.posternLocal.p99 <= r.nginx.p99)}`)}`,
+        `  CPU per login ≤ nginx's (mail-proxy vs nginx):      ${both((r) => cpuLine(r.posternLocal, r.nginx))}`,
+        `  CPU per login, whole stack vs nginx + auth_http:  ${both((r) => stackLine(r.posternLocal, r.nginx))}`,
+        `  throttle costs ≤ 10% of logins/s, local:   ${both((r) => `${ratio(r.posternLocal.rate, r.posternOff.rate)} → ${met(r.posternLocal.rate >= 0.9 * r.posternOff.rate)}`)}`,
+        `  throttle costs ≤ 10% of logins/s, service: ${both((r) => `${ratio(r.postern.rate, r.posternOff.rate)} → ${met(r.postern.rate >= 0.9 * r.posternOff.rate)}`)}`,
+      );
+    }
+    if (dovecotFetch && standinFetch) {
+      targets.push(
         `  FETCH through Postern within 10% of direct: Dovecot ${ratio(dovecotFetch[1]!.ms, dovecotFetch[0]!.ms)} → ${met(fetchOk(dovecotFetch))}; stand-in ${ratio(standinFetch[1]!.ms, standinFetch[0]!.ms)} → ${met(fetchOk(standinFetch))} ` +
-        `(the Node floor's pipe(): ${ratio(standinFetch[3]!.ms, standinFetch[0]!.ms)})\n` +
-        `  CPU per login ≤ nginx's (mail-proxy vs nginx):      Dovecot ${cpuLine(d.posternLocal, d.nginx)}; stand-in ${cpuLine(s.posternLocal, s.nginx)}\n` +
-        `  the platform's floor (relay only) vs nginx: CPU ${fmt(groupCpu(s.floor, ['floor']), 3)} vs ${fmt(groupCpu(s.nginx, ['nginx']), 3)} ms (${ratio(groupCpu(s.floor, ['floor']), groupCpu(s.nginx, ['nginx']))}); ` +
-        `Postern (throttle off) ÷ floor: CPU ${ratio(groupCpu(s.posternOff, ['mail-proxy']), groupCpu(s.floor, ['floor']))}, rate ${ratio(s.posternOff.rate, s.floor.rate)}\n` +
-        `  CPU per login, whole stack vs nginx + auth_http:  Dovecot ${stackLine(d.posternLocal, d.nginx)}; stand-in ${stackLine(s.posternLocal, s.nginx)}\n` +
-        `  throttle costs ≤ 10% of logins/s, local:   Dovecot ${ratio(d.posternLocal.rate, d.posternOff.rate)} → ${met(d.posternLocal.rate >= 0.9 * d.posternOff.rate)}; stand-in ${ratio(s.posternLocal.rate, s.posternOff.rate)} → ${met(s.posternLocal.rate >= 0.9 * s.posternOff.rate)}\n` +
-        `  throttle costs ≤ 10% of logins/s, service: Dovecot ${ratio(d.postern.rate, d.posternOff.rate)} → ${met(d.postern.rate >= 0.9 * d.posternOff.rate)}; stand-in ${ratio(s.postern.rate, s.posternOff.rate)} → ${met(s.postern.rate >= 0.9 * s.posternOff.rate)}\n` +
-        `  login path, CPU per login of every Postern process ≤ 1.6× the floor's, stand-in: ${fmt(stackCpu, 3)} vs ${fmt(floorCpu, 3)} ms (${ratio(stackCpu, floorCpu)}) → ${met(stackCpu <= 1.6 * floorCpu)}\n` +
+          `(the Node floor's pipe(): ${ratio(standinFetch[3]!.ms, standinFetch[0]!.ms)})`,
+      );
+    }
+    if (s) {
+      const stackCpu = groupCpu(s.posternLocal, POSTERN_STACK);
+      const floorCpu = groupCpu(s.floor, ['floor']);
+      // What a proxy with shared throttle counters and a shared route cache must spend: the floor's relay and the memcached round trips, memcached's CPU included.
+      const floorSharedCpu = groupCpu(s.floorShared, ['floor', 'memcached']);
+      targets.push(
+        `  the platform's floor (relay only) vs nginx: CPU ${fmt(floorCpu, 3)} vs ${fmt(groupCpu(s.nginx, ['nginx']), 3)} ms (${ratio(floorCpu, groupCpu(s.nginx, ['nginx']))}); ` +
+          `Postern (throttle off) ÷ floor: CPU ${ratio(groupCpu(s.posternOff, ['mail-proxy']), floorCpu)}, rate ${ratio(s.posternOff.rate, s.floor.rate)}`,
+        `  login path, CPU per login of every Postern process ≤ 1.6× the floor's, stand-in: ${fmt(stackCpu, 3)} vs ${fmt(floorCpu, 3)} ms (${ratio(stackCpu, floorCpu)}) → ${met(stackCpu <= 1.6 * floorCpu)}`,
         `  the design's floor (the floor + the same memcached round trips, memcached included): ${fmt(floorSharedCpu, 3)} ms; Postern ÷ it: CPU ${ratio(stackCpu, floorSharedCpu)}, ` +
-        `rate ${ratio(s.posternLocal.rate, s.floorShared.rate)} (the state's own cost: ${fmt(floorSharedCpu - floorCpu, 3)} ms, ${ratio(floorSharedCpu, floorCpu)} the bare floor)\n` +
-        `  login path, logins/s ≥ 0.65× nginx's:    Dovecot ${ratio(d.posternLocal.rate, d.nginx.rate)} → ${met(d.posternLocal.rate >= 0.65 * d.nginx.rate)}; stand-in ${ratio(s.posternLocal.rate, s.nginx.rate)} → ${met(s.posternLocal.rate >= 0.65 * s.nginx.rate)}\n` +
+          `rate ${ratio(s.posternLocal.rate, s.floorShared.rate)} (the state's own cost: ${fmt(floorSharedCpu - floorCpu, 3)} ms, ${ratio(floorSharedCpu, floorCpu)} the bare floor)`,
+      );
+    }
+    if (d || s) {
+      targets.push(
+        `  login path, logins/s ≥ 0.65× nginx's:    ${both((r) => `${ratio(r.posternLocal.rate, r.nginx.rate)} → ${met(r.posternLocal.rate >= 0.65 * r.nginx.rate)}`)}`,
+      );
+    }
+    if (t) {
+      const floorTlsRatio = t.floor.rate / t.direct.rate;
+      targets.push(
         `  IMAPS, Postern logins/s ≥ 0.85× Dovecot direct's: ${ratio(t.postern.rate, t.direct.rate)} → ${met(t.postern.rate >= 0.85 * t.direct.rate)} ` +
-        `(with plain IMAP to Dovecot as nginx's: ${ratio(t.posternPlain.rate, t.direct.rate)}; nginx IMAPS: ${ratio(t.nginx.rate, t.direct.rate)})\n` +
+          `(with plain IMAP to Dovecot as nginx's: ${ratio(t.posternPlain.rate, t.direct.rate)}; nginx IMAPS: ${ratio(t.nginx.rate, t.direct.rate)})`,
         `  IMAPS, the Node floor over TLS ÷ Dovecot direct IMAPS = ${ratio(t.floor.rate, t.direct.rate)}: the 0.85× target is ${floorTlsRatio >= 0.85 ? 'reachable' : 'NOT reachable'} by any Node proxy on this machine ` +
-        `(the floor with plain IMAP to Dovecot: ${ratio(t.floorPlain.rate, t.direct.rate)}); Postern ÷ the floor over TLS: rate ${ratio(t.postern.rate, t.floor.rate)}, ` +
-        `CPU ${ratio(groupCpu(t.postern, ['mail-proxy']), groupCpu(t.floor, ['floor']))}\n` +
-        `  2 workers against 1 (rate):              Dovecot ${ratio(d.postern2.rate, d.posternLocal.rate)}; stand-in ${ratio(s.postern2.rate, s.posternLocal.rate)} (the load generator and the upstreams share the same ${cpus().length} cores)\n` +
-        `  10,000 sessions ≤ 300 MB:                 at rest ${mb(at10k)}${sessions.held >= 10_000 ? '' : ` (extrapolated from ${sessions.held})`} → ${met(at10k <= 300 * MB && sessions.collectedAtRest)}; ` +
-        `peak while opening ${sessions.held} at ${SESSION_BATCH} logins in flight ${mb(sessions.hwm)} → ${met(sessions.hwm <= 300 * MB)}\n`,
-    );
+          `(the floor with plain IMAP to Dovecot: ${ratio(t.floorPlain.rate, t.direct.rate)}); Postern ÷ the floor over TLS: rate ${ratio(t.postern.rate, t.floor.rate)}, ` +
+          `CPU ${ratio(groupCpu(t.postern, ['mail-proxy']), groupCpu(t.floor, ['floor']))}`,
+      );
+    }
+    if (d?.postern2 || s?.postern2) {
+      const workers = [
+        d?.postern2 ? `Dovecot ${ratio(d.postern2.rate, d.posternLocal.rate)}` : undefined,
+        s?.postern2 ? `stand-in ${ratio(s.postern2.rate, s.posternLocal.rate)}` : undefined,
+      ];
+      targets.push(
+        `  2 workers against 1 (rate):              ${workers.filter((x) => x !== undefined).join('; ')} (the load generator and the upstreams share the same ${cpus().length} cores)`,
+      );
+    }
+    if (sessions) {
+      const perSession = sessionBytesEach(sessions);
+      const at10k = sessions.held >= 10_000 ? sessions.rssHeld : perSession === undefined ? undefined : sessions.rssIdle + perSession * 10_000;
+      const rest =
+        at10k === undefined
+          ? `at rest: too few sessions to tell (${sessions.held} held)`
+          : `at rest ${mb(at10k)}${sessions.held >= 10_000 ? '' : ` (extrapolated from ${sessions.held})`} → ${met(at10k <= 300 * MB && sessions.collectedAtRest)}`;
+      targets.push(
+        `  10,000 sessions ≤ 300 MB:                 ${rest}; peak while opening ${sessions.held} at ${SESSION_BATCH} logins in flight ${mb(sessions.hwm)} → ${met(sessions.hwm <= 300 * MB)}`,
+      );
+    }
+    out.push(`\nTargets (information, not asserted; parts run: ${[...PARTS].join(', ')})\n${targets.map((line) => `${line}\n`).join('')}`);
     out.push(
       `\nPostern: one mail-proxy worker per row (the last row: a primary and two workers), its whole login path (throttle checks as the row says, route from memcached),\n` +
         `logging at ${LOG_LEVEL}; upstream it sends ID (the client's address), then LOGIN with non-synchronizing literals: two round trips.\n` +

@@ -1,5 +1,9 @@
-/** The mail frontend's metrics, defined once. Labels are bounded: never a user name or an address. */
-import { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '@postern/service-kit';
+/**
+ * The mail frontend's metrics, defined once. Labels are bounded: never a user name or an address.
+ * Those every login changes are tallies (metric-tally.ts): counted as plain numbers, read by a scrape.
+ */
+import { Counter, LATENCY_BUCKETS_SECONDS, type Registry } from '@postern/service-kit';
+import { CounterTally, GaugeTally, HistogramTally } from './metric-tally';
 import type { LimitName } from './server/limits';
 
 export type MailProtocol = 'imap' | 'pop3';
@@ -7,21 +11,21 @@ export type MailProtocol = 'imap' | 'pop3';
 export type LoginOutcome = 'ok' | 'rejected' | 'not_found' | 'not_allowed' | 'throttled' | 'unavailable' | 'upstream_error' | 'aborted';
 
 export class MailProxyMetrics {
-  readonly connections: Counter<'protocol' | 'tls'>;
+  readonly connections: CounterTally<'protocol' | 'tls'>;
   /** The login rate: logins by protocol and outcome. */
-  readonly logins: Counter<'protocol' | 'outcome'>;
-  readonly sessions: Gauge<'protocol' | 'state'>;
-  readonly upstreamConnect: Histogram<'protocol'>;
-  readonly upstreamLogin: Histogram<'protocol'>;
-  readonly lookup: Histogram<'source'>;
-  readonly bytes: Counter<'protocol' | 'direction'>;
+  readonly logins: CounterTally<'protocol' | 'outcome'>;
+  readonly sessions: GaugeTally<'protocol' | 'state'>;
+  readonly upstreamConnect: HistogramTally<'protocol'>;
+  readonly upstreamLogin: HistogramTally<'protocol'>;
+  readonly lookup: HistogramTally<'source'>;
+  readonly bytes: CounterTally<'protocol' | 'direction'>;
   readonly throttleDenials: Counter<'protocol' | 'reason'>;
   readonly throttleFallbacks: Counter<'kind' | 'code' | 'verdict'>;
   /**
    * Checks this proxy decided itself (`posternThrottleChecks: local`), by kind and verdict: the
    * login-throttle service's own metric, so one panel shows every check whoever decided it.
    */
-  readonly throttleChecks: Counter<'kind' | 'verdict'>;
+  readonly throttleChecks: CounterTally<'kind' | 'verdict'>;
   /** Requests sent a second time because the first answer was late (`service`: throttle, route-lookup). */
   readonly hedges: Counter<'service'>;
   readonly limitViolations: Counter<'protocol' | 'limit'>;
@@ -38,46 +42,46 @@ export class MailProxyMetrics {
       labelNames: ['reason'],
       registers,
     });
-    this.connections = new Counter({
+    this.connections = new CounterTally({
       name: 'postern_mail_connections_total',
       help: 'Client connections accepted.',
       labelNames: ['protocol', 'tls'],
       registers,
     });
-    this.logins = new Counter({
+    this.logins = new CounterTally({
       name: 'postern_mail_logins_total',
       help: 'Login attempts by protocol and outcome.',
       labelNames: ['protocol', 'outcome'],
       registers,
     });
-    this.sessions = new Gauge({
+    this.sessions = new GaugeTally({
       name: 'postern_mail_sessions',
       help: 'Open client sessions by protocol and state (preauth, proxied).',
       labelNames: ['protocol', 'state'],
       registers,
     });
-    this.upstreamConnect = new Histogram({
+    this.upstreamConnect = new HistogramTally({
       name: 'postern_mail_upstream_connect_seconds',
       help: 'Time to connect to the mailbox server and read its greeting.',
       labelNames: ['protocol'],
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     });
-    this.upstreamLogin = new Histogram({
+    this.upstreamLogin = new HistogramTally({
       name: 'postern_mail_upstream_login_seconds',
       help: 'Time from sending the login upstream to its tagged reply.',
       labelNames: ['protocol'],
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     });
-    this.lookup = new Histogram({
+    this.lookup = new HistogramTally({
       name: 'postern_mail_route_lookup_seconds',
       help: 'Time to find the route (cache or lookup service).',
       labelNames: ['source'],
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     });
-    this.bytes = new Counter({
+    this.bytes = new CounterTally({
       name: 'postern_mail_spliced_bytes_total',
       help: 'Bytes relayed after login, by direction.',
       labelNames: ['protocol', 'direction'],
@@ -95,7 +99,7 @@ export class MailProxyMetrics {
       labelNames: ['kind', 'code', 'verdict'],
       registers,
     });
-    this.throttleChecks = new Counter({
+    this.throttleChecks = new CounterTally({
       name: 'postern_throttle_checks_total',
       help: 'Throttle checks by kind and verdict (decided in this frontend).',
       labelNames: ['kind', 'verdict'],

@@ -14,7 +14,7 @@ import { frontendRouteClient } from '@postern/route-client';
 import { VirtualHostCertificates, virtualHostDirectory } from '@postern/directory';
 import { ConfigFeed } from '@postern/config-store';
 import { BOOTSTRAP, LOGGER, LogLimiter, NATS_CONNECTION, ServiceLifecycle, ServiceSettings, type Logger, type NatsConnection } from '@postern/service-kit';
-import { AllowAllThrottle, LimitAwareThrottle, ThrottleClient, throttleLimitsOf, type ThrottlePort } from '@postern/throttle-client';
+import { AllowAllThrottle, LimitAwareThrottle, ThrottleClient, throttleLimitsOf, type ThrottleLimits, type ThrottlePort } from '@postern/throttle-client';
 import { JwtBearerCheck } from './login/bearer/bearer-token-check';
 import { gssapiPort } from './login/gssapi-login';
 import { LiveSessions } from './server/live-sessions';
@@ -98,8 +98,15 @@ function throttlePort(service: ServiceSettings, nc: NatsConnection, memcached: M
           onFallback,
         });
   logger.info({ checks: settings().posternThrottleChecks }, 'login throttle');
-  // Checks whose limits are all off are not made (they could only say "allow").
-  return new LimitAwareThrottle(checks, () => throttleLimitsOf(settings()));
+  // Checks whose limits are all off are not made (they could only say "allow"). The limits are
+  // read again only when the settings were (a reload replaces the object), not on every check.
+  let read: { settings: EffectiveSettings; limits: ThrottleLimits } | undefined;
+  const limits = () => {
+    const current = settings();
+    if (read?.settings !== current) read = { settings: current, limits: throttleLimitsOf(current) };
+    return read.limits;
+  };
+  return new LimitAwareThrottle(checks, limits);
 }
 
 /** The LDAP operation timeout of a domain certificate's read (a handshake waits for it once per name). */

@@ -13,6 +13,7 @@ export { BOOTSTRAP, LOGGER, NATS_CONNECTION } from './tokens';
 export { ServiceLifecycle, type ShutdownPhase } from './lifecycle';
 export { HealthChecks } from './health';
 // Logging: the logger, its per-turn output, the console's text format, ids and rate limits.
+export { FlatLines } from './flat-lines';
 export { createLogger, formatLogLine, logFormat, shortId, TurnBufferedOutput, type LogFormat, type Logger } from './logger';
 export { LogLimiter } from './log-limiter';
 // Metrics: the Prometheus types the services declare theirs with, and the shared latency buckets.

@@ -19,6 +19,7 @@ import {
   type ImapIdParam,
   type SecretValue,
 } from '@postern/imap-codec';
+import type { EffectiveSettings } from '@postern/config';
 import { bearerLoginRequest, bearerMechanisms, offeredBearerMechanism, type BearerMechanism } from '../login/bearer/bearer-sasl';
 import type { Refusal, StartTlsMode } from '../session/command-policy';
 import { haltingDecoder } from '../session/halting-decoder';
@@ -41,6 +42,9 @@ const SASL_FAILURES = saslFailureTexts('AUTHENTICATE aborted');
 
 const SASL_LINE: SaslLineOf<ImapClientInput> = (input) => (input.kind === 'sasl-line' ? input.response : undefined);
 
+/** Greetings by the settings object they were built from (a reload makes a new one), then by TLS state and version. */
+const greetings = new WeakMap<EffectiveSettings, Map<string, Uint8Array>>();
+
 class ImapSession extends MailSession<ImapClientInput> {
   protected readonly postAuthIdleMs = Limits.postAuthIdleImapMs;
   protected readonly preAuthState = 'not-authenticated';
@@ -52,9 +56,25 @@ class ImapSession extends MailSession<ImapClientInput> {
   private clientName: string | undefined;
   private clientVersion: string | undefined;
 
+  /**
+   * The greeting depends on the settings, the version and whether the connection is under TLS
+   * (the capabilities): built once per settings object and TLS state, not per connection.
+   */
   protected greetingLine(): Uint8Array {
-    const text = this.deps.settings().zimbraReverseProxyImapExposeVersionOnBanner ? `Postern ${this.deps.version} IMAP4 ready` : 'IMAP4rev1 proxy server ready';
-    return encodeUntaggedStatus('OK', text, `CAPABILITY ${this.capabilities().join(' ')}`);
+    const settings = this.deps.settings();
+    let built = greetings.get(settings);
+    if (built === undefined) {
+      built = new Map();
+      greetings.set(settings, built);
+    }
+    const key = `${this.link.tls}:${this.deps.tls !== undefined}:${this.deps.version}`;
+    let line = built.get(key);
+    if (line === undefined) {
+      const text = settings.zimbraReverseProxyImapExposeVersionOnBanner ? `Postern ${this.deps.version} IMAP4 ready` : 'IMAP4rev1 proxy server ready';
+      line = encodeUntaggedStatus('OK', text, `CAPABILITY ${this.capabilities().join(' ')}`);
+      built.set(key, line);
+    }
+    return line;
   }
   protected goodbye(text: string): Uint8Array {
     return encodeUntaggedStatus('BYE', text);

@@ -20,7 +20,7 @@
  * with the other.
  */
 import type { Socket } from 'node:net';
-import { ErrorCode, LoginSchema, PosternError, type Route, type RouteProtocol, type SecretValue, type ThrottleCheckResult } from '@postern/contracts';
+import { ErrorCode, isLogin, PosternError, type Route, type RouteProtocol, type SecretValue, type ThrottleCheckResult } from '@postern/contracts';
 import type { EffectiveSettings } from '@postern/config';
 import type { RouteResolverPort } from '@postern/route-client';
 import { encodeSaslPlain, type BearerMechanism } from '@postern/sasl';
@@ -199,7 +199,7 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(
   // (then checked again below, for the account). A login the contract refuses is refused by the
   // route step, unchecked.
   const early =
-    request.principal === undefined && routed.includes('@') && LoginSchema.safeParse(routed).success
+    request.principal === undefined && routed.includes('@') && isLogin(routed)
       ? { user: canonicalUser(routed), verdict: preCheck(routed) }
       : undefined;
 

@@ -4,7 +4,7 @@
  * session; a changed port or switch re-opens that listener alone; shutdown stops accepting, says
  * goodbye to pre-auth sessions, and gives proxied sessions a bounded time to finish.
  */
-import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { createServer as createTcpServer, isIPv4, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { cachedMatcher, unmapIpv4 } from '@postern/ip-address';
 import { ListenerSet } from '@postern/listener-set';
@@ -77,8 +77,10 @@ export class MailListeners {
 
   private async listen(spec: ListenerSpec, host: string): Promise<{ server: Server; boundPort: number }> {
     // allowHalfOpen: a client's FIN does not end the proxy's side; its replies are still owed (see splice.ts).
+    // Bound to one IPv4 address, every connection reached that address: no getsockname per connection to learn it.
+    const local = isIPv4(host) && host !== '0.0.0.0' ? host : undefined;
     const server = createTcpServer({ noDelay: true, allowHalfOpen: true }, (socket) =>
-      spec.implicitTls ? this.handshake(socket, spec) : this.accept(socket, spec),
+      spec.implicitTls ? this.handshake(socket, spec, local) : this.accept(socket, spec, local),
     );
     requireProxyHeaders(server, {
       trusted: (peer) => this.balancers().matches(unmapIpv4(peer)),
@@ -127,7 +129,7 @@ export class MailListeners {
    * Implicit TLS: the same server-side TLSSocket as STARTTLS uses, so both take the same context;
    * the session starts once the handshake is done, and a client that stalls it is dropped.
    */
-  private handshake(raw: Socket, spec: ListenerSpec): void {
+  private handshake(raw: Socket, spec: ListenerSpec, localAddress: string | undefined): void {
     raw.setNoDelay(true);
     const socket = new TLSSocket(raw, { isServer: true, secureContext: this.deps.tls!, ...(this.deps.sni ? { SNICallback: this.deps.sni } : {}) });
     const timer = setTimeout(() => {
@@ -148,15 +150,15 @@ export class MailListeners {
       socket.off('error', onError);
       socket.off('close', onClose);
       if (this.stopping) socket.destroy();
-      else this.accept(socket, spec);
+      else this.accept(socket, spec, localAddress);
     });
   }
 
-  private accept(socket: Socket, spec: ListenerSpec): void {
+  private accept(socket: Socket, spec: ListenerSpec, localAddress: string | undefined): void {
     socket.setNoDelay(true);
     this.deps.metrics.connections.inc({ protocol: spec.protocol, tls: spec.implicitTls ? 'implicit' : 'none' });
     const factory = this.factories[spec.protocol];
-    const session = factory({ socket, protocol: spec.protocol, implicitTls: spec.implicitTls, id: shortId() }, this.deps);
+    const session = factory({ socket, protocol: spec.protocol, implicitTls: spec.implicitTls, id: shortId(), localAddress }, this.deps);
     this.sessions.add(session);
     void session.done.finally(() => this.sessions.delete(session));
   }

@@ -20,6 +20,8 @@ export interface AcceptedConnection {
   readonly implicitTls: boolean;
   /** Short random id on every log line of this session. */
   readonly id: string;
+  /** The address the client reached, when the listener knows it (bound to one address); else the socket is asked. */
+  readonly localAddress?: string | undefined;
 }
 
 export interface ClientLinkEvents {
@@ -58,7 +60,7 @@ export class ClientLink {
     const proxied = proxiedPeer(accepted.socket);
     this.clientIp = normaliseIp(proxied?.address ?? accepted.socket.remoteAddress);
     this.clientPort = proxied?.port ?? accepted.socket.remotePort ?? 0;
-    this.proxyIp = normaliseIp(accepted.socket.localAddress);
+    this.proxyIp = normaliseIp(accepted.localAddress ?? accepted.socket.localAddress);
     this.attach(this.current);
   }
 

@@ -4,7 +4,7 @@
  * minute per client address, so a client cannot fill the logs; the metrics count every one. Warn
  * and error are for the proxy's own problems.
  */
-import type { Logger } from '@postern/service-kit';
+import { FlatLines, type Logger } from '@postern/service-kit';
 
 export interface SessionLog {
   debug(fields: Record<string, unknown>, message: string): void;
@@ -56,6 +56,7 @@ export class ClientNoticeLimiter {
 class SessionLogger implements SessionLog {
   constructor(
     private readonly logger: Logger,
+    private readonly lines: FlatLines,
     private readonly sid: string,
     private readonly protocol: string,
     private readonly clientIp: string,
@@ -66,7 +67,9 @@ class SessionLogger implements SessionLog {
     this.logger.debug(this.line(fields), message);
   }
 
+  /** A login's and a session's info lines are flat: written directly (flat-lines.ts), the same line as pino's. */
   info(fields: Record<string, unknown>, message: string): void {
+    if (this.lines.info({ sid: this.sid, protocol: this.protocol }, fields, message)) return;
     this.logger.info(this.line(fields), message);
   }
 
@@ -94,6 +97,14 @@ class SessionLogger implements SessionLog {
   }
 }
 
+/** One flat-line writer per logger (the sessions of a process share one). */
+const flatLines = new WeakMap<Logger, FlatLines>();
+
 export function sessionLog(logger: Logger, bindings: { sid: string; protocol: string }, clientIp: string, limiter: ClientNoticeLimiter): SessionLog {
-  return new SessionLogger(logger, bindings.sid, bindings.protocol, clientIp, limiter);
+  let lines = flatLines.get(logger);
+  if (lines === undefined) {
+    lines = new FlatLines(logger);
+    flatLines.set(logger, lines);
+  }
+  return new SessionLogger(logger, lines, bindings.sid, bindings.protocol, clientIp, limiter);
 }

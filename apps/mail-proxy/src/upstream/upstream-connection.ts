@@ -16,7 +16,10 @@ export interface ResponseReader<E> {
 
 export class UpstreamConnection<E extends { raw?: Uint8Array }> {
   private readonly queue: E[] = [];
-  private waiter: ((error?: Error) => void) | undefined;
+  private waiter: (() => void) | undefined;
+  /** The deadline {@link timer} is armed for. */
+  private timed: Deadline | undefined;
+  private timer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
   private released = false;
   private releaseHooks: (() => void)[] = [];
@@ -42,17 +45,16 @@ export class UpstreamConnection<E extends { raw?: Uint8Array }> {
       if (this.failure) throw this.failure;
       const left = deadline.remaining();
       if (left === 0) throw new PosternError(ErrorCode.Unavailable, `${what}: upstream did not answer in time`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.waiter = undefined;
-          resolve();
-        }, left);
-        this.waiter = () => {
-          clearTimeout(timer);
-          this.waiter = undefined;
-          resolve();
-        };
-      });
+      // One timer for the deadline, armed at the first wait and kept for the next ones (a login
+      // waits for the greeting and its replies under one deadline): it wakes the waiter, which
+      // then finds the deadline passed. Re-armed for another deadline, or when it fired early.
+      if (this.timed !== deadline) {
+        clearTimeout(this.timer);
+        this.timed = deadline;
+        this.timer = setTimeout(this.onDeadline, left);
+      }
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+      this.waiter = undefined;
     }
   }
 
@@ -61,6 +63,8 @@ export class UpstreamConnection<E extends { raw?: Uint8Array }> {
    * and the reader's partial buffer), to be passed to the client before the splice.
    */
   release(): { socket: Socket; readAhead: Buffer } {
+    clearTimeout(this.timer);
+    this.timed = undefined;
     if (!this.released) {
       this.released = true;
       for (const hook of this.releaseHooks.splice(0)) hook();
@@ -87,6 +91,10 @@ export class UpstreamConnection<E extends { raw?: Uint8Array }> {
     this.waiter?.();
   }
 
+  private readonly onDeadline = () => {
+    this.timed = undefined;
+    this.waiter?.();
+  };
   private readonly onData = (chunk: Buffer) => {
     try {
       this.queue.push(...this.reader.push(chunk));
