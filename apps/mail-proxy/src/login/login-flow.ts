@@ -199,9 +199,7 @@ export async function runLogin<E extends { raw?: Uint8Array }, G>(
   // (then checked again below, for the account). A login the contract refuses is refused by the
   // route step, unchecked.
   const early =
-    request.principal === undefined && routed.includes('@') && isLogin(routed)
-      ? { user: canonicalUser(routed), verdict: preCheck(routed) }
-      : undefined;
+    request.principal === undefined && routed.includes('@') && isLogin(routed) ? { user: canonicalUser(routed), verdict: preCheck(routed) } : undefined;
 
   // 1. Route. It comes first so the user throttle counts the account, not one of its spellings
   //    (an alias, an unqualified name); for most logins it is a cache read.
