@@ -31,8 +31,9 @@
  * DIR/web-proxy and DIR/web-proxy-quiet; the quiet one, access log off, carries the small plain-HTTP
  * row alone; the worker's is the largest file; so do the two floors of the mandated parts, under
  * DIR/undici-floor-small (the small plain-HTTP row alone) and DIR/undici-floor (1 MB and TLS);
- * read them with support/cpuprofile-summary.ts), --postern-node-args A (Node flags for both Postern
- * web-proxies, space-separated, e.g. `--trace-gc` or `--max-semi-space-size=16`), --rows R (the
+ * read them with support/cpuprofile-summary.ts), --postern-node-args=A (Node flags for both Postern
+ * web-proxies, space-separated, after an `=` as they start with a dash: `--postern-node-args=--trace-gc`,
+ * `"--postern-node-args=--import $PWD/test/bench/support/event-loop-probe.mjs"`), --rows R (the
  * sections to run, comma-separated, of small, big, tls, h2; all by default: `--rows small` is the
  * quick loop for the small plain-HTTP row's tail, and prints only that table and its targets).
  */
