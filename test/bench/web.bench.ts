@@ -31,7 +31,11 @@
  * DIR/web-proxy and DIR/web-proxy-quiet; the quiet one, access log off, carries the small plain-HTTP
  * row alone; the worker's is the largest file; so do the two floors of the mandated parts, under
  * DIR/undici-floor-small (the small plain-HTTP row alone) and DIR/undici-floor (1 MB and TLS);
- * read them with support/cpuprofile-summary.ts).
+ * read them with support/cpuprofile-summary.ts), --postern-node-args=A (Node flags for both Postern
+ * web-proxies, space-separated, after an `=` as they start with a dash: `--postern-node-args=--trace-gc`,
+ * `"--postern-node-args=--import $PWD/test/bench/support/event-loop-probe.mjs"`), --rows R (the
+ * sections to run, comma-separated, of small, big, tls, h2; all by default: `--rows small` is the
+ * quick loop for the small plain-HTTP row's tail, and prints only that table and its targets).
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -67,12 +71,21 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '32' },
     'log-level': { type: 'string', default: 'info' },
     'cpu-prof': { type: 'string' },
+    'postern-node-args': { type: 'string', default: '' },
+    rows: { type: 'string', default: 'small,big,tls,h2' },
   },
 });
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
 const LOG_LEVEL = values['log-level'];
 const CPU_PROF_DIR = values['cpu-prof'];
+const POSTERN_NODE_ARGS = values['postern-node-args'].split(' ').filter((arg) => arg !== '');
+const SECTIONS = ['small', 'big', 'tls', 'h2'] as const;
+type Section = (typeof SECTIONS)[number];
+const ROWS = new Set(values.rows.split(',').map((r) => r.trim()));
+for (const r of ROWS) if (!(SECTIONS as readonly string[]).includes(r)) throw new Error(`--rows: unknown section ${r} (sections: ${SECTIONS.join(', ')})`);
+/** Whether the section `s` is measured in this run (`--rows`). */
+const runs = (s: Section) => ROWS.has(s);
 const WARMUP_SECONDS = 2;
 const ORIGIN_HOST = '127.0.0.2';
 const SMALL = '/home/alice@example.com/small';
@@ -289,7 +302,7 @@ async function main(): Promise<void> {
           POSTERN_TLS_CERT_FILE: cert.certFile,
           POSTERN_TLS_KEY_FILE: cert.keyFile,
         },
-        CPU_PROF_DIR ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, name)}`] } : {},
+        { nodeArgs: [...POSTERN_NODE_ARGS, ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROF_DIR, name)}`] : [])] },
       );
     };
     const web = await startWeb('web-proxy', postern, posternTls, join(dir, 'access.log'));
@@ -406,8 +419,13 @@ async function main(): Promise<void> {
       return { mandated: mandatedFloor, proxies, lean: await measure('lean relay (raw sockets)', at({ port: lean.port, tls: leanTls }), probes) };
     };
 
-    progress('small responses over HTTP');
-    const small = {
+    // Each section only when --rows has it (undefined otherwise: its table and targets are left out).
+    const section = async <T>(s: Section, what: string, rows: () => Promise<T>): Promise<T | undefined> => {
+      if (!runs(s)) return undefined;
+      progress(what);
+      return rows();
+    };
+    const small = await section('small', 'small responses over HTTP', async () => ({
       direct: await measure('mailbox server direct', url('http', originPort, SMALL, ORIGIN_HOST), probes),
       postern: await measure('Postern (1 worker)', url('http', postern, SMALL), probes),
       quiet: await measure('Postern, access log off', url('http', quiet, SMALL), probes),
@@ -416,62 +434,62 @@ async function main(): Promise<void> {
       floor: await measure('Node floor (relay only)', url('http', floor.port, SMALL), probes),
       ceiling: await measure('Node answering itself', url('http', nodeItself, SMALL), probes),
       ...(await nodeRows((p) => url('http', p.port, SMALL), mandatedSmall)),
-    };
-    progress('1 MB responses over HTTP');
-    const big = {
+    }));
+    const big = await section('big', '1 MB responses over HTTP', async () => ({
       direct: await measure('mailbox server direct', url('http', originPort, BIG, ORIGIN_HOST), probes),
       postern: await measure('Postern (1 worker)', url('http', postern, BIG), probes),
       nginx: await measure('nginx (1 worker)', url('http', nginxPort, BIG), probes),
       haproxy: await measure('HAProxy (1 thread)', url('http', haproxyPort, BIG), probes),
       floor: await measure('Node floor (relay only)', url('http', floor.port, BIG), probes),
       ...(await nodeRows((p) => url('http', p.port, BIG))),
-    };
-    progress('small responses over TLS (SNI localhost)');
-    const tls = {
+    }));
+    const tls = await section('tls', 'small responses over TLS (SNI localhost)', async () => ({
       direct: await measure('mailbox server direct', url('https', originTlsPort, SMALL, ORIGIN_HOST), probes),
       postern: await measure('Postern (1 worker)', url('https', posternTls, SMALL, 'localhost'), probes),
       nginx: await measure('nginx (1 worker)', url('https', nginxTls, SMALL, 'localhost'), probes),
       haproxy: await measure('HAProxy (1 thread)', url('https', haproxyTls, SMALL, 'localhost'), probes),
       floor: await measure('Node floor (relay only)', url('https', floorTls, SMALL, 'localhost'), probes),
       ...(await nodeRows((p) => url('https', p.tls, SMALL, 'localhost'))),
-    };
-    progress(`small responses over HTTP/2 (h2load, ${H2_STREAMS} streams per connection; SNI localhost)`);
+    }));
     const h2log = join(dir, 'h2load.log');
     const viaH2 = (u: string, seconds: number) => h2load(u, seconds, h2log);
-    const h2 = {
+    const h2 = await section('h2', `small responses over HTTP/2 (h2load, ${H2_STREAMS} streams per connection; SNI localhost)`, async () => ({
       postern: await measure('Postern (1 worker)', url('https', posternTls, SMALL, 'localhost'), probes, viaH2),
       nginx: await measure('nginx (1 worker)', url('https', nginxTls, SMALL, 'localhost'), probes, viaH2),
       haproxy: await measure('HAProxy (1 thread)', url('https', haproxyTls, SMALL, 'localhost'), probes, viaH2),
-    };
+    }));
     const handshakes = await web.metric('postern_web_tls_handshakes_total', { certificate: 'virtual-host' });
     const h2Requests = await web.metric('postern_web_requests_total', { protocol: 'h2' });
 
     const out: string[] = [];
-    out.push(
-      table(
-        '1. A small response (17 bytes), plain HTTP',
-        [small.direct, small.postern, small.quiet, small.nginx, small.haproxy, small.floor, small.ceiling, small.mandated, ...small.proxies, small.lean],
-        small.direct,
-        small.nginx,
-      ),
-    );
-    out.push(
-      table(
-        '2. A 1 MB response, plain HTTP',
-        [big.direct, big.postern, big.nginx, big.haproxy, big.floor, big.mandated, ...big.proxies, big.lean],
-        big.direct,
-        big.nginx,
-      ),
-    );
-    out.push(
-      table(
-        '3. A small response over TLS (connections kept alive; SNI localhost)',
-        [tls.direct, tls.postern, tls.nginx, tls.haproxy, tls.floor, tls.mandated, ...tls.proxies, tls.lean],
-        tls.direct,
-        tls.nginx,
-      ),
-    );
-    out.push(table('4. A small response over HTTP/2 and TLS (h2load; SNI localhost)', [h2.postern, h2.nginx, h2.haproxy], h2.nginx, h2.nginx));
+    if (small)
+      out.push(
+        table(
+          '1. A small response (17 bytes), plain HTTP',
+          [small.direct, small.postern, small.quiet, small.nginx, small.haproxy, small.floor, small.ceiling, small.mandated, ...small.proxies, small.lean],
+          small.direct,
+          small.nginx,
+        ),
+      );
+    if (big)
+      out.push(
+        table(
+          '2. A 1 MB response, plain HTTP',
+          [big.direct, big.postern, big.nginx, big.haproxy, big.floor, big.mandated, ...big.proxies, big.lean],
+          big.direct,
+          big.nginx,
+        ),
+      );
+    if (tls)
+      out.push(
+        table(
+          '3. A small response over TLS (connections kept alive; SNI localhost)',
+          [tls.direct, tls.postern, tls.nginx, tls.haproxy, tls.floor, tls.mandated, ...tls.proxies, tls.lean],
+          tls.direct,
+          tls.nginx,
+        ),
+      );
+    if (h2) out.push(table('4. A small response over HTTP/2 and TLS (h2load; SNI localhost)', [h2.postern, h2.nginx, h2.haproxy], h2.nginx, h2.nginx));
     const cpuOf = (r: Row, group: string) => (r.cpu.get(group) ?? 0) * 1000;
     const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
     const line = (label: string, rows: { postern: Row; nginx: Row; floor: Row }) =>
@@ -480,18 +498,20 @@ async function main(): Promise<void> {
       `CPU ${fmt(cpuOf(rows.postern, 'web-proxy'), 0)} vs ${fmt(cpuOf(rows.nginx, 'nginx proxy'), 0)} µs/request (${ratio(cpuOf(rows.postern, 'web-proxy'), cpuOf(rows.nginx, 'nginx proxy'))}); ` +
       `Node floor: ${ratio(rows.floor.rate, rows.nginx.rate)} of nginx's req/s, ${fmt(cpuOf(rows.floor, 'node floor'), 0)} µs/request; Postern ÷ floor: req/s ${ratio(rows.postern.rate, rows.floor.rate)}, CPU ${ratio(cpuOf(rows.postern, 'web-proxy'), cpuOf(rows.floor, 'node floor'))}\n`;
     out.push(`\nTargets (information, not asserted): at least nginx's requests per second per core, p99 no worse\n`);
-    out.push(line('small', small));
-    out.push(
-      `  ${pad('', 12)} Node's HTTP server answering by itself (no upstream at all): ${ratio(small.ceiling.rate, small.nginx.rate)} of nginx-as-proxy's req/s, ` +
-        `${fmt(cpuOf(small.ceiling, 'node floor'), 0)} µs/request against nginx's ${fmt(cpuOf(small.nginx, 'nginx proxy'), 0)} for a whole proxied request\n`,
-    );
-    out.push(line('1 MB', big));
-    out.push(line('TLS small', tls));
-    out.push(
-      `  ${pad('h2 small', 12)} req/s ${ratio(h2.postern.rate, h2.nginx.rate)} of nginx, ${ratio(h2.postern.rate, h2.haproxy.rate)} of HAProxy; ` +
-        `p99 (max) ${fmt(h2.postern.p99)} (${fmt(h2.postern.max)}) vs nginx ${fmt(h2.nginx.p99)} (${fmt(h2.nginx.max)}), HAProxy ${fmt(h2.haproxy.p99)} (${fmt(h2.haproxy.max)}) ms; ` +
-        `CPU ${fmt(cpuOf(h2.postern, 'web-proxy'), 0)} vs ${fmt(cpuOf(h2.nginx, 'nginx proxy'), 0)} / ${fmt(cpuOf(h2.haproxy, 'haproxy'), 0)} µs/request\n`,
-    );
+    if (small) out.push(line('small', small));
+    if (small)
+      out.push(
+        `  ${pad('', 12)} Node's HTTP server answering by itself (no upstream at all): ${ratio(small.ceiling.rate, small.nginx.rate)} of nginx-as-proxy's req/s, ` +
+          `${fmt(cpuOf(small.ceiling, 'node floor'), 0)} µs/request against nginx's ${fmt(cpuOf(small.nginx, 'nginx proxy'), 0)} for a whole proxied request\n`,
+      );
+    if (big) out.push(line('1 MB', big));
+    if (tls) out.push(line('TLS small', tls));
+    if (h2)
+      out.push(
+        `  ${pad('h2 small', 12)} req/s ${ratio(h2.postern.rate, h2.nginx.rate)} of nginx, ${ratio(h2.postern.rate, h2.haproxy.rate)} of HAProxy; ` +
+          `p99 (max) ${fmt(h2.postern.p99)} (${fmt(h2.postern.max)}) vs nginx ${fmt(h2.nginx.p99)} (${fmt(h2.nginx.max)}), HAProxy ${fmt(h2.haproxy.p99)} (${fmt(h2.haproxy.max)}) ms; ` +
+          `CPU ${fmt(cpuOf(h2.postern, 'web-proxy'), 0)} vs ${fmt(cpuOf(h2.nginx, 'nginx proxy'), 0)} / ${fmt(cpuOf(h2.haproxy, 'haproxy'), 0)} µs/request\n`,
+      );
     out.push(`\nTargets against the Node proxies (${NODE_PROXIES.map(([, name]) => name).join(', ')}) and the lean relay\n`);
     const judged = (what: string, ok: boolean, figures: string) => `  ${pad(what, 52)} ${pad(met(ok), 8)} ${figures}\n`;
     /** Whether the mandated parts' floor itself meets a target: if it does not, Postern built on them cannot. */
@@ -531,19 +551,21 @@ async function main(): Promise<void> {
         )
       );
     };
-    out.push(versusNode('small', small));
-    out.push(
-      judged(
-        "1 MB: req/s ≥ 0.9× nginx's",
-        big.postern.rate >= 0.9 * big.nginx.rate,
-        `${fmt(big.postern.rate, 0)} vs ${fmt(big.nginx.rate, 0)} (${ratio(big.postern.rate, big.nginx.rate)})`,
-      ),
-    );
-    out.push(versusNode('TLS small', tls));
-    out.push(
-      `\nThe access log's cost (small, plain HTTP): with it ÷ without: req/s ${ratio(small.postern.rate, small.quiet.rate)}, ` +
-        `CPU ${fmt(cpuOf(small.postern, 'web-proxy') - cpuOf(small.quiet, 'web-proxy'), 1)} µs/request more (${fmt(cpuOf(small.postern, 'web-proxy'), 0)} vs ${fmt(cpuOf(small.quiet, 'web-proxy'), 0)})\n`,
-    );
+    if (small) out.push(versusNode('small', small));
+    if (big)
+      out.push(
+        judged(
+          "1 MB: req/s ≥ 0.9× nginx's",
+          big.postern.rate >= 0.9 * big.nginx.rate,
+          `${fmt(big.postern.rate, 0)} vs ${fmt(big.nginx.rate, 0)} (${ratio(big.postern.rate, big.nginx.rate)})`,
+        ),
+      );
+    if (tls) out.push(versusNode('TLS small', tls));
+    if (small)
+      out.push(
+        `\nThe access log's cost (small, plain HTTP): with it ÷ without: req/s ${ratio(small.postern.rate, small.quiet.rate)}, ` +
+          `CPU ${fmt(cpuOf(small.postern, 'web-proxy') - cpuOf(small.quiet, 'web-proxy'), 1)} µs/request more (${fmt(cpuOf(small.postern, 'web-proxy'), 0)} vs ${fmt(cpuOf(small.quiet, 'web-proxy'), 0)})\n`,
+      );
     out.push(
       `\nPostern: one web-proxy worker, logging at ${LOG_LEVEL}, an access line per request to a file, the REST rule and the route from memcached; ${handshakes} TLS handshakes got the virtual host's own certificate; ${h2Requests} requests came over h2.\n` +
         `nginx ${nginxVersion()}: worker_processes 1, upstream keepalive 64, access_log off, http2 on its TLS listener. HAProxy: nbthread 1, http-reuse always, alpn h2,http/1.1. wrk and h2load: one thread, ${CONNECTIONS} connections.\n` +

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@postern/service-kit';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AccessLog, accessLine, loggedTarget, type AccessRecord } from './access-log';
 
 const record: AccessRecord = {
@@ -20,8 +20,8 @@ const record: AccessRecord = {
   ms: 1.234,
 };
 
-/** Waits for the turn's lines to be written. */
-const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+/** Waits until `file`'s lines (written off the event loop) include `rid`. */
+const writtenTo = (file: string, rid: string) => vi.waitFor(() => expect(readFileSync(file, 'utf8')).toContain(`"rid":"${rid}"`));
 
 describe('loggedTarget', () => {
   it.each([
@@ -60,23 +60,57 @@ describe('AccessLog', () => {
     let where = file;
     const log = new AccessLog(() => where, createLogger('test', 'silent'));
     log.write(record);
-    await nextTurn();
+    await writtenTo(file, 'r1');
     expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ msg: 'access', ...record, ms: 1.2 });
     where = 'off';
     log.write({ ...record, rid: 'r2' });
-    await nextTurn();
-    expect(readFileSync(file, 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
     // Rotated away: lines still go to the old file until the reopen (SIGHUP), then to a new one.
     where = file;
     renameSync(file, `${file}.1`);
     log.write({ ...record, rid: 'r3' });
-    await nextTurn();
     log.reopen();
     log.write({ ...record, rid: 'r4' });
-    await nextTurn();
-    expect(readFileSync(`${file}.1`, 'utf8')).toContain('"rid":"r3"');
+    await log.close();
+    expect(
+      readFileSync(`${file}.1`, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => (JSON.parse(line) as AccessRecord).rid),
+    ).toEqual(['r1', 'r3']);
     expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ rid: 'r4' });
-    log.reopen();
+  });
+
+  it('has written every line taken when close() resolves (an orderly stop)', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'access-log-'));
+    const file = join(dir, 'access.log');
+    const log = new AccessLog(() => file, createLogger('test', 'silent'));
+    for (let i = 0; i < 5000; i++) log.write({ ...record, rid: `r${i}` });
+    await log.close();
+    const rids = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => (JSON.parse(line) as AccessRecord).rid);
+    expect(rids).toEqual(Array.from({ length: 5000 }, (_, i) => `r${i}`));
+  });
+
+  it('counts the lines a file does not take, and warns once for a burst of them', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'access-log-'));
+    const warnings: string[] = [];
+    const counted: [string, number][] = [];
+    const logger = createLogger('test', 'warn', { write: (line: string) => void warnings.push(line) });
+    // /dev/full refuses every write (ENOSPC), as a full disk does.
+    const log = new AccessLog(() => '/dev/full', logger, { inc: ({ reason }, value) => void counted.push([reason, value]) });
+    log.write(record);
+    log.write(record);
+    await vi.waitFor(() => expect(counted).toEqual([['error', 2]]));
+    log.write(record);
+    await log.close();
+    expect(counted).toEqual([
+      ['error', 2],
+      ['error', 1],
+    ]);
+    expect(warnings).toHaveLength(1);
+    expect(JSON.parse(warnings[0]!)).toMatchObject({ msg: 'web: access log lines dropped: a write failed', dropped: 2, reason: 'error', code: 'ENOSPC' });
   });
 
   it('a file it cannot open costs one error line, not one per request', () => {

@@ -5,12 +5,15 @@
  *
  * Secrets never reach it: the target's token arguments (`zauthtoken`, `zjwt`, …) are written as
  * `[redacted]`, and no header is logged (so no `Authorization`, no `ZM_AUTH_TOKEN` cookie).
- * Lines are gathered per event-loop turn and written with one system call after it, to standard
- * output or to a file opened for appending (`posternWebAccessLog`; re-opened on SIGHUP, so a
- * rotated file is let go).
+ * Lines go to standard output (gathered per event-loop turn, beside the service log's) or to a
+ * file opened for appending (`posternWebAccessLog`; re-opened on SIGHUP, so a rotated file is let
+ * go), written off the event loop ({@link FileOutput}): a file system that stalls a write does not
+ * stall the requests. When the disk falls that far behind, lines are dropped and counted
+ * (`postern_web_access_log_dropped_lines_total`) rather than held without bound; an orderly stop
+ * writes every line taken before it ({@link AccessLog.close}).
  */
 import { closeSync, openSync } from 'node:fs';
-import { formatLogLine, logFormat, TurnBufferedOutput, type Logger } from '@postern/service-kit';
+import { FileOutput, formatLogLine, LogLimiter, logFormat, TurnBufferedOutput, type DropReason, type Logger } from '@postern/service-kit';
 
 /** One request (or tunnel) as the access log writes it. */
 export interface AccessRecord {
@@ -86,16 +89,26 @@ export function accessLine(r: AccessRecord): string {
   );
 }
 
+/** The shortest time between two warnings of dropped lines (each says how many since the last). */
+const DROP_WARNING_INTERVAL_MS = 10_000;
+
 export class AccessLog {
   /** The file open now (its setting's value) and its output; standard output needs none of its own. */
-  private file: { readonly path: string; readonly fd: number; readonly output: TurnBufferedOutput } | undefined;
+  private file: { readonly path: string; readonly fd: number; readonly output: FileOutput } | undefined;
   /** A path that could not be opened: not tried again (nor logged again) until {@link reopen}. */
   private unopenable: string | undefined;
+  /** Files let go (reopen) whose last lines are still being written; closed once they are. */
+  private readonly closing = new Set<Promise<void>>();
+  /** Lines dropped since the last warning about it. */
+  private dropped = 0;
+  private readonly dropWarnings = new LogLimiter(DROP_WARNING_INTERVAL_MS);
 
   constructor(
     /** `posternWebAccessLog`: `stdout`, `off` or an absolute path, read per line. */
     private readonly where: () => string,
     private readonly logger: Logger,
+    /** Counts the lines dropped (`postern_web_access_log_dropped_lines_total`). */
+    private readonly droppedLines?: { inc(labels: { reason: DropReason }, value: number): void },
   ) {}
 
   /** Standard output's format, as the service's logger chose it at start. */
@@ -116,22 +129,42 @@ export class AccessLog {
     this.output(where)?.write(line);
   }
 
-  /** Lets the file go, so the next line opens it afresh (SIGHUP: a rotated log is released). */
+  /** Lets the file go, so the next line opens it afresh (SIGHUP: a rotated log is released); it is closed once its lines are written. */
   reopen(): void {
     this.unopenable = undefined;
     if (!this.file) return;
-    this.file.output.close();
-    closeSync(this.file.fd);
+    const { fd, output } = this.file;
     this.file = undefined;
+    const closed = output.close().then(() => {
+      closeSync(fd);
+      this.closing.delete(closed);
+    });
+    this.closing.add(closed);
   }
 
-  private output(path: string): TurnBufferedOutput | undefined {
+  /** Lets the file go and resolves once every line taken is written and the file closed (an orderly stop). */
+  async close(): Promise<void> {
+    this.reopen();
+    await Promise.all([...this.closing]);
+  }
+
+  /** Lines the file's output dropped: counted, and told at most once per {@link DROP_WARNING_INTERVAL_MS}. */
+  private readonly onDrop = (lines: number, reason: DropReason, code?: string): void => {
+    this.droppedLines?.inc({ reason }, lines);
+    this.dropped += lines;
+    if (this.dropWarnings.take() === undefined) return;
+    const why = reason === 'behind' ? 'the disk is behind' : 'a write failed';
+    this.logger.warn({ dropped: this.dropped, reason, ...(code ? { code } : {}) }, `web: access log lines dropped: ${why}`);
+    this.dropped = 0;
+  };
+
+  private output(path: string): FileOutput | undefined {
     if (this.file?.path === path) return this.file.output;
     if (this.unopenable === path) return undefined;
     this.reopen();
     try {
       const fd = openSync(path, 'a', 0o640);
-      this.file = { path, fd, output: new TurnBufferedOutput(fd) };
+      this.file = { path, fd, output: new FileOutput(fd, { onDrop: this.onDrop }) };
       return this.file.output;
     } catch (error) {
       this.unopenable = path;

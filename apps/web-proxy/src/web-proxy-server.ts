@@ -60,7 +60,7 @@ export class WebProxyServer {
         else if (!first) deps.logger.info({ upstream }, 'web: pool server back');
       },
     );
-    this.accessLog = new AccessLog(() => deps.settings().posternWebAccessLog, deps.logger);
+    this.accessLog = new AccessLog(() => deps.settings().posternWebAccessLog, deps.logger, deps.metrics.accessLogDropped);
     this.replies = new Replies(deps.metrics, this.accessLog);
     this.carrier = new UpstreamCarrier({
       upstreamTls: deps.upstreamTls,
@@ -118,14 +118,14 @@ export class WebProxyServer {
     return this.listeners.reopenChanged(ports);
   }
 
-  /** Stops accepting, lets requests in flight finish for up to `drainMs` (tunnels are ended then), then closes the upstream pools. */
+  /** Stops accepting, lets requests in flight finish for up to `drainMs` (tunnels are ended then), then closes the upstream pools and the access log (every line written). */
   async stop(drainMs: number): Promise<void> {
     this.health.stop();
     await this.listeners.stop(drainMs, () => {
       for (const tunnel of this.tunnels) tunnel.close('shutdown');
     });
     await this.carrier.close();
-    this.accessLog.reopen();
+    await this.accessLog.close();
   }
 
   private handle(request: WebRequest, response: WebResponse, scheme: Scheme): void {

@@ -18,6 +18,8 @@ export class WebProxyMetrics {
   readonly poolServers: Gauge<'pool'>;
   /** Users' routes dropped because their server refused the connection. */
   readonly routesDropped: Counter<'reason'>;
+  /** Access lines not written to the access log's file: the disk was too far behind, or a write failed. */
+  readonly accessLogDropped: Counter<'reason'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -64,6 +66,12 @@ export class WebProxyMetrics {
     this.routesDropped = new Counter({
       name: 'postern_web_routes_dropped_total',
       help: "Users' memoised routes dropped: their server refused the connection (refused; also dropped from the shared cache), or the config-watcher said the account changed (invalidated).",
+      labelNames: ['reason'],
+      registers,
+    });
+    this.accessLogDropped = new Counter({
+      name: 'postern_web_access_log_dropped_lines_total',
+      help: "Access lines not written to the access log's file: the disk fell too far behind (behind), or a write failed (error).",
       labelNames: ['reason'],
       registers,
     });

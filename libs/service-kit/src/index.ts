@@ -12,10 +12,12 @@ export { memcachedProvider } from './memcached.provider';
 export { BOOTSTRAP, LOGGER, NATS_CONNECTION } from './tokens';
 export { ServiceLifecycle, type ShutdownPhase } from './lifecycle';
 export { HealthChecks } from './health';
-// Logging: the logger, its per-turn output, the console's text format, ids and rate limits.
+// Logging: the logger, its per-turn output, flat lines written directly, the console's text format, ids and rate
+// limits; files written off the event loop.
 export { FlatLines } from './flat-lines';
 export { createLogger, formatLogLine, logFormat, shortId, TurnBufferedOutput, type LogFormat, type Logger } from './logger';
 export { LogLimiter } from './log-limiter';
+export { FILE_OUTPUT_MAX_HELD_BYTES, FileOutput, type DropReason, type FileOutputOptions } from './file-output';
 // Metrics: the Prometheus types the services declare theirs with, and the shared latency buckets.
 export { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from './metrics';
 // NATS: the connection, requests with deadlines and hedging, events, and the responders.
