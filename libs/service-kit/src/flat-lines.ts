@@ -59,14 +59,21 @@ const MAX_HEADS = 256;
 /** pino's internals as read here (the symbols are pino's public `pino.symbols`). */
 type Internals = Record<symbol, unknown>;
 
-/** The last millisecond a line was written in, and its time field: many lines share one under load. */
-let clock = { at: 0, field: '' };
+/** The second lines are being written in, and its time field up to the milliseconds (`,"time":"…T20:25:07.`). */
+let second = { at: -1, head: '' };
 
-/** pino's `stdTimeFunctions.isoTime`, computed once per millisecond. */
+/** pino's `stdTimeFunctions.isoTime`: a Date and its ISO string once per second, the milliseconds appended. */
 function isoTimeField(): string {
-  const now = Date.now();
-  if (now !== clock.at) clock = { at: now, field: `,"time":"${new Date(now).toISOString()}"` };
-  return clock.field;
+  return isoTimeFieldAt(Date.now());
+}
+
+/** The time field of `now` (epoch ms, not before 1970) as pino's isoTime writes it. */
+export function isoTimeFieldAt(now: number): string {
+  const ms = now % 1000;
+  const start = now - ms;
+  // `YYYY-MM-DDTHH:MM:SS.` is the same for every millisecond of a second.
+  if (start !== second.at) second = { at: start, head: `,"time":"${new Date(start).toISOString().slice(0, 20)}` };
+  return `${second.head}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z"`;
 }
 
 /** One value as pino writes it, or undefined for a value that is not flat. */
