@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@postern/service-kit';
@@ -111,6 +112,33 @@ describe('AccessLog', () => {
     ]);
     expect(warnings).toHaveLength(1);
     expect(JSON.parse(warnings[0]!)).toMatchObject({ msg: 'web: access log lines dropped: a write failed', dropped: 2, reason: 'error', code: 'ENOSPC' });
+  });
+
+  it('a stop does not wait past its bound for a disk that takes nothing: the rest is dropped, counted and told', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'access-log-'));
+    const fifo = join(dir, 'access.log');
+    execFileSync('mkfifo', [fifo]);
+    // A reader that never reads: the pipe fills, and the write in flight blocks as on a hung disk.
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const warnings: string[] = [];
+    const counted: [string, number][] = [];
+    const logger = createLogger('test', 'warn', { write: (line: string) => void warnings.push(line) });
+    const log = new AccessLog(() => fifo, logger, { inc: ({ reason }, value) => void counted.push([reason, value]) });
+    const long = { ...record, path: `/${'p'.repeat(1500)}` };
+    for (let i = 0; i < 200; i++) log.write(long);
+    await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 3; i++) log.write(record);
+    const started = performance.now();
+    await log.close(200);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(counted).toEqual([['behind', 3]]);
+    expect(warnings.map((line) => (JSON.parse(line) as { msg: string }).msg)).toContain(
+      "web: access log: the disk took no more lines within the stop's wait; the rest are dropped",
+    );
+    // The reader gone, the blocked write returns, and what it carried is counted (not written after it: the file is closed).
+    closeSync(reader);
+    await vi.waitFor(() => expect(counted).toHaveLength(2));
+    expect(counted[1]![1]).toBe(200);
   });
 
   it('a file it cannot open costs one error line, not one per request', () => {

@@ -89,6 +89,9 @@ export function accessLine(r: AccessRecord): string {
   );
 }
 
+/** How long a stop waits for the access log's last lines to reach the disk. */
+export const ACCESS_LOG_STOP_WAIT_MS = 5_000;
+
 /** The shortest time between two warnings of dropped lines (each says how many since the last). */
 const DROP_WARNING_INTERVAL_MS = 10_000;
 
@@ -97,8 +100,8 @@ export class AccessLog {
   private file: { readonly path: string; readonly fd: number; readonly output: FileOutput } | undefined;
   /** A path that could not be opened: not tried again (nor logged again) until {@link reopen}. */
   private unopenable: string | undefined;
-  /** Files let go (reopen) whose last lines are still being written; closed once they are. */
-  private readonly closing = new Set<Promise<void>>();
+  /** Files let go (reopen) whose last lines are still being written, by their output; closed once they are. */
+  private readonly closing = new Map<FileOutput, Promise<void>>();
   /** Lines dropped since the last warning about it. */
   private dropped = 0;
   private readonly dropWarnings = new LogLimiter(DROP_WARNING_INTERVAL_MS);
@@ -137,15 +140,26 @@ export class AccessLog {
     this.file = undefined;
     const closed = output.close().then(() => {
       closeSync(fd);
-      this.closing.delete(closed);
+      this.closing.delete(output);
     });
-    this.closing.add(closed);
+    this.closing.set(output, closed);
   }
 
-  /** Lets the file go and resolves once every line taken is written and the file closed (an orderly stop). */
-  async close(): Promise<void> {
+  /**
+   * Lets the file go and resolves once every line taken is written and the file closed (an orderly
+   * stop), or after `waitMs` when the disk takes nothing more: a hung disk does not hold the stop,
+   * and the lines it did not take are dropped, counted and told.
+   */
+  async close(waitMs = ACCESS_LOG_STOP_WAIT_MS): Promise<void> {
     this.reopen();
-    await Promise.all([...this.closing]);
+    if (this.closing.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, waitMs, 'late')));
+    const outcome = await Promise.race([Promise.all(this.closing.values()), late]);
+    clearTimeout(timer);
+    if (outcome !== 'late') return;
+    this.logger.warn({ waitedMs: waitMs }, "web: access log: the disk took no more lines within the stop's wait; the rest are dropped");
+    for (const output of this.closing.keys()) output.abandon();
   }
 
   /** Lines the file's output dropped: counted, and told at most once per {@link DROP_WARNING_INTERVAL_MS}. */

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { FileOutput, type DropReason } from './file-output';
 
 /** A file in a directory of its own, removed after the test, and its descriptor (`flags`: open's). */
@@ -73,6 +73,49 @@ describe('FileOutput', () => {
     expect(output.write('late\n')).toBe(false);
     await closed;
     expect(readFileSync(path, 'utf8')).toBe('kept\n');
+  });
+
+  it('abandoned while the disk takes nothing (a pipe nobody reads), drops and counts what waits, and close resolves', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'postern-file-output-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const fifo = join(dir, 'stuck');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const fd = openSync(fifo, 'a');
+    const drops: [number, DropReason][] = [];
+    const output = new FileOutput(fd, { onDrop: (lines, reason) => void drops.push([lines, reason]) });
+    // More than a pipe holds: the first write blocks in its thread, the next lines wait behind it.
+    output.write(`${'x'.repeat(256 * 1024)}\n`);
+    await nextTurn();
+    output.write('waiting 1\n');
+    output.write('waiting 2\n');
+    const closed = output.close();
+    output.abandon();
+    await closed;
+    expect(drops).toEqual([[2, 'behind']]);
+    // The reader gone, the blocked write returns; the rest of its line is not written after it, but counted.
+    closeSync(reader);
+    await vi.waitFor(() => expect(drops).toHaveLength(2));
+    expect(drops[1]![0]).toBe(1);
+    closeSync(fd);
+  });
+
+  it('abandoned, writes nothing at exit', () => {
+    const { path } = scratchFile();
+    const script = join(path, '..', 'abandon.ts');
+    writeFileSync(
+      script,
+      [
+        `import { openSync } from 'node:fs';`,
+        `import { FileOutput } from ${JSON.stringify(join(__dirname, 'file-output.ts'))};`,
+        `const output = new FileOutput(openSync(${JSON.stringify(path)}, 'a'));`,
+        `output.write('dropped\\n');`,
+        'output.abandon();',
+        'process.exit(0);',
+      ].join('\n'),
+    );
+    execFileSync(process.execPath, ['--import', 'tsx', script], { stdio: 'pipe' });
+    expect(readFileSync(path, 'utf8')).toBe('');
   });
 
   it('at an exit that did not close it, writes what is waiting', () => {

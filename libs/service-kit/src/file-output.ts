@@ -11,7 +11,8 @@
  * counted, until the disk catches up; a write that fails drops its lines, counted the same way.
  * {@link FileOutput.close} resolves once every line it accepted is written, so an orderly stop or a
  * log rotation (SIGHUP) loses none; at an exit without it, what is waiting is written
- * synchronously (the one write in flight, if any, finishes in its thread or not at all).
+ * synchronously (the one write in flight, if any, finishes in its thread or not at all); a stop
+ * that cannot wait longer {@link FileOutput.abandon}s what is left, counted as dropped.
  */
 import { write, writeSync } from 'node:fs';
 
@@ -35,6 +36,8 @@ export class FileOutput {
   /** The write in flight, and how many lines it carries (counted as dropped if it fails). */
   private inFlight: { readonly data: Buffer; readonly lines: number } | undefined;
   private scheduled = false;
+  /** Given up on ({@link abandon}): nothing more is written. */
+  private abandoned = false;
   private closing: { promise: Promise<void>; resolve: () => void } | undefined;
   private readonly maxHeldBytes: number;
   private readonly onDrop: FileOutputOptions['onDrop'];
@@ -83,6 +86,23 @@ export class FileOutput {
     return this.closing.promise;
   }
 
+  /**
+   * Gives up on the lines still waiting (a stop that cannot wait for a disk that takes nothing):
+   * they are dropped and counted, not written at exit either (a synchronous write to that disk
+   * would hold the exit), and {@link close} resolves. A write in flight finishes in its thread or
+   * not at all; whatever of it the disk did not take is dropped and counted, not written later.
+   */
+  abandon(): void {
+    this.abandoned = true;
+    const lines = this.parts.length;
+    this.parts = [];
+    this.bytes = 0;
+    process.off('exit', this.writeHeldNow);
+    if (lines > 0) this.onDrop?.(lines, 'behind');
+    this.closing ??= { promise: Promise.resolve(), resolve: () => undefined };
+    this.closing.resolve();
+  }
+
   private readonly start = (): void => {
     this.scheduled = false;
     if (this.inFlight || this.parts.length === 0) return this.settleIfDone();
@@ -99,11 +119,13 @@ export class FileOutput {
       if (error) {
         this.onDrop?.(this.inFlight!.lines, 'error', error.code);
       } else if (offset + written < data.length) {
-        return this.writeFrom(offset + written);
+        // Abandoned, the descriptor may be closed by now, its number another file's: the rest is not written.
+        if (!this.abandoned) return this.writeFrom(offset + written);
+        this.onDrop?.(this.inFlight!.lines, 'behind');
       }
       this.inFlight = undefined;
       // What came while it was written goes at once: it has waited a write already.
-      this.start();
+      if (!this.abandoned) this.start();
     });
   }
 
