@@ -13,7 +13,7 @@
  * writes every line taken before it ({@link AccessLog.close}).
  */
 import { closeSync, openSync } from 'node:fs';
-import { FileOutput, formatLogLine, LogLimiter, logFormat, TurnBufferedOutput, type DropReason, type Logger } from '@postern/service-kit';
+import { FileOutput, formatLogLine, isoTimeNow, LogLimiter, logFormat, TurnBufferedOutput, type DropReason, type Logger } from '@postern/service-kit';
 
 /** One request (or tunnel) as the access log writes it. */
 export interface AccessRecord {
@@ -65,15 +65,6 @@ export function loggedTarget(target: string): string {
 
 const q = JSON.stringify;
 
-/** The last millisecond a line was written in, and its ISO time: many lines share one at load. */
-let clock = { at: 0, iso: '' };
-
-function isoNow(): string {
-  const now = Date.now();
-  if (now !== clock.at) clock = { at: now, iso: new Date(now).toISOString() };
-  return clock.iso;
-}
-
 /**
  * The JSON line of a record, written out field by field: the same line as JSON.stringify of the
  * record with `time` and `msg` first, without building that object for every request. The id
@@ -83,7 +74,7 @@ function isoNow(): string {
 export function accessLine(r: AccessRecord): string {
   const vhost = r.vhost === undefined ? '' : `,"vhost":"${r.vhost}"`;
   return (
-    `{"time":"${isoNow()}","msg":"access","rid":"${r.rid}","client":${q(r.client)}${vhost},"method":${q(r.method)},` +
+    `{"time":"${isoTimeNow()}","msg":"access","rid":"${r.rid}","client":${q(r.client)}${vhost},"method":${q(r.method)},` +
     `"path":${q(r.path)},"status":${r.status},"bytesIn":${r.bytesIn},"bytesOut":${r.bytesOut},"upstream":${q(r.upstream)},` +
     `"route":"${r.route}","protocol":"${r.protocol}","ms":${Math.round(r.ms * 10) / 10}}\n`
   );

@@ -11,6 +11,7 @@
  * options (a mixin, formatters, a hook), the caller is told to log through pino instead.
  */
 import pino, { type Logger } from 'pino';
+import { isoTimeNow } from './iso-time';
 
 /** Field values a flat line takes; anything else goes through pino. */
 type Flat = string | number | boolean | undefined;
@@ -59,21 +60,9 @@ const MAX_HEADS = 256;
 /** pino's internals as read here (the symbols are pino's public `pino.symbols`). */
 type Internals = Record<symbol, unknown>;
 
-/** The second lines are being written in, and its time field up to the milliseconds (`,"time":"…T20:25:07.`). */
-let second = { at: -1, head: '' };
-
-/** pino's `stdTimeFunctions.isoTime`: a Date and its ISO string once per second, the milliseconds appended. */
+/** pino's `stdTimeFunctions.isoTime` field. */
 function isoTimeField(): string {
-  return isoTimeFieldAt(Date.now());
-}
-
-/** The time field of `now` (epoch ms, not before 1970) as pino's isoTime writes it. */
-export function isoTimeFieldAt(now: number): string {
-  const ms = now % 1000;
-  const start = now - ms;
-  // `YYYY-MM-DDTHH:MM:SS.` is the same for every millisecond of a second.
-  if (start !== second.at) second = { at: start, head: `,"time":"${new Date(start).toISOString().slice(0, 20)}` };
-  return `${second.head}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z"`;
+  return `,"time":"${isoTimeNow()}"`;
 }
 
 /** One value as pino writes it, or undefined for a value that is not flat. */

@@ -15,6 +15,7 @@ export { HealthChecks } from './health';
 // Logging: the logger, its per-turn output, flat lines written directly, the console's text format, ids and rate
 // limits; files written off the event loop.
 export { FlatLines } from './flat-lines';
+export { isoTimeNow } from './iso-time';
 export { createLogger, formatLogLine, logFormat, shortId, TurnBufferedOutput, type LogFormat, type Logger } from './logger';
 export { LogLimiter } from './log-limiter';
 export { FILE_OUTPUT_MAX_HELD_BYTES, FileOutput, type DropReason, type FileOutputOptions } from './file-output';
