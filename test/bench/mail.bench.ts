@@ -11,8 +11,7 @@
  *    and login-succeeded throttle checks (decided in the proxy against the counters in memcached,
  *    the default), the route from the shared memcached cache (route-lookup and slapd on a miss).
  *    Again with the checks asked of login-throttle over NATS (posternThrottleChecks: service), and
- *    with the throttle off (POSTERN_THROTTLE_ENABLED=false) for the throttle's cost per login: the throttle-local and
- *    throttle-off rows are measured in alternating slices, so that the machine's drift falls on both. Each Postern row is one
+ *    with the throttle off (POSTERN_THROTTLE_ENABLED=false) for the throttle's cost per login. Each Postern row is one
  *    worker process (POSTERN_WORKERS=1) against nginx's one worker, and a last row runs two workers.
  *    Beside them, the platform's floor (support/floor-proxy.main.ts): a Node proxy that only relays
  *    (greeting, one LOGIN line, connect, LOGIN upstream, pipe), so that what Node itself costs per
@@ -30,6 +29,10 @@
  *    tickets on) relaying to Dovecot's IMAPS listener with TLS session resumption, and to its plain
  *    one: whether 0.85× Dovecot direct is within any Node proxy's reach on this machine.
  * 3. RSS of one mail-proxy process holding N logged-in sessions spliced to the stand-in.
+ *
+ * Within parts 1, 2 and 2b the rows are measured in alternating slices (A B C, C B A, …), each
+ * after its warm-up: the machine's drift, larger than the ratios the targets read, falls on every
+ * row alike. The cold row (first logins) and the two-worker row run on their own.
  *
  * nginx is Debian's, with ngx_mail_module, `worker_processes 1` (one event loop, like one
  * mail-proxy process). Its auth_http is a small HTTP service mapping each user to its Dovecot in
@@ -256,53 +259,51 @@ async function loginRow(target: Target, user: (i: number) => string, password: (
   return measuredPass(target.name, LOGINS, op, probes, target.postern);
 }
 
-/** Slices of a {@link pairedRows} pair. */
-const PAIR_SLICES = 5;
+/** Slices of {@link alternatingRows}. */
+const SLICES = 5;
 
 /**
- * Two rows measured in alternating slices of LOGINS / PAIR_SLICES logins (A B, B A, A B, …) after a
- * warm-up of each, every figure summed over a row's slices. Used where the difference between two
- * rows is the figure (the throttle's cost): on a shared machine the speed drifts by more than that
- * difference from one row to the next, and alternating lays the drift on both rows alike.
+ * Rows measured in alternating slices of LOGINS / SLICES logins (A B C, C B A, A B C, …) after a
+ * warm-up of each, every figure summed over a row's slices. On a shared machine the speed drifts
+ * by more than the differences the targets read (Postern against the floors and nginx, the
+ * throttle's cost) from one row to the next; alternating lays the drift on every row alike.
  */
-async function pairedRows(
-  a: Target,
-  b: Target,
+async function alternatingRows(
+  targets: readonly Target[],
   user: (i: number) => string,
   password: (user: string) => string,
   probes: readonly CpuProbe[],
-): Promise<[Row, Row]> {
+): Promise<Row[]> {
   const opOf = (target: Target) => (i: number) => loginCycle(target.endpoint(i), user(i), password(user(i)));
-  for (const target of [a, b]) {
+  for (const target of targets) {
     progress(`  ${target.name}: ${WARMUP} warm-up logins`);
     await measureLogins('warm-up', WARMUP, CONCURRENCY, (i) => opOf(target)(i + LOGINS));
   }
-  const slice = Math.ceil(LOGINS / PAIR_SLICES);
-  progress(`  ${a.name} and ${b.name}: ${slice * PAIR_SLICES} logins each, in ${PAIR_SLICES} alternating slices`);
-  const pair = await Promise.all(
-    [a, b].map(async (target) => ({
+  const slice = Math.ceil(LOGINS / SLICES);
+  progress(`  ${targets.map((target) => target.name).join(', ')}: ${slice * SLICES} logins each, in ${SLICES} alternating slices`);
+  const sides = await Promise.all(
+    targets.map(async (target) => ({
       target,
       run: emptyRun(),
       cpu: new Map<string, number>(),
       metricsBefore: target.postern ? await metricsText(target.postern.service) : '',
     })),
   );
-  for (let k = 0; k < PAIR_SLICES; k++) {
-    for (const side of k % 2 === 0 ? pair : [...pair].reverse()) {
+  for (let k = 0; k < SLICES; k++) {
+    for (const side of k % 2 === 0 ? sides : [...sides].reverse()) {
       const before = await cpuSnapshot(probes);
       const first = side.run.count;
       await runLogins(slice, CONCURRENCY, (i) => opOf(side.target)(first + i), side.run);
       for (const [group, ms] of cpuBetween(before, await cpuSnapshot(probes), 1)) side.cpu.set(group, (side.cpu.get(group) ?? 0) + ms);
     }
   }
-  const rows = await Promise.all(
-    pair.map(async ({ target, run, cpu, metricsBefore }): Promise<Row> => {
+  return Promise.all(
+    sides.map(async ({ target, run, cpu, metricsBefore }): Promise<Row> => {
       const logins = Math.max(1, run.count - run.errors);
       const row = { ...loginFigures(target.name, run), cpu: new Map([...cpu].map(([group, ms]) => [group, ms / logins])) };
       return target.postern ? { ...row, phases: phasesBetween(metricsBefore, await metricsText(target.postern.service)) } : row;
     }),
   );
-  return [rows[0]!, rows[1]!];
 }
 
 interface FetchRow {
@@ -810,17 +811,13 @@ async function main(): Promise<void> {
     const nginxDovecot: Endpoint = { host: '127.0.0.1', port: nginxDovecotPort };
     const nginxStandin: Endpoint = { host: '127.0.0.1', port: nginxStandinPort };
 
-    // The throttle's cost is the difference between these two rows: they alternate (pairedRows).
-    const throttlePair = async (user: (i: number) => string, password: (user: string) => string) => {
+    // The throttle's cost is the difference between these two rows, measured with the others in alternating slices.
+    const throttleTargets = async (): Promise<Target[]> => {
       const [posternLocal, posternNoThrottle] = await Promise.all([posternLocalOf(), posternNoThrottleOf()]);
-      const [local, off] = await pairedRows(
+      return [
         { name: 'Postern (throttle local)', endpoint: at(posternLocal.endpoint), postern: posternLocal },
         { name: 'Postern (throttle off)', endpoint: at(posternNoThrottle.endpoint), postern: posternNoThrottle },
-        user,
-        password,
-        probes,
-      );
-      return { posternLocal: local, posternOff: off };
+      ];
     };
     /** The two-worker row, when the workers part runs. */
     const workersRow = async (user: (i: number) => string, password: (user: string) => string): Promise<Row | undefined> => {
@@ -839,11 +836,23 @@ async function main(): Promise<void> {
     if (wants('dovecot')) {
       progress('part 1: logins against Dovecot');
       const postern = await posternOf();
+      const [direct, posternRow, posternLocal, posternOff, nginx] = await alternatingRows(
+        [
+          { name: 'Dovecot direct', endpoint: (i) => dovecotOf(dovecotUser(i)) },
+          { name: 'Postern (throttle service)', endpoint: at(postern.endpoint), postern },
+          ...(await throttleTargets()),
+          { name: 'nginx mail proxy (1 worker)', endpoint: at(nginxDovecot) },
+        ],
+        dovecotUser,
+        dovecotPassword,
+        probes,
+      );
       d = {
-        direct: await loginRow({ name: 'Dovecot direct', endpoint: (i) => dovecotOf(dovecotUser(i)) }, dovecotUser, dovecotPassword, probes),
-        postern: await loginRow({ name: 'Postern (throttle service)', endpoint: at(postern.endpoint), postern }, dovecotUser, dovecotPassword, probes),
-        ...(await throttlePair(dovecotUser, dovecotPassword)),
-        nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxDovecot) }, dovecotUser, dovecotPassword, probes),
+        direct: direct!,
+        postern: posternRow!,
+        posternLocal: posternLocal!,
+        posternOff: posternOff!,
+        nginx: nginx!,
         postern2: await workersRow(dovecotUser, dovecotPassword),
       };
     }
@@ -877,19 +886,28 @@ async function main(): Promise<void> {
         postern,
       );
       progress('part 2: logins against the stand-in (routes now cached: the steady state)');
+      const [direct, posternRow, posternLocal, posternOff, nginx, floorRow, floorSharedRow] = await alternatingRows(
+        [
+          { name: 'stand-in direct', endpoint: at(standinEndpoint) },
+          { name: 'Postern (throttle service)', endpoint: at(postern.endpoint), postern },
+          ...(await throttleTargets()),
+          { name: 'nginx mail proxy (1 worker)', endpoint: at(nginxStandin) },
+          { name: 'Node floor (relay only)', endpoint: at({ host: '127.0.0.1', port: floor.port }) },
+          { name: 'Node floor + shared state', endpoint: at({ host: '127.0.0.1', port: floorShared.port }) },
+        ],
+        benchUser,
+        password,
+        probes,
+      );
       s = {
         cold,
-        direct: await loginRow({ name: 'stand-in direct', endpoint: at(standinEndpoint) }, benchUser, password, probes),
-        postern: await loginRow({ name: 'Postern (throttle service)', endpoint: at(postern.endpoint), postern }, benchUser, password, probes),
-        ...(await throttlePair(benchUser, password)),
-        nginx: await loginRow({ name: 'nginx mail proxy (1 worker)', endpoint: at(nginxStandin) }, benchUser, password, probes),
-        floor: await loginRow({ name: 'Node floor (relay only)', endpoint: at({ host: '127.0.0.1', port: floor.port }) }, benchUser, password, probes),
-        floorShared: await loginRow(
-          { name: 'Node floor + shared state', endpoint: at({ host: '127.0.0.1', port: floorShared.port }) },
-          benchUser,
-          password,
-          probes,
-        ),
+        direct: direct!,
+        postern: posternRow!,
+        posternLocal: posternLocal!,
+        posternOff: posternOff!,
+        nginx: nginx!,
+        floor: floorRow!,
+        floorShared: floorSharedRow!,
         postern2: await workersRow(benchUser, password),
       };
     }
@@ -928,34 +946,20 @@ async function main(): Promise<void> {
       const posternImapsEndpoint: Endpoint = { host: '127.0.0.1', port: posternImaps.imapsPort, tls: posternTls };
       const posternImapsPlainEndpoint: Endpoint = { host: '127.0.0.1', port: posternImapsPlain.imapsPort, tls: posternPlainTls };
       const nginxImapsEndpoint: Endpoint = { host: '127.0.0.1', port: nginxImapsPort, tls: nginxTls };
-      t = {
-        direct: await loginRow({ name: 'Dovecot direct (IMAPS)', endpoint: (i) => dovecotImapsOf(dovecotUser(i)) }, dovecotUser, dovecotPassword, probes),
-        postern: await loginRow(
+      const [direct, postern, posternPlain, nginx, floorRow, floorPlain] = await alternatingRows(
+        [
+          { name: 'Dovecot direct (IMAPS)', endpoint: (i) => dovecotImapsOf(dovecotUser(i)) },
           { name: 'Postern IMAPS (TLS upstream)', endpoint: at(posternImapsEndpoint), postern: posternImaps },
-          dovecotUser,
-          dovecotPassword,
-          probes,
-        ),
-        posternPlain: await loginRow(
           { name: 'Postern IMAPS (plain upstream)', endpoint: at(posternImapsPlainEndpoint), postern: posternImapsPlain },
-          dovecotUser,
-          dovecotPassword,
-          probes,
-        ),
-        nginx: await loginRow({ name: 'nginx mail proxy IMAPS (1 worker)', endpoint: at(nginxImapsEndpoint) }, dovecotUser, dovecotPassword, probes),
-        floor: await loginRow(
+          { name: 'nginx mail proxy IMAPS (1 worker)', endpoint: at(nginxImapsEndpoint) },
           { name: 'Node floor IMAPS (TLS upstream)', endpoint: at({ host: '127.0.0.1', port: floorImaps.port, tls: floorImapsTls }) },
-          dovecotUser,
-          dovecotPassword,
-          probes,
-        ),
-        floorPlain: await loginRow(
           { name: 'Node floor IMAPS (plain upstream)', endpoint: at({ host: '127.0.0.1', port: floorImapsPlain.port, tls: floorImapsPlainTls }) },
-          dovecotUser,
-          dovecotPassword,
-          probes,
-        ),
-      };
+        ],
+        dovecotUser,
+        dovecotPassword,
+        probes,
+      );
+      t = { direct: direct!, postern: postern!, posternPlain: posternPlain!, nginx: nginx!, floor: floorRow!, floorPlain: floorPlain! };
       resumption = [
         [t.direct.name, [...dovecotTls.values()]],
         [t.postern.name, [posternTls]],
