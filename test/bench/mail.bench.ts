@@ -30,9 +30,9 @@
  *    one: whether 0.85× Dovecot direct is within any Node proxy's reach on this machine.
  * 3. RSS of one mail-proxy process holding N logged-in sessions spliced to the stand-in.
  *
- * Within parts 1, 2 and 2b the rows are measured in alternating slices (A B C, C B A, …), each
- * after its warm-up: the machine's drift, larger than the ratios the targets read, falls on every
- * row alike. The cold row (first logins) and the two-worker row run on their own.
+ * Within parts 1, 2 and 2b the rows are measured in alternating slices (A B C, C B A, …), after
+ * their warm-ups, each slice after a few unmeasured logins: the machine's drift, larger than the
+ * ratios the targets read, falls on every row alike. The cold row (first logins) and the two-worker row run on their own.
  *
  * nginx is Debian's, with ngx_mail_module, `worker_processes 1` (one event loop, like one
  * mail-proxy process). Its auth_http is a small HTTP service mapping each user to its Dovecot in
@@ -261,10 +261,13 @@ async function loginRow(target: Target, user: (i: number) => string, password: (
 
 /** Slices of {@link alternatingRows}. */
 const SLICES = 5;
+/** Unmeasured logins before each slice. */
+const SLICE_SETTLE_LOGINS = 200;
 
 /**
  * Rows measured in alternating slices of LOGINS / SLICES logins (A B C, C B A, A B C, …) after a
- * warm-up of each, every figure summed over a row's slices. On a shared machine the speed drifts
+ * warm-up of each, every slice after SLICE_SETTLE_LOGINS unmeasured ones, every figure summed over
+ * a row's slices. On a shared machine the speed drifts
  * by more than the differences the targets read (Postern against the floors and nginx, the
  * throttle's cost) from one row to the next; alternating lays the drift on every row alike.
  */
@@ -291,6 +294,9 @@ async function alternatingRows(
   );
   for (let k = 0; k < SLICES; k++) {
     for (const side of k % 2 === 0 ? sides : [...sides].reverse()) {
+      // Some logins first, not measured: a row resumes from the others' slices, and what a process
+      // does after idling (V8's memory reducer collects, caches are cold) is no steady state.
+      await measureLogins('settle', SLICE_SETTLE_LOGINS, CONCURRENCY, (i) => opOf(side.target)(i + 2 * LOGINS));
       const before = await cpuSnapshot(probes);
       const first = side.run.count;
       await runLogins(slice, CONCURRENCY, (i) => opOf(side.target)(first + i), side.run);
