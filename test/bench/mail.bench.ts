@@ -32,7 +32,8 @@
  *
  * Within parts 1, 2 and 2b the rows are measured in alternating slices (A B C, C B A, …), after
  * their warm-ups, each slice after a few unmeasured logins: the machine's drift, larger than the
- * ratios the targets read, falls on every row alike. The cold row (first logins) and the two-worker row run on their own.
+ * ratios the targets read, falls on every row alike. The cold row (first logins) and the
+ * two-worker row run on their own.
  *
  * nginx is Debian's, with ngx_mail_module, `worker_processes 1` (one event loop, like one
  * mail-proxy process). Its auth_http is a small HTTP service mapping each user to its Dovecot in
@@ -267,9 +268,9 @@ const SLICE_SETTLE_LOGINS = 200;
 /**
  * Rows measured in alternating slices of LOGINS / SLICES logins (A B C, C B A, A B C, …) after a
  * warm-up of each, every slice after SLICE_SETTLE_LOGINS unmeasured ones, every figure summed over
- * a row's slices. On a shared machine the speed drifts
- * by more than the differences the targets read (Postern against the floors and nginx, the
- * throttle's cost) from one row to the next; alternating lays the drift on every row alike.
+ * a row's slices. On a shared machine the speed drifts by more than the differences the targets
+ * read (Postern against the floors and nginx, the throttle's cost) from one row to the next;
+ * alternating lays the drift on every row alike.
  */
 async function alternatingRows(
   targets: readonly Target[],
@@ -817,7 +818,7 @@ async function main(): Promise<void> {
     const nginxDovecot: Endpoint = { host: '127.0.0.1', port: nginxDovecotPort };
     const nginxStandin: Endpoint = { host: '127.0.0.1', port: nginxStandinPort };
 
-    // The throttle's cost is the difference between these two rows, measured with the others in alternating slices.
+    // The throttle's cost is the difference between these two rows (measured with the others, alternating).
     const throttleTargets = async (): Promise<Target[]> => {
       const [posternLocal, posternNoThrottle] = await Promise.all([posternLocalOf(), posternNoThrottleOf()]);
       return [
