@@ -12,6 +12,7 @@ import type { HostedService } from './bootstrap';
 import { joinCluster, runClusterPrimary, workerIndex } from './cluster';
 import { createLogger, logFormat, type Logger } from './logger';
 import { mergedMetrics, mergeHealth, serveObservability } from './observability-server';
+import { keepTickShapes } from './tick-shapes';
 
 /** What a service's `main` says about itself. */
 export interface ServiceMainOptions {
@@ -65,6 +66,7 @@ function failedToStart(logger: Logger, name: string, error: unknown): never {
 
 /** Loads the bootstrap config, creates the logger and starts the service; exits on failure. */
 export async function serviceMain(options: ServiceMainOptions): Promise<void> {
+  keepTickShapes();
   const bootstrap = checkedBootstrap(options.name, options.check ? [options.check] : []);
   const clustered = options.workers === true && bootstrap.workers > 1;
   const logger = createLogger(options.name, bootstrap.logLevel, undefined, clustered ? { worker: workerIndex() ?? 'primary' } : {});
@@ -105,6 +107,7 @@ export interface HostMainOptions {
  * then the other services in the reverse of their start order.
  */
 export async function hostMain(options: HostMainOptions): Promise<void> {
+  keepTickShapes();
   const bootstrap = checkedBootstrap(
     options.name,
     options.services.flatMap((s) => (s.check ? [s.check] : [])),
