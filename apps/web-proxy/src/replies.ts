@@ -25,9 +25,20 @@ interface Recorded {
   readonly seconds: { observe(value: number): void };
 }
 
+/** A request's labels, and the children they found. */
+interface LastRecorded {
+  readonly route: string;
+  readonly status: string;
+  readonly upstream: string;
+  readonly protocol: string;
+  readonly recorded: Recorded;
+}
+
 export class Replies {
   /** By route, status class, upstream and protocol: prom-client's own lookup sorts and joins the labels on every call. */
   private readonly children = new Map<string, Recorded>();
+  /** The last request's labels and their children. */
+  private last: LastRecorded | undefined;
 
   constructor(
     private readonly metrics: WebProxyMetrics,
@@ -58,6 +69,11 @@ export class Replies {
   }
 
   private recorded(x: Exchange, status: string): Recorded {
+    // Most requests end as the one before (same route, class, server and protocol): no key to build.
+    const last = this.last;
+    if (last !== undefined && last.route === x.route && last.status === status && last.upstream === x.upstream && last.protocol === x.protocol) {
+      return last.recorded;
+    }
     const key = `${x.route} ${status} ${x.upstream} ${x.protocol}`;
     let recorded = this.children.get(key);
     if (!recorded) {
@@ -67,6 +83,7 @@ export class Replies {
       };
       this.children.set(key, recorded);
     }
+    this.last = { route: x.route, status, upstream: x.upstream, protocol: x.protocol, recorded };
     return recorded;
   }
 

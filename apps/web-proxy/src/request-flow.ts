@@ -65,9 +65,18 @@ export interface RequestPorts extends GatePorts {
   readonly replies: Pick<Replies, 'page' | 'redirect' | 'failed'>;
 }
 
-/** Serves one request: answered here, redirected, or carried to its mailbox server. Settled (metrics, access line) whichever way it ends. */
-export async function runRequest(x: HttpExchange, ports: RequestPorts): Promise<void> {
-  const admission = await admit(x, ports);
+/**
+ * Serves one request: answered here, redirected, or carried to its mailbox server. Settled (metrics,
+ * access line) whichever way it ends. A request whose route is known (memoised, or the pool's) is
+ * served in the same turn: no promise is made for it.
+ */
+export function runRequest(x: HttpExchange, ports: RequestPorts): void {
+  const admission = admit(x, ports);
+  if (admission instanceof Promise) void admission.then((later) => serve(x, later, ports));
+  else serve(x, admission, ports);
+}
+
+function serve(x: HttpExchange, admission: Admission, ports: RequestPorts): void {
   if (admission.kind === 'answer') return ports.replies.page(x, admission.status, admission.text);
   if (admission.kind === 'redirect') return ports.replies.redirect(x, admission.location);
   const { found, route } = admission;
@@ -89,15 +98,29 @@ async function afterRefusal(x: HttpExchange, stale: UserRoute, route: UserReques
   ports.replies.failed(x, status);
 }
 
-/** The gate every request and upgrade passes: strict server names, the mail mode, then its route. */
-export async function admit(x: Exchange, ports: GatePorts): Promise<Admission> {
+/**
+ * The gate every request and upgrade passes: strict server names, the mail mode, then its route.
+ * Decided at once when nothing has to be asked (a memoised route, a pool's request); a promise
+ * only when a name or a route must be looked up.
+ */
+export function admit(x: Exchange, ports: GatePorts): Admission | Promise<Admission> {
+  if (!x.settings.zimbraReverseProxyStrictServerNameEnabled) return admitKnownHost(x, ports);
+  if (x.host === undefined) return unknownHost(x, ports);
+  const known = ports.names.isKnown(x.host);
+  if (known instanceof Promise) return known.then((yes) => (yes ? admitKnownHost(x, ports) : unknownHost(x, ports)));
+  return known ? admitKnownHost(x, ports) : unknownHost(x, ports);
+}
+
+function unknownHost(x: Exchange, ports: GatePorts): Admission {
+  x.route = 'unknown-host';
+  ports.metrics.refused.inc({ reason: 'unknown-host' });
+  return { kind: 'answer', status: 400, text: 'This server does not serve that host name.' };
+}
+
+/** The mail mode, then the route: the memo's or the pool's at once, else looked up. */
+function admitKnownHost(x: Exchange, ports: GatePorts): Admission | Promise<Admission> {
   const s = x.settings;
   const headers = x.request.headers;
-  if (s.zimbraReverseProxyStrictServerNameEnabled && !(x.host !== undefined && (await ports.names.isKnown(x.host)))) {
-    x.route = 'unknown-host';
-    ports.metrics.refused.inc({ reason: 'unknown-host' });
-    return { kind: 'answer', status: 400, text: 'This server does not serve that host name.' };
-  }
   const cookie = joined(headers.cookie);
   const bound = ports.boundPorts();
   const mode = mailModeAction(
@@ -111,17 +134,20 @@ export async function admit(x: Exchange, ports: GatePorts): Promise<Admission> {
   }
   const route = requestRoute({ target: x.target, cookie, authorization: headers.authorization });
   x.route = route.rule;
-  let found: UserRoute | undefined;
-  try {
-    if (route.by !== 'pool') {
-      // A memoised route is taken at once: no lookup, no promise to wait on.
-      const memo = memoised(route, x, ports);
-      found = memo ? memo.route : await routeOf(route, x, ports);
-    }
-  } catch (error) {
-    ports.logger.warn({ rid: x.rid, rule: route.rule, ...failureOf(error) }, 'web: route lookup failed');
-    return { kind: 'answer', status: 503, text: 'The mailbox server of this account cannot be found just now. Try again shortly.' };
-  }
+  if (route.by === 'pool') return carry(x, undefined, route, cookie, ports);
+  const memo = memoised(route, x, ports);
+  if (memo) return carry(x, memo.route, route, cookie, ports);
+  return routeOf(route, x, ports).then(
+    (found) => carry(x, found, route, cookie, ports),
+    (error: unknown): Admission => {
+      ports.logger.warn({ rid: x.rid, rule: route.rule, ...failureOf(error) }, 'web: route lookup failed');
+      return { kind: 'answer', status: 503, text: 'The mailbox server of this account cannot be found just now. Try again shortly.' };
+    },
+  );
+}
+
+/** The request goes to its user's server when one was found, else to a pool's. */
+function carry(x: Exchange, found: UserRoute | undefined, route: RequestRoute, cookie: string | undefined, ports: GatePorts): Admission {
   let upstream = found?.upstream;
   if (upstream === undefined) [x.route, upstream] = poolChoice(x.target, cookie, x.peerIp, ports);
   if (upstream === undefined) return { kind: 'answer', status: 503, text: 'No mailbox server is available for this request.' };

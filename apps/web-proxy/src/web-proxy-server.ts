@@ -130,7 +130,7 @@ export class WebProxyServer {
 
   private handle(request: WebRequest, response: WebResponse, scheme: Scheme): void {
     const s = this.deps.settings();
-    void runRequest(newExchange(request, response, scheme, s, this.peer(request)), this.flow);
+    runRequest(newExchange(request, response, scheme, s, this.peer(request)), this.flow);
   }
 
   /** An `Upgrade` request (WebSocket): the same gate as any request, then a tunnel of its own (upgrade-tunnel.ts). */

@@ -1,6 +1,6 @@
 import { resolveSettings } from '@postern/config';
 import { describe, expect, it } from 'vitest';
-import { poolMember, readTimeoutOf, wantsLoginPool } from './web-rules';
+import { hostName, poolMember, readTimeoutOf, wantsLoginPool } from './web-rules';
 
 describe('readTimeoutOf', () => {
   const s = resolveSettings({
@@ -60,5 +60,26 @@ describe('wantsLoginPool', () => {
   it('never takes the mailbox paths', () => {
     for (const path of ['/service/soap', '/home/', '/dav/x', '/.well-known/caldav', '/zimbra/home/a', '/principals/users/a/'])
       expect(wantsLoginPool(path, undefined)).toBe(false);
+  });
+});
+
+describe('hostName', () => {
+  it('is the Host without its port, in lower case; undefined for what is not a name', () => {
+    const cases: [string | undefined, string | undefined][] = [
+      ['Mail.Example.COM', 'mail.example.com'],
+      ['mail.example.com:8443', 'mail.example.com'],
+      ['[2001:db8::1]:443', undefined],
+      ['[2001:db8::1', undefined],
+      [':443', undefined],
+      ['bad_name', undefined],
+      ['', undefined],
+      [undefined, undefined],
+      ['a'.repeat(254), undefined],
+    ];
+    // Twice over, in turn: the last Host is remembered, and a different one is read afresh.
+    for (const round of [1, 2]) for (const [host, name] of cases) expect(hostName(host), `${host} (round ${round})`).toBe(name);
+    expect(hostName('mail.example.com')).toBe('mail.example.com');
+    expect(hostName('mail.example.com')).toBe('mail.example.com');
+    expect(hostName('MAIL.example.com')).toBe('mail.example.com');
   });
 });

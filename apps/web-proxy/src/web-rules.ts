@@ -111,11 +111,17 @@ export function joined(value: string | string[] | undefined): string | undefined
   return Array.isArray(value) ? value.join('; ') : value;
 }
 
+/** The last Host header read and its name: a client sends the same one on every request of its connection. */
+let lastHost: { readonly host: string; readonly name: string | undefined } = { host: '', name: undefined };
+
 /** The Host header without its port (IPv6 literals keep their brackets). */
 export function hostName(host: string | undefined): string | undefined {
   if (!host) return undefined;
-  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
-  return /^[A-Za-z0-9.-]{1,253}$/.test(name) ? name.toLowerCase() : undefined;
+  if (host === lastHost.host) return lastHost.name;
+  const colon = host.startsWith('[') ? host.indexOf(']') + 1 : host.indexOf(':');
+  const name = colon > 0 ? host.slice(0, colon) : colon === 0 ? '' : host;
+  lastHost = { host, name: /^[A-Za-z0-9.-]{1,253}$/.test(name) ? name.toLowerCase() : undefined };
+  return lastHost.name;
 }
 
 /** The mailbox paths (Zimbra's `location ~* /(service|principals|dav|…)/`): never the login pool. */
