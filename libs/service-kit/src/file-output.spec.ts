@@ -136,3 +136,36 @@ describe('FileOutput', () => {
     expect(lines).toEqual(Array.from({ length: 1000 }, (_, i) => `line ${i}`));
   });
 });
+
+describe('FileOutput with a buffer', () => {
+  it('gathers lines until the buffer is full or its time is up, and close writes what waits at once', async () => {
+    const { path, fd } = scratchFile();
+    const output = new FileOutput(fd, { buffer: { bytes: 64, flushMs: 60_000 } });
+    output.write('one\n');
+    await nextTurn();
+    await nextTurn();
+    // Neither full nor due: nothing written yet.
+    expect(readFileSync(path, 'utf8')).toBe('');
+    expect(output.held).toBe(4);
+    // Full: the write starts after this turn, with every line held.
+    output.write(`${'x'.repeat(60)}\n`);
+    await vi.waitFor(() => expect(readFileSync(path, 'utf8')).toBe(`one\n${'x'.repeat(60)}\n`));
+    output.write('last\n');
+    await nextTurn();
+    expect(readFileSync(path, 'utf8')).not.toContain('last');
+    await output.close();
+    expect(readFileSync(path, 'utf8')).toBe(`one\n${'x'.repeat(60)}\nlast\n`);
+  });
+
+  it('writes what came within flushMs once that time is up', async () => {
+    const { path, fd } = scratchFile();
+    const output = new FileOutput(fd, { buffer: { bytes: 64 * 1024, flushMs: 20 } });
+    const started = performance.now();
+    output.write('a\n');
+    output.write('b\n');
+    await vi.waitFor(() => expect(readFileSync(path, 'utf8')).toBe('a\nb\n'));
+    // Not before its time (the timer's own slack aside).
+    expect(performance.now() - started).toBeGreaterThanOrEqual(15);
+    await output.close();
+  });
+});

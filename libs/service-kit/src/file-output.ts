@@ -4,7 +4,10 @@
  * the thread for milliseconds when the file system is busy (writeback, its journal, a slow disk),
  * and on the event loop that stall holds every request of the process: {@link FileOutput} hands
  * its writes to libuv's thread pool instead (`fs.write`), one in flight at a time, the lines that
- * come meanwhile gathered for the next one, so the file keeps their order.
+ * come meanwhile gathered for the next one, so the file keeps their order. With `buffer`, lines
+ * are gathered up to that many bytes or for at most `flushMs` before a write starts (nginx's
+ * `access_log … buffer= flush=`): under load a write then carries hundreds of lines, where one per
+ * turn of the event loop cost a wake-up of a pool thread and a system call every few requests.
  *
  * What it holds is bounded ({@link FILE_OUTPUT_MAX_HELD_BYTES}): when the disk cannot keep up and
  * that much is waiting, further lines are dropped (not written later, not blocking the proxy) and
@@ -27,6 +30,8 @@ export interface FileOutputOptions {
   readonly maxHeldBytes?: number;
   /** Lines dropped (`error`: with the failure's code), to be counted and told. */
   readonly onDrop?: (lines: number, reason: DropReason, code?: string) => void;
+  /** Gather lines until this many bytes wait, or {@link flushMs} has passed since the first (default: none, a write per turn). */
+  readonly buffer?: { readonly bytes: number; readonly flushMs: number };
 }
 
 export class FileOutput {
@@ -35,12 +40,14 @@ export class FileOutput {
   private bytes = 0;
   /** The write in flight, and how many lines it carries (counted as dropped if it fails). */
   private inFlight: { readonly data: Buffer; readonly lines: number } | undefined;
-  private scheduled = false;
+  /** A write is due: after this turn (`immediate`), or when the buffer's time is up (`timer`). */
+  private scheduled: 'immediate' | NodeJS.Timeout | undefined;
   /** Given up on ({@link abandon}): nothing more is written. */
   private abandoned = false;
   private closing: { promise: Promise<void>; resolve: () => void } | undefined;
   private readonly maxHeldBytes: number;
   private readonly onDrop: FileOutputOptions['onDrop'];
+  private readonly buffer: FileOutputOptions['buffer'];
 
   constructor(
     private readonly fd: number,
@@ -48,6 +55,7 @@ export class FileOutput {
   ) {
     this.maxHeldBytes = options.maxHeldBytes ?? FILE_OUTPUT_MAX_HELD_BYTES;
     this.onDrop = options.onDrop;
+    this.buffer = options.buffer;
     process.on('exit', this.writeHeldNow);
   }
 
@@ -60,11 +68,23 @@ export class FileOutput {
     this.parts.push(line);
     this.bytes += line.length;
     // The lines of this turn go together: the write starts after it (or after the one in flight).
-    if (!this.inFlight && !this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.start);
-    }
+    if (!this.inFlight) this.schedule();
     return true;
+  }
+
+  /** Starts a write after this turn, or, buffered, when the buffer is full or its time is up. */
+  private schedule(): void {
+    const full = this.buffer === undefined || this.bytes >= this.buffer.bytes || this.closing !== undefined;
+    if (this.scheduled === 'immediate' || (this.scheduled !== undefined && !full)) return;
+    if (this.scheduled !== undefined) clearTimeout(this.scheduled);
+    if (full) {
+      this.scheduled = 'immediate';
+      setImmediate(this.start);
+    } else {
+      this.scheduled = setTimeout(this.start, this.buffer!.flushMs);
+      // A quiet process is not kept alive for its last lines: an exit writes them (writeHeldNow).
+      this.scheduled.unref();
+    }
   }
 
   /** Bytes waiting for a write (not counting the one in flight). */
@@ -81,6 +101,8 @@ export class FileOutput {
       let resolve!: () => void;
       const promise = new Promise<void>((r) => (resolve = r));
       this.closing = { promise, resolve };
+      // Lines buffered wait for no timer now.
+      if (this.parts.length > 0 && !this.inFlight) this.schedule();
       this.settleIfDone();
     }
     return this.closing.promise;
@@ -94,6 +116,7 @@ export class FileOutput {
    */
   abandon(): void {
     this.abandoned = true;
+    if (this.scheduled !== undefined && this.scheduled !== 'immediate') clearTimeout(this.scheduled);
     const lines = this.parts.length;
     this.parts = [];
     this.bytes = 0;
@@ -104,7 +127,7 @@ export class FileOutput {
   }
 
   private readonly start = (): void => {
-    this.scheduled = false;
+    this.scheduled = undefined;
     if (this.inFlight || this.parts.length === 0) return this.settleIfDone();
     const data = Buffer.from(this.parts.length === 1 ? this.parts[0]! : this.parts.join(''), 'utf8');
     this.inFlight = { data, lines: this.parts.length };
@@ -124,8 +147,11 @@ export class FileOutput {
         this.onDrop?.(this.inFlight!.lines, 'behind');
       }
       this.inFlight = undefined;
-      // What came while it was written goes at once: it has waited a write already.
-      if (!this.abandoned) this.start();
+      if (this.abandoned) return;
+      // What came while it was written goes at once, or, buffered, when its buffer is full or its time is up.
+      if (this.buffer === undefined) this.start();
+      else if (this.parts.length > 0) this.schedule();
+      else this.settleIfDone();
     });
   }
 
