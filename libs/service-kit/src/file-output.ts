@@ -81,7 +81,7 @@ export class FileOutput {
       this.scheduled = 'immediate';
       setImmediate(this.start);
     } else {
-      this.scheduled = setTimeout(this.start, this.buffer!.flushMs);
+      this.scheduled = setTimeout(this.start, this.buffer.flushMs);
       // A quiet process is not kept alive for its last lines: an exit writes them (writeHeldNow).
       this.scheduled.unref();
     }
