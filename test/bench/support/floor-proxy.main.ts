@@ -22,8 +22,12 @@ import { readFileSync } from 'node:fs';
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { parseArgs } from 'node:util';
+import { keepTickShapes } from '@postern/service-kit/tick-shapes';
 import { FloorSharedState } from './floor-shared-state';
 import { announceReady } from './ts-child';
+
+// As every Postern process does: nextTick keeps V8's fast path however long the floor runs.
+keepTickShapes();
 
 const { values } = parseArgs({
   options: {

@@ -15,7 +15,11 @@ import { readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { parseArgs } from 'node:util';
+import { keepTickShapes } from '@postern/service-kit/tick-shapes';
 import { announceReady } from './ts-child';
+
+// As every Postern process does: nextTick keeps V8's fast path however long the floor runs.
+keepTickShapes();
 
 const { values } = parseArgs({ options: { origin: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' } } });
 const [originHost, originPort] = (values.origin ?? '').split(':');

@@ -18,7 +18,11 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Server } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Pool, type Dispatcher } from 'undici';
+import { keepTickShapes } from '@postern/service-kit/tick-shapes';
 import { announceReady } from './ts-child';
+
+// As every Postern process does: nextTick keeps V8's fast path however long the floor runs.
+keepTickShapes();
 
 const { values } = parseArgs({ options: { origin: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' } } });
 if (!values.origin) throw new Error('undici-floor: --origin host:port is required');

@@ -17,7 +17,11 @@ import { Agent, createServer, request, type IncomingMessage, type ServerResponse
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { keepTickShapes } from '@postern/service-kit/tick-shapes';
 import { announceReady } from './ts-child';
+
+// As every Postern process does: nextTick keeps V8's fast path however long the floor runs.
+keepTickShapes();
 
 const { values } = parseArgs({ options: { origin: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' } } });
 const [host, port] = (values.origin ?? '').split(':');
