@@ -117,6 +117,7 @@ export class FileOutput {
   abandon(): void {
     this.abandoned = true;
     if (this.scheduled !== undefined && this.scheduled !== 'immediate') clearTimeout(this.scheduled);
+    this.scheduled = undefined;
     const lines = this.parts.length;
     this.parts = [];
     this.bytes = 0;
