@@ -33,6 +33,8 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
+          // Removes what a file's servers left in the temporary directory, after its own hooks.
+          setupFiles: ['test/harness/vitest-setup.ts'],
           // Real servers start per file; give slow machines room without hiding hangs.
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -6,7 +6,7 @@
  * and readiness is a successful TCP connect (or a caller-supplied probe) polled with a deadline.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync } from 'node:fs';
+import { accessSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -59,13 +59,29 @@ function canBind(port: number, host: string): Promise<boolean> {
   });
 }
 
-/** Creates a scratch directory; remove it with {@link removeDir}. */
+/** The scratch directories made and not yet removed, in this process (a test file's worker). */
+const scratchDirs = new Set<string>();
+
+/** Creates a scratch directory; remove it with {@link removeDir} (else it goes at the end of the test file, or at exit). */
 export async function scratchDir(prefix: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), `postern-${prefix}-`));
+  const dir = await mkdtemp(join(tmpdir(), `postern-${prefix}-`));
+  scratchDirs.add(dir);
+  return dir;
 }
 
 export async function removeDir(dir: string): Promise<void> {
+  scratchDirs.delete(dir);
   await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * Removes every scratch directory still there: certificates a test never removed, stores of
+ * servers it left running. Vitest ends its workers without their `exit` event, so each test file
+ * does this after its own hooks (test/harness/vitest-setup.ts); other processes do it at exit.
+ */
+export function removeScratchDirs(): void {
+  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
+  scratchDirs.clear();
 }
 
 /** Polls `probe` until it resolves true or the deadline passes. */
@@ -194,6 +210,7 @@ export async function stopAll(): Promise<void> {
 
 process.once('exit', () => {
   for (const p of running) p.child.kill('SIGKILL');
+  removeScratchDirs();
 });
 
 /** Resolves the path of a server binary, looking in the usual sbin directories too. */

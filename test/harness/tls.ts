@@ -9,7 +9,6 @@
  * whatever is left is deleted when the worker process exits.
  */
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -49,17 +48,11 @@ export interface TestCertificate {
   remove(): Promise<void>;
 }
 
-const leftovers = new Set<string>();
-process.once('exit', () => {
-  for (const dir of leftovers) rmSync(dir, { recursive: true, force: true });
-});
-
 /** Creates a CA and a leaf certificate for `commonName` + `altNames`. */
 export async function makeCertificate(options: CertificateOptions): Promise<TestCertificate> {
   const days = String(options.days ?? 30);
   const altNames = [...new Set(options.altNames ?? [])];
   const dir = await scratchDir('tls');
-  leftovers.add(dir);
   try {
     const file = (name: string) => join(dir, name);
     const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
@@ -133,12 +126,10 @@ export async function makeCertificate(options: CertificateOptions): Promise<Test
       chainFile: file('chain.pem'),
       dir,
       async remove() {
-        leftovers.delete(dir);
         await removeDir(dir);
       },
     };
   } catch (error) {
-    leftovers.delete(dir);
     await removeDir(dir);
     throw error;
   }

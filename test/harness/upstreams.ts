@@ -9,7 +9,7 @@
  * Passwords are `<localpart>-secret` ({@link DEMO_PASSWORDS}). Closed/locked accounts (frank,
  * grace) exist on Dovecot like the others: refusing them is the proxy's job, not the backend's.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIRECTORY_FIXTURE_PATH } from '@postern/directory';
@@ -77,11 +77,6 @@ export interface MailboxServers {
   stop(): Promise<void>;
 }
 
-const leftovers = new Set<string>();
-process.once('exit', () => {
-  for (const dir of leftovers) rmSync(dir, { recursive: true, force: true });
-});
-
 export async function startMailboxServers(options: MailboxServersOptions = {}): Promise<MailboxServers> {
   const accounts = options.users ?? DEMO_ACCOUNTS;
   const serverName = (user: string): MailboxServerName | undefined => accounts.find((a) => a.user.toLowerCase() === user.toLowerCase())?.server;
@@ -92,9 +87,7 @@ export async function startMailboxServers(options: MailboxServersOptions = {}): 
     ? await makeCertificate({ commonName: 'mbox1', altNames: [MAILBOX_HOSTS.mbox1, MAILBOX_HOSTS.mbox2, 'mbox1', 'mbox2', 'localhost'] })
     : undefined;
   const dir = await scratchDir('upstreams');
-  leftovers.add(dir);
   const cleanup = async () => {
-    leftovers.delete(dir);
     await removeDir(dir);
     await certificate?.remove();
   };

@@ -4,7 +4,7 @@
  */
 import { ESLint } from 'eslint';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tseslint from 'typescript-eslint';
@@ -116,9 +116,15 @@ describe('module boundaries', () => {
       rules: Record<string, [string, { depConstraints: { sourceTag: string }[] }]>;
     };
     const constrained = new Set(config.rules['@nx/enforce-module-boundaries']![1].depConstraints.map((c) => c.sourceTag));
-    const file = join(mkdtempSync(join(tmpdir(), 'postern-graph-')), 'graph.json');
-    execFileSync('npx', ['nx', 'graph', `--file=${file}`], { cwd: root, stdio: 'ignore', env: { ...process.env, NX_DAEMON: 'false' } });
-    const graph = JSON.parse(readFileSync(file, 'utf8')) as { graph: { nodes: Record<string, { data: { tags?: string[] } }> } };
+    const dir = mkdtempSync(join(tmpdir(), 'postern-graph-'));
+    const file = join(dir, 'graph.json');
+    let graph: { graph: { nodes: Record<string, { data: { tags?: string[] } }> } };
+    try {
+      execFileSync('npx', ['nx', 'graph', `--file=${file}`], { cwd: root, stdio: 'ignore', env: { ...process.env, NX_DAEMON: 'false' } });
+      graph = JSON.parse(readFileSync(file, 'utf8')) as typeof graph;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     // `npm:*` tags are Nx's own, read from package.json (npm:private), not Postern's boundaries.
     const tags = Object.values(graph.graph.nodes).flatMap((node) => (node.data.tags ?? []).filter((tag) => !tag.startsWith('npm:')));
     expect(tags.length).toBeGreaterThan(0);
