@@ -41,9 +41,10 @@
  * its lookup costs next to nothing).
  *
  * Everything is real and on loopback, on ports from the kernel. Options: --logins N (default 5000
- * per row), --concurrency C (16), --warmup W (500 logins per target before its row), --users U
- * (1000 stand-in accounts), --sessions S (10000), --session-batch B (500 logins in flight while
- * opening them), --fetch-reps R (15), --log-level L (info, Postern's default: a line per login; nginx logs at warn),
+ * per row), --concurrency C (16), --warmup W (3000 logins per target before its row: after 500,
+ * V8 was still optimizing Postern's code through the first slices), --users U (1000 stand-in
+ * accounts), --sessions S (10000), --session-batch B (500 logins in flight while opening them),
+ * --fetch-reps R (15), --log-level L (info, Postern's default: a line per login; nginx logs at warn),
  * --postern-node-args=A (Node flags for every Postern process, space-separated, given with `=` as
  * they begin with a dash: `"--postern-node-args=--cpu-prof --cpu-prof-dir=/tmp/p"` profiles each
  * mail-proxy under the bench's load; each mail-proxy's pid is printed as it starts; then
@@ -112,7 +113,7 @@ const { values } = parseArgs({
   options: {
     logins: { type: 'string', default: '5000' },
     concurrency: { type: 'string', default: '16' },
-    warmup: { type: 'string', default: '500' },
+    warmup: { type: 'string', default: '3000' },
     users: { type: 'string', default: '1000' },
     sessions: { type: 'string', default: '10000' },
     'session-batch': { type: 'string', default: '500' },
