@@ -6,7 +6,7 @@
  * load `certFile`/`keyFile` (Dovecot's `ssl_cert = <FILE`) or `certPem`/`keyPem`.
  *
  * Each call writes into its own scratch directory; {@link TestCertificate.remove} deletes it, and
- * whatever is left is deleted when the worker process exits.
+ * one left behind goes with the harness's other scratch directories (`removeScratchDirs` in process.ts).
  */
 import { execFile } from 'node:child_process';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
