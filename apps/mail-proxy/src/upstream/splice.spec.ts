@@ -1,7 +1,8 @@
 /**
  * The splice's idle timer under fake time (the sockets are real, on loopback): activity in either
  * direction keeps a session open, so IMAP IDLE, where only the server speaks, survives the
- * post-auth idle timeout; a session where nothing moves ends at it.
+ * post-auth idle timeout; a session where nothing moves ends at it; a session that has ended
+ * leaves no timer behind.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -67,5 +68,22 @@ describe('splice', () => {
     expect((await session.done).end).toBe('upstream-closed');
     await closed;
     expect(seen).toBe('* BYE Logging out\r\na OK LOGOUT completed\r\n');
+  });
+
+  it('leaves no timer holding a session that ended, whatever order its sides closed in', async () => {
+    const [client, clientSide] = await pair();
+    const [mailbox, upstreamSide] = await pair();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const session = splice(clientSide, upstreamSide, { idleMs: 60_000, halfClosedIdleMs: 30_000 });
+    const clientSideClosed = new Promise((resolve) => clientSide.once('close', resolve));
+    const goodbye = arrival(client);
+    // A kick ends the session at once; the client's FIN answers the goodbye afterwards.
+    session.kick(Buffer.from('* BYE Account moved\r\n'));
+    expect((await session.done).end).toBe('kicked');
+    expect(await goodbye).toBe('* BYE Account moved\r\n');
+    await clientSideClosed;
+    // A timer armed by that late FIN would hold both sockets and the session for half a minute.
+    expect(vi.getTimerCount()).toBe(0);
+    mailbox.destroy();
   });
 });

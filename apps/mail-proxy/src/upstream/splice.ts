@@ -168,8 +168,11 @@ function onDrain(this: SplicedSocket): void {
 
 function onEnd(this: SplicedSocket): void {
   const pair = this[PAIR]!;
+  // A FIN after the session ended (the client's answer to a kick's goodbye) changes nothing: a
+  // timer armed now would hold both sockets and the session for halfClosedIdleMs.
+  if (pair.ended) return;
   pair.halfClosed();
-  if (!pair.ended) pair.peerOf(this).end();
+  pair.peerOf(this).end();
 }
 
 function onClose(this: SplicedSocket): void {
