@@ -51,7 +51,9 @@ export function parseCommand(frame: ImapFrame, options: ImapParseOptions = {}): 
   const context: ImapParseContext = { id: { ...IMAP_ID_DEFAULTS, ...options.id } };
   try {
     const args = spec.parse(reader, context) as object;
-    return { ok: true, command: { ...args, tag, name: spec.name } as ImapCommand };
+    // The tag and name first, the arguments copied after: spread first and then added to, the
+    // object got a hidden class of its own on every command in a long-running process.
+    return { ok: true, command: { tag, name: spec.name, ...args } as ImapCommand };
   } catch (err) {
     if (err instanceof ImapSyntaxError) return { ok: false, tag, verb, reason: err.reason, message: err.message };
     throw err;

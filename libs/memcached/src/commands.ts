@@ -121,15 +121,24 @@ function retrieval(verb: 'get' | 'gets', key: string): Command<{ value: Buffer; 
 /** `get <key>`. */
 export function getCommand(key: string): Command<Buffer | null> {
   assertValidKey(key);
-  return {
-    key,
-    // Built on use: a get sent with other gets goes out in their shared multi-key line instead.
-    get bytes() {
-      return line(`get ${key}`);
-    },
-    interpret: (reply) => map(retrieved('get', key, reply), (item) => item?.value ?? null),
-    mergeableGet: true,
-  };
+  return new GetCommand(key);
+}
+
+/**
+ * A plain `get`, a class so that its `bytes` getter lives on the prototype: an object literal with
+ * a getter defines that accessor in V8's runtime on every call (about 2 µs of a login's CPU).
+ */
+class GetCommand implements Command<Buffer | null> {
+  readonly mergeableGet = true;
+
+  constructor(readonly key: string) {}
+
+  /** Built on use: a get sent with other gets goes out in their shared multi-key line instead. */
+  get bytes(): Buffer {
+    return line(`get ${this.key}`);
+  }
+
+  readonly interpret = (reply: Reply): Outcome<Buffer | null> => map(retrieved('get', this.key, reply), (item) => item?.value ?? null);
 }
 
 /**

@@ -27,9 +27,8 @@ export interface CachedRoute {
 /** A decoded value or why it was refused. */
 export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 
-const ROUTE_FIELDS = ['host', 'port', 'accountName', 'accountId', 'upstreamUser', 'external'] as const;
-const ROUTE_OPTIONAL_FIELDS = ['allowedIps'] as const;
-const ALIAS_FIELDS = ['accountName'] as const;
+const ROUTE_SHAPE = objectShape(['host', 'port', 'accountName', 'accountId', 'upstreamUser', 'external'] as const, ['allowedIps'] as const);
+const ALIAS_SHAPE = objectShape(['accountName'] as const);
 const IP_PATTERN = new RegExp(`^[0-9A-Fa-f.:/]{1,${MAX_IP_CHARS}}$`);
 const HOST_PATTERN = new RegExp(`^[A-Za-z0-9._:-]{1,${MAX_HOST_CHARS}}$`);
 // Names go to upstream servers in protocol lines: no whitespace, no C0/C1 controls, no DEL.
@@ -39,7 +38,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Checks a route's fields; the reason names the first bad field. */
 export function checkRoute(input: unknown): Decoded<CachedRoute> {
-  const object = exactObject(input, ROUTE_FIELDS, ROUTE_OPTIONAL_FIELDS);
+  const object = exactObject(input, ROUTE_SHAPE);
   if (typeof object === 'string') return { ok: false, reason: object };
   const { host, port, accountName, accountId, upstreamUser, external, allowedIps } = object;
   if (typeof host !== 'string' || !HOST_PATTERN.test(host)) return { ok: false, reason: 'host is not a host name or IP literal' };
@@ -82,7 +81,7 @@ export function encodeAlias(accountName: string): string {
 export function decodeAlias(raw: Buffer): Decoded<string> {
   const parsed = parseJson(raw);
   if (!parsed.ok) return parsed;
-  const object = exactObject(parsed.value, ALIAS_FIELDS);
+  const object = exactObject(parsed.value, ALIAS_SHAPE);
   if (typeof object === 'string') return { ok: false, reason: object };
   if (!isName(object.accountName)) return { ok: false, reason: 'accountName is invalid' };
   return { ok: true, value: object.accountName };
@@ -97,17 +96,27 @@ function parseJson(raw: Buffer): Decoded<unknown> {
   }
 }
 
-/** The object when it has all `fields`, and no own keys besides them and `optional`, else why not. */
-function exactObject<F extends string, O extends string = never>(
-  value: unknown,
-  fields: readonly F[],
-  optional: readonly O[] = [],
-): Record<F | O, unknown> | string {
+/** The fields an object must have, those it may have, and the refusal of any other (built once per kind of value). */
+interface ObjectShape<F extends string, O extends string> {
+  readonly fields: readonly F[];
+  readonly optional: readonly O[];
+  readonly allowed: ReadonlySet<string>;
+  readonly refusal: string;
+}
+
+function objectShape<F extends string, O extends string = never>(fields: readonly F[], optional: readonly O[] = []): ObjectShape<F, O> {
+  return {
+    fields,
+    optional,
+    allowed: new Set<string>([...fields, ...optional]),
+    refusal: `value must have the fields ${fields.join(', ')}${optional.length > 0 ? ` (optionally ${optional.join(', ')})` : ''} and no others`,
+  };
+}
+
+/** The object when it has all the shape's fields and no own keys besides those it allows, else why not. */
+function exactObject<F extends string, O extends string>(value: unknown, shape: ObjectShape<F, O>): Record<F | O, unknown> | string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'value is not an object';
-  const allowed = new Set<string>([...fields, ...optional]);
-  const keys = Object.keys(value);
-  if (!fields.every((f) => Object.prototype.hasOwnProperty.call(value, f)) || !keys.every((k) => allowed.has(k))) {
-    return `value must have the fields ${fields.join(', ')}${optional.length > 0 ? ` (optionally ${optional.join(', ')})` : ''} and no others`;
-  }
+  for (const field of shape.fields) if (!Object.prototype.hasOwnProperty.call(value, field)) return shape.refusal;
+  for (const key of Object.keys(value)) if (!shape.allowed.has(key)) return shape.refusal;
   return value as Record<F | O, unknown>;
 }
