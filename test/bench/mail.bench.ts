@@ -1135,7 +1135,7 @@ async function main(): Promise<void> {
     out.push(`\nTargets (information, not asserted; parts run: ${[...PARTS].join(', ')})\n${targets.map((line) => `${line}\n`).join('')}`);
     out.push(
       `\nPostern: one mail-proxy worker per row (the last row: a primary and two workers), its whole login path (throttle checks as the row says, route from memcached),\n` +
-        `logging at ${LOG_LEVEL}; upstream it sends ID (the client's address), then LOGIN with non-synchronizing literals: two round trips.\n` +
+        `logging at ${LOG_LEVEL}; upstream it sends ID (the client's address) and LOGIN with non-synchronizing literals in one write: one round trip.\n` +
         `nginx ${nginxVersion()}: worker_processes 1 (one event loop, like one mail-proxy process), error_log at warn, proxy_buffer as shipped;\n` +
         `upstream it sends LOGIN with synchronizing literals (three round trips), and it asks auth_http over a new HTTP/1.0\n` +
         `connection per login (part 1: a Node service, its CPU under auth_http; part 2: nginx's own http module, in the same worker).\n` +
