@@ -25,8 +25,11 @@ export interface ImapParseContext {
   readonly id: ImapIdLimits;
 }
 
-/** A verb module. `A` is the command's arguments (everything but `tag` and `name`). */
-export interface ImapVerbSpec<N extends string, A extends object> {
+/**
+ * A verb module. `A` is the command's arguments: everything but `tag` and `name`, which it must not
+ * have (parseCommand copies the arguments after those two into the command).
+ */
+export interface ImapVerbSpec<N extends string, A extends object & { readonly tag?: never; readonly name?: never }> {
   readonly name: N;
   /** States the verb is allowed in; the session answers `BAD` elsewhere. */
   readonly states: readonly ImapState[];
