@@ -69,18 +69,30 @@ export async function scratchDir(prefix: string): Promise<string> {
   return dir;
 }
 
+/** Removals under way: a test file may end (and vitest its worker) before one has finished. */
+const removing = new Map<string, Promise<void>>();
+
 export async function removeDir(dir: string): Promise<void> {
   scratchDirs.delete(dir);
-  await rm(dir, { recursive: true, force: true });
+  const removal = rm(dir, { recursive: true, force: true }).finally(() => removing.delete(dir));
+  removing.set(dir, removal);
+  await removal;
 }
 
 /**
  * Removes every scratch directory still there: certificates a test never removed, stores of
- * servers it left running. Vitest ends its workers without their `exit` event, so each test file
- * does this after its own hooks (test/harness/vitest-setup.ts); other processes do it at exit.
+ * servers it left running, and the rest of any removal still under way (a server's store goes when
+ * the server exits, often just as the test file ends). Vitest ends its workers without their
+ * `exit` event, so each test file awaits this after its own hooks (test/harness/vitest-setup.ts).
  */
+export async function settleScratchDirs(): Promise<void> {
+  await Promise.allSettled(removing.values());
+  removeScratchDirs();
+}
+
+/** The same at once, for the `exit` event: whatever is left, removal under way or not. */
 export function removeScratchDirs(): void {
-  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
+  for (const dir of [...scratchDirs, ...removing.keys()]) rmSync(dir, { recursive: true, force: true });
   scratchDirs.clear();
 }
 
