@@ -70,7 +70,7 @@ describe('splice', () => {
     expect(seen).toBe('* BYE Logging out\r\na OK LOGOUT completed\r\n');
   });
 
-  it('leaves no timer holding a session that ended, whatever order its sides closed in', async () => {
+  it('leaves no timer holding a kicked session when the client sends its FIN after the end', async () => {
     const [client, clientSide] = await pair();
     const [mailbox, upstreamSide] = await pair();
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });

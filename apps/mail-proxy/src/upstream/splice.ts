@@ -110,8 +110,13 @@ class SplicedPair implements Splice {
     return socket === this.client ? this.upstream : this.client;
   }
 
-  /** A side's FIN was passed on: the idle limit shortens. */
+  /**
+   * A side's FIN was passed on: the idle limit shortens. Nothing once the session has ended: a FIN
+   * after the end (the client's answer to a kick's goodbye) would arm a timer holding both sockets
+   * and the session for halfClosedIdleMs.
+   */
   halfClosed(): void {
+    if (this.ended) return;
     this.idleLimit = Math.min(this.options.idleMs, this.options.halfClosedIdleMs);
     clearTimeout(this.timer);
     this.timer = setTimeout(checkIdle, Math.max(0, this.idleLimit - (Date.now() - this.last)), this);
@@ -168,11 +173,8 @@ function onDrain(this: SplicedSocket): void {
 
 function onEnd(this: SplicedSocket): void {
   const pair = this[PAIR]!;
-  // A FIN after the session ended (the client's answer to a kick's goodbye) changes nothing: a
-  // timer armed now would hold both sockets and the session for halfClosedIdleMs.
-  if (pair.ended) return;
   pair.halfClosed();
-  pair.peerOf(this).end();
+  if (!pair.ended) pair.peerOf(this).end();
 }
 
 function onClose(this: SplicedSocket): void {
